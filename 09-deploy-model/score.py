@@ -1,0 +1,171 @@
+"""Entry script for the diabetes classifier, run by azureml-inference-server-http (locally and in Azure).
+
+init() loads the model with joblib from AZUREML_MODEL_DIR (the folder Azure mounts the model in; the model
+file is found at any depth). run() accepts three request formats and answers a JSON list of labels:
+
+  {"data": [[2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]]}
+  {"input_data": {"columns": ["Pregnancies", ...], "data": [[...]]}}
+  [{"Pregnancies": 2, "PlasmaGlucose": 180, ...}]
+
+Bad input gets HTTP 400 with {"error": "..."} naming the problem. The script imports nothing from the project,
+so it runs unchanged in Azure's inference images.
+
+Environment variables: AZUREML_MODEL_DIR (required by init()).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import sklearn
+
+try:
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+except ImportError:  # the inference images of azureml-defaults < 1.0 ship it under its old name
+    from azureml.contrib.services.aml_response import AMLResponse
+
+FEATURES = (
+    "Pregnancies",
+    "PlasmaGlucose",
+    "DiastolicBloodPressure",
+    "TricepsThickness",
+    "SerumInsulin",
+    "BMI",
+    "DiabetesPedigree",
+    "Age",
+)
+LABELS = ("not-diabetic", "diabetic")
+MAX_ROWS = 1000
+MODEL_SUFFIXES = (".pkl", ".joblib")
+FORMATS = (
+    '{"data": [[8 numbers], ...]}, {"input_data": {"columns": [...], "data": [[...], ...]}} '
+    "or a list of records keyed by the 8 feature names"
+)
+
+logger = logging.getLogger("score")
+model: Any = None
+
+
+class BadRequest(ValueError):
+    """The request cannot be scored; the message is returned to the caller with HTTP 400."""
+
+
+def find_model_file(model_dir: Path) -> Path:
+    """The one model file (.pkl or .joblib) anywhere under model_dir."""
+    found = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"no model file ({', '.join(MODEL_SUFFIXES)}) under AZUREML_MODEL_DIR={model_dir}")
+    if len(found) > 1:
+        names = ", ".join(str(p.relative_to(model_dir)) for p in found)
+        raise RuntimeError(f"more than one model file under AZUREML_MODEL_DIR={model_dir}: {names}")
+    return found[0]
+
+
+def init() -> None:
+    global model
+    model_dir = os.environ.get("AZUREML_MODEL_DIR")
+    if not model_dir:
+        raise RuntimeError("AZUREML_MODEL_DIR is not set: it must name the folder that holds the model")
+    path = find_model_file(Path(model_dir))
+    model = joblib.load(path)
+    metadata_path = path.parent / "metadata.json"
+    metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+    trained_with = metadata.get("sklearn_version", "unknown")
+    logger.info("Loaded %s (trained with scikit-learn %s; runtime %s)", path, trained_with, sklearn.__version__)
+    if trained_with not in ("unknown", sklearn.__version__):
+        logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
+
+
+def _number(value: Any, row: int, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"row {row}, {column}: {value!r} is not a number")
+    if not math.isfinite(value):
+        raise BadRequest(f"row {row}, {column}: {value!r} is not a finite number")
+    return float(value)
+
+
+def _rows_from_lists(data: Any, columns: list[str]) -> list[list[float]]:
+    if not isinstance(data, list):
+        raise BadRequest(f'"data" must be a list of rows, got {type(data).__name__}')
+    rows = []
+    for index, row in enumerate(data):
+        if not isinstance(row, list):
+            raise BadRequest(f"row {index}: must be a list of {len(FEATURES)} numbers, got {type(row).__name__}")
+        if len(row) != len(columns):
+            raise BadRequest(f"row {index}: has {len(row)} values, expected {len(columns)} ({', '.join(columns)})")
+        rows.append([_number(value, index, column) for value, column in zip(row, columns, strict=True)])
+    return rows
+
+
+def _rows_from_records(records: list[Any]) -> list[list[float]]:
+    rows = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BadRequest(f"record {index}: must be an object keyed by the feature names")
+        missing = [f for f in FEATURES if f not in record]
+        extra = sorted(set(record) - set(FEATURES))
+        if missing or extra:
+            raise BadRequest(f"record {index}: missing {missing or 'nothing'}, unknown {extra or 'nothing'}")
+        rows.append([_number(record[f], index, f) for f in FEATURES])
+    return rows
+
+
+def _rows_from_input_data(input_data: Any) -> list[list[float]]:
+    if not isinstance(input_data, dict) or "data" not in input_data:
+        raise BadRequest('"input_data" must be an object with "data" (and optionally "columns")')
+    columns = input_data.get("columns", list(FEATURES))
+    if not isinstance(columns, list) or sorted(map(str, columns)) != sorted(FEATURES) or len(columns) != len(FEATURES):
+        raise BadRequest(f'"input_data.columns" must name each of the {len(FEATURES)} features once: {list(FEATURES)}')
+    rows = _rows_from_lists(input_data["data"], columns)
+    order = [columns.index(f) for f in FEATURES]
+    return [[row[i] for i in order] for row in rows]
+
+
+def parse_request(raw_data: Any) -> list[list[float]]:
+    """Rows of the 8 features, in FEATURES order; BadRequest names anything wrong."""
+    if isinstance(raw_data, bytes | bytearray):
+        raw_data = raw_data.decode("utf-8", errors="replace")
+    if isinstance(raw_data, str):
+        if not raw_data.strip():
+            raise BadRequest(f"the body is empty; send {FORMATS} with Content-Type: application/json")
+        try:
+            payload = json.loads(raw_data)
+        except ValueError as error:
+            raise BadRequest(f"the body is not JSON ({error}); send {FORMATS}") from None
+    else:
+        payload = raw_data
+    if isinstance(payload, dict) and "data" in payload:
+        rows = _rows_from_lists(payload["data"], list(FEATURES))
+    elif isinstance(payload, dict) and "input_data" in payload:
+        rows = _rows_from_input_data(payload["input_data"])
+    elif isinstance(payload, list) and all(isinstance(item, dict) for item in payload):
+        rows = _rows_from_records(payload)
+    else:
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise BadRequest(f"unrecognised request ({keys}); send {FORMATS}")
+    if not rows:
+        raise BadRequest("the request has no rows to score")
+    if len(rows) > MAX_ROWS:
+        raise BadRequest(f"the request has {len(rows)} rows; at most {MAX_ROWS} per request")
+    return rows
+
+
+def predict(rows: list[list[float]]) -> list[str]:
+    frame = pd.DataFrame(rows, columns=list(FEATURES))
+    return [LABELS[int(label)] for label in model.predict(frame)]
+
+
+def run(raw_data: Any) -> Any:
+    try:
+        rows = parse_request(raw_data)
+    except BadRequest as error:
+        logger.info("Rejected request: %s", error)
+        return AMLResponse({"error": str(error)}, 400, json_str=True)
+    return predict(rows)

@@ -1,0 +1,1 @@
+"""Shared helpers for the deployment scripts: argument handling, workspace, validation, traffic."""

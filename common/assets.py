@@ -1,0 +1,64 @@
+"""Resolving model and environment references against the workspace (or the local registry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common.errors import NotFoundError
+from common.operations import get_or_none
+from common.references import AssetRef
+
+# Azure's image for conda-file environments, as in the Azure ML examples: it has conda, so Azure can build
+# environment.yml on top of it, and nothing of ours; the inference server comes from environment.yml's own pins.
+DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+MODEL_NAME = "diabetes-predict"
+
+
+def resolve_model(client: Any, ref: AssetRef) -> AssetRef:
+    """The model reference with a concrete version; NotFoundError names how to register one."""
+    model = (
+        get_or_none(client.models.get, ref.name, label="latest")
+        if ref.version is None
+        else get_or_none(client.models.get, ref.name, version=ref.version)
+    )
+    if model is None:
+        wanted = "any version" if ref.version is None else f"version {ref.version}"
+        raise NotFoundError(
+            f"model {ref.name!r} ({wanted}) not found in the workspace; register one with: "
+            f"python train_model.py --register --model_name {ref.name}"
+        )
+    return ref.with_version(str(model.version))
+
+
+def resolve_environment(client: Any, ref: AssetRef) -> AssetRef:
+    environment = (
+        get_or_none(client.environments.get, ref.name, label="latest")
+        if ref.version is None
+        else get_or_none(client.environments.get, ref.name, version=ref.version)
+    )
+    if environment is None:
+        wanted = "any version" if ref.version is None else f"version {ref.version}"
+        raise NotFoundError(
+            f"environment {ref.name!r} ({wanted}) not found in the workspace; add --create_environment to "
+            "register it from environment.yml"
+        )
+    return ref.with_version(str(environment.version))
+
+
+def build_environment(ref: AssetRef, conda_file: Path, base_image: str) -> Any:
+    from azure.ai.ml.entities import Environment
+
+    return Environment(
+        name=ref.name,
+        version=ref.version,
+        conda_file=str(conda_file),
+        image=base_image,
+        description="Diabetes classifier serving environment (environment.yml on the Azure ML base image)",
+    )
+
+
+def register_environment(client: Any, environment: Any) -> AssetRef:
+    """Create the environment, or a new version of it when environment.yml or the image changed."""
+    registered = client.environments.create_or_update(environment)
+    return AssetRef(registered.name, str(registered.version))

@@ -1,0 +1,109 @@
+"""Argument parsing, logging, output and the error boundary shared by every script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from common.azure_errors import translate
+from common.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from common.workspace import SETTINGS
+
+log = logging.getLogger("deploy")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but an argument error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def spellings(flag: str) -> list[str]:
+    """'--endpoint_name' and its hyphenated alias '--endpoint-name'."""
+    hyphenated = "--" + flag[2:].replace("_", "-")
+    return [flag] if hyphenated == flag else [flag, hyphenated]
+
+
+def add_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, **kwargs: Any) -> None:
+    parser.add_argument(*spellings(flag), **kwargs)
+
+
+def new_parser(doc: str | None) -> ArgumentParser:
+    summary, _, epilog = (doc or "").strip().partition("\n\n")
+    return ArgumentParser(
+        description=summary,
+        epilog=epilog or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_workspace_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workspace (else environment variables, else config.json)")
+    for _setting, flag, variable in SETTINGS:
+        add_flag(group, flag, metavar=flag[2:].upper(), help=f"default: ${variable}")
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, "--output", choices=("text", "json"), default="text", help="result format (default: text)")
+    add_flag(parser, "--verbose", action="store_true", help="debug logging, including the Azure SDK's HTTP calls")
+
+
+def workspace_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    return {setting: getattr(args, setting, None) for setting, _, _ in SETTINGS}
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    # The SDK logs every retry and telemetry hiccup at WARNING; only --verbose shows them.
+    logging.getLogger("azure").setLevel(logging.DEBUG if verbose else logging.ERROR)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(result: dict[str, Any], output: str, text_lines: Sequence[str]) -> None:
+    """Print the result as text lines for people or as one JSON object for scripts (always on stdout)."""
+    if output == "json":
+        print(json.dumps(result, indent=2, sort_keys=False, default=str))
+    else:
+        for line in text_lines:
+            print(line)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a script's main; known failures become 'error: ...' on stderr and their exit code, never a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CliError as error:
+        return _report(error)
+    except Exception as error:
+        translated = translate(error)
+        if translated is None:
+            raise
+        log.debug("Azure error", exc_info=error)
+        return _report(translated)
+
+
+def _report(error: CliError) -> int:
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.details:
+        print(error.details.rstrip(), file=sys.stderr)
+    return error.exit_code

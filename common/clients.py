@@ -1,0 +1,15 @@
+"""The one factory that picks the client surface the scripts talk to (online_endpoints, online_deployments,
+models, environments)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from common.cli import workspace_flags
+from common.workspace import create_ml_client, resolve_workspace
+
+
+def get_client(args: argparse.Namespace) -> Any:
+    settings = resolve_workspace(workspace_flags(args))
+    return create_ml_client(settings, verbose=getattr(args, "verbose", False))

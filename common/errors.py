@@ -1,0 +1,37 @@
+"""Errors the scripts turn into one line on stderr and a distinct exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_DEPLOYMENT_FAILED = 4
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A failure the user can act on; the message is printed as is, without a traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, exit_code: int | None = None, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(CliError):
+    """A bad flag value or a missing setting: found before anything is sent to Azure."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotFoundError(CliError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class DeploymentFailedError(CliError):
+    exit_code = EXIT_DEPLOYMENT_FAILED

@@ -1,0 +1,88 @@
+"""Talking to the client surface both targets share: lookups, long-running operations with progress, traffic."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from common.cli import progress
+from common.errors import EXIT_INTERRUPTED, CliError
+
+POLL_INTERVAL_SECONDS = 10.0
+ENDPOINT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json"
+DEPLOYMENT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json"
+
+
+def is_not_found(error: BaseException) -> bool:
+    return type(error).__name__ == "ResourceNotFoundError" or getattr(error, "status_code", None) == 404
+
+
+def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The resource, or None when Azure answers 404; every other failure propagates."""
+    try:
+        return getter(*args, **kwargs)
+    except Exception as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def wait_with_progress(
+    poller: Any,
+    what: str,
+    check_command: str,
+    *,
+    interval: float = POLL_INTERVAL_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """Wait for a long-running operation, printing elapsed time and status; Ctrl-C says how to follow it up."""
+    started = clock()
+    try:
+        while not poller.done():
+            poller.wait(interval)
+            elapsed = int(clock() - started)
+            progress(f"  [{elapsed // 60:02d}:{elapsed % 60:02d}] {what}: {poller.status()}")
+        return poller.result()
+    except KeyboardInterrupt:
+        raise CliError(
+            f"interrupted while waiting: {what} keeps running in Azure; check it with: {check_command}",
+            exit_code=EXIT_INTERRUPTED,
+        ) from None
+
+
+def entity_yaml(entity: Any, schema_url: str) -> str:
+    """The YAML `az ml ... create -f` accepts for an azure-ai-ml entity (empty sections left out).
+
+    Uses the entity's own schema (_to_dict): ManagedOnlineEndpoint.dump ignores its destination in azure-ai-ml 1.35.
+    """
+    plain = json.loads(json.dumps(entity._to_dict()))
+    document = {"$schema": schema_url, **{key: value for key, value in plain.items() if value not in ({}, [], None)}}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+LOG_TAIL_LINES = 50
+
+
+def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str) -> CliError:
+    """The error for a failed deployment: the reason, the tail of its logs, and the command that removes it."""
+    from common.errors import DeploymentFailedError
+
+    try:
+        logs = client.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
+    except Exception as error:  # the logs are a courtesy; never let fetching them hide the real failure
+        logs = f"(could not fetch the deployment logs: {type(error).__name__}: {error})"
+    details = "\n".join(
+        [
+            f"--- last {LOG_TAIL_LINES} lines of the deployment log ---",
+            str(logs).rstrip() or "(empty)",
+            "---",
+            "Traffic was not changed.",
+            "Delete the failed deployment with:",
+            f"  az ml online-deployment delete --name {deployment} --endpoint-name {endpoint} --yes",
+        ]
+    )
+    return DeploymentFailedError(f"deployment {deployment} failed: {reason}", details=details)

@@ -1,0 +1,78 @@
+"""Model and environment references as the scripts accept them, parsed without contacting Azure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import validation
+from common.errors import UsageError
+
+AZUREML_PREFIX = "azureml:"
+MODEL_FORMS = "azureml:NAME:VERSION, azureml:NAME@latest, or an existing local file or folder"
+ENVIRONMENT_FORMS = "NAME (latest version), NAME:VERSION, NAME@latest, azureml:NAME:VERSION or azureml:NAME@latest"
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A registered asset; version None means 'latest', resolved by asking the workspace."""
+
+    name: str
+    version: str | None = None
+
+    @property
+    def arm_reference(self) -> str:
+        if self.version is None:
+            return f"{AZUREML_PREFIX}{self.name}@latest"
+        return f"{AZUREML_PREFIX}{self.name}:{self.version}"
+
+    def with_version(self, version: str) -> AssetRef:
+        return AssetRef(self.name, version)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    path: Path
+
+
+ModelRef = AssetRef | LocalModel
+
+
+def _registered(kind: str, text: str, forms: str) -> AssetRef:
+    if "@" in text:
+        name, _, label = text.partition("@")
+        if label != "latest":
+            raise UsageError(f"invalid {kind} reference {text!r}: the only label supported is @latest; use {forms}")
+        return AssetRef(validation.asset_name(kind, name))
+    name, sep, version = text.partition(":")
+    if not sep:
+        return AssetRef(validation.asset_name(kind, name))
+    if ":" in version or not version:
+        raise UsageError(f"invalid {kind} reference {text!r}: use {forms}")
+    return AssetRef(validation.asset_name(kind, name), validation.asset_version(kind, version))
+
+
+def parse_model(value: str) -> ModelRef:
+    if value.startswith(AZUREML_PREFIX):
+        rest = value[len(AZUREML_PREFIX) :]
+        if rest.startswith("/"):
+            raise UsageError(
+                f"invalid --model_path {value!r}: registry and ARM ids are not supported; use {MODEL_FORMS}"
+            )
+        ref = _registered("model", rest, MODEL_FORMS)
+        if ref.version is None and "@" not in rest:
+            raise UsageError(f"invalid --model_path {value!r}: give a version or @latest; use {MODEL_FORMS}")
+        return ref
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(f"invalid --model_path {value!r}: no such file or folder; use {MODEL_FORMS}")
+    if path.is_dir() and not any(path.iterdir()):
+        raise UsageError(f"invalid --model_path {value!r}: the folder is empty")
+    return LocalModel(path)
+
+
+def parse_environment(value: str) -> AssetRef:
+    rest = value[len(AZUREML_PREFIX) :] if value.startswith(AZUREML_PREFIX) else value
+    if not rest or rest.startswith("/"):
+        raise UsageError(f"invalid --environment {value!r}: use {ENVIRONMENT_FORMS}")
+    return _registered("environment", rest, ENVIRONMENT_FORMS)

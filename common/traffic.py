@@ -1,0 +1,50 @@
+"""Blue/green traffic planning: a pure function, table-tested."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from common.errors import UsageError
+
+
+class ImpossibleTrafficError(UsageError):
+    """The requested share leaves traffic with nowhere to go."""
+
+
+def rebalance(current: Mapping[str, int], deployment: str, percent: int) -> dict[str, int]:
+    """Give `deployment` `percent`% and share the rest among the others in proportion to their current shares.
+
+    Shares are whole numbers summing to exactly 100 (largest-remainder rounding; ties go to the larger current
+    share, then to the name that sorts first, so the result is deterministic). Deployments that hold no traffic
+    keep 0. Raises ImpossibleTrafficError when percent < 100 and no other deployment holds traffic.
+    """
+    if not 0 <= percent <= 100:
+        raise UsageError(f"invalid traffic share {percent}: use a whole number from 0 to 100")
+    others = {name: share for name, share in current.items() if name != deployment}
+    donors = {name: share for name, share in others.items() if share > 0}
+    remaining = 100 - percent
+    plan = {name: 0 for name in others}
+    plan[deployment] = percent
+    if remaining == 0:
+        return plan
+    if not donors:
+        held_by = ", ".join(f"{n}={s}" for n, s in current.items() if s) or "nothing"
+        raise ImpossibleTrafficError(
+            f"cannot give {deployment!r} {percent}% of the traffic: the other {remaining}% has no deployment to go to "
+            f"(current traffic: {held_by}); use --traffic_allocation 100, or 0 for a deployment reachable only "
+            "by the azureml-model-deployment header"
+        )
+    total = sum(donors.values())
+    exact = {name: share * remaining / total for name, share in donors.items()}
+    floors = {name: math.floor(value) for name, value in exact.items()}
+    leftover = remaining - sum(floors.values())
+    order = sorted(donors, key=lambda name: (-(exact[name] - floors[name]), -donors[name], name))
+    for name in order[:leftover]:
+        floors[name] += 1
+    plan.update(floors)
+    return plan
+
+
+def describe(plan: Mapping[str, int]) -> str:
+    return ", ".join(f"{name}={share}%" for name, share in plan.items())

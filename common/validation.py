@@ -1,0 +1,84 @@
+"""Checks on flag values, run before any call to Azure. Each failure is one UsageError line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from common.errors import UsageError
+
+# Azure ML's rule for endpoint and deployment names (azure.ai.ml EndpointConfigurations).
+RESOURCE_NAME_PATTERN = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+RESOURCE_NAME_MIN, RESOURCE_NAME_MAX = 3, 32
+RESOURCE_NAME_RULE = (
+    f"{RESOURCE_NAME_MIN}-{RESOURCE_NAME_MAX} characters, starting with a letter, "
+    "then letters, digits or hyphens, ending with a letter or digit"
+)
+
+# Asset (model, environment) names: letters, digits, '-', '_' and '.', starting with a letter or digit.
+ASSET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$")
+ASSET_VERSION_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,29}$")
+TAG_KEY_PATTERN = re.compile(r"^[^<>%&\\?/]{1,512}$")
+
+
+def resource_name(kind: str, value: str) -> str:
+    """Validate an endpoint or deployment name; `kind` is 'endpoint' or 'deployment'."""
+    if not (RESOURCE_NAME_MIN <= len(value) <= RESOURCE_NAME_MAX) or not RESOURCE_NAME_PATTERN.match(value):
+        raise UsageError(f"invalid {kind} name {value!r}: use {RESOURCE_NAME_RULE}")
+    return value
+
+
+def asset_name(kind: str, value: str) -> str:
+    if not ASSET_NAME_PATTERN.match(value):
+        raise UsageError(
+            f"invalid {kind} name {value!r}: use letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
+    return value
+
+
+def asset_version(kind: str, value: str) -> str:
+    if not ASSET_VERSION_PATTERN.match(value):
+        raise UsageError(f"invalid {kind} version {value!r}: use letters, digits, '-', '_' or '.'")
+    return value
+
+
+def tags(pairs: Iterable[str] | None) -> dict[str, str]:
+    """Turn ['team=ml', 'stage=dev'] into a dict; a pair without '=' or with an empty key is refused."""
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"invalid tag {pair!r}: use KEY=VALUE, for example team=ml")
+        if not TAG_KEY_PATTERN.match(key):
+            raise UsageError(f"invalid tag key {key!r}: 1-512 characters, none of < > % & \\ ? /")
+        result[key] = value.strip()
+    return result
+
+
+def percentage(flag: str, value: int) -> int:
+    if not 0 <= value <= 100:
+        raise UsageError(f"invalid {flag} {value}: use a whole number from 0 to 100")
+    return value
+
+
+def positive_count(flag: str, value: int) -> int:
+    if value < 1:
+        raise UsageError(f"invalid {flag} {value}: use a whole number of 1 or more")
+    return value
+
+
+def scoring_code(score_path: str, score_script: str) -> Path:
+    """The code folder must exist and hold the scoring script (relative to that folder)."""
+    folder = Path(score_path)
+    if not folder.is_dir():
+        raise UsageError(f"--score_path {score_path!r} is not a folder: give the folder that holds the scoring script")
+    script = folder / score_script
+    if Path(score_script).is_absolute() or ".." in Path(score_script).parts:
+        raise UsageError(f"--score_script {score_script!r} must be a path inside --score_path {score_path!r}")
+    if not script.is_file():
+        raise UsageError(
+            f"--score_script {score_script!r} not found in --score_path {score_path!r} (looked for {script})"
+        )
+    return script

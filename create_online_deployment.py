@@ -1,0 +1,255 @@
+"""Create or update a deployment on an Azure ML managed online endpoint, then set its share of the traffic.
+
+Example:
+  python create_online_deployment.py --deployment_name diabetes-classify-blue-dp --endpoint_name diabetes-classify \\
+      --model_path azureml:diabetes-predict:3 --environment diabetes-classify --score_path 09-deploy-model \\
+      --score_script score.py --instance_type Standard_DS3_v2 --instance_count 1 --traffic_allocation 100
+
+After the deployment succeeds it gets --traffic_allocation percent; the other deployments share the rest in
+proportion to their current shares. If it fails, traffic is not touched. --dry_run prints the deployment YAML
+without contacting Azure.
+
+Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
+workspace flags are not given), and those DefaultAzureCredential reads (AZURE_CLIENT_ID, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from common import references, traffic, validation
+from common.assets import (
+    DEFAULT_BASE_IMAGE,
+    build_environment,
+    register_environment,
+    resolve_environment,
+    resolve_model,
+)
+from common.azure_errors import is_azure_error, service_message
+from common.cli import (
+    add_flag,
+    add_output_flags,
+    add_workspace_flags,
+    configure_logging,
+    emit,
+    new_parser,
+    progress,
+    run_main,
+    warn,
+)
+from common.clients import get_client
+from common.errors import NotFoundError, UsageError
+from common.operations import (
+    DEPLOYMENT_SCHEMA_URL,
+    deployment_failed,
+    entity_yaml,
+    get_or_none,
+    wait_with_progress,
+)
+from common.skus import instance_type_warning
+
+SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = new_parser(__doc__)
+    add_flag(parser, "--deployment_name", required=True, help="3-32 letters, digits or hyphens")
+    add_flag(parser, "--endpoint_name", required=True, help="an existing endpoint")
+    add_flag(
+        parser,
+        "--model_path",
+        required=True,
+        help="azureml:NAME:VERSION, azureml:NAME@latest, or a local model file or folder (uploaded)",
+    )
+    add_flag(
+        parser, "--environment", required=True, help="registered environment: NAME (latest), NAME:VERSION, azureml:..."
+    )
+    add_flag(
+        parser,
+        "--create_environment",
+        action="store_true",
+        help="register (or update) --environment from --conda_file on --base_image before deploying",
+    )
+    add_flag(parser, "--conda_file", default="environment.yml", help="conda file for --create_environment")
+    add_flag(parser, "--base_image", default=DEFAULT_BASE_IMAGE, help="base image for --create_environment")
+    add_flag(
+        parser, "--score_path", default="09-deploy-model", help="folder uploaded as the code (default: %(default)s)"
+    )
+    add_flag(parser, "--score_script", default="score.py", help="scoring script inside --score_path")
+    add_flag(parser, "--instance_type", default="Standard_DS3_v2", help="VM SKU (default: %(default)s)")
+    add_flag(parser, "--instance_count", type=int, default=1, help="number of instances, 1 or more")
+    add_flag(
+        parser,
+        "--traffic_allocation",
+        type=int,
+        default=0,
+        help="percent of live traffic for this deployment once it succeeds, 0-100 (default 0: traffic unchanged)",
+    )
+    add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
+    add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
+    add_workspace_flags(parser)
+    add_output_flags(parser)
+    args = parser.parse_args(argv)
+    validate(args)
+    return args
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no Azure; results are stored on args (parsed references)."""
+    validation.resource_name("deployment", args.deployment_name)
+    validation.resource_name("endpoint", args.endpoint_name)
+    validation.scoring_code(args.score_path, args.score_script)
+    validation.positive_count("--instance_count", args.instance_count)
+    validation.percentage("--traffic_allocation", args.traffic_allocation)
+    args.model = references.parse_model(args.model_path)
+    args.environment_ref = references.parse_environment(args.environment)
+    if args.create_environment and not Path(args.conda_file).is_file():
+        raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
+    sku_warning = instance_type_warning(args.instance_type)
+    if sku_warning:
+        warn(sku_warning)
+
+
+def model_reference(model: references.ModelRef) -> Any:
+    if isinstance(model, references.LocalModel):
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        return Model(path=str(model.path), type=AssetTypes.CUSTOM_MODEL)
+    return model.arm_reference
+
+
+def build_deployment(args: argparse.Namespace, model: references.ModelRef, environment: references.AssetRef) -> Any:
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+
+    return ManagedOnlineDeployment(
+        name=args.deployment_name,
+        endpoint_name=args.endpoint_name,
+        model=model_reference(model),
+        environment=environment.arm_reference,
+        code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+    )
+
+
+def dry_run(args: argparse.Namespace) -> str:
+    text = entity_yaml(build_deployment(args, args.model, args.environment_ref), DEPLOYMENT_SCHEMA_URL)
+    rest = 100 - args.traffic_allocation
+    note = f"# traffic after success: {args.deployment_name}={args.traffic_allocation}%"
+    if rest:
+        note += f"; the other deployments share {rest}% in proportion to their current shares (not looked up)"
+    return text + note + "\n"
+
+
+def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.ModelRef, references.AssetRef]:
+    model = args.model if isinstance(args.model, references.LocalModel) else resolve_model(client, args.model)
+    if args.create_environment:
+        environment = build_environment(args.environment_ref, Path(args.conda_file), args.base_image)
+        progress(f"Registering environment {args.environment_ref.name} from {args.conda_file} on {args.base_image}")
+        return model, register_environment(client, environment)
+    return model, resolve_environment(client, args.environment_ref)
+
+
+def current_traffic(client: Any, endpoint_name: str) -> tuple[Any, dict[str, int]]:
+    endpoint = get_or_none(client.online_endpoints.get, endpoint_name)
+    if endpoint is None:
+        raise NotFoundError(
+            f"endpoint {endpoint_name!r} not found; create it first with: "
+            f"python create_online_endpoint.py --endpoint_name {endpoint_name}"
+        )
+    return endpoint, {name: int(share) for name, share in (endpoint.traffic or {}).items()}
+
+
+def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
+    name, endpoint_name = args.deployment_name, args.endpoint_name
+    _, before = current_traffic(client, endpoint_name)
+    planned = traffic.rebalance(before, name, args.traffic_allocation)  # refuses before anything is created
+    model, environment = resolve_assets(client, args)
+    deployment = build_deployment(args, model, environment)
+    progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
+    poller = client.online_deployments.begin_create_or_update(deployment)
+    check = f"az ml online-deployment show --name {name} --endpoint-name {endpoint_name}"
+    summary = {
+        "deployment": name,
+        "endpoint": endpoint_name,
+        "model": model_reference(model) if isinstance(model, references.AssetRef) else str(args.model.path),
+        "environment": environment.arm_reference,
+        "instance_type": args.instance_type,
+        "instance_count": args.instance_count,
+    }
+    if args.no_wait:
+        command = f'az ml online-endpoint update --name {endpoint_name} --traffic "{traffic_argument(planned)}"'
+        return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
+    try:
+        result = wait_with_progress(poller, f"deployment {name}", check)
+    except Exception as error:
+        if not is_azure_error(error):
+            raise
+        raise deployment_failed(client, name, endpoint_name, service_message(error)) from None
+    state = getattr(result, "provisioning_state", None)
+    if state and state.lower() != "succeeded":
+        raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}")
+    return {**summary, "provisioning_state": state or "Succeeded", "traffic": set_traffic(client, args)}
+
+
+def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
+    """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything."""
+    endpoint, before = current_traffic(client, args.endpoint_name)
+    planned = traffic.rebalance(before, args.deployment_name, args.traffic_allocation)
+    if {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}:
+        return planned
+    progress(f"Setting traffic: {traffic.describe(planned)}")
+    endpoint.traffic = planned
+    poller = client.online_endpoints.begin_create_or_update(endpoint)
+    wait_with_progress(
+        poller, f"traffic on {args.endpoint_name}", f"az ml online-endpoint show -n {args.endpoint_name}"
+    )
+    return planned
+
+
+def traffic_argument(plan: dict[str, int]) -> str:
+    return " ".join(f"{name}={share}" for name, share in plan.items())
+
+
+def report(result: dict[str, Any], output: str) -> None:
+    invoke = (
+        f"az ml online-endpoint invoke --name {result['endpoint']} --deployment-name {result['deployment']} "
+        f"--request-file {SAMPLE_REQUEST}"
+    )
+    result = {**result, "next_command": invoke}
+    lines = [
+        f"Deployment:         {result['deployment']} on endpoint {result['endpoint']}",
+        f"Model:              {result['model']}",
+        f"Environment:        {result['environment']}",
+        f"Instances:          {result['instance_count']} x {result['instance_type']}",
+        f"Provisioning state: {result['provisioning_state']}",
+        f"Traffic:            {traffic.describe(result['traffic']) or 'none'}",
+    ]
+    if "traffic_command" in result:
+        lines += [
+            "Traffic is not changed with --no_wait; once the deployment succeeds run:",
+            f"  {result['traffic_command']}",
+        ]
+    lines += ["Next:", f"  {invoke}"]
+    emit(result, output, lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    if args.dry_run:
+        print(dry_run(args), end="")
+        return 0
+    client = get_client(args)
+    report(apply(client, args), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

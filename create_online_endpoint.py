@@ -1,0 +1,129 @@
+"""Create or update an Azure ML managed online endpoint.
+
+Example:
+  python create_online_endpoint.py --endpoint_name diabetes-classify \\
+      --description "Diabetes classification endpoint" --auth_mode aml_token --public_network enabled --verbose
+
+Running it again updates the endpoint in place and keeps its traffic. --dry_run prints the YAML that
+`az ml online-endpoint create -f` accepts, without contacting Azure.
+
+Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
+workspace flags are not given), and those DefaultAzureCredential reads (AZURE_CLIENT_ID, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from common import validation
+from common.cli import (
+    add_flag,
+    add_output_flags,
+    add_workspace_flags,
+    configure_logging,
+    emit,
+    new_parser,
+    progress,
+    run_main,
+)
+from common.clients import get_client
+from common.operations import ENDPOINT_SCHEMA_URL, entity_yaml, get_or_none, wait_with_progress
+
+AUTH_MODES = ("key", "aml_token", "aad_token")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = new_parser(__doc__)
+    add_flag(parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region")
+    add_flag(parser, "--description", default=None, help="free text shown in the studio")
+    add_flag(parser, "--auth_mode", choices=AUTH_MODES, default="key", help="how callers authenticate (default: key)")
+    add_flag(
+        parser,
+        "--public_network",
+        choices=("enabled", "disabled"),
+        default="enabled",
+        help="public network access to the scoring URI (default: enabled)",
+    )
+    add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", default=[], help="tags on the endpoint")
+    add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
+    add_workspace_flags(parser)
+    add_output_flags(parser)
+    args = parser.parse_args(argv)
+    validation.resource_name("endpoint", args.endpoint_name)
+    args.tags = validation.tags(args.tags)
+    return args
+
+
+def build_endpoint(args: argparse.Namespace) -> Any:
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+    return ManagedOnlineEndpoint(
+        name=args.endpoint_name,
+        description=args.description,
+        auth_mode=args.auth_mode,
+        public_network_access=args.public_network,
+        tags=args.tags,
+    )
+
+
+def apply(client: Any, endpoint: Any) -> Any:
+    """Create the endpoint, or update it keeping the traffic its deployments already have."""
+    existing = get_or_none(client.online_endpoints.get, endpoint.name)
+    if existing is not None:
+        endpoint.traffic = dict(existing.traffic or {})
+        endpoint.mirror_traffic = dict(existing.mirror_traffic or {})
+        progress(f"Updating endpoint {endpoint.name} in place (traffic kept: {endpoint.traffic or 'none'})")
+    else:
+        progress(f"Creating endpoint {endpoint.name}")
+    poller = client.online_endpoints.begin_create_or_update(endpoint)
+    return wait_with_progress(poller, f"endpoint {endpoint.name}", f"az ml online-endpoint show --name {endpoint.name}")
+
+
+def report(endpoint: Any, output: str) -> None:
+    next_command = (
+        f"python create_online_deployment.py --endpoint_name {endpoint.name} --deployment_name blue "
+        "--model_path azureml:diabetes-predict@latest --environment diabetes-classify "
+        "--score_path 09-deploy-model --score_script score.py --instance_type Standard_DS3_v2 "
+        "--instance_count 1 --traffic_allocation 100"
+    )
+    result = {
+        "name": endpoint.name,
+        "scoring_uri": endpoint.scoring_uri,
+        "auth_mode": endpoint.auth_mode,
+        "provisioning_state": endpoint.provisioning_state,
+        "public_network_access": getattr(endpoint, "public_network_access", None),
+        "traffic": dict(endpoint.traffic or {}),
+        "next_command": next_command,
+    }
+    emit(
+        result,
+        output,
+        [
+            f"Endpoint:           {result['name']}",
+            f"Scoring URI:        {result['scoring_uri']}",
+            f"Auth mode:          {result['auth_mode']}",
+            f"Provisioning state: {result['provisioning_state']}",
+            f"Traffic:            {result['traffic'] or 'none yet'}",
+            "Next:",
+            f"  {next_command}",
+        ],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    endpoint = build_endpoint(args)
+    if args.dry_run:
+        print(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL), end="")
+        return 0
+    client = get_client(args)
+    report(apply(client, endpoint), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
