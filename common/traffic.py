@@ -17,7 +17,8 @@ def rebalance(current: Mapping[str, int], deployment: str, percent: int) -> dict
 
     Shares are whole numbers summing to exactly 100 (largest-remainder rounding; ties go to the larger current
     share, then to the name that sorts first, so the result is deterministic). Deployments that hold no traffic
-    keep 0. Raises ImpossibleTrafficError when percent < 100 and no other deployment holds traffic.
+    keep 0. Raises ImpossibleTrafficError when percent < 100 and no other deployment holds traffic, except for a
+    0% (dark) deployment on an endpoint that serves no traffic at all, which changes nothing.
     """
     if not 0 <= percent <= 100:
         raise UsageError(f"invalid traffic share {percent}: use a whole number from 0 to 100")
@@ -28,6 +29,8 @@ def rebalance(current: Mapping[str, int], deployment: str, percent: int) -> dict
     plan[deployment] = percent
     if remaining == 0:
         return plan
+    if not donors and percent == 0 and not any(current.values()):
+        return plan  # a dark deployment on an endpoint that serves no traffic yet: nothing moves
     if not donors:
         held_by = ", ".join(f"{n}={s}" for n, s in current.items() if s) or "nothing"
         raise ImpossibleTrafficError(

@@ -1,0 +1,142 @@
+"""Fixtures shared by the suite: a real trained model, score.py loaded as a module, and a mocked MLClient."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+
+from common.cli import run_main
+from common.training import synthetic_dataset, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SCORE_DIR = ROOT / "09-deploy-model"
+CANONICAL_ROW = [2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]
+WORKSPACE_ENV = {
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+    "AZURE_RESOURCE_GROUP": "rg-test",
+    "AZUREML_WORKSPACE_NAME": "ws-test",
+}
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model, trained on a small synthetic set, nested one folder deep as Azure mounts a model folder."""
+    target = tmp_path_factory.mktemp("azureml-model") / "diabetes-model"
+    train(synthetic_dataset(rows=1500), target, "synthetic test data")
+    return target.parent
+
+
+def load_score_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("score_under_test", SCORE_DIR / "score.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def score(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    module = load_score_module()
+    module.init()
+    return module
+
+
+@dataclass
+class ScriptResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_script(capsys: pytest.CaptureFixture[str]) -> Callable[[ModuleType, Sequence[str]], ScriptResult]:
+    """Run a script's main through the same error boundary as the command line."""
+
+    def run(module: ModuleType, argv: Sequence[str]) -> ScriptResult:
+        try:
+            code = run_main(module.main, list(argv))
+        except SystemExit as exit_:  # argparse's own errors and --help
+            code = int(exit_.code or 0)
+        captured = capsys.readouterr()
+        return ScriptResult(code, captured.out, captured.err)
+
+    return run
+
+
+def finished_poller(result: Any) -> MagicMock:
+    poller = MagicMock(name="poller")
+    poller.done.return_value = True
+    poller.result.return_value = result
+    return poller
+
+
+@dataclass
+class FakeAzure:
+    """The mocked MLClient class, its instance, and the credential class it was built with."""
+
+    client_class: MagicMock
+    client: MagicMock
+    credential_class: MagicMock
+
+    def created_entities(self, operations: str) -> list[Any]:
+        group = getattr(self.client, operations)
+        return [c.args[0] for c in group.begin_create_or_update.call_args_list]
+
+    def azure_write_calls(self) -> list[str]:
+        writes = []
+        for name, _args, _kwargs in self.client.mock_calls:
+            if "begin_" in name or "create_or_update" in name:
+                writes.append(name)
+        return writes
+
+
+@pytest.fixture
+def azure(mocker: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]:
+    """A mocked azure.ai.ml.MLClient: every management call is recorded, none leaves the process."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    for key, value in WORKSPACE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(ROOT)
+    client_class = mocker.patch("azure.ai.ml.MLClient")
+    credential_class = mocker.patch("azure.identity.DefaultAzureCredential")
+    client = client_class.return_value
+    client.online_endpoints.get.side_effect = ResourceNotFoundError("endpoint not found")
+    client.online_endpoints.begin_create_or_update.side_effect = lambda entity: finished_poller(
+        _provisioned_endpoint(entity)
+    )
+    client.online_deployments.begin_create_or_update.side_effect = lambda entity: finished_poller(
+        _provisioned(entity, "Succeeded")
+    )
+    yield FakeAzure(client_class, client, credential_class)
+
+
+def _provisioned(entity: Any, state: str) -> Any:
+    entity._provisioning_state = state
+    return entity
+
+
+def _provisioned_endpoint(entity: Any) -> Any:
+    entity._scoring_uri = f"https://{entity.name}.eastus.inference.ml.azure.com/score"
+    return _provisioned(entity, "Succeeded")
+
+
+def existing_endpoint(name: str, traffic: dict[str, int] | None = None, auth_mode: str = "key") -> Any:
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+    endpoint = ManagedOnlineEndpoint(name=name, auth_mode=auth_mode, traffic=traffic or {})
+    return _provisioned_endpoint(endpoint)
+
+
+def asset(name: str, version: str) -> MagicMock:
+    found = MagicMock(name=f"{name}:{version}")
+    found.name, found.version = name, version
+    return found

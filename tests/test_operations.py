@@ -1,0 +1,50 @@
+"""Waiting on long-running operations, and the dry-run YAML helper."""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock
+
+import pytest
+
+from common.errors import EXIT_INTERRUPTED, CliError
+from common.operations import get_or_none, wait_with_progress
+
+
+def test_progress_shows_elapsed_time_and_status(capsys):
+    poller = MagicMock()
+    poller.done.side_effect = [False, False, True]
+    poller.status.side_effect = ["InProgress", "Succeeded"]
+    poller.result.return_value = "deployment"
+    ticks = iter([0.0, 65.0, 130.0])
+
+    result = wait_with_progress(poller, "deployment blue", "az ml ...", interval=0, clock=lambda: next(ticks))
+
+    assert result == "deployment"
+    assert capsys.readouterr().err.splitlines() == [
+        "  [01:05] deployment blue: InProgress",
+        "  [02:10] deployment blue: Succeeded",
+    ]
+
+
+def test_ctrl_c_says_the_operation_keeps_running_and_how_to_check():
+    poller = MagicMock()
+    poller.done.return_value = False
+    poller.wait.side_effect = KeyboardInterrupt
+
+    with pytest.raises(CliError) as error:
+        wait_with_progress(poller, "deployment blue", "az ml online-deployment show --name blue -e ep")
+
+    assert error.value.exit_code == EXIT_INTERRUPTED
+    assert str(error.value) == (
+        "interrupted while waiting: deployment blue keeps running in Azure; "
+        "check it with: az ml online-deployment show --name blue -e ep"
+    )
+
+
+def test_get_or_none_only_swallows_not_found():
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    assert get_or_none(MagicMock(side_effect=ResourceNotFoundError("gone"))) is None
+    assert get_or_none(MagicMock(return_value=7)) == 7
+    with pytest.raises(HttpResponseError):
+        get_or_none(MagicMock(side_effect=HttpResponseError("boom")))

@@ -1,0 +1,115 @@
+"""score.py with a real trained model (not mocked): every input format and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.training import FEATURES, LABELS
+from tests.conftest import CANONICAL_ROW, load_score_module
+
+RECORD = dict(zip(FEATURES, CANONICAL_ROW, strict=True))
+OTHER_ROW = [0, 80, 60, 20, 30, 22.0, 0.1, 21]  # low risk on every feature
+
+
+def test_score_and_training_agree_on_features_and_labels():
+    module = load_score_module()
+    assert module.FEATURES == FEATURES
+    assert module.LABELS == LABELS
+
+
+def test_canonical_request_returns_one_label(score):
+    labels = score.run(json.dumps({"data": [CANONICAL_ROW]}))
+    assert isinstance(labels, list) and len(labels) == 1
+    assert labels[0] in LABELS
+
+
+def test_labels_follow_the_model_row_by_row_in_order(score):
+    rows = [CANONICAL_ROW, OTHER_ROW, CANONICAL_ROW]
+    expected = [LABELS[int(p)] for p in score.model.predict(score.pd.DataFrame(rows, columns=list(FEATURES)))]
+    assert score.run(json.dumps({"data": rows})) == expected
+    assert set(expected) == set(LABELS), "the test rows should cover both labels"
+
+
+def test_all_three_formats_give_the_same_answer(score):
+    rows = [CANONICAL_ROW, OTHER_ROW]
+    expected = score.run(json.dumps({"data": rows}))
+    shuffled = list(reversed(FEATURES))
+    input_data = {
+        "columns": shuffled,
+        "data": [[dict(zip(FEATURES, r, strict=True))[c] for c in shuffled] for r in rows],
+    }
+    records = [dict(zip(FEATURES, r, strict=True)) for r in rows]
+
+    assert score.run(json.dumps({"input_data": input_data})) == expected
+    assert score.run(json.dumps({"input_data": {"data": rows}})) == expected
+    assert score.run(json.dumps(records)) == expected
+    assert score.run(json.dumps(records).encode()) == expected
+
+
+def bad(score, body) -> dict:
+    response = score.run(body if isinstance(body, str) else json.dumps(body))
+    assert response.status_code == 400, response
+    assert response.mimetype == "application/json"
+    return json.loads(response.get_data())
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "the body is not JSON"),
+        ("", "the body is empty"),
+        ({"rows": [CANONICAL_ROW]}, "unrecognised request (['rows'])"),
+        (42, "unrecognised request (int)"),
+        ({"data": []}, "the request has no rows to score"),
+        ([], "the request has no rows to score"),
+        ({"data": CANONICAL_ROW}, "row 0: must be a list of 8 numbers, got int"),
+        ({"data": "x"}, '"data" must be a list of rows, got str'),
+        ({"data": [CANONICAL_ROW[:7]]}, "row 0: has 7 values, expected 8"),
+        ({"data": [[*CANONICAL_ROW, 1]]}, "row 0: has 9 values, expected 8"),
+        ({"data": [["2", *CANONICAL_ROW[1:]]]}, "row 0, Pregnancies: '2' is not a number"),
+        ({"data": [[True, *CANONICAL_ROW[1:]]]}, "row 0, Pregnancies: True is not a number"),
+        ({"data": [[None, *CANONICAL_ROW[1:]]]}, "row 0, Pregnancies: None is not a number"),
+        ('{"data": [[2, 180, 74, 24, 21, NaN, 1.4, 22]]}', "row 0, BMI: nan is not a finite number"),
+        ('{"data": [[2, 180, 74, 24, 21, 23.9, Infinity, 22]]}', "row 0, DiabetesPedigree: inf is not a finite"),
+        ({"input_data": {"columns": ["a"], "data": [[1]]}}, '"input_data.columns" must name each of the 8 features'),
+        ({"input_data": [CANONICAL_ROW]}, '"input_data" must be an object with "data"'),
+        ([{k: v for k, v in RECORD.items() if k != "Age"}], "record 0: missing ['Age'], unknown nothing"),
+        ([{**RECORD, "Height": 170}], "record 0: missing nothing, unknown ['Height']"),
+        ({"data": [CANONICAL_ROW] * 1001}, "the request has 1001 rows; at most 1000 per request"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_problem(score, body, message):
+    assert message in bad(score, body)["error"]
+
+
+def test_max_rows_is_accepted(score):
+    assert len(score.run(json.dumps({"data": [CANONICAL_ROW] * score.MAX_ROWS}))) == score.MAX_ROWS
+
+
+def test_model_file_is_found_at_any_depth(tmp_path: Path, model_dir: Path):
+    module = load_score_module()
+    assert module.find_model_file(model_dir) == model_dir / "diabetes-model" / "model.pkl"
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        module.find_model_file(tmp_path)
+    (tmp_path / "a.pkl").write_bytes(b"")
+    (tmp_path / "b.joblib").write_bytes(b"")
+    with pytest.raises(RuntimeError, match=r"more than one model file .*a\.pkl, b\.joblib"):
+        module.find_model_file(tmp_path)
+
+
+def test_init_needs_azureml_model_dir(monkeypatch):
+    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+    with pytest.raises(RuntimeError, match="AZUREML_MODEL_DIR is not set"):
+        load_score_module().init()
+
+
+def test_init_logs_both_scikit_learn_versions(model_dir, monkeypatch, caplog):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    caplog.set_level("INFO", logger="score")
+    load_score_module().init()
+    import sklearn
+
+    assert f"trained with scikit-learn {sklearn.__version__}; runtime {sklearn.__version__}" in caplog.text

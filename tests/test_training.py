@@ -1,0 +1,104 @@
+"""The training script: deterministic, saves model and metadata, reads the tutorials' CSV, registers the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+import sklearn
+
+import train_model as script
+from common.errors import UsageError
+from common.training import FEATURES, LABELS, TARGET, load_dataset, synthetic_dataset, train
+from tests.conftest import asset
+
+
+def test_synthetic_data_is_deterministic_realistic_and_has_both_labels():
+    first, second = synthetic_dataset(800), synthetic_dataset(800)
+    pd.testing.assert_frame_equal(first, second)
+    assert list(first.columns) == [*FEATURES, TARGET]
+    assert first["PlasmaGlucose"].between(44, 192).all()
+    assert first["Age"].between(21, 77).all()
+    assert 0.15 < first[TARGET].mean() < 0.6
+
+
+def test_training_twice_gives_the_same_model(tmp_path: Path):
+    frame = synthetic_dataset(1000)
+    train(frame, tmp_path / "a", "x")
+    train(frame, tmp_path / "b", "x")
+    a, b = joblib.load(tmp_path / "a" / "model.pkl"), joblib.load(tmp_path / "b" / "model.pkl")
+    probe = frame[list(FEATURES)].astype(float).head(200)
+    assert (a.predict_proba(probe) == b.predict_proba(probe)).all()
+
+
+def test_model_folder_holds_model_and_metadata(tmp_path: Path):
+    result = train(synthetic_dataset(1000), tmp_path / "m", "synthetic")
+    metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert metadata["features"] == list(FEATURES)
+    assert metadata["labels"] == list(LABELS)
+    assert metadata["sklearn_version"] == sklearn.__version__
+    assert metadata["rows"] == 1000
+    assert 0.7 < result.holdout_accuracy <= 1.0
+    assert metadata["holdout_accuracy"] == round(result.holdout_accuracy, 4)
+
+
+def write_tutorial_csv(path: Path, rows: int = 400) -> Path:
+    frame = synthetic_dataset(rows, seed=7)
+    frame.insert(0, "PatientID", range(1000000, 1000000 + rows))
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_tutorial_csv_is_read_with_patient_id_ignored(tmp_path: Path):
+    frame = load_dataset(write_tutorial_csv(tmp_path / "diabetes.csv"))
+    assert list(frame.columns) == [*FEATURES, TARGET]
+    assert len(frame) == 400
+
+
+def test_csv_without_the_columns_is_refused(tmp_path: Path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(UsageError, match=r"lacks columns \['Pregnancies'"):
+        load_dataset(path)
+    with pytest.raises(UsageError, match="cannot read --data"):
+        load_dataset(tmp_path / "missing.csv")
+
+
+def test_script_trains_from_csv(tmp_path: Path, run_script):
+    csv_path = write_tutorial_csv(tmp_path / "diabetes.csv")
+    result = run_script(script, ["--data", str(csv_path), "--output_dir", str(tmp_path / "out"), "--output", "json"])
+
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["trained_on"] == "diabetes.csv"
+    assert summary["rows"] == 400
+    assert (tmp_path / "out" / "model.pkl").is_file()
+
+
+def test_register_creates_the_next_version_of_diabetes_predict(azure, tmp_path: Path, run_script):
+    azure.client.models.create_or_update.return_value = asset("diabetes-predict", "4")
+
+    result = run_script(script, ["--rows", "600", "--output_dir", str(tmp_path / "m"), "--register"])
+
+    assert result.code == 0, result.err
+    (model,) = azure.client.models.create_or_update.call_args.args
+    assert model.name == "diabetes-predict"
+    assert model.version is None  # Azure gives it the next version
+    assert model.type == "custom_model"
+    assert Path(model.path) == (tmp_path / "m").resolve()
+    assert "Registered azureml:diabetes-predict:4" in result.out
+
+
+def test_register_without_workspace_fails_before_training(azure, tmp_path: Path, run_script, monkeypatch):
+    for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(variable)
+    monkeypatch.chdir(tmp_path)
+
+    result = run_script(script, ["--output_dir", str(tmp_path / "m"), "--register"])
+
+    assert result.code == 2
+    assert "missing workspace settings" in result.err
+    assert not (tmp_path / "m").exists()

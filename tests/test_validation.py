@@ -1,0 +1,86 @@
+"""Flag checks, model/environment references and the SKU list: all pure, no Azure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common import references, validation
+from common.errors import UsageError
+from common.skus import MANAGED_ONLINE_SKUS, instance_type_warning
+
+
+@pytest.mark.parametrize("name", ["abc", "diabetes-classify", "a1-b2", "A" + "b" * 31, "blue"])
+def test_valid_resource_names(name):
+    assert validation.resource_name("endpoint", name) == name
+
+
+@pytest.mark.parametrize("name", ["ab", "a" * 33, "1abc", "-abc", "abc-", "ab_c", "ab.c", "ab c", ""])
+def test_invalid_resource_names_name_the_value_and_the_rule(name):
+    with pytest.raises(UsageError, match="starting with a letter") as error:
+        validation.resource_name("deployment", name)
+    assert f"invalid deployment name {name!r}" in str(error.value)
+
+
+def test_tags():
+    assert validation.tags(["team=ml", "note=a=b", " k = v "]) == {"team": "ml", "note": "a=b", "k": "v"}
+    assert validation.tags(None) == {}
+    with pytest.raises(UsageError, match="invalid tag '=x'"):
+        validation.tags(["=x"])
+    with pytest.raises(UsageError, match="invalid tag key 'a/b'"):
+        validation.tags(["a/b=c"])
+
+
+def test_model_references(tmp_path: Path):
+    assert references.parse_model("azureml:diabetes-predict:3") == references.AssetRef("diabetes-predict", "3")
+    assert references.parse_model("azureml:diabetes-predict@latest") == references.AssetRef("diabetes-predict")
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    assert references.parse_model(str(tmp_path)) == references.LocalModel(tmp_path)
+    assert references.parse_model(str(tmp_path / "model.pkl")) == references.LocalModel(tmp_path / "model.pkl")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="the folder is empty"):
+        references.parse_model(str(empty))
+    with pytest.raises(UsageError, match="registry and ARM ids are not supported"):
+        references.parse_model("azureml://registries/azureml/models/x/versions/1")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("diabetes-classify", references.AssetRef("diabetes-classify")),
+        ("diabetes-classify:4", references.AssetRef("diabetes-classify", "4")),
+        ("diabetes-classify@latest", references.AssetRef("diabetes-classify")),
+        ("azureml:diabetes-classify:4", references.AssetRef("diabetes-classify", "4")),
+        ("azureml:diabetes-classify@latest", references.AssetRef("diabetes-classify")),
+    ],
+)
+def test_environment_references(text, expected):
+    assert references.parse_environment(text) == expected
+
+
+def test_arm_reference_forms():
+    assert references.AssetRef("m", "3").arm_reference == "azureml:m:3"
+    assert references.AssetRef("m").arm_reference == "azureml:m@latest"
+
+
+def test_documented_skus_pass_silently_in_any_case():
+    assert instance_type_warning("Standard_DS3_v2") is None
+    assert instance_type_warning("standard_f4s_v2") is None
+    assert len(MANAGED_ONLINE_SKUS) == len({s.lower() for s in MANAGED_ONLINE_SKUS})
+
+
+def test_small_and_unknown_skus_warn():
+    assert "Azure recommends Standard_DS3_v2" in (instance_type_warning("Standard_DS1_v2") or "")
+    warning = instance_type_warning("Standard_F4s_v3") or ""
+    assert "'Standard_F4s_v3' is not in the documented SKU list" in warning
+    assert "Standard_F4s_v2" in warning.split("closest known:")[1]
+    assert "closest known: Standard_DS3_v2" in (instance_type_warning("banana") or "")
+
+
+def test_scoring_code(tmp_path: Path):
+    (tmp_path / "score.py").write_text("def init(): pass\n")
+    assert validation.scoring_code(str(tmp_path), "score.py") == tmp_path / "score.py"
+    with pytest.raises(UsageError, match="must be a path inside"):
+        validation.scoring_code(str(tmp_path), "/etc/passwd")
