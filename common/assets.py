@@ -15,35 +15,29 @@ DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 MODEL_NAME = "diabetes-predict"
 
 
-def resolve_model(client: Any, ref: AssetRef) -> AssetRef:
-    """The model reference with a concrete version; NotFoundError names how to register one."""
-    model = (
-        get_or_none(client.models.get, ref.name, label="latest")
+def _resolve(operations: Any, kind: str, ref: AssetRef, how_to_register: str) -> AssetRef:
+    """The reference with a concrete version; NotFoundError says how to register the asset."""
+    found = (
+        get_or_none(operations.get, ref.name, label="latest")
         if ref.version is None
-        else get_or_none(client.models.get, ref.name, version=ref.version)
+        else get_or_none(operations.get, ref.name, version=ref.version)
     )
-    if model is None:
+    if found is None:
         wanted = "any version" if ref.version is None else f"version {ref.version}"
-        raise NotFoundError(
-            f"model {ref.name!r} ({wanted}) not found in the workspace; register one with: "
-            f"python train_model.py --register --model_name {ref.name}"
-        )
-    return ref.with_version(str(model.version))
+        raise NotFoundError(f"{kind} {ref.name!r} ({wanted}) not found in the workspace; {how_to_register}")
+    return ref.with_version(str(found.version))
+
+
+def resolve_model(client: Any, ref: AssetRef) -> AssetRef:
+    return _resolve(
+        client.models, "model", ref, f"register one with: python train_model.py --register --model_name {ref.name}"
+    )
 
 
 def resolve_environment(client: Any, ref: AssetRef) -> AssetRef:
-    environment = (
-        get_or_none(client.environments.get, ref.name, label="latest")
-        if ref.version is None
-        else get_or_none(client.environments.get, ref.name, version=ref.version)
+    return _resolve(
+        client.environments, "environment", ref, "add --create_environment to register it from environment.yml"
     )
-    if environment is None:
-        wanted = "any version" if ref.version is None else f"version {ref.version}"
-        raise NotFoundError(
-            f"environment {ref.name!r} ({wanted}) not found in the workspace; add --create_environment to "
-            "register it from environment.yml"
-        )
-    return ref.with_version(str(environment.version))
 
 
 def build_environment(ref: AssetRef, conda_file: Path, base_image: str) -> Any:
