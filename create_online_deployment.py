@@ -33,12 +33,13 @@ from common.azure_errors import is_azure_error, service_message
 from common.cli import (
     add_flag,
     add_output_flags,
-    add_workspace_flags,
+    add_target_flags,
     configure_logging,
     emit,
     new_parser,
     progress,
     run_main,
+    toolkit_command,
     warn,
 )
 from common.clients import get_client
@@ -91,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
-    add_workspace_flags(parser)
+    add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
     validate(args)
@@ -147,7 +148,11 @@ def dry_run(args: argparse.Namespace) -> str:
 
 
 def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.ModelRef, references.AssetRef]:
-    model = args.model if isinstance(args.model, references.LocalModel) else resolve_model(client, args.model)
+    model = (
+        args.model
+        if isinstance(args.model, references.LocalModel)
+        else resolve_model(client, args.model, local=args.local)
+    )
     if args.create_environment:
         environment = build_environment(args.environment_ref, Path(args.conda_file), args.base_image)
         progress(f"Registering environment {args.environment_ref.name} from {args.conda_file} on {args.base_image}")
@@ -155,26 +160,24 @@ def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.Mo
     return model, resolve_environment(client, args.environment_ref)
 
 
-def current_traffic(client: Any, endpoint_name: str) -> tuple[Any, dict[str, int]]:
+def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, dict[str, int]]:
     endpoint = get_or_none(client.online_endpoints.get, endpoint_name)
     if endpoint is None:
-        raise NotFoundError(
-            f"endpoint {endpoint_name!r} not found; create it first with: "
-            f"python create_online_endpoint.py --endpoint_name {endpoint_name}"
-        )
+        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", endpoint_name, local=local)
+        raise NotFoundError(f"endpoint {endpoint_name!r} not found; create it first with: {create}")
     return endpoint, {name: int(share) for name, share in (endpoint.traffic or {}).items()}
 
 
 def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = args.deployment_name, args.endpoint_name
-    _, before = current_traffic(client, endpoint_name)
+    _, before = current_traffic(client, endpoint_name, args.local)
     planned = traffic.rebalance(before, name, args.traffic_allocation)  # refuses before anything is created
     model, environment = resolve_assets(client, args)
     deployment = build_deployment(args, model, environment)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
     poller = client.online_deployments.begin_create_or_update(deployment)
-    check = f"az ml online-deployment show --name {name} --endpoint-name {endpoint_name}"
+    check = toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint_name, local=args.local)
     summary = {
         "deployment": name,
         "endpoint": endpoint_name,
@@ -184,43 +187,58 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "instance_count": args.instance_count,
     }
     if args.no_wait:
-        command = f'az ml online-endpoint update --name {endpoint_name} --traffic "{traffic_argument(planned)}"'
+        command = toolkit_command(
+            "manage_online_endpoint.py",
+            *("traffic", "--endpoint_name", endpoint_name, "--set", *traffic_arguments(planned)),
+            local=args.local,
+        )
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
     try:
         result = wait_with_progress(poller, f"deployment {name}", check)
     except Exception as error:
         if not is_azure_error(error):
             raise
-        raise deployment_failed(client, name, endpoint_name, service_message(error)) from None
+        raise deployment_failed(client, name, endpoint_name, service_message(error), delete_command(args)) from None
     state = getattr(result, "provisioning_state", None)
     if state and state.lower() != "succeeded":
-        raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}")
+        raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(args))
     return {**summary, "provisioning_state": state or "Succeeded", "traffic": set_traffic(client, args)}
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
     """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything."""
-    endpoint, before = current_traffic(client, args.endpoint_name)
+    endpoint, before = current_traffic(client, args.endpoint_name, args.local)
     planned = traffic.rebalance(before, args.deployment_name, args.traffic_allocation)
     if {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}:
         return planned
     progress(f"Setting traffic: {traffic.describe(planned)}")
     endpoint.traffic = planned
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    wait_with_progress(
-        poller, f"traffic on {args.endpoint_name}", f"az ml online-endpoint show -n {args.endpoint_name}"
+    check = toolkit_command(
+        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
     )
+    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check)
     return planned
 
 
-def traffic_argument(plan: dict[str, int]) -> str:
-    return " ".join(f"{name}={share}" for name, share in plan.items())
+def traffic_arguments(plan: dict[str, int]) -> list[str]:
+    return [f"{name}={share}" for name, share in plan.items()]
 
 
-def report(result: dict[str, Any], output: str) -> None:
-    invoke = (
-        f"az ml online-endpoint invoke --name {result['endpoint']} --deployment-name {result['deployment']} "
-        f"--request-file {SAMPLE_REQUEST}"
+def delete_command(args: argparse.Namespace) -> str:
+    return toolkit_command(
+        "manage_online_endpoint.py",
+        *("delete", "--endpoint_name", args.endpoint_name, "--deployment_name", args.deployment_name, "--yes"),
+        local=args.local,
+    )
+
+
+def report(result: dict[str, Any], output: str, local: bool) -> None:
+    invoke = toolkit_command(
+        "invoke_online_endpoint.py",
+        *("--endpoint_name", result["endpoint"], "--deployment_name", result["deployment"]),
+        *("--request_file", SAMPLE_REQUEST),
+        local=local,
     )
     result = {**result, "next_command": invoke}
     lines = [
@@ -247,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(dry_run(args), end="")
         return 0
     client = get_client(args)
-    report(apply(client, args), args.output)
+    report(apply(client, args), args.output, args.local)
     return 0
 
 

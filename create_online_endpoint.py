@@ -22,12 +22,13 @@ from common import validation
 from common.cli import (
     add_flag,
     add_output_flags,
-    add_workspace_flags,
+    add_target_flags,
     configure_logging,
     emit,
     new_parser,
     progress,
     run_main,
+    toolkit_command,
 )
 from common.clients import get_client
 from common.operations import ENDPOINT_SCHEMA_URL, entity_yaml, get_or_none, wait_with_progress
@@ -49,7 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", default=[], help="tags on the endpoint")
     add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
-    add_workspace_flags(parser)
+    add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
     validation.resource_name("endpoint", args.endpoint_name)
@@ -69,7 +70,7 @@ def build_endpoint(args: argparse.Namespace) -> Any:
     )
 
 
-def apply(client: Any, endpoint: Any) -> Any:
+def apply(client: Any, endpoint: Any, local: bool) -> Any:
     """Create the endpoint, or update it keeping the traffic its deployments already have."""
     existing = get_or_none(client.online_endpoints.get, endpoint.name)
     if existing is not None:
@@ -79,15 +80,18 @@ def apply(client: Any, endpoint: Any) -> Any:
     else:
         progress(f"Creating endpoint {endpoint.name}")
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    return wait_with_progress(poller, f"endpoint {endpoint.name}", f"az ml online-endpoint show --name {endpoint.name}")
+    check = toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint.name, local=local)
+    return wait_with_progress(poller, f"endpoint {endpoint.name}", check)
 
 
-def report(endpoint: Any, output: str) -> None:
-    next_command = (
-        f"python create_online_deployment.py --endpoint_name {endpoint.name} --deployment_name blue "
-        "--model_path azureml:diabetes-predict@latest --environment diabetes-classify "
-        "--score_path 09-deploy-model --score_script score.py --instance_type Standard_DS3_v2 "
-        "--instance_count 1 --traffic_allocation 100"
+def report(endpoint: Any, output: str, local: bool) -> None:
+    next_command = toolkit_command(
+        "create_online_deployment.py",
+        *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
+        *("--model_path", "azureml:diabetes-predict@latest", "--environment", "diabetes-classify"),
+        *("--score_path", "09-deploy-model", "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
+        *("--instance_count", "1", "--traffic_allocation", "100"),
+        local=local,
     )
     result = {
         "name": endpoint.name,
@@ -121,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL), end="")
         return 0
     client = get_client(args)
-    report(apply(client, endpoint), args.output)
+    report(apply(client, endpoint, args.local), args.output, args.local)
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from common import validation
 from common.assets import MODEL_NAME
-from common.cli import add_flag, add_output_flags, add_workspace_flags, configure_logging, emit, new_parser, run_main
+from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser, run_main
 from common.clients import get_client
 from common.training import TrainingResult, load_dataset, synthetic_dataset, train
 
@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_flag(parser, "--output_dir", type=Path, default=DEFAULT_OUTPUT, help="model folder (default: %(default)s)")
     add_flag(parser, "--register", action="store_true", help="register the model folder in the workspace")
     add_flag(parser, "--model_name", default=MODEL_NAME, help="registered model name (default: %(default)s)")
-    add_workspace_flags(parser)
+    add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
     validation.positive_count("--rows", args.rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from common.cli import toolkit_command
 from common.errors import NotFoundError
 from common.operations import get_or_none
 from common.references import AssetRef
@@ -28,10 +29,9 @@ def _resolve(operations: Any, kind: str, ref: AssetRef, how_to_register: str) ->
     return ref.with_version(str(found.version))
 
 
-def resolve_model(client: Any, ref: AssetRef) -> AssetRef:
-    return _resolve(
-        client.models, "model", ref, f"register one with: python train_model.py --register --model_name {ref.name}"
-    )
+def resolve_model(client: Any, ref: AssetRef, *, local: bool = False) -> AssetRef:
+    register = toolkit_command("train_model.py", "--register", "--model_name", ref.name, local=local)
+    return _resolve(client.models, "model", ref, f"register one with: {register}")
 
 
 def resolve_environment(client: Any, ref: AssetRef) -> AssetRef:

@@ -42,7 +42,9 @@ def new_parser(doc: str | None) -> ArgumentParser:
     )
 
 
-def add_workspace_flags(parser: argparse.ArgumentParser) -> None:
+def add_target_flags(parser: argparse.ArgumentParser) -> None:
+    """--local, or the Azure ML workspace flags."""
+    add_flag(parser, "--local", action="store_true", help="use the local target on this machine instead of Azure")
     group = parser.add_argument_group("workspace (else environment variables, else config.json)")
     for _setting, flag, variable in SETTINGS:
         add_flag(group, flag, metavar=flag[2:].upper(), help=f"default: ${variable}")
@@ -51,6 +53,11 @@ def add_workspace_flags(parser: argparse.ArgumentParser) -> None:
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--output", choices=("text", "json"), default="text", help="result format (default: text)")
     add_flag(parser, "--verbose", action="store_true", help="debug logging, including the Azure SDK's HTTP calls")
+
+
+def toolkit_command(script: str, *arguments: str, local: bool) -> str:
+    """A command line of this toolkit, for the target in use (the follow-up commands the scripts print)."""
+    return " ".join(["python", script, *arguments, *(["--local"] if local else [])])
 
 
 def workspace_flags(args: argparse.Namespace) -> dict[str, str | None]:

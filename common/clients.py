@@ -11,5 +11,10 @@ from common.workspace import create_ml_client, resolve_workspace
 
 
 def get_client(args: argparse.Namespace) -> Any:
+    """The local target with --local, else an MLClient for the workspace the flags, environment or config.json name."""
+    if getattr(args, "local", False):
+        from common.local.client import LocalMLClient
+
+        return LocalMLClient()
     settings = resolve_workspace(workspace_flags(args))
     return create_ml_client(settings, verbose=getattr(args, "verbose", False))

@@ -67,7 +67,7 @@ def entity_yaml(entity: Any, schema_url: str) -> str:
 LOG_TAIL_LINES = 50
 
 
-def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str) -> CliError:
+def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
     """The error for a failed deployment: the reason, the tail of its logs, and the command that removes it."""
     from common.errors import DeploymentFailedError
 
@@ -82,7 +82,7 @@ def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str) 
             "---",
             "Traffic was not changed.",
             "Delete the failed deployment with:",
-            f"  az ml online-deployment delete --name {deployment} --endpoint-name {endpoint} --yes",
+            f"  {delete_command}",
         ]
     )
     return DeploymentFailedError(f"deployment {deployment} failed: {reason}", details=details)

@@ -73,9 +73,10 @@ def test_seed_command_deploys_then_gives_it_all_traffic(workspace, run_script):
     writes = workspace.azure_write_calls()
     assert writes == ["online_deployments.begin_create_or_update", "online_endpoints.begin_create_or_update"]
     assert "Traffic:            diabetes-classify-blue-dp=100%" in result.out
-    assert "az ml online-endpoint invoke --name diabetes-classify --deployment-name diabetes-classify-blue-dp" in (
-        result.out
-    )
+    assert (
+        "python invoke_online_endpoint.py --endpoint_name diabetes-classify --deployment_name "
+        "diabetes-classify-blue-dp --request_file 09-deploy-model/sample-request.json"
+    ) in result.out
 
 
 def test_green_at_ten_percent_moves_blue_to_ninety(workspace, run_script):
@@ -125,7 +126,9 @@ def test_failed_deployment_prints_logs_keeps_traffic_and_says_how_to_delete(work
     assert result.code == 4
     assert "error: deployment green failed: (ResourceOperationFailure) init() raised ValueError" in result.err
     assert "ValueError: model file missing" in result.err
-    assert "az ml online-deployment delete --name green --endpoint-name diabetes-classify --yes" in result.err
+    assert (
+        "python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes"
+    ) in result.err
     workspace.client.online_deployments.get_logs.assert_called_once_with(
         name="green", endpoint_name="diabetes-classify", lines=50
     )
@@ -232,8 +235,8 @@ def test_no_wait_returns_at_once_and_prints_the_traffic_command(workspace, run_s
     poller.wait.assert_not_called()
     assert workspace.created_entities("online_endpoints") == []
     assert (
-        'az ml online-endpoint update --name diabetes-classify --traffic "diabetes-classify-blue-dp=100"' in result.out
-    )
+        "python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set diabetes-classify-blue-dp=100"
+    ) in result.out
 
 
 def test_unknown_instance_type_warns_with_closest_skus_and_continues(workspace, run_script):

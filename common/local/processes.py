@@ -1,0 +1,122 @@
+"""Starting, checking and stopping the local target's server processes (each in its own process group)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def spawn(argv: Sequence[str], *, cwd: Path, log_path: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start a detached process (its own session, so it outlives the script) writing to log_path; returns its pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process.pid
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when pid is our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def is_running(pid: int | None, marker: str | None = None) -> bool:
+    """Whether pid is alive (not a zombie) and, where /proc exists, its command line holds marker.
+
+    The marker (a port) guards against a pid reused by another program after a reboot.
+    """
+    if not pid:
+        return False
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return marker is None
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+            if marker is not None and marker not in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def stop(pid: int | None, marker: str | None = None, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after `grace` seconds."""
+    if not is_running(pid, marker):
+        return
+    assert pid is not None
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_running(pid):
+                return
+            time.sleep(0.05)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def wait_until_healthy(url: str, pid: int, marker: str, timeout: float) -> bool:
+    """Poll url until it answers 2xx (True), the process dies or timeout passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http_ok(url):
+            return True
+        if not is_running(pid, marker):
+            return False
+        time.sleep(0.2)
+    return http_ok(url)
+
+
+def tail(path: Path, lines: int) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
