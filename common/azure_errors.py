@@ -52,7 +52,7 @@ def translate(error: BaseException) -> CliError | None:
     if isinstance(error, ResourceExistsError) or status == 409:
         return CliError(f"conflict in Azure: {service_message(error)}", exit_code=EXIT_CONFLICT)
     if isinstance(error, HttpResponseError):
-        return CliError(f"Azure returned an error ({status}): {service_message(error)}", exit_code=EXIT_FAILED)
+        return CliError(f"service error ({status}): {service_message(error)}", exit_code=EXIT_FAILED)
     if type(error).__name__ in ("ValidationException", "ValidationError"):
         return CliError(f"azure-ai-ml rejected the request: {service_message(error)}", exit_code=EXIT_USAGE)
     return CliError(f"{type(error).__name__}: {service_message(error)}", exit_code=EXIT_FAILED)

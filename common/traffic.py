@@ -51,3 +51,22 @@ def rebalance(current: Mapping[str, int], deployment: str, percent: int) -> dict
 
 def describe(plan: Mapping[str, int]) -> str:
     return ", ".join(f"{name}={share}%" for name, share in plan.items())
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, int]:
+    """['blue=90', 'green=10'] -> {'blue': 90, 'green': 10}; shares must sum to 100 (or all be 0)."""
+    from common import validation
+
+    plan: dict[str, int] = {}
+    for pair in pairs:
+        name, sep, share = pair.partition("=")
+        if not sep or not share.strip().isdigit():
+            raise UsageError(f"invalid traffic {pair!r}: use DEPLOYMENT=PERCENT, for example blue=90")
+        validation.resource_name("deployment", name)
+        if name in plan:
+            raise UsageError(f"deployment {name!r} is given twice in --set")
+        plan[name] = validation.percentage(f"share for {name}", int(share))
+    total = sum(plan.values())
+    if total not in (0, 100):
+        raise UsageError(f"traffic {describe(plan)} sums to {total}%: the shares must sum to 100")
+    return plan

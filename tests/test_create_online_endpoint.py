@@ -161,5 +161,5 @@ def test_service_error_is_one_line(azure, run_script):
     result = run_script(script, ["--endpoint_name", "diabetes-classify"])
 
     assert result.code == 1
-    assert result.err.splitlines()[-1].startswith("error: Azure returned an error (500): (InternalServerError) boom")
+    assert result.err.splitlines()[-1].startswith("error: service error (500): (InternalServerError) boom")
     assert "Traceback" not in result.err

@@ -79,8 +79,30 @@ def is_running(pid: int | None, marker: str | None = None) -> bool:
     return True
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group: a server's workers as well as the server itself."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
 def stop(pid: int | None, marker: str | None = None, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `grace` seconds."""
+    """SIGTERM the whole process group, then SIGKILL what is left after `grace` seconds; returns once none is left."""
     if not is_running(pid, marker):
         return
     assert pid is not None
@@ -91,7 +113,8 @@ def stop(pid: int | None, marker: str | None = None, grace: float = STOP_GRACE_S
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not is_running(pid):
+            _reap(pid)
+            if not group_members(pid):
                 return
             time.sleep(0.05)
 

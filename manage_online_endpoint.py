@@ -1,0 +1,197 @@
+"""Look after an online endpoint: show it, get its keys, read a deployment's logs, set traffic, delete.
+
+Examples:
+  python manage_online_endpoint.py show --endpoint_name diabetes-classify
+  python manage_online_endpoint.py keys --endpoint_name diabetes-classify
+  python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --lines 50
+  python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
+  python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
+  python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
+
+Every subcommand takes --local for the local target. Environment variables: AZURE_SUBSCRIPTION_ID,
+AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace flags are not given), and those
+DefaultAzureCredential reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from common import traffic, validation
+from common.cli import (
+    add_flag,
+    add_output_flags,
+    add_target_flags,
+    configure_logging,
+    emit,
+    new_parser,
+    run_main,
+    toolkit_command,
+)
+from common.clients import get_client
+from common.errors import NotFoundError, UsageError
+from common.operations import get_or_none, wait_with_progress
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = new_parser(__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands = {
+        "show": "the endpoint: scoring URI, auth mode, traffic, deployments and their state",
+        "keys": "the endpoint's keys (auth_mode key) or a token (aml_token)",
+        "logs": "the last lines of a deployment's log",
+        "traffic": "set the live traffic split",
+        "delete": "delete a deployment (--deployment_name) or the whole endpoint",
+    }
+    for name, summary in subcommands.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        add_flag(sub, "--endpoint_name", required=True, help="the endpoint")
+        if name in ("logs", "delete"):
+            add_flag(sub, "--deployment_name", required=name == "logs", help="the deployment")
+        if name == "logs":
+            add_flag(sub, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
+        if name == "traffic":
+            add_flag(sub, "--set", nargs="+", required=True, metavar="DEPLOYMENT=PERCENT", dest="assignments")
+        if name == "delete":
+            add_flag(sub, "--yes", action="store_true", help="confirm the deletion")
+        add_target_flags(sub)
+        add_output_flags(sub)
+    args = parser.parse_args(argv)
+    validation.resource_name("endpoint", args.endpoint_name)
+    if getattr(args, "deployment_name", None):
+        validation.resource_name("deployment", args.deployment_name)
+    if args.command == "logs":
+        validation.positive_count("--lines", args.lines)
+    if args.command == "traffic":
+        args.plan = traffic.parse_assignments(args.assignments)
+    if args.command == "delete" and not args.yes:
+        what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
+        raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
+    return args
+
+
+def endpoint_or_fail(client: Any, args: argparse.Namespace) -> Any:
+    endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
+    if endpoint is None:
+        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", args.endpoint_name, local=args.local)
+        raise NotFoundError(f"endpoint {args.endpoint_name!r} not found; create it with: {create}")
+    return endpoint
+
+
+def show(client: Any, args: argparse.Namespace) -> None:
+    endpoint = endpoint_or_fail(client, args)
+    deployments = [
+        {
+            "name": d.name,
+            "provisioning_state": d.provisioning_state,
+            "model": d.model if isinstance(d.model, str) else getattr(d.model, "path", str(d.model)),
+            "instance_type": d.instance_type,
+            "instance_count": d.instance_count,
+            "traffic": int((endpoint.traffic or {}).get(d.name, 0)),
+        }
+        for d in client.online_deployments.list(args.endpoint_name)
+    ]
+    result = {
+        "name": endpoint.name,
+        "scoring_uri": endpoint.scoring_uri,
+        "auth_mode": endpoint.auth_mode,
+        "provisioning_state": endpoint.provisioning_state,
+        "traffic": dict(endpoint.traffic or {}),
+        "mirror_traffic": dict(endpoint.mirror_traffic or {}),
+        "deployments": deployments,
+    }
+    lines = [
+        f"Endpoint:           {endpoint.name}",
+        f"Scoring URI:        {endpoint.scoring_uri}",
+        f"Auth mode:          {endpoint.auth_mode}",
+        f"Provisioning state: {endpoint.provisioning_state}",
+        f"Traffic:            {traffic.describe(result['traffic']) or 'none'}",
+        f"Mirror traffic:     {traffic.describe(result['mirror_traffic']) or 'none'}",
+        "Deployments:" if deployments else "Deployments:        none",
+    ]
+    lines += [
+        f"  {d['name']:24} {d['provisioning_state'] or '?':10} {d['traffic']:3}%  {d['model']}  "
+        f"{d['instance_count']} x {d['instance_type']}"
+        for d in deployments
+    ]
+    emit(result, args.output, lines)
+
+
+def keys(client: Any, args: argparse.Namespace) -> None:
+    endpoint_or_fail(client, args)
+    credentials = client.online_endpoints.get_keys(args.endpoint_name)
+    if getattr(credentials, "primary_key", None):
+        result = {"primary_key": credentials.primary_key, "secondary_key": credentials.secondary_key}
+        lines = [f"Primary key:   {credentials.primary_key}", f"Secondary key: {credentials.secondary_key}"]
+    else:
+        expires = datetime.datetime.fromtimestamp(float(credentials.expiry_time_utc), tz=datetime.UTC)
+        result = {"access_token": credentials.access_token, "expiry_time_utc": expires.isoformat()}
+        lines = [f"Token:   {credentials.access_token}", f"Expires: {expires.isoformat()}"]
+    emit(result, args.output, lines)
+
+
+def logs(client: Any, args: argparse.Namespace) -> None:
+    endpoint_or_fail(client, args)
+    text = client.online_deployments.get_logs(
+        name=args.deployment_name, endpoint_name=args.endpoint_name, lines=args.lines
+    )
+    emit({"deployment": args.deployment_name, "logs": text}, args.output, [str(text).rstrip()])
+
+
+def set_traffic(client: Any, args: argparse.Namespace) -> None:
+    endpoint = endpoint_or_fail(client, args)
+    existing = {d.name for d in client.online_deployments.list(args.endpoint_name)}
+    unknown = sorted(set(args.plan) - existing)
+    if unknown:
+        raise UsageError(
+            f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
+            f"it has: {', '.join(sorted(existing)) or 'none'}"
+        )
+    endpoint.traffic = {name: share for name, share in args.plan.items()}
+    check = toolkit_command(
+        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
+    )
+    poller = client.online_endpoints.begin_create_or_update(endpoint)
+    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check)
+    emit({"traffic": args.plan}, args.output, [f"Traffic: {traffic.describe(args.plan)}"])
+
+
+def delete(client: Any, args: argparse.Namespace) -> None:
+    endpoint = endpoint_or_fail(client, args)
+    check = toolkit_command(
+        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
+    )
+    if args.deployment_name:
+        share = int((endpoint.traffic or {}).get(args.deployment_name, 0))
+        mirrored = int((endpoint.mirror_traffic or {}).get(args.deployment_name, 0))
+        if share or mirrored:
+            raise UsageError(
+                f"deployment {args.deployment_name!r} takes {share or mirrored}% of the "
+                f"{'live' if share else 'mirror'} traffic of {args.endpoint_name!r}; move it to other deployments "
+                "first (manage_online_endpoint.py traffic --set ...)"
+            )
+        poller = client.online_deployments.begin_delete(name=args.deployment_name, endpoint_name=args.endpoint_name)
+        wait_with_progress(poller, f"deleting deployment {args.deployment_name}", check)
+        emit({"deleted": args.deployment_name}, args.output, [f"Deleted deployment {args.deployment_name}"])
+        return
+    poller = client.online_endpoints.begin_delete(name=args.endpoint_name)
+    wait_with_progress(poller, f"deleting endpoint {args.endpoint_name}", check)
+    emit({"deleted": args.endpoint_name}, args.output, [f"Deleted endpoint {args.endpoint_name} and its deployments"])
+
+
+COMMANDS = {"show": show, "keys": keys, "logs": logs, "traffic": set_traffic, "delete": delete}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    COMMANDS[args.command](get_client(args), args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

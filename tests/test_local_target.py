@@ -1,0 +1,367 @@
+"""The local target end to end: real processes, real HTTP on 127.0.0.1, the same scripts with --local.
+
+One endpoint (key auth) with a blue deployment is shared by the module; tests run in file order and each leaves
+the traffic as it found it. Every process started here is stopped at the end, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import stat
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import create_online_deployment
+import create_online_endpoint
+import invoke_online_endpoint
+import manage_online_endpoint
+import train_model
+from common.cli import run_main
+from common.local import processes
+from common.local.client import LocalMLClient
+from common.local.state import LocalStore, read_json
+from common.training import LABELS
+from tests.conftest import CANONICAL_ROW, ROOT
+
+ENDPOINT = "diabetes-local"
+SAMPLE = json.dumps({"data": [CANONICAL_ROW]})
+REQUEST_TIMEOUT = 10.0
+
+
+@dataclass
+class LocalSetup:
+    home: Path
+    spawned: list[int] = field(default_factory=list)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=REQUEST_TIMEOUT))
+
+    @property
+    def store(self) -> LocalStore:
+        return LocalStore(self.home)
+
+    def client(self) -> LocalMLClient:
+        return LocalMLClient(home=self.home)
+
+    def endpoint(self) -> dict[str, Any]:
+        return read_json(self.store.endpoint_file(ENDPOINT))
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return read_json(self.store.deployment_file(ENDPOINT, name))
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.endpoint()['port']}"
+
+    @property
+    def key(self) -> str:
+        return read_json(self.store.keys_file(ENDPOINT))["primary_key"]
+
+    def score(self, body: str = SAMPLE, key: str | None = None, deployment: str | None = None) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or self.key}"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        return self.http.post(f"{self.uri}/score", content=body, headers=headers)
+
+    def set_traffic(self, **shares: int) -> None:
+        assert (
+            run_main(manage_online_endpoint.main, ["traffic", *local_args(), *[f"{k}={v}" for k, v in shares.items()]])
+            == 0
+        )
+
+
+def local_args() -> list[str]:
+    return ["--local", "--endpoint_name", ENDPOINT, "--set"]
+
+
+def deployment_args(name: str, traffic: int, score_path: str = "09-deploy-model") -> list[str]:
+    return [
+        "--local",
+        *("--deployment_name", name, "--endpoint_name", ENDPOINT),
+        *("--model_path", "azureml:diabetes-predict:1", "--environment", "diabetes-classify"),
+        *("--score_path", score_path, "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
+        *("--instance_count", "1", "--traffic_allocation", str(traffic)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalSetup]:
+    home = tmp_path_factory.mktemp("local-home")
+    setup = LocalSetup(home)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AZUREML_LOCAL_HOME", str(home))
+    patch.chdir(ROOT)
+    real_spawn = processes.spawn
+
+    def recording_spawn(*args: Any, **kwargs: Any) -> int:
+        pid = real_spawn(*args, **kwargs)
+        setup.spawned.append(pid)
+        return pid
+
+    patch.setattr(processes, "spawn", recording_spawn)
+    try:
+        model_folder = str(model_dir / "diabetes-model")
+        assert run_main(train_model.main, ["--rows", "800", "--output_dir", model_folder, "--register", "--local"]) == 0
+        assert (
+            run_main(create_online_endpoint.main, ["--local", "--endpoint_name", ENDPOINT, "--auth_mode", "key"]) == 0
+        )
+        assert run_main(create_online_deployment.main, deployment_args("blue", 100)) == 0
+        yield setup
+    finally:
+        setup.http.close()
+        for pid in setup.spawned:
+            processes.stop(pid, grace=3)
+        patch.undo()
+
+
+def test_invoke_prints_the_prediction_list(local, run_script):
+    result = run_script(invoke_online_endpoint, ["--local", "--endpoint_name", ENDPOINT])
+
+    assert result.code == 0, result.err
+    labels = json.loads(result.out)
+    assert len(labels) == 1 and labels[0] in LABELS
+
+
+def test_show_reports_uri_auth_traffic_and_deployments(local, run_script):
+    result = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
+
+    assert result.code == 0, result.err
+    shown = json.loads(result.out)
+    assert shown["scoring_uri"] == f"{local.uri}/score"
+    assert shown["auth_mode"] == "key"
+    assert shown["traffic"] == {"blue": 100}
+    assert [(d["name"], d["provisioning_state"], d["model"]) for d in shown["deployments"]] == [
+        ("blue", "Succeeded", "azureml:diabetes-predict:1")
+    ]
+
+
+def test_auth_is_required_and_either_key_works(local, run_script):
+    missing = httpx.post(f"{local.uri}/score", content=SAMPLE, timeout=REQUEST_TIMEOUT)
+    assert missing.status_code == 401
+    assert missing.json() == {"error": "missing credential: send Authorization: Bearer <key or token>"}
+    assert local.score(key="not-the-key").status_code == 401
+    assert local.score(key="not-the-key").json() == {"error": "invalid key"}
+
+    keys = run_script(manage_online_endpoint, ["keys", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
+    secondary = json.loads(keys.out)["secondary_key"]
+    assert local.score(key=secondary).status_code == 200
+    assert stat.S_IMODE(local.store.keys_file(ENDPOINT).stat().st_mode) == 0o600
+
+
+def test_bad_input_is_a_400_from_score_py(local):
+    response = local.score(body=json.dumps({"data": [[1, 2]]}))
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("row 0: has 2 values, expected 8")
+    assert response.headers["azureml-model-deployment"] == "blue"
+
+
+def test_green_at_ten_percent_splits_traffic_and_the_header_routes(local, run_script):
+    result = run_script(create_online_deployment, deployment_args("green", 10))
+    assert result.code == 0, result.err
+    assert local.endpoint()["traffic"] == {"blue": 90, "green": 10}
+
+    served = Counter(local.score().headers["azureml-model-deployment"] for _ in range(1000))
+
+    # Binomial(1000, 0.1): mean 100, sd 9.5; 5 sd either side fails a correct router about once in 1.7 million runs.
+    sd = math.sqrt(1000 * 0.1 * 0.9)
+    assert abs(served["green"] - 100) <= 5 * sd, served
+    assert served["blue"] + served["green"] == 1000
+    assert {local.score(deployment="green").headers["azureml-model-deployment"] for _ in range(20)} == {"green"}
+
+
+def test_a_zero_percent_deployment_is_reachable_by_header_only(local):
+    local.set_traffic(blue=100, green=0)
+    try:
+        assert {local.score().headers["azureml-model-deployment"] for _ in range(50)} == {"blue"}
+        response = local.score(deployment="green")
+        assert response.status_code == 200
+        assert response.headers["azureml-model-deployment"] == "green"
+        unknown = local.score(deployment="purple")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"error": f"deployment 'purple' not found on endpoint '{ENDPOINT}'"}
+    finally:
+        local.set_traffic(blue=90, green=10)
+
+
+def test_mirror_traffic_copies_a_share_and_returns_only_the_live_answer(local):
+    client = local.client()
+    endpoint = client.online_endpoints.get(ENDPOINT)
+    endpoint.traffic, endpoint.mirror_traffic = {"blue": 100, "green": 0}, {"green": 50}
+    client.online_endpoints.begin_create_or_update(endpoint).result()
+    try:
+        answers = {local.score().headers["azureml-model-deployment"] for _ in range(200)}
+        assert answers == {"blue"}
+        mirrored = _wait_for_metric(local, 'endpoint_mirrored_requests_total{deployment="green",status_code="200"}')
+        # Binomial(200, 0.5): mean 100, sd 7.1; 5 sd either side.
+        assert abs(mirrored - 100) <= 5 * math.sqrt(200 * 0.25), mirrored
+    finally:
+        endpoint.traffic, endpoint.mirror_traffic = {"blue": 90, "green": 10}, {}
+        client.online_endpoints.begin_create_or_update(endpoint).result()
+
+
+def _metrics(local: LocalSetup) -> dict[str, float]:
+    text = httpx.get(f"{local.uri}/metrics", timeout=REQUEST_TIMEOUT).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"}
+
+
+def _wait_for_metric(local: LocalSetup, name: str) -> float:
+    """Mirrored copies complete in the background: wait (bounded) until the counter stops moving."""
+    last, deadline = -1.0, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        value = _metrics(local).get(name, 0.0)
+        if value == last:
+            return value
+        last = value
+        time.sleep(0.3)
+    return last
+
+
+def test_metrics_count_requests_per_deployment_and_status(local):
+    metrics = _metrics(local)
+
+    assert metrics['endpoint_requests_total{deployment="blue",status_code="200"}'] > 500
+    assert metrics['endpoint_requests_total{deployment="blue",status_code="400"}'] >= 1
+    assert metrics['endpoint_errors_total{deployment="none",status_code="401"}'] >= 3
+    assert metrics['endpoint_request_duration_seconds_count{deployment="green",status_code="200"}'] > 50
+
+
+def test_access_log_has_requests_and_no_credentials(local):
+    log = (local.store.endpoint_dir(ENDPOINT) / "access.log").read_text()
+    keys = read_json(local.store.keys_file(ENDPOINT))
+
+    assert '"POST /score" 200 deployment=blue' in log
+    assert '"POST /score" 401 deployment=none' in log
+    assert keys["primary_key"] not in log and keys["secondary_key"] not in log
+    assert "Bearer" not in log
+
+
+def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_script, tmp_path):
+    broken = tmp_path / "broken-code"
+    broken.mkdir()
+    (broken / "score.py").write_text(
+        "def init():\n    raise RuntimeError('init exploded on purpose')\n\n\ndef run(raw):\n    return []\n"
+    )
+    before = local.endpoint()["traffic"]
+    started = time.monotonic()
+
+    result = run_script(create_online_deployment, deployment_args("broken", 10, score_path=str(broken)))
+
+    assert result.code == 4
+    assert "error: deployment broken failed" in result.err
+    assert "RuntimeError: init exploded on purpose" in result.err
+    assert "Traffic was not changed." in result.err
+    assert (
+        f"python manage_online_endpoint.py delete --endpoint_name {ENDPOINT} --deployment_name broken --yes --local"
+        in (result.err)
+    )
+    assert time.monotonic() - started < 60
+    assert local.endpoint()["traffic"] == before
+    assert local.deployment("broken")["state"] == "Failed"
+    assert local.score().status_code == 200
+    assert (
+        run_main(
+            manage_online_endpoint.main,
+            ["delete", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "broken", "--yes"],
+        )
+        == 0
+    )
+
+
+def test_a_killed_deployment_gives_503_on_its_share_while_the_other_answers(local, run_script):
+    local.set_traffic(blue=50, green=50)
+    green = local.deployment("green")
+    os.killpg(green["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.group_members(green["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    outcomes = Counter()
+    for _ in range(100):
+        response = local.score()
+        outcomes[(response.headers.get("azureml-model-deployment"), response.status_code)] += 1
+
+    assert set(outcomes) == {("blue", 200), ("green", 503)}, outcomes
+    assert local.score(deployment="green").json() == {"error": "deployment 'green' is not reachable"}
+    assert local.score(deployment="blue").status_code == 200
+
+    shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
+    assert "warning: local deployment 'green' of 'diabetes-local' is not running" in shown.err
+    assert "python create_online_deployment.py --local --deployment_name green" in shown.err
+
+    # bringing it back: the printed command re-creates it in place
+    assert run_script(create_online_deployment, deployment_args("green", 10)).code == 0
+    assert local.score(deployment="green").status_code == 200
+    assert local.endpoint()["traffic"] == {"blue": 90, "green": 10}
+
+
+def test_rolling_update_replaces_the_process_without_a_gap(local, run_script):
+    old = local.deployment("blue")
+
+    result = run_script(create_online_deployment, deployment_args("blue", 90))
+
+    assert result.code == 0, result.err
+    new = local.deployment("blue")
+    assert new["pid"] != old["pid"] and new["port"] != old["port"]
+    assert processes.group_members(old["pid"]) == []
+    assert local.score(deployment="blue").status_code == 200
+
+
+def test_stale_front_door_is_reported_and_brought_back(local, run_script):
+    old_pid = local.endpoint()["pid"]
+    os.killpg(old_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.group_members(old_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
+    assert "warning: local endpoint 'diabetes-local' is not running" in shown.err
+    assert f"python create_online_endpoint.py --local --endpoint_name {ENDPOINT} --auth_mode key" in shown.err
+    assert "Provisioning state: Stopped" in shown.out
+
+    again = run_script(create_online_endpoint, ["--local", "--endpoint_name", ENDPOINT, "--auth_mode", "key"])
+
+    assert again.code == 0, again.err
+    assert local.endpoint()["pid"] != old_pid
+    assert local.endpoint()["traffic"] == {"blue": 90, "green": 10}
+    assert local.score().status_code == 200
+
+
+def test_delete_refuses_a_deployment_with_traffic_then_stops_every_process(local, run_script):
+    refused = run_script(
+        manage_online_endpoint,
+        ["delete", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--yes"],
+    )
+    assert refused.code == 2
+    assert "deployment 'green' takes 10% of the live traffic" in refused.err
+
+    local.set_traffic(blue=100, green=0)
+    green_pid = local.deployment("green")["pid"]
+    assert (
+        run_script(
+            manage_online_endpoint,
+            ["delete", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--yes"],
+        ).code
+        == 0
+    )
+    assert processes.group_members(green_pid) == []
+
+    pids = [local.endpoint()["pid"], local.deployment("blue")["pid"]]
+    members = [member for pid in pids for member in processes.group_members(pid)]
+    assert len(members) >= 3  # front door, blue's server and its worker
+
+    deleted = run_script(manage_online_endpoint, ["delete", "--local", "--endpoint_name", ENDPOINT, "--yes"])
+
+    assert deleted.code == 0, deleted.err
+    assert [pid for pid in pids if processes.group_members(pid)] == []
+    assert [m for m in members if processes.is_running(m)] == []
+    assert not local.store.endpoint_dir(ENDPOINT).exists()
+    assert all(not processes.group_members(pid) for pid in local.spawned)

@@ -1,0 +1,118 @@
+"""Pure parts of the local target: credentials, weighted picking, process groups, the model registry."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from common.errors import UsageError
+from common.local import auth, processes
+from common.local.client import LocalMLClient
+from common.local.frontdoor import pick
+from common.traffic import parse_assignments
+
+KEYS = {"primary_key": "p" * 43, "secondary_key": "s" * 43, "token_secret": "t" * 43}
+
+
+def test_key_mode_accepts_either_key_and_nothing_else():
+    assert auth.check(f"Bearer {KEYS['primary_key']}", "key", "ep", KEYS) is None
+    assert auth.check(f"bearer {KEYS['secondary_key']}", "key", "ep", KEYS) is None
+    assert auth.check("Bearer wrong", "key", "ep", KEYS) == "invalid key"
+    assert auth.check(None, "key", "ep", KEYS) == "missing credential: send Authorization: Bearer <key or token>"
+    assert auth.check(f"Basic {KEYS['primary_key']}", "key", "ep", KEYS) is not None
+    token, _ = auth.issue_token("ep", KEYS["token_secret"])
+    assert auth.check(f"Bearer {token}", "key", "ep", KEYS) == "invalid key"
+
+
+def test_tokens_expire_and_belong_to_one_endpoint():
+    token, expires = auth.issue_token("ep", KEYS["token_secret"])
+    assert expires == pytest.approx(time.time() + auth.TOKEN_LIFETIME_SECONDS, abs=5)
+    assert auth.check(f"Bearer {token}", "aml_token", "ep", KEYS) is None
+    assert auth.check(f"Bearer {token}", "aml_token", "other", KEYS) == "invalid or expired token"
+    old, _ = auth.issue_token("ep", KEYS["token_secret"], now=time.time() - auth.TOKEN_LIFETIME_SECONDS - 1)
+    assert auth.check(f"Bearer {old}", "aml_token", "ep", KEYS) == "invalid or expired token"
+    forged = token.split(".")[0] + ".AAAA"
+    assert auth.check(f"Bearer {forged}", "aml_token", "ep", KEYS) == "invalid or expired token"
+    assert auth.check(f"Bearer {KEYS['primary_key']}", "aml_token", "ep", KEYS) == "invalid or expired token"
+
+
+def test_pick_follows_weights_and_skips_zero():
+    rng = random.Random(1)
+    draws = [pick({"blue": 90, "green": 10, "dark": 0}, rng) for _ in range(5000)]
+    assert "dark" not in draws
+    assert 0.08 < draws.count("green") / len(draws) < 0.12
+    assert pick({"dark": 0}, rng) is None
+    assert pick({}, rng) is None
+
+
+def test_traffic_assignments():
+    assert parse_assignments(["blue=90", "green=10"]) == {"blue": 90, "green": 10}
+    assert parse_assignments(["blue=0"]) == {"blue": 0}
+    with pytest.raises(UsageError, match="sums to 90%"):
+        parse_assignments(["blue=80", "green=10"])
+    with pytest.raises(UsageError, match="invalid traffic 'blue'"):
+        parse_assignments(["blue"])
+    with pytest.raises(UsageError, match="given twice"):
+        parse_assignments(["blue=50", "blue=50"])
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path):
+    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    pid = processes.spawn([sys.executable, "-c", script, "--port", "1"], cwd=tmp_path, log_path=tmp_path / "log")
+    deadline = time.monotonic() + 10
+    while len(processes.group_members(pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes.group_members(pid)) == 2
+    assert processes.is_running(pid, "--port 1")
+    assert not processes.is_running(pid, "--port 2")  # another program with a reused pid
+
+    processes.stop(pid, "--port 1", grace=5)
+
+    assert processes.group_members(pid) == []
+    assert not processes.is_running(pid)
+
+
+def test_stop_escalates_to_sigkill(tmp_path: Path):
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
+    log = tmp_path / "log"
+    pid = processes.spawn([sys.executable, "-c", script], cwd=tmp_path, log_path=log)
+    deadline = time.monotonic() + 10
+    while "ready" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    processes.stop(pid, grace=0.5)
+    assert processes.group_members(pid) == []
+    assert time.monotonic() - started < 5
+
+
+def test_local_registry_counts_versions_up_from_one(tmp_path: Path, model_dir: Path):
+    from azure.ai.ml.entities import Model
+
+    client = LocalMLClient(home=tmp_path)
+    first = client.models.create_or_update(Model(name="diabetes-predict", path=str(model_dir / "diabetes-model")))
+    second = client.models.create_or_update(Model(name="diabetes-predict", path=str(model_dir / "diabetes-model")))
+    assert (first.version, second.version) == ("1", "2")
+    assert client.models.get("diabetes-predict", label="latest").version == "2"
+    assert (Path(client.models.get("diabetes-predict", version="1").path) / "diabetes-model" / "model.pkl").is_file()
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError, match="version 3"):
+        client.models.get("diabetes-predict", version="3")
+
+
+def test_no_orphan_helper_processes_left(tmp_path: Path):
+    """The helper above really spawns: a sanity check that group_members sees a live child."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        assert processes.group_members(child.pid) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    assert processes.group_members(child.pid) == []
