@@ -28,3 +28,23 @@ model: setup
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache
+
+# The local demo: no Azure account, no Docker. Endpoint state lives in ~/.azureml-local ($AZUREML_LOCAL_HOME).
+DEMO_ENDPOINT := diabetes-classify
+DEMO_DEPLOY := $(BIN)/python create_online_deployment.py --local --endpoint_name $(DEMO_ENDPOINT) \
+	--model_path azureml:diabetes-predict@latest --environment diabetes-classify --score_path 09-deploy-model \
+	--score_script score.py --instance_type Standard_DS3_v2 --instance_count 1
+
+.PHONY: demo demo-clean
+demo: setup
+	$(BIN)/python train_model.py --register --local
+	$(BIN)/python create_online_endpoint.py --local --endpoint_name $(DEMO_ENDPOINT) \
+		--description "Diabetes classification endpoint" --auth_mode key --public_network enabled
+	$(DEMO_DEPLOY) --deployment_name blue --traffic_allocation 100
+	$(BIN)/python invoke_online_endpoint.py --local --endpoint_name $(DEMO_ENDPOINT) \
+		--request_file 09-deploy-model/sample-request.json
+	$(DEMO_DEPLOY) --deployment_name green --traffic_allocation 10
+	$(BIN)/python manage_online_endpoint.py probe --local --endpoint_name $(DEMO_ENDPOINT) --requests 200
+
+demo-clean: setup
+	$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(DEMO_ENDPOINT) --yes

@@ -7,6 +7,7 @@ Examples:
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
+  python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
 
 Every subcommand takes --local for the local target. Environment variables: AZURE_SUBSCRIPTION_ID,
 AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace flags are not given), and those
@@ -16,9 +17,11 @@ DefaultAzureCredential reads.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from common import traffic, validation
@@ -33,8 +36,12 @@ from common.cli import (
     toolkit_command,
 )
 from common.clients import get_client
-from common.errors import NotFoundError, UsageError
+from common.errors import CliError, NotFoundError, UsageError
 from common.operations import get_or_none, wait_with_progress
+
+SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+MAX_PROBES = 10_000
+PROBE_TIMEOUT_SECONDS = 30.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -46,6 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "logs": "the last lines of a deployment's log",
         "traffic": "set the live traffic split",
         "delete": "delete a deployment (--deployment_name) or the whole endpoint",
+        "probe": "send a request N times and count which deployment answered each (the traffic split at work)",
     }
     for name, summary in subcommands.items():
         sub = commands.add_parser(name, help=summary, description=summary)
@@ -58,6 +66,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             add_flag(sub, "--set", nargs="+", required=True, metavar="DEPLOYMENT=PERCENT", dest="assignments")
         if name == "delete":
             add_flag(sub, "--yes", action="store_true", help="confirm the deletion")
+        if name == "probe":
+            add_flag(sub, "--requests", type=int, default=200, help=f"how many, 1-{MAX_PROBES} (default: %(default)s)")
+            add_flag(sub, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
         add_target_flags(sub)
         add_output_flags(sub)
     args = parser.parse_args(argv)
@@ -66,6 +77,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         validation.resource_name("deployment", args.deployment_name)
     if args.command == "logs":
         validation.positive_count("--lines", args.lines)
+    if args.command == "probe" and not 1 <= args.requests <= MAX_PROBES:
+        raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
     if args.command == "traffic":
         args.plan = traffic.parse_assignments(args.assignments)
     if args.command == "delete" and not args.yes:
@@ -183,7 +196,32 @@ def delete(client: Any, args: argparse.Namespace) -> None:
     emit({"deleted": args.endpoint_name}, args.output, [f"Deleted endpoint {args.endpoint_name} and its deployments"])
 
 
-COMMANDS = {"show": show, "keys": keys, "logs": logs, "traffic": set_traffic, "delete": delete}
+def probe(client: Any, args: argparse.Namespace) -> None:
+    """POST the request file N times to the scoring URI and count the azureml-model-deployment response header."""
+    import httpx
+
+    endpoint = endpoint_or_fail(client, args)
+    credentials = client.online_endpoints.get_keys(args.endpoint_name)
+    secret = getattr(credentials, "primary_key", None) or credentials.access_token
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    body = Path(args.request_file).read_bytes()
+    answered: collections.Counter[str] = collections.Counter()
+    with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
+        for _ in range(args.requests):
+            try:
+                response = http.post(endpoint.scoring_uri, content=body, headers=headers)
+            except httpx.TransportError as error:
+                raise CliError(f"{endpoint.scoring_uri} is not reachable: {error}") from None
+            served_by = response.headers.get("azureml-model-deployment", "unknown")
+            answered[served_by if response.status_code < 400 else f"{served_by} (HTTP {response.status_code})"] += 1
+    split = dict(answered.most_common())
+    lines = [f"{args.requests} requests to {args.endpoint_name}:"]
+    lines += [f"  {name:24} {count:5}  {100 * count / args.requests:5.1f}%" for name, count in split.items()]
+    lines.append(f"Configured traffic: {traffic.describe(dict(endpoint.traffic or {})) or 'none'}")
+    emit({"requests": args.requests, "answered_by": split, "traffic": dict(endpoint.traffic or {})}, args.output, lines)
+
+
+COMMANDS = {"show": show, "keys": keys, "logs": logs, "traffic": set_traffic, "delete": delete, "probe": probe}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
