@@ -178,6 +178,45 @@ def test_green_at_ten_percent_splits_traffic_and_the_header_routes(local, run_sc
     assert {local.score(deployment="green").headers["azureml-model-deployment"] for _ in range(20)} == {"green"}
 
 
+def test_probe_counts_who_answered(local, run_script):
+    result = run_script(
+        manage_online_endpoint,
+        ["probe", "--local", "--endpoint_name", ENDPOINT, "--requests", "100", "--output", "json"],
+    )
+
+    assert result.code == 0, result.err
+    probe = json.loads(result.out)
+    assert set(probe["answered_by"]) <= {"blue", "green"}
+    assert sum(probe["answered_by"].values()) == 100
+    assert probe["answered_by"]["blue"] > 60  # Binomial(100, 0.9) is below 61 about once in 10^12
+    assert probe["traffic"] == {"blue": 90, "green": 10}
+
+
+def test_aml_token_endpoint_accepts_its_tokens_only(local, run_script):
+    created = run_script(
+        create_online_endpoint, ["--local", "--endpoint_name", "diabetes-token", "--auth_mode", "aml_token"]
+    )
+    assert created.code == 0, created.err
+    try:
+        keys = json.loads(
+            run_script(
+                manage_online_endpoint, ["keys", "--local", "--endpoint_name", "diabetes-token", "--output", "json"]
+            ).out
+        )
+        uri = local.client().online_endpoints.get("diabetes-token").scoring_uri
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {keys['access_token']}"}
+
+        with_token = local.http.post(uri, content=SAMPLE, headers=headers)
+        with_a_key = local.http.post(uri, content=SAMPLE, headers={**headers, "Authorization": f"Bearer {local.key}"})
+
+        assert with_token.status_code == 503  # accepted, but no deployment takes traffic yet
+        assert "no deployment of endpoint 'diabetes-token' takes traffic" in with_token.json()["error"]
+        assert with_a_key.status_code == 401
+        assert with_a_key.json() == {"error": "invalid or expired token"}
+    finally:
+        run_script(manage_online_endpoint, ["delete", "--local", "--endpoint_name", "diabetes-token", "--yes"])
+
+
 def test_a_zero_percent_deployment_is_reachable_by_header_only(local):
     local.set_traffic(blue=100, green=0)
     try:

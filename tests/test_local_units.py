@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -118,3 +120,22 @@ def test_group_members_sees_a_live_process_and_not_a_reaped_one():
         child.kill()
         child.wait()
     assert processes.group_members(child.pid) == []
+
+
+def test_stop_ends_orphaned_workers_of_a_dead_leader(tmp_path: Path):
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    )
+    pid = processes.spawn([sys.executable, "-c", script, "--port", "7"], cwd=tmp_path, log_path=tmp_path / "log")
+    deadline = time.monotonic() + 10
+    while len(processes.group_members(pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # the leader dies; its worker lives on in the group
+    while processes.is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes.group_members(pid)) == 1
+
+    processes.stop(pid, "--port 7", grace=5)
+
+    assert processes.group_members(pid) == []

@@ -102,10 +102,15 @@ def group_members(pgid: int) -> list[int]:
 
 
 def stop(pid: int | None, marker: str | None = None, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the whole process group, then SIGKILL what is left after `grace` seconds; returns once none is left."""
-    if not is_running(pid, marker):
+    """SIGTERM the whole process group, then SIGKILL what is left after `grace` seconds; returns once none is left.
+
+    A group whose leader died (a gunicorn master killed before its workers) is still stopped; a pid now held by
+    another program (marker mismatch) is left alone.
+    """
+    if not pid:
         return
-    assert pid is not None
+    if not is_running(pid, marker) and (is_running(pid) or not group_members(pid)):
+        return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
