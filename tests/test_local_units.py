@@ -63,16 +63,22 @@ def test_traffic_assignments():
         parse_assignments(["blue=50", "blue=50"])
 
 
-def test_stop_ends_the_whole_process_group(tmp_path: Path):
+def spawn_leader_with_worker(tmp_path: Path, port: str) -> int:
+    """A process group like a gunicorn server's: a leader (carrying the marker) and one worker."""
     script = (
         "import subprocess, sys, time; "
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
     )
-    pid = processes.spawn([sys.executable, "-c", script, "--port", "1"], cwd=tmp_path, log_path=tmp_path / "log")
+    pid = processes.spawn([sys.executable, "-c", script, "--port", port], cwd=tmp_path, log_path=tmp_path / "log")
     deadline = time.monotonic() + 10
     while len(processes.group_members(pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(processes.group_members(pid)) == 2
+    return pid
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path):
+    pid = spawn_leader_with_worker(tmp_path, "1")
     assert processes.is_running(pid, "--port 1")
     assert not processes.is_running(pid, "--port 2")  # another program with a reused pid
 
@@ -123,14 +129,8 @@ def test_group_members_sees_a_live_process_and_not_a_reaped_one():
 
 
 def test_stop_ends_orphaned_workers_of_a_dead_leader(tmp_path: Path):
-    script = (
-        "import subprocess, sys, time; "
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
-    )
-    pid = processes.spawn([sys.executable, "-c", script, "--port", "7"], cwd=tmp_path, log_path=tmp_path / "log")
+    pid = spawn_leader_with_worker(tmp_path, "7")
     deadline = time.monotonic() + 10
-    while len(processes.group_members(pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)  # the leader dies; its worker lives on in the group
     while processes.is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
