@@ -39,6 +39,7 @@ from common.cli import (
     new_parser,
     progress,
     run_main,
+    show_command,
     toolkit_command,
     warn,
 )
@@ -177,11 +178,10 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     deployment = build_deployment(args, model, environment)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
     poller = client.online_deployments.begin_create_or_update(deployment)
-    check = toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint_name, local=args.local)
     summary = {
         "deployment": name,
         "endpoint": endpoint_name,
-        "model": model_reference(model) if isinstance(model, references.AssetRef) else str(args.model.path),
+        "model": model.arm_reference if isinstance(model, references.AssetRef) else str(model.path),
         "environment": environment.arm_reference,
         "instance_type": args.instance_type,
         "instance_count": args.instance_count,
@@ -194,7 +194,7 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         )
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
     try:
-        result = wait_with_progress(poller, f"deployment {name}", check)
+        result = wait_with_progress(poller, f"deployment {name}", show_command(endpoint_name, local=args.local))
     except Exception as error:
         if not is_azure_error(error):
             raise
@@ -214,10 +214,7 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
     progress(f"Setting traffic: {traffic.describe(planned)}")
     endpoint.traffic = planned
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    check = toolkit_command(
-        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
-    )
-    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check)
+    wait_with_progress(poller, f"traffic on {args.endpoint_name}", show_command(args.endpoint_name, local=args.local))
     return planned
 
 

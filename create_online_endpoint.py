@@ -28,6 +28,7 @@ from common.cli import (
     new_parser,
     progress,
     run_main,
+    show_command,
     toolkit_command,
 )
 from common.clients import get_client
@@ -80,8 +81,7 @@ def apply(client: Any, endpoint: Any, local: bool) -> Any:
     else:
         progress(f"Creating endpoint {endpoint.name}")
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    check = toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint.name, local=local)
-    return wait_with_progress(poller, f"endpoint {endpoint.name}", check)
+    return wait_with_progress(poller, f"endpoint {endpoint.name}", show_command(endpoint.name, local=local))
 
 
 def report(endpoint: Any, output: str, local: bool) -> None:

@@ -33,6 +33,7 @@ from common.cli import (
     emit,
     new_parser,
     run_main,
+    show_command,
     toolkit_command,
 )
 from common.clients import get_client
@@ -164,10 +165,8 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
             f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
             f"it has: {', '.join(sorted(existing)) or 'none'}"
         )
-    endpoint.traffic = {name: share for name, share in args.plan.items()}
-    check = toolkit_command(
-        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
-    )
+    endpoint.traffic = dict(args.plan)
+    check = show_command(args.endpoint_name, local=args.local)
     poller = client.online_endpoints.begin_create_or_update(endpoint)
     wait_with_progress(poller, f"traffic on {args.endpoint_name}", check)
     emit({"traffic": args.plan}, args.output, [f"Traffic: {traffic.describe(args.plan)}"])
@@ -175,9 +174,7 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
 
 def delete(client: Any, args: argparse.Namespace) -> None:
     endpoint = endpoint_or_fail(client, args)
-    check = toolkit_command(
-        "manage_online_endpoint.py", "show", "--endpoint_name", args.endpoint_name, local=args.local
-    )
+    check = show_command(args.endpoint_name, local=args.local)
     if args.deployment_name:
         share = int((endpoint.traffic or {}).get(args.deployment_name, 0))
         mirrored = int((endpoint.mirror_traffic or {}).get(args.deployment_name, 0))

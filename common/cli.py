@@ -60,6 +60,11 @@ def toolkit_command(script: str, *arguments: str, local: bool) -> str:
     return " ".join(["python", script, *arguments, *(["--local"] if local else [])])
 
 
+def show_command(endpoint: str, *, local: bool) -> str:
+    """How to check on an endpoint, printed when the user stops waiting for it."""
+    return toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint, local=local)
+
+
 def workspace_flags(args: argparse.Namespace) -> dict[str, str | None]:
     return {setting: getattr(args, setting, None) for setting, _, _ in SETTINGS}
 
