@@ -139,3 +139,19 @@ def test_stop_ends_orphaned_workers_of_a_dead_leader(tmp_path: Path):
     processes.stop(pid, "--port 7", grace=5)
 
     assert processes.group_members(pid) == []
+
+
+def test_pin_differences_are_warned_about(monkeypatch, capsys):
+    from common.local import client as local_client
+
+    real_version = local_client.metadata.version
+    monkeypatch.setattr(
+        local_client.metadata, "version", lambda name: "0.0.1" if name == "scikit-learn" else real_version(name)
+    )
+
+    local_client._warn_about_pins("azureml:diabetes-classify:1")
+
+    err = capsys.readouterr().err
+    assert "warning: the local environment differs from environment.yml for azureml:diabetes-classify:1" in err
+    assert "scikit-learn 0.0.1 installed, 1.9.1 pinned" in err
+    assert err.count("warning:") == 1

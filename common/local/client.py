@@ -63,11 +63,8 @@ class LocalPoller:
         return self._result
 
 
-def _frontdoor_marker(port: int) -> str:
-    return f"--port {port}"
-
-
-def _deployment_marker(port: int) -> str:
+def _marker(port: int | None) -> str:
+    """What a server's command line holds, so a pid reused by another program after a reboot is not ours."""
     return f"--port {port}"
 
 
@@ -75,7 +72,7 @@ class LocalEndpoints:
     def __init__(self, store: LocalStore, start_timeout: float) -> None:
         self.store, self.start_timeout = store, start_timeout
 
-    def _spec(self, name: str) -> dict[str, Any]:
+    def spec(self, name: str) -> dict[str, Any]:
         path = self.store.endpoint_file(name)
         if not path.is_file():
             raise _not_found(f"local endpoint {name!r} does not exist")
@@ -84,7 +81,7 @@ class LocalEndpoints:
     def _entity(self, spec: dict[str, Any]) -> Any:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-        running = processes.is_running(spec.get("pid"), _frontdoor_marker(spec["port"]))
+        running = processes.is_running(spec.get("pid"), _marker(spec["port"]))
         return ManagedOnlineEndpoint(
             name=spec["name"],
             description=spec.get("description"),
@@ -98,12 +95,12 @@ class LocalEndpoints:
         )
 
     def get(self, name: str) -> Any:
-        spec = self._spec(name)
+        spec = self.spec(name)
         self._warn_if_stale(spec)
         return self._entity(spec)
 
     def list(self) -> list[Any]:
-        return [self._entity(self._spec(name)) for name in self.store.endpoints()]
+        return [self._entity(self.spec(name)) for name in self.store.endpoints()]
 
     def begin_create_or_update(self, endpoint: Any) -> LocalPoller:
         path = self.store.endpoint_file(endpoint.name)
@@ -123,7 +120,7 @@ class LocalEndpoints:
         )
         write_json(path, spec)
         self.ensure_frontdoor(endpoint.name)
-        return LocalPoller(self._entity(self._spec(endpoint.name)))
+        return LocalPoller(self._entity(self.spec(endpoint.name)))
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         deployments = set(self.store.deployments(name))
@@ -139,8 +136,8 @@ class LocalEndpoints:
 
     def ensure_frontdoor(self, name: str) -> None:
         """Start the front door unless it runs; wait until it answers."""
-        spec = self._spec(name)
-        if processes.is_running(spec.get("pid"), _frontdoor_marker(spec["port"])):
+        spec = self.spec(name)
+        if processes.is_running(spec.get("pid"), _marker(spec["port"])):
             return
         if not processes.port_free(spec["port"]):
             spec["port"] = processes.free_port()
@@ -159,13 +156,13 @@ class LocalEndpoints:
         spec["pid"] = processes.spawn(argv, cwd=ROOT, log_path=log)
         write_json(self.store.endpoint_file(name), spec)
         url = f"http://127.0.0.1:{spec['port']}/"
-        if not processes.wait_until_healthy(url, spec["pid"], _frontdoor_marker(spec["port"]), self.start_timeout):
+        if not processes.wait_until_healthy(url, spec["pid"], _marker(spec["port"]), self.start_timeout):
             processes.stop(spec["pid"])
             raise _refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}", status=500)
 
     def _warn_if_stale(self, spec: dict[str, Any]) -> None:
         name = spec["name"]
-        if not processes.is_running(spec.get("pid"), _frontdoor_marker(spec["port"])):
+        if not processes.is_running(spec.get("pid"), _marker(spec["port"])):
             warn(
                 f"local endpoint {name!r} is not running (its process is gone, e.g. after a reboot); bring it back "
                 f"with: python create_online_endpoint.py --local --endpoint_name {name} --auth_mode {spec['auth_mode']}"
@@ -173,7 +170,7 @@ class LocalEndpoints:
         for deployment in self.store.deployments(name):
             state = read_json(self.store.deployment_file(name, deployment))
             if state.get("state") == "Succeeded" and not processes.is_running(
-                state.get("pid"), _deployment_marker(state.get("port", 0))
+                state.get("pid"), _marker(state.get("port"))
             ):
                 share = spec.get("traffic", {}).get(deployment, 0)
                 warn(
@@ -184,7 +181,7 @@ class LocalEndpoints:
     def get_keys(self, name: str) -> Any:
         from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
 
-        spec, keys = self._spec(name), read_json(self.store.keys_file(name))
+        spec, keys = self.spec(name), read_json(self.store.keys_file(name))
         if spec["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=keys["primary_key"], secondary_key=keys["secondary_key"])
         token, expires = auth.issue_token(name, keys["token_secret"])
@@ -196,7 +193,7 @@ class LocalEndpoints:
         )
 
     def invoke(self, endpoint_name: str, *, request_file: str, deployment_name: str | None = None, **_: Any) -> str:
-        spec = self._spec(endpoint_name)
+        spec = self.spec(endpoint_name)
         credentials = self.get_keys(endpoint_name)
         secret = getattr(credentials, "primary_key", None) or credentials.access_token
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
@@ -217,11 +214,11 @@ class LocalEndpoints:
         return response.text
 
     def begin_delete(self, name: str) -> LocalPoller:
-        spec = self._spec(name)
+        spec = self.spec(name)
         for deployment in self.store.deployments(name):
             state = read_json(self.store.deployment_file(name, deployment))
-            processes.stop(state.get("pid"), _deployment_marker(state.get("port", 0)))
-        processes.stop(spec.get("pid"), _frontdoor_marker(spec["port"]))
+            processes.stop(state.get("pid"), _marker(state.get("port")))
+        processes.stop(spec.get("pid"), _marker(spec["port"]))
         shutil.rmtree(self.store.endpoint_dir(name))
         return LocalPoller(None)
 
@@ -231,7 +228,7 @@ class LocalDeployments:
         self.store, self.endpoints, self.models, self.start_timeout = store, endpoints, models, start_timeout
 
     def _state(self, name: str, endpoint_name: str) -> dict[str, Any]:
-        self.endpoints._spec(endpoint_name)
+        self.endpoints.spec(endpoint_name)
         path = self.store.deployment_file(endpoint_name, name)
         if not path.is_file():
             raise _not_found(f"local deployment {name!r} does not exist on endpoint {endpoint_name!r}")
@@ -263,7 +260,7 @@ class LocalDeployments:
 
     def begin_create_or_update(self, deployment: Any, **_: Any) -> LocalPoller:
         endpoint_name, name = deployment.endpoint_name, deployment.name
-        self.endpoints._spec(endpoint_name)
+        self.endpoints.spec(endpoint_name)
         folder = self.store.deployment_dir(endpoint_name, name)
         path = self.store.deployment_file(endpoint_name, name)
         previous = read_json(path) if path.is_file() else None
@@ -287,9 +284,7 @@ class LocalDeployments:
             str(deployment.instance_count or 1),
         ]
         pid = processes.spawn(argv, cwd=code_dir, log_path=log, env=_server_environment(model_dir))
-        healthy = processes.wait_until_healthy(
-            f"http://127.0.0.1:{port}/", pid, _deployment_marker(port), self.start_timeout
-        )
+        healthy = processes.wait_until_healthy(f"http://127.0.0.1:{port}/", pid, _marker(port), self.start_timeout)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
         state = {
             "name": name,
@@ -303,7 +298,7 @@ class LocalDeployments:
             "command": _recreate_command(deployment, model_ref),
         }
         if not healthy:
-            processes.stop(pid, _deployment_marker(port))
+            processes.stop(pid, _marker(port))
             _remove(snapshots)
             if previous is None:  # a new deployment that never served: recorded as failed, holding no port
                 write_json(path, {**state, "state": "Failed", "port": None, "pid": None})
@@ -313,7 +308,7 @@ class LocalDeployments:
             return LocalPoller(error=_refused(f"deployment {name!r} failed: {reason}", status=500))
         write_json(path, {**state, "state": "Succeeded", "port": port, "pid": pid, "snapshots": snapshots})
         if previous is not None:  # rolling update: the new process serves before the old one stops
-            processes.stop(previous.get("pid"), _deployment_marker(previous.get("port") or 0))
+            processes.stop(previous.get("pid"), _marker(previous.get("port")))
             _remove(previous.get("snapshots", []))
         self.endpoints.ensure_frontdoor(endpoint_name)
         return LocalPoller(self.get(name, endpoint_name))
@@ -332,13 +327,13 @@ class LocalDeployments:
 
     def begin_delete(self, name: str, endpoint_name: str) -> LocalPoller:
         state = self._state(name, endpoint_name)
-        spec = self.endpoints._spec(endpoint_name)
+        spec = self.endpoints.spec(endpoint_name)
         share = spec.get("traffic", {}).get(name, 0) or spec.get("mirror_traffic", {}).get(name, 0)
         if share:
             raise _refused(
                 f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first"
             )
-        processes.stop(state.get("pid"), _deployment_marker(state.get("port") or 0))
+        processes.stop(state.get("pid"), _marker(state.get("port")))
         shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
         return LocalPoller(None)
 
