@@ -50,6 +50,7 @@ from common.operations import (
     deployment_failed,
     entity_yaml,
     get_or_none,
+    state_name,
     wait_with_progress,
 )
 from common.skus import instance_type_warning
@@ -199,7 +200,7 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         if not is_azure_error(error):
             raise
         raise deployment_failed(client, name, endpoint_name, service_message(error), delete_command(args)) from None
-    state = getattr(result, "provisioning_state", None)
+    state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(args))
     return {**summary, "provisioning_state": state or "Succeeded", "traffic": set_traffic(client, args)}

@@ -32,7 +32,7 @@ from common.cli import (
     toolkit_command,
 )
 from common.clients import get_client
-from common.operations import ENDPOINT_SCHEMA_URL, entity_yaml, get_or_none, wait_with_progress
+from common.operations import ENDPOINT_SCHEMA_URL, entity_yaml, get_or_none, state_name, wait_with_progress
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 
@@ -97,7 +97,7 @@ def report(endpoint: Any, output: str, local: bool) -> None:
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
         "auth_mode": endpoint.auth_mode,
-        "provisioning_state": endpoint.provisioning_state,
+        "provisioning_state": state_name(endpoint.provisioning_state),
         "public_network_access": getattr(endpoint, "public_network_access", None),
         "traffic": dict(endpoint.traffic or {}),
         "next_command": next_command,

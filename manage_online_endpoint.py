@@ -38,7 +38,7 @@ from common.cli import (
 )
 from common.clients import get_client
 from common.errors import CliError, NotFoundError, UsageError
-from common.operations import get_or_none, wait_with_progress
+from common.operations import get_or_none, state_name, wait_with_progress
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 MAX_PROBES = 10_000
@@ -101,7 +101,7 @@ def show(client: Any, args: argparse.Namespace) -> None:
     deployments = [
         {
             "name": d.name,
-            "provisioning_state": d.provisioning_state,
+            "provisioning_state": state_name(d.provisioning_state),
             "model": d.model if isinstance(d.model, str) else getattr(d.model, "path", str(d.model)),
             "instance_type": d.instance_type,
             "instance_count": d.instance_count,
@@ -113,7 +113,7 @@ def show(client: Any, args: argparse.Namespace) -> None:
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
         "auth_mode": endpoint.auth_mode,
-        "provisioning_state": endpoint.provisioning_state,
+        "provisioning_state": state_name(endpoint.provisioning_state),
         "traffic": dict(endpoint.traffic or {}),
         "mirror_traffic": dict(endpoint.mirror_traffic or {}),
         "deployments": deployments,
@@ -122,7 +122,7 @@ def show(client: Any, args: argparse.Namespace) -> None:
         f"Endpoint:           {endpoint.name}",
         f"Scoring URI:        {endpoint.scoring_uri}",
         f"Auth mode:          {endpoint.auth_mode}",
-        f"Provisioning state: {endpoint.provisioning_state}",
+        f"Provisioning state: {result['provisioning_state']}",
         f"Traffic:            {traffic.describe(result['traffic']) or 'none'}",
         f"Mirror traffic:     {traffic.describe(result['mirror_traffic']) or 'none'}",
         "Deployments:" if deployments else "Deployments:        none",

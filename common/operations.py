@@ -21,6 +21,11 @@ def is_not_found(error: BaseException) -> bool:
     return type(error).__name__ == "ResourceNotFoundError" or getattr(error, "status_code", None) == 404
 
 
+def state_name(value: Any) -> str | None:
+    """A provisioning state as text: the SDK returns enum members ('DeploymentProvisioningState.SUCCEEDED')."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
 def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """The resource, or None when Azure answers 404; every other failure propagates."""
     try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
+import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,68 @@ WORKSPACE_ENV = {
     "AZURE_RESOURCE_GROUP": "rg-test",
     "AZUREML_WORKSPACE_NAME": "ws-test",
 }
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test opens a socket to anything but this machine: Azure is never reached, whatever a test gets wrong."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                allowed = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                allowed = host == "localhost"
+            if not allowed:
+                raise AssertionError(f"a test tried to connect to {address!r}; only loopback is allowed")
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+class FakeCredential:
+    """Stands in for DefaultAzureCredential: a token without asking Entra ID."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def get_token(self, *_scopes: str, **_kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("fake-token", int(time.time()) + 3600)
+
+    def get_token_info(self, *_scopes: str, **_kwargs: Any) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo("fake-token", int(time.time()) + 3600)
+
+
+@pytest.fixture
+def fake_azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real MLClient and SDK, talking HTTP to a fake Azure ML control plane (tests/fake_azure.py)."""
+    import responses
+
+    from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, FakeAzureML
+
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("AZURE_RESOURCE_GROUP", RESOURCE_GROUP)
+    monkeypatch.setenv("AZUREML_WORKSPACE_NAME", WORKSPACE)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", FakeCredential)
+    fake = FakeAzureML()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        yield fake
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,407 @@
+"""A fake Azure ML control plane (and blob store) at the HTTP layer, for the real, unmodified azure-ai-ml SDK.
+
+Every HTTP request the SDK sends goes through azure-core's requests transport, which `responses` intercepts: ARM
+management calls and the blob uploads of code alike. Nothing reaches a socket; a request no route knows fails
+the test. Bodies follow the Azure ML REST API's shapes (the public REST spec's examples). The fake keeps the
+resources it was sent, answers long-running operations with Azure-AsyncOperation headers that the SDK polls,
+and records every request for the tests to assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import responses
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP = "rg-test"
+WORKSPACE = "ws-test"
+LOCATION = "eastus"
+STORAGE_ACCOUNT = "wsteststorage"
+CONTAINER = "azureml-blobstore-0000"
+WORKSPACE_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    f"/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
+)
+ARM = "https://management.azure.com"
+BLOB = f"https://{STORAGE_ACCOUNT}.blob.core.windows.net"
+
+Reply = tuple[int, dict[str, str], str]
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    url: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def resource(self) -> str:
+        """The path below the workspace (or the blob path), e.g. '/onlineEndpoints/e'."""
+        return self.path.removeprefix(WORKSPACE_ID)
+
+
+@dataclass
+class Failure:
+    status: int
+    code: str
+    message: str
+    times: int = 1
+
+
+@dataclass
+class FakeAzureML:
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    environments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    codes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    requests: list[SeenRequest] = field(default_factory=list)
+    failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
+    deployment_outcome: str = "Succeeded"
+    deployment_error: tuple[str, str] = ("", "")
+    logs: str = ""
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # ---- what the tests set up and read --------------------------------------------------------------------
+
+    def add_model(self, name: str, version: str) -> None:
+        self.models[(name, version)] = _asset("models", name, version, {"modelType": "custom_model", "flavors": {}})
+
+    def add_environment(self, name: str, version: str) -> None:
+        properties = {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
+        self.environments[(name, version)] = _asset("environments", name, version, properties)
+
+    def add_endpoint(self, name: str, traffic: dict[str, int] | None = None, auth_mode: str = "Key") -> None:
+        self.endpoints[name] = self._endpoint_resource(
+            name, {"location": LOCATION, "properties": {"authMode": auth_mode, "traffic": traffic or {}}}
+        )
+        for deployment in traffic or {}:
+            self.deployments[(name, deployment)] = self._deployment_resource(name, deployment, {"properties": {}})
+
+    def fail(self, method: str, resource_pattern: str, status: int, code: str, message: str, times: int = 1) -> None:
+        """Answer the next `times` requests matching (method, resource regex) with an Azure error body."""
+        self.failures[(method, resource_pattern)] = Failure(status, code, message, times)
+
+    def sent(self, method: str, resource_pattern: str) -> list[SeenRequest]:
+        return [r for r in self.requests if r.method == method and re.fullmatch(resource_pattern, r.resource)]
+
+    def writes(self) -> list[str]:
+        """Every request that would change something in Azure, as 'METHOD resource'."""
+        reads = ("listKeys", "token", "listSecrets", "getLogs")
+        return [
+            f"{r.method} {r.resource}"
+            for r in self.requests
+            if r.method in ("PUT", "POST", "PATCH", "DELETE") and not r.resource.endswith(reads)
+        ]
+
+    # ---- plumbing -----------------------------------------------------------------------------------------
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        for method in ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"):
+            mock.add_callback(method, re.compile(r"https://.*"), callback=self._dispatch)
+
+    def _dispatch(self, request: Any) -> Reply:
+        parsed = urlparse(request.url)
+        body: Any = request.body
+        if (
+            isinstance(body, bytes | bytearray)
+            and request.headers.get("Content-Type", "").startswith("application/json")
+        ) or (isinstance(body, str) and body.startswith("{")):
+            body = json.loads(body)
+        seen = SeenRequest(
+            request.method, request.url, parsed.path, parse_qs(parsed.query), dict(request.headers), body
+        )
+        self.requests.append(seen)
+        for (method, pattern), failure in list(self.failures.items()):
+            if method == seen.method and re.fullmatch(pattern, seen.resource) and failure.times > 0:
+                failure.times -= 1
+                return _error(failure.status, failure.code, failure.message)
+        for method, pattern, handler in self._routes():
+            match = re.fullmatch(pattern, seen.path if parsed.netloc != urlparse(ARM).netloc else seen.resource)
+            if method == seen.method and match and (parsed.netloc in (urlparse(ARM).netloc, urlparse(BLOB).netloc)):
+                return handler(seen, *match.groups())
+        raise AssertionError(f"the fake Azure ML has no route for {seen.method} {seen.url}")
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., Reply]]]:
+        name = r"([^/]+)"
+        return [
+            ("GET", "", self._workspace),
+            ("GET", f"/onlineEndpoints/{name}", self._get_endpoint),
+            ("PUT", f"/onlineEndpoints/{name}", self._put_endpoint),
+            ("DELETE", f"/onlineEndpoints/{name}", self._delete_endpoint),
+            ("POST", f"/onlineEndpoints/{name}/listKeys", self._list_keys),
+            ("POST", f"/onlineEndpoints/{name}/token", self._token),
+            ("GET", f"/onlineEndpoints/{name}/deployments", self._list_deployments),
+            ("GET", f"/onlineEndpoints/{name}/deployments/{name}", self._get_deployment),
+            ("PUT", f"/onlineEndpoints/{name}/deployments/{name}", self._put_deployment),
+            ("DELETE", f"/onlineEndpoints/{name}/deployments/{name}", self._delete_deployment),
+            ("POST", f"/onlineEndpoints/{name}/deployments/{name}/getLogs", self._get_logs),
+            ("GET", f"/models/{name}/versions/{name}", self._asset_get(self.models)),
+            ("GET", f"/models/{name}/versions", self._asset_list(self.models)),
+            ("GET", f"/environments/{name}/versions/{name}", self._asset_get(self.environments)),
+            ("GET", f"/environments/{name}/versions", self._asset_list(self.environments)),
+            ("GET", f"/codes/{name}/versions/{name}", self._asset_get(self.codes)),
+            ("GET", f"/codes/{name}/versions", self._codes_by_hash),
+            ("PUT", f"/codes/{name}/versions/{name}", self._put_code),
+            ("POST", f"/codes/{name}/versions/{name}/startPendingUpload", self._start_pending_upload),
+            ("GET", "/datastores", self._datastores),
+            ("GET", f"/datastores/{name}", self._datastore),
+            ("POST", f"/datastores/{name}/listSecrets", self._datastore_secrets),
+            ("GET", f"/locations/{name}/mlServicesOperations/{name}", self._operation),
+            ("GET", "/([^/]+/.+)", self._get_blob),
+            ("HEAD", "/([^/]+/.+)", self._get_blob),
+            ("PUT", "/([^/]+/.+)", self._put_blob),
+            ("GET", "/([^/]+)", self._list_blobs),
+        ]
+
+    # ---- workspace and datastore --------------------------------------------------------------------------
+
+    def _workspace(self, _request: SeenRequest) -> Reply:
+        return _ok(
+            {
+                "id": WORKSPACE_ID,
+                "name": WORKSPACE,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "location": LOCATION,
+                "kind": "Default",
+                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())},
+                "properties": {
+                    "friendlyName": WORKSPACE,
+                    "storageAccount": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+                    f"/providers/Microsoft.Storage/storageAccounts/{STORAGE_ACCOUNT}",
+                    "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
+                    "provisioningState": "Succeeded",
+                    "publicNetworkAccess": "Enabled",
+                },
+            }
+        )
+
+    def _datastore_body(self, name: str) -> dict[str, Any]:
+        return {
+            "id": f"{WORKSPACE_ID}/datastores/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "properties": {
+                "datastoreType": "AzureBlob",
+                "accountName": STORAGE_ACCOUNT,
+                "containerName": CONTAINER,
+                "endpoint": "core.windows.net",
+                "protocol": "https",
+                "credentials": {"credentialsType": "AccountKey"},
+                "isDefault": True,
+            },
+        }
+
+    def _datastores(self, _request: SeenRequest) -> Reply:
+        return _ok({"value": [self._datastore_body("workspaceblobstore")]})
+
+    def _datastore(self, _request: SeenRequest, name: str) -> Reply:
+        return _ok(self._datastore_body(name))
+
+    def _datastore_secrets(self, _request: SeenRequest, _name: str) -> Reply:
+        return _ok({"secretsType": "AccountKey", "key": "ZmFrZS1zdG9yYWdlLWtleQ=="})
+
+    # ---- blobs (the code and model uploads) ---------------------------------------------------------------
+
+    def _get_blob(self, request: SeenRequest, path: str) -> Reply:
+        if path not in self.blobs:
+            return 404, {"x-ms-error-code": "BlobNotFound"}, ""
+        return 200, {"Content-Length": str(len(self.blobs[path])), "x-ms-meta-upload_status": "completed"}, ""
+
+    def _put_blob(self, request: SeenRequest, path: str) -> Reply:
+        headers = {"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2030 00:00:00 GMT"}
+        if "comp" in request.query:  # set metadata (the SDK marks an upload complete)
+            return 200, headers, ""
+        self.blobs[path] = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        return 201, headers, ""
+
+    def _list_blobs(self, request: SeenRequest, container: str) -> Reply:
+        prefix = container + "/" + request.query.get("prefix", [""])[0]
+        names = "".join(
+            f"<Blob><Name>{p.split('/', 1)[1]}</Name><Properties/></Blob>" for p in self.blobs if p.startswith(prefix)
+        )
+        xml = f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{names}</Blobs></EnumerationResults>'
+        return 200, {"Content-Type": "application/xml"}, xml
+
+    # ---- assets -------------------------------------------------------------------------------------------
+
+    def _asset_get(self, store: dict[tuple[str, str], dict[str, Any]]) -> Callable[..., Reply]:
+        def get(_request: SeenRequest, name: str, version: str) -> Reply:
+            if (name, version) not in store:
+                return _error(404, "UserError", f"Could not find asset with ID: {name}:{version}")
+            return _ok(store[(name, version)])
+
+        return get
+
+    def _asset_list(self, store: dict[tuple[str, str], dict[str, Any]]) -> Callable[..., Reply]:
+        def versions(_request: SeenRequest, name: str) -> Reply:
+            found = [body for (n, _v), body in store.items() if n == name]
+            found.sort(key=lambda body: int(body["name"]) if body["name"].isdigit() else 0, reverse=True)
+            return _ok({"value": found[:1]})
+
+        return versions
+
+    def _codes_by_hash(self, request: SeenRequest, _name: str) -> Reply:
+        wanted = request.query.get("hash", [None])[0]
+        found = [body for body in self.codes.values() if body["properties"].get("contentHash") == wanted]
+        return _ok({"value": found})
+
+    def _start_pending_upload(self, _request: SeenRequest, name: str, version: str) -> Reply:
+        blob_uri = f"{BLOB}/{CONTAINER}/LocalUpload/{name}"
+        return _ok(
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": blob_uri,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{blob_uri}?sv=2021-08-06&sig=fake"},
+                },
+                "pendingUploadId": f"{name}-{version}",
+                "pendingUploadType": "TemporaryBlobReference",
+            }
+        )
+
+    def _put_code(self, request: SeenRequest, name: str, version: str) -> Reply:
+        self.codes[(name, version)] = _asset("codes", name, version, request.body["properties"])
+        return _ok(self.codes[(name, version)], status=201)
+
+    # ---- endpoints ----------------------------------------------------------------------------------------
+
+    def _endpoint_resource(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        properties = dict(body.get("properties", {}))
+        properties.update(
+            scoringUri=f"https://{name}.{LOCATION}.inference.ml.azure.com/score",
+            swaggerUri=f"https://{name}.{LOCATION}.inference.ml.azure.com/swagger.json",
+            provisioningState="Succeeded",
+        )
+        properties.setdefault("publicNetworkAccess", "Enabled")
+        properties["traffic"] = {k: v for k, v in (properties.get("traffic") or {}).items() if v}
+        return {
+            "id": f"{WORKSPACE_ID}/onlineEndpoints/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+            "location": body.get("location", LOCATION),
+            "tags": body.get("tags") or {},
+            "kind": "Managed",
+            "identity": {"type": "SystemAssigned", "principalId": "p-1", "tenantId": "t-1"},
+            "properties": properties,
+        }
+
+    def _get_endpoint(self, _request: SeenRequest, name: str) -> Reply:
+        if name not in self.endpoints:
+            return _error(404, "UserError", f"Endpoint {name} not found.")
+        return _ok(self.endpoints[name])
+
+    def _put_endpoint(self, request: SeenRequest, name: str) -> Reply:
+        traffic = request.body.get("properties", {}).get("traffic") or {}
+        missing = [d for d in traffic if (name, d) not in self.deployments]
+        if missing:
+            return _error(400, "BadArgument", f"Traffic rule refers to deployments that do not exist: {missing}")
+        self.endpoints[name] = self._endpoint_resource(name, request.body)
+        return self._accepted(self.endpoints[name], "Succeeded")
+
+    def _delete_endpoint(self, _request: SeenRequest, name: str) -> Reply:
+        self.endpoints.pop(name, None)
+        for key in [k for k in self.deployments if k[0] == name]:
+            del self.deployments[key]
+        return self._accepted(None, "Succeeded", status=202)
+
+    def _list_keys(self, _request: SeenRequest, _name: str) -> Reply:
+        return _ok({"primaryKey": "primary-key-0", "secondaryKey": "secondary-key-0"})
+
+    def _token(self, _request: SeenRequest, _name: str) -> Reply:
+        return _ok({"accessToken": "aml-token-0", "expiryTimeUtc": 1893456000, "refreshAfterTimeUtc": 1893450000})
+
+    # ---- deployments --------------------------------------------------------------------------------------
+
+    def _deployment_resource(self, endpoint: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        properties = dict(body.get("properties", {}))
+        properties.setdefault("endpointComputeType", "Managed")
+        # what the service fills in when the request leaves it out (as in the REST spec's examples)
+        properties.setdefault("scaleSettings", {"scaleType": "Default"})
+        properties.setdefault("requestSettings", {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1})
+        properties["provisioningState"] = self.deployment_outcome
+        return {
+            "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+            "location": body.get("location", LOCATION),
+            "tags": body.get("tags") or {},
+            "kind": "Managed",
+            "sku": body.get("sku") or {"name": "Default", "capacity": 1},
+            "properties": properties,
+        }
+
+    def _list_deployments(self, _request: SeenRequest, endpoint: str) -> Reply:
+        return _ok({"value": [body for (e, _d), body in self.deployments.items() if e == endpoint]})
+
+    def _get_deployment(self, _request: SeenRequest, endpoint: str, name: str) -> Reply:
+        if (endpoint, name) not in self.deployments:
+            return _error(404, "UserError", f"Deployment {name} not found.")
+        return _ok(self.deployments[(endpoint, name)])
+
+    def _put_deployment(self, request: SeenRequest, endpoint: str, name: str) -> Reply:
+        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, request.body)
+        return self._accepted(self.deployments[(endpoint, name)], self.deployment_outcome, error=self.deployment_error)
+
+    def _delete_deployment(self, _request: SeenRequest, endpoint: str, name: str) -> Reply:
+        self.deployments.pop((endpoint, name), None)
+        return self._accepted(None, "Succeeded", status=202)
+
+    def _get_logs(self, _request: SeenRequest, _endpoint: str, _name: str) -> Reply:
+        return _ok({"content": self.logs})
+
+    # ---- long-running operations --------------------------------------------------------------------------
+
+    def _accepted(
+        self, resource: dict[str, Any] | None, outcome: str, *, status: int = 201, error: tuple[str, str] = ("", "")
+    ) -> Reply:
+        operation = str(uuid.uuid4())
+        status_body: dict[str, Any] = {"status": outcome}
+        if outcome == "Failed":
+            status_body["error"] = {"code": error[0] or "DeploymentFailed", "message": error[1] or "failed"}
+        self.operations[operation] = status_body
+        url = f"{ARM}{WORKSPACE_ID}/locations/{LOCATION}/mlServicesOperations/{operation}?api-version=2024-10-01"
+        headers = {
+            "Content-Type": "application/json",
+            "Azure-AsyncOperation": url,
+            "Retry-After": "0",
+            "x-ms-request-id": str(uuid.uuid4()),
+        }
+        return status, headers, json.dumps(resource) if resource is not None else ""
+
+    def _operation(self, _request: SeenRequest, _location: str, operation: str) -> Reply:
+        return _ok(self.operations[operation])
+
+
+def _asset(kind: str, name: str, version: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{WORKSPACE_ID}/{kind}/{name}/versions/{version}",
+        "name": version,
+        "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",
+        "properties": {"description": None, "tags": {}, "properties": {}, **properties},
+    }
+
+
+def _ok(body: Any, status: int = 200) -> Reply:
+    headers = {"Content-Type": "application/json", "x-ms-request-id": str(uuid.uuid4())}
+    return status, headers, json.dumps(body)
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    headers = {
+        "Content-Type": "application/json",
+        "x-ms-request-id": "00000000-aaaa-bbbb-cccc-" + f"{status:012d}",
+        "x-ms-correlation-request-id": "11111111-aaaa-bbbb-cccc-" + f"{status:012d}",
+    }
+    return status, headers, json.dumps({"error": {"code": code, "message": message}})
