@@ -29,11 +29,12 @@ from common.assets import (
     resolve_environment,
     resolve_model,
 )
-from common.azure_errors import is_azure_error, service_message
+from common.azure_errors import is_azure_error, is_quota_error, quota_hint, service_message
 from common.cli import (
     add_flag,
     add_output_flags,
     add_target_flags,
+    add_timeout_flag,
     configure_logging,
     emit,
     new_parser,
@@ -93,6 +94,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="percent of live traffic for this deployment once it succeeds, 0-100 (default 0: traffic unchanged)",
     )
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
+    add_timeout_flag(parser, default_minutes=90)
     add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
     add_target_flags(parser)
     add_output_flags(parser)
@@ -195,11 +197,13 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         )
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
     try:
-        result = wait_with_progress(poller, f"deployment {name}", show_command(endpoint_name, local=args.local))
+        check = show_command(endpoint_name, local=args.local)
+        result = wait_with_progress(poller, f"deployment {name}", check, timeout=args.timeout_minutes * 60)
     except Exception as error:
-        if not is_azure_error(error):
+        if not is_azure_error(error) or getattr(error, "status_code", None) in (401, 403):
             raise
-        raise deployment_failed(client, name, endpoint_name, service_message(error), delete_command(args)) from None
+        reason = service_message(error) + (f"; {quota_hint(error)}" if is_quota_error(error) else "")
+        raise deployment_failed(client, name, endpoint_name, reason, delete_command(args)) from None
     state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(args))
@@ -215,7 +219,8 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
     progress(f"Setting traffic: {traffic.describe(planned)}")
     endpoint.traffic = planned
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    wait_with_progress(poller, f"traffic on {args.endpoint_name}", show_command(args.endpoint_name, local=args.local))
+    check = show_command(args.endpoint_name, local=args.local)
+    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check, timeout=args.timeout_minutes * 60)
     return planned
 
 

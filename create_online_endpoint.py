@@ -23,6 +23,7 @@ from common.cli import (
     add_flag,
     add_output_flags,
     add_target_flags,
+    add_timeout_flag,
     configure_logging,
     emit,
     new_parser,
@@ -51,6 +52,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", default=[], help="tags on the endpoint")
     add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
+    add_timeout_flag(parser, default_minutes=30)
     add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
@@ -71,7 +73,7 @@ def build_endpoint(args: argparse.Namespace) -> Any:
     )
 
 
-def apply(client: Any, endpoint: Any, local: bool) -> Any:
+def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
     """Create the endpoint, or update it keeping the traffic its deployments already have."""
     existing = get_or_none(client.online_endpoints.get, endpoint.name)
     if existing is not None:
@@ -81,7 +83,8 @@ def apply(client: Any, endpoint: Any, local: bool) -> Any:
     else:
         progress(f"Creating endpoint {endpoint.name}")
     poller = client.online_endpoints.begin_create_or_update(endpoint)
-    return wait_with_progress(poller, f"endpoint {endpoint.name}", show_command(endpoint.name, local=local))
+    check = show_command(endpoint.name, local=args.local)
+    return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
 
 
 def report(endpoint: Any, output: str, local: bool) -> None:
@@ -125,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL), end="")
         return 0
     client = get_client(args)
-    report(apply(client, endpoint, args.local), args.output, args.local)
+    report(apply(client, endpoint, args), args.output, args.local)
     return 0
 
 

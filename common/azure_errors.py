@@ -1,58 +1,158 @@
-"""Azure SDK exceptions turned into one clear line and an exit code: the one place that knows them."""
+"""Azure failures turned into one clear line and a distinct exit code: the one place that knows them.
+
+Scripts never catch SDK exceptions themselves; run_main hands them here. With --verbose the service's request
+and correlation ids follow the message, for support tickets.
+"""
 
 from __future__ import annotations
 
-from common.errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CliError
+import logging
+import re
+from urllib.parse import urlparse
 
-EXIT_AUTH = 5
-EXIT_CONFLICT = 6
+from common.errors import (
+    EXIT_AUTH,
+    EXIT_CONFLICT,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_QUOTA,
+    EXIT_USAGE,
+    CliError,
+)
+from common.skus import smaller_skus
 
-
-def service_message(error: BaseException) -> str:
-    """The service's error code and first line of its message, without the SDK's multi-line decoration."""
-    inner = getattr(error, "error", None)
-    code = getattr(inner, "code", None)
-    message = getattr(inner, "message", None) or getattr(error, "message", None) or str(error)
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
-    return f"{code}: {first_line}" if code and code not in first_line else first_line
+QUOTA_PAGE = "https://ml.azure.com/quota"
+ROLE_HINT = "your identity needs the AzureML Data Scientist role (or Contributor) on the workspace"
+WORKSPACE_MISSING_CODES = {"ResourceGroupNotFound", "SubscriptionNotFound", "WorkspaceNotFound"}
+QUOTA_CODES = {"OutOfQuota", "QuotaExceeded", "InsufficientQuota"}
 
 
 def is_azure_error(error: BaseException) -> bool:
     return type(error).__module__.startswith("azure.")
 
 
+def _error_code(error: BaseException) -> str | None:
+    inner = getattr(error, "error", None)
+    return getattr(inner, "code", None)
+
+
+def service_message(error: BaseException) -> str:
+    """The service's error code and first line of its message, without the SDK's multi-line decoration."""
+    code = _error_code(error)
+    message = getattr(getattr(error, "error", None), "message", None) or getattr(error, "message", None) or str(error)
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
+    return f"{code}: {first_line}" if code and code not in first_line else first_line
+
+
+def request_ids(error: BaseException) -> str:
+    """'request id: ...; correlation id: ...' from the service's response headers, or ''."""
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    found = [
+        f"{label}: {headers[name]}"
+        for name, label in (("x-ms-request-id", "request id"), ("x-ms-correlation-request-id", "correlation id"))
+        if headers.get(name)
+    ]
+    return "; ".join(found)
+
+
+def _workspace_in(error: BaseException) -> tuple[str, str]:
+    """(resource group, workspace) from the failed request's URL."""
+    request = getattr(getattr(error, "response", None), "request", None)
+    path = urlparse(getattr(request, "url", "") or "").path
+    group = re.search(r"/resourceGroups/([^/]+)", path, re.IGNORECASE)
+    workspace = re.search(r"/workspaces/([^/]+)", path, re.IGNORECASE)
+    return (group.group(1) if group else "?", workspace.group(1) if workspace else "?")
+
+
+def _request(error: BaseException) -> tuple[str, str]:
+    request = getattr(getattr(error, "response", None), "request", None)
+    return getattr(request, "method", "") or "", urlparse(getattr(request, "url", "") or "").path
+
+
+def workspace_missing(error: BaseException) -> bool:
+    """A 404 about the workspace or its resource group, not about the resource asked for."""
+    if getattr(error, "status_code", None) != 404:
+        return False
+    code = _error_code(error) or ""
+    if code in WORKSPACE_MISSING_CODES:
+        return True
+    message = service_message(error)
+    return (
+        code == "ResourceNotFound"
+        and "Microsoft.MachineLearningServices/workspaces/" in message
+        and ("onlineEndpoints" not in message)
+    )
+
+
+def is_quota_error(error: BaseException) -> bool:
+    return (_error_code(error) or "") in QUOTA_CODES or "quota" in service_message(error).lower()
+
+
+def quota_hint(error: BaseException) -> str:
+    """What to do about a quota error: a smaller SKU (named from the message when it names one) or more quota."""
+    sku = re.search(r"Standard_[A-Za-z0-9_]+", service_message(error))
+    smaller = smaller_skus(sku.group(0)) if sku else []
+    suggestion = (
+        f"use a smaller --instance_type such as {smaller[0]}, or " if smaller else "use a smaller --instance_type, or "
+    )
+    what = f"not enough quota for {sku.group(0)}" if sku else "not enough quota"
+    return f"{what}: {suggestion}request more quota at {QUOTA_PAGE}"
+
+
 def translate(error: BaseException) -> CliError | None:
     """A CliError for an Azure SDK exception, or None when the exception is not Azure's."""
     if not is_azure_error(error):
         return None
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceExistsError,
-        ResourceNotFoundError,
-    )
+    translated = _translate(error)
+    if logging.getLogger().isEnabledFor(logging.DEBUG) and request_ids(error):
+        translated.details = "\n".join(filter(None, [translated.details, request_ids(error)]))
+    return translated
 
+
+def _translate(error: BaseException) -> CliError:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    status = getattr(error, "status_code", None)
+    message = service_message(error)
     if type(error).__name__ == "CredentialUnavailableError" or (
-        isinstance(error, ClientAuthenticationError) and getattr(error, "status_code", None) is None
+        isinstance(error, ClientAuthenticationError) and status is None
     ):
         return CliError(
             "no Azure credential found: run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
             "AZURE_CLIENT_SECRET for a service principal)",
             exit_code=EXIT_AUTH,
         )
-    status = getattr(error, "status_code", None)
-    if isinstance(error, ClientAuthenticationError) or status in (401, 403):
+    if status == 401:
         return CliError(
-            f"Azure refused access ({status}): {service_message(error)}. You need the AzureML Data Scientist "
-            "role (or Contributor) on the workspace",
-            exit_code=EXIT_AUTH,
+            f"Azure rejected the credential (401): {message}; sign in again with `az login`", exit_code=EXIT_AUTH
         )
-    if isinstance(error, ResourceNotFoundError) or status == 404:
-        return CliError(f"not found in Azure: {service_message(error)}", exit_code=EXIT_NOT_FOUND)
-    if isinstance(error, ResourceExistsError) or status == 409:
-        return CliError(f"conflict in Azure: {service_message(error)}", exit_code=EXIT_CONFLICT)
+    if status == 403:
+        return CliError(f"Azure refused access (403): {message}; {ROLE_HINT}", exit_code=EXIT_AUTH)
+    if workspace_missing(error):
+        group, workspace = _workspace_in(error)
+        return CliError(
+            f"workspace {workspace!r} or its resource group {group!r} not found ({message}); check "
+            "--subscription_id, --resource_group and --workspace_name (or the environment variables or config.json)",
+            exit_code=EXIT_NOT_FOUND,
+        )
+    if status == 404:
+        return CliError(f"not found in Azure: {message}", exit_code=EXIT_NOT_FOUND)
+    if status == 409 or _error_code(error) == "Conflict":
+        method, path = _request(error)
+        endpoint = re.search(r"/onlineEndpoints/([^/]+)$", path)
+        if method == "PUT" and endpoint:
+            return CliError(
+                f"endpoint name {endpoint.group(1)!r} cannot be used ({message}): endpoint names are unique per "
+                "Azure region; choose another --endpoint_name",
+                exit_code=EXIT_CONFLICT,
+            )
+        return CliError(f"conflict in Azure (409): {message}", exit_code=EXIT_CONFLICT)
+    if is_quota_error(error):
+        return CliError(f"{quota_hint(error)} ({message})", exit_code=EXIT_QUOTA)
+    if isinstance(error, ServiceRequestError):
+        return CliError(f"cannot reach Azure: {message}", exit_code=EXIT_FAILED)
     if isinstance(error, HttpResponseError):
-        return CliError(f"service error ({status}): {service_message(error)}", exit_code=EXIT_FAILED)
+        return CliError(f"service error ({status}): {message}", exit_code=EXIT_FAILED)
     if type(error).__name__ in ("ValidationException", "ValidationError"):
-        return CliError(f"azure-ai-ml rejected the request: {service_message(error)}", exit_code=EXIT_USAGE)
-    return CliError(f"{type(error).__name__}: {service_message(error)}", exit_code=EXIT_FAILED)
+        return CliError(f"azure-ai-ml rejected the request: {message}", exit_code=EXIT_USAGE)
+    return CliError(f"{type(error).__name__}: {message}", exit_code=EXIT_FAILED)

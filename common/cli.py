@@ -65,6 +65,16 @@ def show_command(endpoint: str, *, local: bool) -> str:
     return toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint, local=local)
 
 
+def add_timeout_flag(parser: argparse.ArgumentParser, default_minutes: int) -> None:
+    add_flag(
+        parser,
+        "--timeout_minutes",
+        type=int,
+        default=default_minutes,
+        help="stop waiting after this long; the operation goes on in Azure (default: %(default)s)",
+    )
+
+
 def workspace_flags(args: argparse.Namespace) -> dict[str, str | None]:
     return {setting: getattr(args, setting, None) for setting, _, _ in SETTINGS}
 

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from common.cli import progress
-from common.errors import EXIT_INTERRUPTED, CliError
+from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
 
 POLL_INTERVAL_SECONDS = 10.0
 ENDPOINT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json"
@@ -18,7 +18,11 @@ DEPLOYMENT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnli
 
 
 def is_not_found(error: BaseException) -> bool:
-    return type(error).__name__ == "ResourceNotFoundError" or getattr(error, "status_code", None) == 404
+    """The resource asked for does not exist (a missing workspace or resource group is another matter)."""
+    from common.azure_errors import workspace_missing
+
+    missing = type(error).__name__ == "ResourceNotFoundError" or getattr(error, "status_code", None) == 404
+    return missing and not workspace_missing(error)
 
 
 def state_name(value: Any) -> str | None:
@@ -41,16 +45,27 @@ def wait_with_progress(
     what: str,
     check_command: str,
     *,
-    interval: float = POLL_INTERVAL_SECONDS,
+    timeout: float | None = None,
+    interval: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Any:
-    """Wait for a long-running operation, printing elapsed time and status; Ctrl-C says how to follow it up."""
+    """Wait for a long-running operation, printing elapsed time and status.
+
+    Ctrl-C, or `timeout` seconds passing, stops the waiting, not the operation: the error says so and how to
+    check on it.
+    """
     started = clock()
     try:
         while not poller.done():
-            poller.wait(interval)
+            poller.wait(interval if interval is not None else POLL_INTERVAL_SECONDS)
             elapsed = int(clock() - started)
             progress(f"  [{elapsed // 60:02d}:{elapsed % 60:02d}] {what}: {poller.status()}")
+            if timeout is not None and elapsed >= timeout and not poller.done():
+                raise CliError(
+                    f"gave up waiting after {elapsed // 60} min {elapsed % 60} s: {what} keeps running in Azure; "
+                    f"check it with: {check_command}",
+                    exit_code=EXIT_TIMEOUT,
+                )
         return poller.result()
     except KeyboardInterrupt:
         raise CliError(

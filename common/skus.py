@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 # Reference: learn.microsoft.com/azure/machine-learning/reference-managed-online-endpoints-vm-sku-list.
 # The list changes with Azure; an unknown SKU is a warning, never a hard stop.
@@ -103,3 +104,17 @@ def instance_type_warning(instance_type: str) -> str | None:
         f"instance type {instance_type!r} is not in the documented SKU list for managed online deployments; "
         f"closest known: {hint} (continuing: Azure has the final word)"
     )
+
+
+def smaller_skus(instance_type: str) -> list[str]:
+    """Documented SKUs of the same family and generation with fewer vCPUs, largest first (for quota hints)."""
+    match = re.fullmatch(r"(Standard_[A-Z]+?)(\d+)(.*)", _BY_LOWER.get(instance_type.lower(), instance_type))
+    if not match:
+        return []
+    family, size, rest = match.group(1), int(match.group(2)), match.group(3)
+    found = []
+    for sku in MANAGED_ONLINE_SKUS:
+        other = re.fullmatch(r"(Standard_[A-Z]+?)(\d+)(.*)", sku)
+        if other and other.group(1) == family and other.group(3) == rest and int(other.group(2)) < size:
+            found.append((int(other.group(2)), sku))
+    return [sku for _, sku in sorted(found, reverse=True)]

@@ -87,7 +87,10 @@ class FakeAzureML:
             name, {"location": LOCATION, "properties": {"authMode": auth_mode, "traffic": traffic or {}}}
         )
         for deployment in traffic or {}:
-            self.deployments[(name, deployment)] = self._deployment_resource(name, deployment, {"properties": {}})
+            self.add_deployment(name, deployment)
+
+    def add_deployment(self, endpoint: str, name: str) -> None:
+        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, {"properties": {}})
 
     def fail(self, method: str, resource_pattern: str, status: int, code: str, message: str, times: int = 1) -> None:
         """Answer the next `times` requests matching (method, resource regex) with an Azure error body."""
@@ -127,6 +130,9 @@ class FakeAzureML:
             if method == seen.method and re.fullmatch(pattern, seen.resource) and failure.times > 0:
                 failure.times -= 1
                 return _error(failure.status, failure.code, failure.message)
+        scoring = re.fullmatch(rf"([^.]+)\.{LOCATION}\.inference\.ml\.azure\.com", parsed.netloc)
+        if scoring and seen.method == "POST" and parsed.path == "/score":
+            return self._score(seen, scoring.group(1))
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, seen.path if parsed.netloc != urlparse(ARM).netloc else seen.resource)
             if method == seen.method and match and (parsed.netloc in (urlparse(ARM).netloc, urlparse(BLOB).netloc)):
@@ -322,6 +328,15 @@ class FakeAzureML:
     def _token(self, _request: SeenRequest, _name: str) -> Reply:
         return _ok({"accessToken": "aml-token-0", "expiryTimeUtc": 1893456000, "refreshAfterTimeUtc": 1893450000})
 
+    def _score(self, request: SeenRequest, endpoint: str) -> Reply:
+        """The scoring URI: checks the key as a managed endpoint would and answers like score.py."""
+        if request.headers.get("Authorization") not in ("Bearer primary-key-0", "Bearer aml-token-0"):
+            return 401, {"Content-Type": "application/json"}, json.dumps({"message": "unauthorized"})
+        served_by = request.headers.get("azureml-model-deployment") or next(
+            iter(self.endpoints[endpoint]["properties"]["traffic"]), "none"
+        )
+        return 200, {"Content-Type": "application/json", "azureml-model-deployment": served_by}, '["diabetic"]'
+
     # ---- deployments --------------------------------------------------------------------------------------
 
     def _deployment_resource(self, endpoint: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -330,7 +345,9 @@ class FakeAzureML:
         # what the service fills in when the request leaves it out (as in the REST spec's examples)
         properties.setdefault("scaleSettings", {"scaleType": "Default"})
         properties.setdefault("requestSettings", {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1})
-        properties["provisioningState"] = self.deployment_outcome
+        properties["provisioningState"] = (
+            "Creating" if self.deployment_outcome == "InProgress" else self.deployment_outcome
+        )
         return {
             "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
             "name": name,
@@ -381,7 +398,19 @@ class FakeAzureML:
         return status, headers, json.dumps(resource) if resource is not None else ""
 
     def _operation(self, _request: SeenRequest, _location: str, operation: str) -> Reply:
-        return _ok(self.operations[operation])
+        status, headers, body = _ok(self.operations[operation])
+        # an operation still running is polled once a second, so a test that stops waiting leaves a calm poller
+        headers["Retry-After"] = "1" if self.operations[operation]["status"] == "InProgress" else "0"
+        return status, headers, body
+
+    def finish_operations(self) -> None:
+        """Let every running operation succeed (what Azure does while nobody waits)."""
+        for status in self.operations.values():
+            if status["status"] == "InProgress":
+                status["status"] = "Succeeded"
+        for body in self.deployments.values():
+            if body["properties"]["provisioningState"] == "Creating":
+                body["properties"]["provisioningState"] = "Succeeded"
 
 
 def _asset(kind: str, name: str, version: str, properties: dict[str, Any]) -> dict[str, Any]:

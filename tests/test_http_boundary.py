@@ -5,11 +5,18 @@ What is asserted is what would reach Azure: REST bodies, ARM ids, the order of w
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 
 import create_online_deployment
 import create_online_endpoint
-from tests.conftest import SCORE_DIR
+import invoke_online_endpoint
+import manage_online_endpoint
+from common import operations
+from tests.conftest import SCORE_DIR, FakeCredential
 from tests.fake_azure import WORKSPACE_ID
 
 ENDPOINT_SEED = [
@@ -181,3 +188,225 @@ def test_impossible_traffic_reads_the_endpoint_and_writes_nothing(workspace, run
         "GET /onlineEndpoints/diabetes-classify",
         "GET /onlineEndpoints/diabetes-classify/deployments",
     }
+
+
+# ---- Azure failures users hit: one line, a distinct exit code, nothing half-applied -------------------------
+
+
+def join_pollers() -> None:
+    """Azure's pollers run in threads; once the fake's operations finish, they end (bounded)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("LROPoller"):
+            thread.join(timeout=10)
+            assert not thread.is_alive()
+
+
+def test_no_credential_says_az_login(workspace, run_script, monkeypatch):
+    class NoCredential(FakeCredential):
+        def get_token(self, *_scopes, **_kwargs):
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+        get_token_info = get_token
+
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", NoCredential)
+
+    result = run_script(create_online_endpoint, ENDPOINT_SEED)
+
+    assert result.code == 5
+    assert result.err.splitlines()[-1] == (
+        "error: no Azure credential found: run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+        "AZURE_CLIENT_SECRET for a service principal)"
+    )
+    assert workspace.requests == []
+
+
+def test_401_asks_to_sign_in_again(workspace, run_script):
+    workspace.fail("GET", "/onlineEndpoints/diabetes-classify", 401, "InvalidAuthenticationToken", "The token expired.")
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 5
+    assert result.err == (
+        "error: Azure rejected the credential (401): InvalidAuthenticationToken: The token expired.; "
+        "sign in again with `az login`\n"
+    )
+
+
+def test_403_names_the_role_and_verbose_adds_request_ids(workspace, run_script):
+    message = (
+        "The client 'me@contoso.com' does not have authorization to perform action "
+        "'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write'."
+    )
+    workspace.fail("PUT", "/onlineEndpoints/diabetes-classify", 403, "AuthorizationFailed", message)
+
+    result = run_script(create_online_endpoint, ENDPOINT_SEED)
+
+    assert result.code == 5
+    lines = result.err.splitlines()
+    error_line = next(line for line in lines if line.startswith("error: "))
+    assert error_line == (
+        f"error: Azure refused access (403): AuthorizationFailed: {message}; your identity needs the AzureML "
+        "Data Scientist role (or Contributor) on the workspace"
+    )
+    assert lines[-1] == (
+        "request id: 00000000-aaaa-bbbb-cccc-000000000403; correlation id: 11111111-aaaa-bbbb-cccc-000000000403"
+    )
+
+
+def test_request_ids_only_with_verbose(workspace, run_script):
+    workspace.fail("GET", "/onlineEndpoints/diabetes-classify", 403, "AuthorizationFailed", "no")
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 5
+    assert "request id" not in result.err
+    assert result.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ResourceGroupNotFound", "Resource group 'rg-test' could not be found."),
+        (
+            "ResourceNotFound",
+            "The Resource 'Microsoft.MachineLearningServices/workspaces/ws-test' under resource group 'rg-test' "
+            "was not found.",
+        ),
+    ],
+)
+def test_missing_workspace_or_resource_group(workspace, run_script, code, message):
+    workspace.fail("GET", "/onlineEndpoints/diabetes-classify", 404, code, message)
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 3
+    assert result.err == (
+        f"error: workspace 'ws-test' or its resource group 'rg-test' not found ({code}: {message}); check "
+        "--subscription_id, --resource_group and --workspace_name (or the environment variables or config.json)\n"
+    )
+    assert workspace.writes() == []
+
+
+def test_endpoint_name_taken_in_the_region(workspace, run_script):
+    message = "An endpoint with this name already exists in region eastus."
+    workspace.fail("PUT", "/onlineEndpoints/diabetes-classify", 409, "Conflict", message)
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 6
+    assert result.err.splitlines()[-1] == (
+        f"error: endpoint name 'diabetes-classify' cannot be used (Conflict: {message}): endpoint names are unique "
+        "per Azure region; choose another --endpoint_name"
+    )
+
+
+def test_quota_names_the_sku_and_a_smaller_one(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    message = (
+        "Not enough quota available for Standard_DS3_v2 in SubscriptionId 00000000-0000-0000-0000-000000000000. "
+        "Current usage/limit: 4/4. Additional needed: 4"
+    )
+    workspace.fail("PUT", "/onlineEndpoints/diabetes-classify/deployments/green", 400, "OutOfQuota", message)
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 7
+    assert result.err.splitlines()[-1] == (
+        "error: not enough quota for Standard_DS3_v2: use a smaller --instance_type such as Standard_DS2_v2, or "
+        f"request more quota at https://ml.azure.com/quota (OutOfQuota: {message})"
+    )
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+
+
+def test_failed_deployment_prints_code_logs_and_delete_command_and_keeps_traffic(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    workspace.deployment_outcome = "Failed"
+    workspace.deployment_error = ("ResourceNotReady", "User container has crashed or terminated.")
+    workspace.logs = "Traceback (most recent call last):\nRuntimeError: model.pkl not found under AZUREML_MODEL_DIR\n"
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 4
+    assert "error: deployment green failed: ResourceNotReady: User container has crashed or terminated." in result.err
+    assert "RuntimeError: model.pkl not found under AZUREML_MODEL_DIR" in result.err
+    assert "Traffic was not changed." in result.err
+    assert (
+        "python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes"
+    ) in result.err
+    (logs,) = workspace.sent("POST", "/onlineEndpoints/diabetes-classify/deployments/green/getLogs")
+    assert logs.body == {"tail": 50}
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+    assert workspace.endpoints["diabetes-classify"]["properties"]["traffic"] == {"blue": 100}
+
+
+def test_timeout_says_the_deployment_keeps_running(workspace, run_script, monkeypatch):
+    monkeypatch.setattr(operations, "POLL_INTERVAL_SECONDS", 0.2)
+    workspace.add_endpoint("diabetes-classify")
+    workspace.deployment_outcome = "InProgress"
+
+    try:
+        result = run_script(create_online_deployment, [*DEPLOYMENT_SEED, "--timeout_minutes", "0"])
+    finally:
+        workspace.finish_operations()
+        join_pollers()
+
+    assert result.code == 8
+    assert result.err.splitlines()[-1] == (
+        "error: gave up waiting after 0 min 0 s: deployment diabetes-classify-blue-dp keeps running in Azure; "
+        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
+    )
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+
+
+def test_ctrl_c_says_the_operation_keeps_running(workspace, run_script, monkeypatch):
+    monkeypatch.setattr(operations, "POLL_INTERVAL_SECONDS", 0.2)
+    workspace.add_endpoint("diabetes-classify")
+    workspace.deployment_outcome = "InProgress"
+
+    def interrupt(_message: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(operations, "progress", interrupt)
+    try:
+        result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+    finally:
+        workspace.finish_operations()
+        join_pollers()
+
+    assert result.code == 130
+    assert result.err.splitlines()[-1] == (
+        "error: interrupted while waiting: deployment diabetes-classify-blue-dp keeps running in Azure; "
+        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
+    )
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+
+
+@pytest.mark.parametrize(("auth_mode", "call"), [("Key", "listKeys"), ("AMLToken", "token")])
+def test_invoke_fetches_the_credential_and_posts_to_the_scoring_uri(workspace, run_script, auth_mode, call):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100}, auth_mode=auth_mode)
+
+    result = run_script(invoke_online_endpoint, ["--endpoint_name", "diabetes-classify", "--deployment_name", "blue"])
+
+    assert result.code == 0, result.err
+    assert result.out == '["diabetic"]\n'
+    assert len(workspace.sent("POST", f"/onlineEndpoints/diabetes-classify/{call}")) == 1
+    (scored,) = [r for r in workspace.requests if r.url.startswith("https://diabetes-classify.eastus.inference")]
+    assert scored.headers["azureml-model-deployment"] == "blue"
+    assert scored.body == json.loads((SCORE_DIR / "sample-request.json").read_text())
+
+
+def test_manage_keys_and_traffic_over_http(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    workspace.add_deployment("diabetes-classify", "green")
+
+    keys = run_script(manage_online_endpoint, ["keys", "--endpoint_name", "diabetes-classify"])
+    moved = run_script(
+        manage_online_endpoint, ["traffic", "--endpoint_name", "diabetes-classify", "--set", "blue=80", "green=20"]
+    )
+
+    assert keys.out.splitlines() == ["Primary key:   primary-key-0", "Secondary key: secondary-key-0"]
+    assert moved.code == 0, moved.err
+    (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
+    assert put.body["properties"]["traffic"] == {"blue": 80, "green": 20}
