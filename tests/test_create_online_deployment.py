@@ -13,33 +13,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 import create_online_deployment as script
 from common.assets import DEFAULT_BASE_IMAGE
 from tests.conftest import WORKSPACE_ENV, asset, existing_endpoint, finished_poller
-
-SEED_COMMAND = [
-    "--deployment_name",
-    "diabetes-classify-blue-dp",
-    "--endpoint_name",
-    "diabetes-classify",
-    "--model_path",
-    "azureml:diabetes-predict:3",
-    "--environment",
-    "diabetes-classify",
-    "--score_path",
-    "09-deploy-model",
-    "--score_script",
-    "score.py",
-    "--instance_type",
-    "Standard_DS3_v2",
-    "--instance_count",
-    "1",
-    "--traffic_allocation",
-    "100",
-]
-
-
-def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
-    changed = list(argv)
-    changed[changed.index(flag) + 1] = value
-    return changed
+from tests.seeds import DEPLOYMENT_SEED, with_flag
 
 
 @pytest.fixture
@@ -53,7 +27,7 @@ def workspace(azure):
 
 
 def test_seed_command_deploys_then_gives_it_all_traffic(workspace, run_script):
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, DEPLOYMENT_SEED)
 
     assert result.code == 0, result.err
     workspace.client.models.get.assert_called_once_with("diabetes-predict", version="3")
@@ -81,7 +55,7 @@ def test_seed_command_deploys_then_gives_it_all_traffic(workspace, run_script):
 
 def test_green_at_ten_percent_moves_blue_to_ninety(workspace, run_script):
     workspace.client.online_endpoints.get.return_value = existing_endpoint("diabetes-classify", {"blue": 100})
-    argv = with_flag(with_flag(SEED_COMMAND, "--deployment_name", "green"), "--traffic_allocation", "10")
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
 
     result = run_script(script, [*argv, "--output", "json"])
 
@@ -93,7 +67,7 @@ def test_green_at_ten_percent_moves_blue_to_ninety(workspace, run_script):
 
 def test_dark_deployment_leaves_traffic_alone(workspace, run_script):
     workspace.client.online_endpoints.get.return_value = existing_endpoint("diabetes-classify", {"blue": 100})
-    argv = with_flag(with_flag(SEED_COMMAND, "--deployment_name", "green"), "--traffic_allocation", "0")
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "0")
 
     result = run_script(script, argv)
 
@@ -103,7 +77,7 @@ def test_dark_deployment_leaves_traffic_alone(workspace, run_script):
 
 
 def test_impossible_traffic_is_refused_before_anything_is_created(workspace, run_script):
-    result = run_script(script, with_flag(SEED_COMMAND, "--traffic_allocation", "50"))
+    result = run_script(script, with_flag(DEPLOYMENT_SEED, "--traffic_allocation", "50"))
 
     assert result.code == 2
     assert result.err.startswith(
@@ -119,7 +93,7 @@ def test_failed_deployment_prints_logs_keeps_traffic_and_says_how_to_delete(work
     workspace.client.online_deployments.begin_create_or_update.return_value.done.return_value = True
     workspace.client.online_deployments.begin_create_or_update.return_value.result.side_effect = error
     workspace.client.online_deployments.get_logs.return_value = "line 1\nValueError: model file missing\n"
-    argv = with_flag(with_flag(SEED_COMMAND, "--deployment_name", "green"), "--traffic_allocation", "10")
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
 
     result = run_script(script, argv)
 
@@ -143,7 +117,7 @@ def test_failed_provisioning_state_is_a_failure_too(workspace, run_script):
     workspace.client.online_deployments.begin_create_or_update.side_effect = failed
     workspace.client.online_deployments.get_logs.side_effect = HttpResponseError("logs unavailable")
 
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, DEPLOYMENT_SEED)
 
     assert result.code == 4
     assert "deployment diabetes-classify-blue-dp failed: provisioning state Failed" in result.err
@@ -154,7 +128,7 @@ def test_failed_provisioning_state_is_a_failure_too(workspace, run_script):
 def test_missing_endpoint_names_the_command_that_creates_it(workspace, run_script):
     workspace.client.online_endpoints.get.side_effect = ResourceNotFoundError("nope")
 
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, DEPLOYMENT_SEED)
 
     assert result.code == 3
     assert result.err == (
@@ -167,7 +141,7 @@ def test_missing_endpoint_names_the_command_that_creates_it(workspace, run_scrip
 def test_missing_model_version_says_how_to_register_it(workspace, run_script):
     workspace.client.models.get.side_effect = ResourceNotFoundError("nope")
 
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, DEPLOYMENT_SEED)
 
     assert result.code == 3
     assert "model 'diabetes-predict' (version 3) not found in the workspace" in result.err
@@ -178,7 +152,7 @@ def test_missing_model_version_says_how_to_register_it(workspace, run_script):
 def test_missing_environment_suggests_create_environment(workspace, run_script):
     workspace.client.environments.get.side_effect = ResourceNotFoundError("nope")
 
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, DEPLOYMENT_SEED)
 
     assert result.code == 3
     assert "environment 'diabetes-classify' (any version) not found" in result.err
@@ -189,7 +163,7 @@ def test_missing_environment_suggests_create_environment(workspace, run_script):
 def test_create_environment_registers_environment_yml_on_the_base_image(workspace, run_script):
     workspace.client.environments.create_or_update.return_value = asset("diabetes-classify", "8")
 
-    result = run_script(script, [*SEED_COMMAND, "--create_environment"])
+    result = run_script(script, [*DEPLOYMENT_SEED, "--create_environment"])
 
     assert result.code == 0, result.err
     (environment,) = workspace.client.environments.create_or_update.call_args.args
@@ -201,7 +175,7 @@ def test_create_environment_registers_environment_yml_on_the_base_image(workspac
 
 
 def test_latest_model_and_pinned_environment_versions(workspace, run_script):
-    argv = with_flag(SEED_COMMAND, "--model_path", "azureml:diabetes-predict@latest")
+    argv = with_flag(DEPLOYMENT_SEED, "--model_path", "azureml:diabetes-predict@latest")
     argv = with_flag(argv, "--environment", "azureml:diabetes-classify:7")
 
     result = run_script(script, argv)
@@ -213,7 +187,7 @@ def test_latest_model_and_pinned_environment_versions(workspace, run_script):
 
 
 def test_local_model_folder_is_sent_as_a_model_to_upload(workspace, run_script, model_dir):
-    result = run_script(script, with_flag(SEED_COMMAND, "--model_path", str(model_dir)))
+    result = run_script(script, with_flag(DEPLOYMENT_SEED, "--model_path", str(model_dir)))
 
     assert result.code == 0, result.err
     workspace.client.models.get.assert_not_called()
@@ -228,7 +202,7 @@ def test_no_wait_returns_at_once_and_prints_the_traffic_command(workspace, run_s
     workspace.client.online_deployments.begin_create_or_update.side_effect = None
     workspace.client.online_deployments.begin_create_or_update.return_value = poller
 
-    result = run_script(script, [*SEED_COMMAND, "--no_wait"])
+    result = run_script(script, [*DEPLOYMENT_SEED, "--no_wait"])
 
     assert result.code == 0, result.err
     poller.result.assert_not_called()
@@ -240,7 +214,7 @@ def test_no_wait_returns_at_once_and_prints_the_traffic_command(workspace, run_s
 
 
 def test_unknown_instance_type_warns_with_closest_skus_and_continues(workspace, run_script):
-    result = run_script(script, with_flag(SEED_COMMAND, "--instance_type", "Standard_DS3_v3"))
+    result = run_script(script, with_flag(DEPLOYMENT_SEED, "--instance_type", "Standard_DS3_v3"))
 
     assert result.code == 0, result.err
     assert "warning: instance type 'Standard_DS3_v3' is not in the documented SKU list" in result.err
@@ -269,7 +243,7 @@ def test_unknown_instance_type_warns_with_closest_skus_and_continues(workspace, 
     ],
 )
 def test_bad_values_are_refused_before_any_azure_call(azure, run_script, flag, value, message):
-    result = run_script(script, with_flag(SEED_COMMAND, flag, value))
+    result = run_script(script, with_flag(DEPLOYMENT_SEED, flag, value))
 
     assert result.code == 2
     assert result.err.startswith("error: ")
@@ -281,7 +255,7 @@ def test_bad_values_are_refused_before_any_azure_call(azure, run_script, flag, v
 def test_dry_run_yaml_loads_back_as_the_same_deployment(azure, run_script, monkeypatch):
     for variable in WORKSPACE_ENV:
         monkeypatch.delenv(variable)
-    argv = [*with_flag(SEED_COMMAND, "--traffic_allocation", "10"), "--dry_run"]
+    argv = [*with_flag(DEPLOYMENT_SEED, "--traffic_allocation", "10"), "--dry_run"]
 
     result = run_script(script, argv)
 

@@ -11,22 +11,11 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 import create_online_endpoint as script
 from tests.conftest import WORKSPACE_ENV, existing_endpoint
-
-SEED_COMMAND = [
-    "--endpoint_name",
-    "diabetes-classify",
-    "--description",
-    "Diabetes classification endpoint",
-    "--auth_mode",
-    "aml_token",
-    "--public_network",
-    "enabled",
-    "--verbose",
-]
+from tests.seeds import ENDPOINT_SEED
 
 
 def test_seed_command_sends_the_endpoint_and_reports_it(azure, run_script):
-    result = run_script(script, SEED_COMMAND)
+    result = run_script(script, ENDPOINT_SEED)
 
     assert result.code == 0, result.err
     (endpoint,) = azure.created_entities("online_endpoints")
@@ -52,7 +41,7 @@ def test_rerun_updates_in_place_and_keeps_traffic(azure, run_script):
     azure.client.online_endpoints.get.side_effect = None
     azure.client.online_endpoints.get.return_value = existing_endpoint("diabetes-classify", {"blue": 90, "green": 10})
 
-    result = run_script(script, [*SEED_COMMAND, "--public_network", "disabled"])
+    result = run_script(script, [*ENDPOINT_SEED, "--public_network", "disabled"])
 
     assert result.code == 0, result.err
     (endpoint,) = azure.created_entities("online_endpoints")
@@ -127,7 +116,7 @@ def test_missing_workspace_settings_exit_2_with_the_three_ways(azure, run_script
 def test_dry_run_yaml_loads_back_as_the_same_entity_without_a_workspace(azure, run_script, monkeypatch):
     for variable in WORKSPACE_ENV:
         monkeypatch.delenv(variable)
-    argv = [*SEED_COMMAND, "--tags", "team=ml", "stage=dev", "--dry_run"]
+    argv = [*ENDPOINT_SEED, "--tags", "team=ml", "stage=dev", "--dry_run"]
 
     result = run_script(script, argv)
 
