@@ -110,9 +110,19 @@ def translate(error: BaseException) -> CliError | None:
 
 
 def _translate(error: BaseException) -> CliError:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+    )
 
     status = getattr(error, "status_code", None)
+    if status is None and isinstance(error, ResourceNotFoundError):
+        status = 404
+    if status is None and isinstance(error, ResourceExistsError):
+        status = 409
     message = service_message(error)
     if type(error).__name__ == "CredentialUnavailableError" or (
         isinstance(error, ClientAuthenticationError) and status is None
@@ -136,7 +146,7 @@ def _translate(error: BaseException) -> CliError:
             exit_code=EXIT_NOT_FOUND,
         )
     if status == 404:
-        return CliError(f"not found in Azure: {message}", exit_code=EXIT_NOT_FOUND)
+        return CliError(f"not found: {message}", exit_code=EXIT_NOT_FOUND)
     if status == 409 or _error_code(error) == "Conflict":
         method, path = _request(error)
         endpoint = re.search(r"/onlineEndpoints/([^/]+)$", path)

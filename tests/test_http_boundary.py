@@ -387,3 +387,19 @@ def test_manage_keys_and_traffic_over_http(workspace, run_script):
     assert moved.code == 0, moved.err
     (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
     assert put.body["properties"]["traffic"] == {"blue": 80, "green": 20}
+
+
+def test_a_missing_model_found_only_at_put_time_is_one_line(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify")
+    workspace.fail(
+        "GET", "/models/diabetes-predict/versions/3", 404, "UserError", "Could not find asset diabetes-predict:3"
+    )
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 3
+    assert result.err.splitlines()[-1] == (
+        "error: model 'diabetes-predict' (version 3) not found in the workspace; register one with: "
+        "python train_model.py --register --model_name diabetes-predict"
+    )
+    assert workspace.writes() == []

@@ -166,3 +166,12 @@ def test_delete_a_deployment_without_traffic_and_the_endpoint(endpoint, run_scri
     assert whole.code == 0, whole.err
     endpoint.client.online_endpoints.begin_delete.assert_called_once_with(name="diabetes-classify")
     assert "Deleted endpoint diabetes-classify and its deployments" in whole.out
+
+
+def test_a_missing_deployment_is_one_not_found_line(endpoint, run_script):
+    endpoint.client.online_deployments.get_logs.side_effect = ResourceNotFoundError("Deployment purple not found.")
+
+    result = run_script(manage_online_endpoint, ["logs", *ENDPOINT, "--deployment_name", "purple"])
+
+    assert result.code == 3
+    assert result.err == "error: not found: Deployment purple not found.\n"
