@@ -180,9 +180,8 @@ def create_app(store: LocalStore, endpoint: str, request_timeout: float = REQUES
         body = await request.body()
         content_type = request.headers.get("content-type", "application/json")
         mirrored = None
-        if (
-            DEPLOYMENT_HEADER not in request.headers
-        ):  # as in Azure, a request sent to a named deployment is not mirrored
+        mirror_allowed = DEPLOYMENT_HEADER not in request.headers  # as in Azure: named requests are not mirrored
+        if mirror_allowed:
             for target, share in table.mirror_traffic.items():
                 if target in table.ports and rng.random() * 100 < share:
                     task = asyncio.create_task(mirror(target, table.ports[target], body, content_type))
