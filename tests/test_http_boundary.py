@@ -318,46 +318,42 @@ def test_failed_deployment_prints_code_logs_and_delete_command_and_keeps_traffic
     assert workspace.endpoints["diabetes-classify"]["properties"]["traffic"] == {"blue": 100}
 
 
-def test_timeout_says_the_deployment_keeps_running(workspace, run_script, monkeypatch):
+@pytest.fixture
+def slow_deployment(workspace, monkeypatch):
+    """A deployment Azure keeps working on; afterwards the fake finishes it so the SDK's poller threads end."""
     monkeypatch.setattr(operations, "POLL_INTERVAL_SECONDS", 0.2)
     workspace.add_endpoint("diabetes-classify")
     workspace.deployment_outcome = "InProgress"
+    yield workspace
+    workspace.finish_operations()
+    join_pollers()
 
-    try:
-        result = run_script(create_online_deployment, [*DEPLOYMENT_SEED, "--timeout_minutes", "0"])
-    finally:
-        workspace.finish_operations()
-        join_pollers()
+
+def test_timeout_says_the_deployment_keeps_running(slow_deployment, run_script):
+    result = run_script(create_online_deployment, [*DEPLOYMENT_SEED, "--timeout_minutes", "0"])
 
     assert result.code == 8
     assert result.err.splitlines()[-1] == (
         "error: gave up waiting after 0 min 0 s: deployment diabetes-classify-blue-dp keeps running in Azure; "
         "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
     )
-    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+    assert slow_deployment.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
 
 
-def test_ctrl_c_says_the_operation_keeps_running(workspace, run_script, monkeypatch):
-    monkeypatch.setattr(operations, "POLL_INTERVAL_SECONDS", 0.2)
-    workspace.add_endpoint("diabetes-classify")
-    workspace.deployment_outcome = "InProgress"
-
+def test_ctrl_c_says_the_operation_keeps_running(slow_deployment, run_script, monkeypatch):
     def interrupt(_message: str) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(operations, "progress", interrupt)
-    try:
-        result = run_script(create_online_deployment, DEPLOYMENT_SEED)
-    finally:
-        workspace.finish_operations()
-        join_pollers()
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
 
     assert result.code == 130
     assert result.err.splitlines()[-1] == (
         "error: interrupted while waiting: deployment diabetes-classify-blue-dp keeps running in Azure; "
         "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
     )
-    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+    assert slow_deployment.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
 
 
 @pytest.mark.parametrize(("auth_mode", "call"), [("Key", "listKeys"), ("AMLToken", "token")])
