@@ -45,12 +45,12 @@ from common.cli import (
     warn,
 )
 from common.clients import get_client
-from common.errors import NotFoundError, UsageError
+from common.errors import UsageError
 from common.operations import (
     DEPLOYMENT_SCHEMA_URL,
     deployment_failed,
     entity_yaml,
-    get_or_none,
+    require_endpoint,
     state_name,
     wait_with_progress,
 )
@@ -165,10 +165,7 @@ def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.Mo
 
 
 def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, dict[str, int]]:
-    endpoint = get_or_none(client.online_endpoints.get, endpoint_name)
-    if endpoint is None:
-        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", endpoint_name, local=local)
-        raise NotFoundError(f"endpoint {endpoint_name!r} not found; create it first with: {create}")
+    endpoint = require_endpoint(client, endpoint_name, local=local)
     return endpoint, {name: int(share) for name, share in (endpoint.traffic or {}).items()}
 
 

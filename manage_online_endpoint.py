@@ -34,11 +34,10 @@ from common.cli import (
     new_parser,
     run_main,
     show_command,
-    toolkit_command,
 )
 from common.clients import get_client
-from common.errors import CliError, NotFoundError, UsageError
-from common.operations import get_or_none, state_name, wait_with_progress
+from common.errors import CliError, UsageError
+from common.operations import DEPLOYMENT_HEADER, bearer_secret, require_endpoint, state_name, wait_with_progress
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 MAX_PROBES = 10_000
@@ -89,11 +88,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def endpoint_or_fail(client: Any, args: argparse.Namespace) -> Any:
-    endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
-    if endpoint is None:
-        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", args.endpoint_name, local=args.local)
-        raise NotFoundError(f"endpoint {args.endpoint_name!r} not found; create it with: {create}")
-    return endpoint
+    return require_endpoint(client, args.endpoint_name, local=args.local)
 
 
 def show(client: Any, args: argparse.Namespace) -> None:
@@ -199,8 +194,7 @@ def probe(client: Any, args: argparse.Namespace) -> None:
 
     endpoint = endpoint_or_fail(client, args)
     credentials = client.online_endpoints.get_keys(args.endpoint_name)
-    secret = getattr(credentials, "primary_key", None) or credentials.access_token
-    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {bearer_secret(credentials)}", "Content-Type": "application/json"}
     body = Path(args.request_file).read_bytes()
     answered: collections.Counter[str] = collections.Counter()
     with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
@@ -209,7 +203,7 @@ def probe(client: Any, args: argparse.Namespace) -> None:
                 response = http.post(endpoint.scoring_uri, content=body, headers=headers)
             except httpx.TransportError as error:
                 raise CliError(f"{endpoint.scoring_uri} is not reachable: {error}") from None
-            served_by = response.headers.get("azureml-model-deployment", "unknown")
+            served_by = response.headers.get(DEPLOYMENT_HEADER, "unknown")
             answered[served_by if response.status_code < 400 else f"{served_by} (HTTP {response.status_code})"] += 1
     split = dict(answered.most_common())
     lines = [f"{args.requests} requests to {args.endpoint_name}:"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from common.cli import progress
-from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
+from common.cli import progress, toolkit_command
+from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError, NotFoundError
 
 POLL_INTERVAL_SECONDS = 10.0
 ENDPOINT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json"
@@ -38,6 +38,23 @@ def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if is_not_found(error):
             return None
         raise
+
+
+DEPLOYMENT_HEADER = "azureml-model-deployment"  # names one deployment, in requests and in Azure's answers
+
+
+def require_endpoint(client: Any, name: str, *, local: bool) -> Any:
+    """The endpoint; NotFoundError with the command that creates it when it does not exist."""
+    endpoint = get_or_none(client.online_endpoints.get, name)
+    if endpoint is None:
+        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", name, local=local)
+        raise NotFoundError(f"endpoint {name!r} not found; create it first with: {create}")
+    return endpoint
+
+
+def bearer_secret(credentials: Any) -> str:
+    """What goes after 'Bearer ': the primary key (auth_mode key) or the token (aml_token, aad_token)."""
+    return getattr(credentials, "primary_key", None) or credentials.access_token
 
 
 def wait_with_progress(

@@ -92,7 +92,7 @@ def test_show_of_a_missing_endpoint_names_the_create_command(azure, run_script):
     result = run_script(manage_online_endpoint, ["show", *ENDPOINT])
 
     assert result.code == 3
-    assert "create it with: python create_online_endpoint.py --endpoint_name diabetes-classify" in result.err
+    assert "create it first with: python create_online_endpoint.py --endpoint_name diabetes-classify" in result.err
 
 
 def test_keys_and_tokens(endpoint, run_script):

@@ -20,12 +20,12 @@ import httpx
 from common.cli import warn
 from common.local import auth, processes
 from common.local.state import LocalStore, default_home, read_json, write_json
+from common.operations import DEPLOYMENT_HEADER, bearer_secret
 from common.pins import pinned_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 120.0
 INVOKE_TIMEOUT_SECONDS = 30.0
-DEPLOYMENT_HEADER = "azureml-model-deployment"
 
 
 def _not_found(message: str) -> Exception:
@@ -194,8 +194,7 @@ class LocalEndpoints:
 
     def invoke(self, endpoint_name: str, *, request_file: str, deployment_name: str | None = None, **_: Any) -> str:
         spec = self.spec(endpoint_name)
-        credentials = self.get_keys(endpoint_name)
-        secret = getattr(credentials, "primary_key", None) or credentials.access_token
+        secret = bearer_secret(self.get_keys(endpoint_name))
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         if deployment_name:
             headers[DEPLOYMENT_HEADER] = deployment_name
@@ -319,10 +318,8 @@ class LocalDeployments:
             reference = model.removeprefix("azureml:")
             model_name, _, version = reference.partition(":")
             return Path(self.models.get(model_name, version=version).path)
-        source = Path(model.path)
         target.mkdir(parents=True)
-        copy = target / source.name
-        shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
+        _copy_into(Path(model.path), target)
         return target
 
     def begin_delete(self, name: str, endpoint_name: str) -> LocalPoller:
@@ -358,10 +355,8 @@ class LocalModels:
         versions = self.store.model_versions(model.name)
         version = str(model.version or (versions[-1] + 1 if versions else 1))
         target = self.store.model_dir(model.name, version)
-        source = Path(model.path)
         target.mkdir(parents=True, exist_ok=False)
-        copy = target / source.name
-        shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
+        _copy_into(Path(model.path), target)
         return self.get(model.name, version=version)
 
 
@@ -406,6 +401,14 @@ def _server_environment(model_dir: Path) -> dict[str, str]:
     VM, here several servers share the cores, and scikit-learn's OpenMP threads spinning against each other made a
     10 ms prediction take seconds."""
     return {"AZUREML_MODEL_DIR": str(model_dir), "OMP_NUM_THREADS": "1"}
+
+
+def _copy_into(source: Path, folder: Path) -> None:
+    """Copy a model file or folder into folder, keeping its name (as Azure mounts a model under its name)."""
+    if source.is_dir():
+        shutil.copytree(source, folder / source.name)
+    else:
+        shutil.copy2(source, folder / source.name)
 
 
 def _remove(folders: list[str]) -> None:

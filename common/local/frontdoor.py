@@ -30,8 +30,8 @@ from starlette.routing import Route
 
 from common.local import auth
 from common.local.state import LocalStore, read_json
+from common.operations import DEPLOYMENT_HEADER
 
-DEPLOYMENT_HEADER = "azureml-model-deployment"
 REQUEST_TIMEOUT_SECONDS = 5.0  # Azure's default request_timeout_ms for managed online deployments
 CONNECT_TIMEOUT_SECONDS = 2.0
 NO_DEPLOYMENT = "none"
