@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from common.local import processes
 from common.training import LABELS
 from tests.conftest import CANONICAL_ROW, SCORE_DIR
 
 STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def request(url: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -41,38 +32,17 @@ def request(url: str, body: bytes | None = None) -> tuple[int, bytes]:
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     executable = shutil.which("azmlinfsrv", path=str(Path(sys.executable).parent))
     assert executable, "azmlinfsrv is installed with requirements.txt"
-    port = free_port()
+    port = processes.free_port()
     log_path = tmp_path_factory.mktemp("server") / "azmlinfsrv.log"
-    env = {**os.environ, "AZUREML_MODEL_DIR": str(model_dir)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [executable, "--entry_script", "score.py", "--port", str(port), "--worker_count", "1"],
-            cwd=SCORE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    argv = [executable, "--entry_script", "score.py", "--port", str(port), "--worker_count", "1"]
+    pid = processes.spawn(argv, cwd=SCORE_DIR, log_path=log_path, env={"AZUREML_MODEL_DIR": str(model_dir)})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if request(base + "/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"azmlinfsrv did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
+        if not processes.wait_until_healthy(base + "/", pid, f"--port {port}", STARTUP_SECONDS):
+            pytest.fail(f"azmlinfsrv did not become healthy:\n{log_path.read_text()[-3000:]}")
         yield base
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=5)
+        processes.stop(pid, grace=15)
 
 
 def test_liveness_route_answers_healthy(server):
