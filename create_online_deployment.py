@@ -52,6 +52,7 @@ from common.operations import (
     entity_yaml,
     require_endpoint,
     state_name,
+    update_endpoint,
     wait_with_progress,
 )
 from common.skus import instance_type_warning
@@ -209,16 +210,27 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
     """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything."""
-    endpoint, before = current_traffic(client, args.endpoint_name, args.local)
+    _, before = current_traffic(client, args.endpoint_name, args.local)
     planned = traffic.rebalance(before, args.deployment_name, args.traffic_allocation)
     if {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}:
         return planned
-    progress(f"Setting traffic: {traffic.describe(planned)}")
-    endpoint.traffic = planned
-    poller = client.online_endpoints.begin_create_or_update(endpoint)
-    check = show_command(args.endpoint_name, local=args.local)
-    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check, timeout=args.timeout_minutes * 60)
-    return planned
+
+    def rebalance(endpoint: Any) -> dict[str, int]:
+        current = {name: int(share) for name, share in (endpoint.traffic or {}).items()}
+        plan = traffic.rebalance(current, args.deployment_name, args.traffic_allocation)
+        progress(f"Setting traffic: {traffic.describe(plan)}")
+        endpoint.traffic = plan
+        return plan
+
+    _, applied = update_endpoint(
+        client,
+        args.endpoint_name,
+        rebalance,
+        local=args.local,
+        what=f"traffic on {args.endpoint_name}",
+        timeout=args.timeout_minutes * 60,
+    )
+    return applied
 
 
 def traffic_arguments(plan: dict[str, int]) -> list[str]:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from common import validation
+from common import traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -33,7 +33,14 @@ from common.cli import (
     toolkit_command,
 )
 from common.clients import get_client
-from common.operations import ENDPOINT_SCHEMA_URL, entity_yaml, get_or_none, state_name, wait_with_progress
+from common.operations import (
+    ENDPOINT_SCHEMA_URL,
+    entity_yaml,
+    get_or_none,
+    state_name,
+    update_endpoint,
+    wait_with_progress,
+)
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 
@@ -74,17 +81,30 @@ def build_endpoint(args: argparse.Namespace) -> Any:
 
 
 def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
-    """Create the endpoint, or update it keeping the traffic its deployments already have."""
-    existing = get_or_none(client.online_endpoints.get, endpoint.name)
-    if existing is not None:
-        endpoint.traffic = dict(existing.traffic or {})
-        endpoint.mirror_traffic = dict(existing.mirror_traffic or {})
-        progress(f"Updating endpoint {endpoint.name} in place (traffic kept: {endpoint.traffic or 'none'})")
-    else:
-        progress(f"Creating endpoint {endpoint.name}")
-    poller = client.online_endpoints.begin_create_or_update(endpoint)
+    """Create the endpoint, or update the existing one in place with the flags' settings (its traffic kept)."""
     check = show_command(endpoint.name, local=args.local)
-    return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
+    if get_or_none(client.online_endpoints.get, endpoint.name) is None:
+        progress(f"Creating endpoint {endpoint.name}")
+        poller = client.online_endpoints.begin_create_or_update(endpoint)
+        return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
+
+    def change(existing: Any) -> None:
+        existing.description = endpoint.description
+        existing.auth_mode = endpoint.auth_mode
+        existing.public_network_access = endpoint.public_network_access
+        existing.tags = endpoint.tags
+        kept = traffic.describe(dict(existing.traffic or {})) or "none"
+        progress(f"Updating endpoint {endpoint.name} in place (traffic kept: {kept})")
+
+    result, _ = update_endpoint(
+        client,
+        endpoint.name,
+        change,
+        local=args.local,
+        what=f"endpoint {endpoint.name}",
+        timeout=args.timeout_minutes * 60,
+    )
+    return result
 
 
 def report(endpoint: Any, output: str, local: bool) -> None:

@@ -8,8 +8,11 @@ Examples:
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
   python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
+  python manage_online_endpoint.py stop --endpoint_name diabetes-classify --local
+  python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
-Every subcommand takes --local for the local target. Environment variables: AZURE_SUBSCRIPTION_ID,
+Every subcommand takes --local for the local target; start and stop exist only there (an Azure endpoint runs until
+it is deleted). Environment variables: AZURE_SUBSCRIPTION_ID,
 AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace flags are not given), and those
 DefaultAzureCredential reads.
 """
@@ -34,14 +37,24 @@ from common.cli import (
     new_parser,
     run_main,
     show_command,
+    toolkit_command,
 )
 from common.clients import get_client
 from common.errors import CliError, UsageError
-from common.operations import DEPLOYMENT_HEADER, bearer_secret, require_endpoint, state_name, wait_with_progress
+from common.operations import (
+    DEPLOYMENT_HEADER,
+    bearer_secret,
+    require_endpoint,
+    state_name,
+    update_endpoint,
+    wait_with_progress,
+)
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+HEALTH_PROPERTIES = ("health", "health_reason", "restarts")
 MAX_PROBES = 10_000
 PROBE_TIMEOUT_SECONDS = 30.0
+LOCAL_ONLY = ("start", "stop")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "traffic": "set the live traffic split",
         "delete": "delete a deployment (--deployment_name) or the whole endpoint",
         "probe": "send a request N times and count which deployment answered each (the traffic split at work)",
+        "start": "local target: bring a stopped endpoint back as it was (port, keys, traffic, deployments)",
+        "stop": "local target: stop the endpoint's processes and keep its state",
     }
     for name, summary in subcommands.items():
         sub = commands.add_parser(name, help=summary, description=summary)
@@ -81,6 +96,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
     if args.command == "traffic":
         args.plan = traffic.parse_assignments(args.assignments)
+    if args.command in LOCAL_ONLY and not args.local:
+        raise UsageError(
+            f"{args.command} is for local endpoints (add --local): an Azure managed online endpoint runs until it is "
+            "deleted"
+        )
     if args.command == "delete" and not args.yes:
         what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
         raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
@@ -101,6 +121,8 @@ def show(client: Any, args: argparse.Namespace) -> None:
             "instance_type": d.instance_type,
             "instance_count": d.instance_count,
             "traffic": int((endpoint.traffic or {}).get(d.name, 0)),
+            # the local target reports how each deployment's server is doing; Azure reports no such property
+            **{key: (d.properties or {})[key] for key in HEALTH_PROPERTIES if key in (d.properties or {})},
         }
         for d in client.online_deployments.list(args.endpoint_name)
     ]
@@ -122,11 +144,14 @@ def show(client: Any, args: argparse.Namespace) -> None:
         f"Mirror traffic:     {traffic.describe(result['mirror_traffic']) or 'none'}",
         "Deployments:" if deployments else "Deployments:        none",
     ]
-    lines += [
-        f"  {d['name']:24} {d['provisioning_state'] or '?':10} {d['traffic']:3}%  {d['model']}  "
-        f"{d['instance_count']} x {d['instance_type']}"
-        for d in deployments
-    ]
+    for d in deployments:
+        health = f" {d['health']:10}" if "health" in d else ""
+        lines.append(
+            f"  {d['name']:24} {d['provisioning_state'] or '?':10}{health} {d['traffic']:3}%  {d['model']}  "
+            f"{d['instance_count']} x {d['instance_type']}"
+        )
+        if d.get("health_reason"):
+            lines.append(f"    {d['health_reason'].splitlines()[0]}")
     emit(result, args.output, lines)
 
 
@@ -152,7 +177,7 @@ def logs(client: Any, args: argparse.Namespace) -> None:
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> None:
-    endpoint = endpoint_or_fail(client, args)
+    endpoint_or_fail(client, args)
     existing = {d.name for d in client.online_deployments.list(args.endpoint_name)}
     unknown = sorted(set(args.plan) - existing)
     if unknown:
@@ -160,10 +185,11 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
             f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
             f"it has: {', '.join(sorted(existing)) or 'none'}"
         )
-    endpoint.traffic = dict(args.plan)
-    check = show_command(args.endpoint_name, local=args.local)
-    poller = client.online_endpoints.begin_create_or_update(endpoint)
-    wait_with_progress(poller, f"traffic on {args.endpoint_name}", check)
+
+    def assign(endpoint: Any) -> None:
+        endpoint.traffic = dict(args.plan)
+
+    update_endpoint(client, args.endpoint_name, assign, local=args.local, what=f"traffic on {args.endpoint_name}")
     emit({"traffic": args.plan}, args.output, [f"Traffic: {traffic.describe(args.plan)}"])
 
 
@@ -212,7 +238,33 @@ def probe(client: Any, args: argparse.Namespace) -> None:
     emit({"requests": args.requests, "answered_by": split, "traffic": dict(endpoint.traffic or {})}, args.output, lines)
 
 
-COMMANDS = {"show": show, "keys": keys, "logs": logs, "traffic": set_traffic, "delete": delete, "probe": probe}
+def start(client: Any, args: argparse.Namespace) -> None:
+    poller = client.online_endpoints.begin_start(args.endpoint_name)
+    wait_with_progress(poller, f"starting {args.endpoint_name}", show_command(args.endpoint_name, local=True))
+    show(client, args)
+
+
+def stop(client: Any, args: argparse.Namespace) -> None:
+    poller = client.online_endpoints.begin_stop(args.endpoint_name)
+    wait_with_progress(poller, f"stopping {args.endpoint_name}", show_command(args.endpoint_name, local=True))
+    again = toolkit_command("manage_online_endpoint.py", "start", "--endpoint_name", args.endpoint_name, local=True)
+    lines = [
+        f"Stopped local endpoint {args.endpoint_name}: its front door and deployment servers; its state is kept.",
+        f"Start it again with: {again}",
+    ]
+    emit({"stopped": args.endpoint_name, "start_command": again}, args.output, lines)
+
+
+COMMANDS = {
+    "show": show,
+    "keys": keys,
+    "logs": logs,
+    "traffic": set_traffic,
+    "delete": delete,
+    "probe": probe,
+    "start": start,
+    "stop": stop,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,9 @@ file is found at any depth). run() accepts three request formats and answers a J
   {"input_data": {"columns": ["Pregnancies", ...], "data": [[...]]}}
   [{"Pregnancies": 2, "PlasmaGlucose": 180, ...}]
 
-Bad input gets HTTP 400 with {"error": "..."} naming the problem. The script imports nothing from the project,
-so it runs unchanged in Azure's inference images.
+Bad input gets HTTP 400 with {"error": "..."} naming the problem, whatever the body holds: run() never raises on
+a request (so never answers 500). The script imports nothing from the project, so it runs unchanged in Azure's
+inference images.
 
 Environment variables: AZUREML_MODEL_DIR (required by init()).
 """
@@ -19,6 +20,7 @@ import json
 import logging
 import math
 import os
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +85,26 @@ def init() -> None:
         logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
 
 
+def _short_repr() -> reprlib.Repr:
+    """repr() bounded in depth and length: a value quoted in an error message can be nested or huge."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlong = 2, 40, 40, 4, 4, 40
+    return short
+
+
+_short = _short_repr()
+
+
 def _number(value: Any, row: int, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadRequest(f"row {row}, {column}: {value!r} is not a number")
-    if not math.isfinite(value):
+        raise BadRequest(f"row {row}, {column}: {_short.repr(value)} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float's range (about 1.8e308)
+        raise BadRequest(f"row {row}, {column}: {_short.repr(value)} is too large") from None
+    if not math.isfinite(number):
         raise BadRequest(f"row {row}, {column}: {value!r} is not a finite number")
-    return float(value)
+    return number
 
 
 def _rows_from_lists(data: Any, columns: list[str]) -> list[list[float]]:
@@ -112,7 +128,8 @@ def _rows_from_records(records: list[Any]) -> list[list[float]]:
         missing = [f for f in FEATURES if f not in record]
         extra = sorted(set(record) - set(FEATURES))
         if missing or extra:
-            raise BadRequest(f"record {index}: missing {missing or 'nothing'}, unknown {extra or 'nothing'}")
+            unknown = _short.repr(extra) if extra else "nothing"
+            raise BadRequest(f"record {index}: missing {missing or 'nothing'}, unknown {unknown}")
         rows.append([_number(record[f], index, f) for f in FEATURES])
     return rows
 
@@ -128,28 +145,42 @@ def _rows_from_input_data(input_data: Any) -> list[list[float]]:
     return [[row[i] for i in order] for row in rows]
 
 
+def _payload(raw_data: Any) -> Any:
+    """The decoded JSON body (the server hands run() the body as text)."""
+    if isinstance(raw_data, bytes | bytearray):
+        try:
+            raw_data = bytes(raw_data).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequest(f"the body is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    if not isinstance(raw_data, str):
+        return raw_data
+    if not raw_data.strip():
+        raise BadRequest(f"the body is empty; send {FORMATS} with Content-Type: application/json")
+    try:
+        return json.loads(raw_data)
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply to be a request") from None
+    except ValueError as error:
+        raise BadRequest(f"the body is not JSON ({error}); send {FORMATS}") from None
+
+
 def parse_request(raw_data: Any) -> list[list[float]]:
     """Rows of the 8 features, in FEATURES order; BadRequest names anything wrong."""
-    if isinstance(raw_data, bytes | bytearray):
-        raw_data = raw_data.decode("utf-8", errors="replace")
-    if isinstance(raw_data, str):
-        if not raw_data.strip():
-            raise BadRequest(f"the body is empty; send {FORMATS} with Content-Type: application/json")
-        try:
-            payload = json.loads(raw_data)
-        except ValueError as error:
-            raise BadRequest(f"the body is not JSON ({error}); send {FORMATS}") from None
-    else:
-        payload = raw_data
-    if isinstance(payload, dict) and "data" in payload:
-        rows = _rows_from_lists(payload["data"], list(FEATURES))
-    elif isinstance(payload, dict) and "input_data" in payload:
-        rows = _rows_from_input_data(payload["input_data"])
+    payload = _payload(raw_data)
+    if isinstance(payload, dict):
+        formats = [key for key in ("data", "input_data") if key in payload]
+        unknown = sorted(str(key) for key in payload if key not in ("data", "input_data"))
+        if len(formats) != 1 or unknown:
+            found = "both data and input_data" if len(formats) == 2 else f"keys {_short.repr(sorted(map(str, payload)))}"
+            raise BadRequest(f"unrecognised request ({found}); send {FORMATS}")
+        if formats == ["data"]:
+            rows = _rows_from_lists(payload["data"], list(FEATURES))
+        else:
+            rows = _rows_from_input_data(payload["input_data"])
     elif isinstance(payload, list) and all(isinstance(item, dict) for item in payload):
         rows = _rows_from_records(payload)
     else:
-        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise BadRequest(f"unrecognised request ({keys}); send {FORMATS}")
+        raise BadRequest(f"unrecognised request ({type(payload).__name__}); send {FORMATS}")
     if not rows:
         raise BadRequest("the request has no rows to score")
     if len(rows) > MAX_ROWS:
@@ -165,7 +196,13 @@ def predict(rows: list[list[float]]) -> list[str]:
 def run(raw_data: Any) -> Any:
     try:
         rows = parse_request(raw_data)
+    except RecursionError:  # a value nested deeper than the checks can walk
+        return _rejected(BadRequest("the request is nested too deeply"))
     except BadRequest as error:
-        logger.info("Rejected request: %s", error)
-        return AMLResponse({"error": str(error)}, 400, json_str=True)
+        return _rejected(error)
     return predict(rows)
+
+
+def _rejected(error: BadRequest) -> Any:
+    logger.info("Rejected request: %s", error)
+    return AMLResponse({"error": str(error)}, 400, json_str=True)

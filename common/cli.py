@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -108,7 +110,11 @@ def emit(result: dict[str, Any], output: str, text_lines: Sequence[str]) -> None
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a script's main; known failures become 'error: ...' on stderr and their exit code, never a traceback."""
+    """Run a script's main; known failures become 'error: ...' on stderr and their exit code, never a traceback.
+
+    SIGTERM is handled as Ctrl-C, so an operation stopped either way reports the same and cleans up the same.
+    """
+    previous = _terminate_as_interrupt()
     try:
         return main(argv)
     except KeyboardInterrupt:
@@ -122,6 +128,20 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
             raise
         log.debug("Azure error", exc_info=error)
         return _report(translated)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt() -> Any:
+    """Install the SIGTERM handler (main thread only); the previous one, to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _report(error: CliError) -> int:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from common.cli import progress, toolkit_command
+from common.cli import progress, show_command, toolkit_command
 from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError, NotFoundError
 
 POLL_INTERVAL_SECONDS = 10.0
@@ -72,6 +73,7 @@ def wait_with_progress(
     check on it.
     """
     started = clock()
+    where = poller.where if isinstance(getattr(poller, "where", None), str) else "in Azure"
     try:
         while not poller.done():
             poller.wait(interval if interval is not None else POLL_INTERVAL_SECONDS)
@@ -79,14 +81,14 @@ def wait_with_progress(
             progress(f"  [{elapsed // 60:02d}:{elapsed % 60:02d}] {what}: {poller.status()}")
             if timeout is not None and elapsed >= timeout and not poller.done():
                 raise CliError(
-                    f"gave up waiting after {elapsed // 60} min {elapsed % 60} s: {what} keeps running in Azure; "
+                    f"gave up waiting after {elapsed // 60} min {elapsed % 60} s: {what} keeps running {where}; "
                     f"check it with: {check_command}",
                     exit_code=EXIT_TIMEOUT,
                 )
         return poller.result()
     except KeyboardInterrupt:
         raise CliError(
-            f"interrupted while waiting: {what} keeps running in Azure; check it with: {check_command}",
+            f"interrupted while waiting: {what} keeps running {where}; check it with: {check_command}",
             exit_code=EXIT_INTERRUPTED,
         ) from None
 
@@ -99,6 +101,37 @@ def entity_yaml(entity: Any, schema_url: str) -> str:
     plain = json.loads(json.dumps(entity._to_dict()))
     document = {"$schema": schema_url, **{key: value for key, value in plain.items() if value not in ({}, [], None)}}
     return yaml.safe_dump(document, sort_keys=False)
+
+
+CHANGED_SINCE_READ = 412  # the local target refuses a write based on an older read of the endpoint
+UPDATE_ATTEMPTS = 10
+
+
+def update_endpoint(
+    client: Any,
+    name: str,
+    change: Callable[[Any], Any],
+    *,
+    local: bool,
+    what: str,
+    timeout: float | None = None,
+) -> tuple[Any, Any]:
+    """Read the endpoint, let `change` modify it, write it back and wait: (the updated endpoint, `change`'s value).
+
+    When another command changed the endpoint in between (412 from the local target), read it again and re-apply
+    `change` to what is there now, so concurrent commands never undo each other's changes.
+    """
+    for attempt in range(UPDATE_ATTEMPTS):
+        endpoint = require_endpoint(client, name, local=local)
+        outcome = change(endpoint)
+        try:
+            poller = client.online_endpoints.begin_create_or_update(endpoint)
+            return wait_with_progress(poller, what, show_command(name, local=local), timeout=timeout), outcome
+        except Exception as error:
+            if getattr(error, "status_code", None) != CHANGED_SINCE_READ or attempt == UPDATE_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 LOG_TAIL_LINES = 50

@@ -248,7 +248,8 @@ def test_mirror_traffic_copies_a_share_and_returns_only_the_live_answer(local):
 
 
 def _metrics(local: LocalSetup) -> dict[str, float]:
-    text = httpx.get(f"{local.uri}/metrics", timeout=REQUEST_TIMEOUT).text
+    headers = {"Authorization": f"Bearer {local.key}"}
+    text = httpx.get(f"{local.uri}/metrics", headers=headers, timeout=REQUEST_TIMEOUT).text
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"}
 
 

@@ -37,25 +37,31 @@ def issue_token(endpoint: str, secret: str, now: float | None = None) -> tuple[s
 
 
 def _token_valid(token: str, endpoint: str, secret: str, now: float) -> bool:
+    """Signed by `secret`, for `endpoint`, not expired. Anything malformed is simply not valid (never an error)."""
     payload, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature.encode(), _sign(secret, payload).encode()):
-        return False
     try:
-        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except ValueError:
+        if not hmac.compare_digest(signature.encode(), _sign(secret, payload).encode()):
+            return False
+        claims: Any = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        if not isinstance(claims, dict) or claims.get("endpoint") != endpoint:
+            return False
+        expires = claims.get("exp")
+        return isinstance(expires, int | float) and not isinstance(expires, bool) and float(expires) > now
+    except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError):
         return False
-    return claims.get("endpoint") == endpoint and float(claims.get("exp", 0)) > now
 
 
 def check(authorization: str | None, auth_mode: str, endpoint: str, keys: dict[str, str]) -> str | None:
     """None when the Authorization header is accepted, else why not (for the 401 body)."""
     scheme, _, credential = (authorization or "").partition(" ")
+    credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
         return "missing credential: send Authorization: Bearer <key or token>"
     if auth_mode == "key":
         # Both comparisons always run, in constant time, so timing reveals neither key.
-        primary = hmac.compare_digest(credential.encode(), keys["primary_key"].encode())
-        secondary = hmac.compare_digest(credential.encode(), keys["secondary_key"].encode())
+        given = credential.encode("utf-8", "backslashreplace")
+        primary = hmac.compare_digest(given, keys["primary_key"].encode())
+        secondary = hmac.compare_digest(given, keys["secondary_key"].encode())
         return None if primary or secondary else "invalid key"
     if _token_valid(credential, endpoint, keys["token_secret"], time.time()):
         return None

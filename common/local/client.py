@@ -1,31 +1,51 @@
 """LocalMLClient: the part of MLClient the scripts use, run on this machine.
 
-A deployment is an azureml-inference-server-http process (the server Azure runs score.py in) on a free port of
-127.0.0.1; an endpoint is a front door process (common.local.frontdoor) that authenticates, routes by traffic and
-mirrors. Entities in and out are azure-ai-ml's own, and failures raise the SDK's exception types, so the scripts
-cannot tell the targets apart.
+An endpoint is a front door process (common.local.frontdoor) on 127.0.0.1 that authenticates, routes by traffic,
+mirrors and supervises the endpoint's deployments: azureml-inference-server-http processes (the server Azure runs
+score.py in) on Unix sockets. This client never starts a deployment server itself: it writes what the user asked
+for under the endpoint's lock and waits for the front door to report the outcome, as the SDK waits for Azure. So
+an interrupted command leaves no process behind that the state does not name, and the operation goes on, as in
+Azure.
+
+Entities in and out are azure-ai-ml's own, and failures raise the SDK's exception types, so the scripts cannot
+tell the targets apart. start and stop exist only here (Azure endpoints run until deleted).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from common.cli import warn
+from common.cli import toolkit_command, warn
 from common.local import auth, processes
-from common.local.state import LocalStore, default_home, read_json, write_json
+from common.local.state import (
+    LocalStore,
+    append_line,
+    default_home,
+    read_json,
+    read_json_or_none,
+    runtime_dir,
+    write_json,
+)
 from common.operations import DEPLOYMENT_HEADER, bearer_secret
 from common.pins import pinned_versions
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 120.0
+FRONTDOOR_START_SECONDS = 60.0
+FRONTDOOR_STOP_SECONDS = 30.0
+APPLY_TIMEOUT_SECONDS = 30.0
 INVOKE_TIMEOUT_SECONDS = 30.0
+POLL_SECONDS = 0.1
+SETTLED_HEALTH = ("running", "unhealthy", "stopped")
 
 
 def _not_found(message: str) -> Exception:
@@ -42,47 +62,76 @@ def _refused(message: str, status: int = 400) -> Exception:
     return error
 
 
-class LocalPoller:
-    """An LROPoller look-alike for work the local target has already finished (or failed)."""
+Check = Callable[[], "tuple[bool, Any, Exception | None]"]
 
-    def __init__(self, result: Any = None, error: Exception | None = None) -> None:
-        self._result, self._error = result, error
+
+class LocalPoller:
+    """An LROPoller look-alike: done() asks the local target whether the work is finished."""
+
+    where = "on the local target"
+
+    def __init__(self, result: Any = None, error: Exception | None = None, check: Check | None = None) -> None:
+        self._result, self._error, self._check = result, error, check
+        self._done = check is None
 
     def done(self) -> bool:
-        return True
+        if not self._done and self._check is not None:
+            self._done, self._result, self._error = self._check()
+        return self._done
 
     def wait(self, timeout: float | None = None) -> None:
-        return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done() and (deadline is None or time.monotonic() < deadline):
+            time.sleep(POLL_SECONDS)
 
     def status(self) -> str:
+        if not self.done():
+            return "InProgress"
         return "Failed" if self._error else "Succeeded"
 
     def result(self, timeout: float | None = None) -> Any:
+        self.wait(timeout)
         if self._error is not None:
             raise self._error
         return self._result
 
 
-def _marker(port: int | None) -> str:
-    """What a server's command line holds, so a pid reused by another program after a reboot is not ours."""
-    return f"--port {port}"
+def start_command(endpoint: str) -> str:
+    return toolkit_command("manage_online_endpoint.py", "start", "--endpoint_name", endpoint, local=True)
 
 
 class LocalEndpoints:
-    def __init__(self, store: LocalStore, start_timeout: float) -> None:
-        self.store, self.start_timeout = store, start_timeout
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self._warned: set[str] = set()
+
+    def remedy(self, name: str) -> str:
+        """What to do about an unreadable state file of this endpoint."""
+        stop = toolkit_command("manage_online_endpoint.py", "stop", "--endpoint_name", name, local=True)
+        return f": restore it, or stop the endpoint ({stop}) and delete {str(self.store.endpoint_dir(name))!r}"
 
     def spec(self, name: str) -> dict[str, Any]:
         path = self.store.endpoint_file(name)
         if not path.is_file():
             raise _not_found(f"local endpoint {name!r} does not exist")
-        return read_json(path)
+        return read_json(path, self.remedy(name))
+
+    def keys(self, name: str) -> dict[str, str]:
+        return read_json(self.store.keys_file(name), self.remedy(name))
+
+    def frontdoor(self, name: str) -> dict[str, Any] | None:
+        """The running front door's record (pid, port, applied revision), or None when none runs."""
+        record = read_json_or_none(self.store.frontdoor_file(name))
+        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+            return record
+        return None
 
     def _entity(self, spec: dict[str, Any]) -> Any:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-        running = processes.is_running(spec.get("pid"), _marker(spec["port"]))
-        return ManagedOnlineEndpoint(
+        running = self.frontdoor(spec["name"]) is not None
+        state = "Deleting" if spec.get("deleting") else "Succeeded" if running else "Stopped"
+        entity = ManagedOnlineEndpoint(
             name=spec["name"],
             description=spec.get("description"),
             tags=spec.get("tags") or {},
@@ -91,36 +140,78 @@ class LocalEndpoints:
             mirror_traffic=spec.get("mirror_traffic") or {},
             public_network_access=spec.get("public_network_access"),
             scoring_uri=f"http://127.0.0.1:{spec['port']}/score",
-            provisioning_state="Succeeded" if running else "Stopped",
+            provisioning_state=state,
         )
+        entity._local_revision = int(spec.get("revision", 0))  # a write based on an older revision is refused
+        return entity
 
     def get(self, name: str) -> Any:
         spec = self.spec(name)
-        self._warn_if_stale(spec)
+        self._warn_if_stopped(spec)
         return self._entity(spec)
 
     def list(self) -> list[Any]:
         return [self._entity(self.spec(name)) for name in self.store.endpoints()]
 
     def begin_create_or_update(self, endpoint: Any) -> LocalPoller:
-        path = self.store.endpoint_file(endpoint.name)
-        spec = read_json(path) if path.is_file() else {"name": endpoint.name, "port": processes.free_port()}
-        if not self.store.keys_file(endpoint.name).is_file():
-            write_json(self.store.keys_file(endpoint.name), auth.new_keys(), private=True)
+        name = endpoint.name
         traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items() if int(v) > 0}
         mirror = {k: int(v) for k, v in (endpoint.mirror_traffic or {}).items() if int(v) > 0}
-        self._check_traffic(endpoint.name, traffic, mirror)
-        spec.update(
-            description=endpoint.description,
-            tags=dict(endpoint.tags or {}),
-            auth_mode=(endpoint.auth_mode or "key").lower(),
-            public_network_access=getattr(endpoint, "public_network_access", None),
-            traffic=traffic,
-            mirror_traffic=mirror,
-        )
-        write_json(path, spec)
-        self.ensure_frontdoor(endpoint.name)
-        return LocalPoller(self._entity(self.spec(endpoint.name)))
+        with self.store.lock(name):
+            path = self.store.endpoint_file(name)
+            spec = self.spec(name) if path.is_file() else {"name": name, "port": processes.free_port(), "revision": 0}
+            if spec.get("deleting"):
+                raise _refused(f"local endpoint {name!r} is being deleted", 409)
+            read_revision = getattr(endpoint, "_local_revision", None)
+            if read_revision is not None and read_revision != spec.get("revision", 0):
+                raise _refused(
+                    f"local endpoint {name!r} changed since it was read (revision {read_revision}, now "
+                    f"{spec.get('revision', 0)}); read it again",
+                    412,
+                )
+            self._check_traffic(name, traffic, mirror)
+            if not self.store.keys_file(name).is_file():
+                write_json(self.store.keys_file(name), auth.new_keys(), private=True)
+            spec.update(
+                description=endpoint.description,
+                tags=dict(endpoint.tags or {}),
+                auth_mode=(endpoint.auth_mode or "key").lower(),
+                public_network_access=getattr(endpoint, "public_network_access", None),
+                traffic=traffic,
+                mirror_traffic=mirror,
+                revision=int(spec.get("revision", 0)) + 1,
+            )
+            write_json(path, spec)
+            endpoint._local_revision = spec["revision"]  # the caller may change and write this entity again
+            append_line(
+                self.store.activity_file(name),
+                {
+                    "revision": spec["revision"],
+                    "time": time.time(),
+                    "pid": os.getpid(),
+                    "traffic": traffic,
+                    "mirror_traffic": mirror,
+                    "auth_mode": spec["auth_mode"],
+                    "description": spec["description"],
+                },
+            )
+        self.ensure_frontdoor(name)
+        return self._applied_poller(name, spec["revision"])
+
+    def _applied_poller(self, name: str, revision: int) -> LocalPoller:
+        """Done once the front door routes by `revision` (a traffic change applies before the command returns)."""
+        deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            record = self.frontdoor(name)
+            if record is not None and int(record.get("applied_revision", -1)) >= revision:
+                return True, self._entity(self.spec(name)), None
+            if record is None or time.monotonic() > deadline:
+                log_tail = processes.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
+                return True, None, _refused(f"the front door of {name!r} did not apply the change:\n{log_tail}", 500)
+            return False, None, None
+
+        return LocalPoller(check=check)
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         deployments = set(self.store.deployments(name))
@@ -135,53 +226,57 @@ class LocalEndpoints:
             raise _refused(f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic")
 
     def ensure_frontdoor(self, name: str) -> None:
-        """Start the front door unless it runs; wait until it answers."""
-        spec = self.spec(name)
-        if processes.is_running(spec.get("pid"), _marker(spec["port"])):
-            return
-        if not processes.port_free(spec["port"]):
-            spec["port"] = processes.free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "common.local.frontdoor",
-            "--home",
-            str(self.store.home),
-            "--endpoint_name",
-            name,
-            "--port",
-            str(spec["port"]),
-        ]
-        log = self.store.endpoint_dir(name) / "frontdoor.log"
-        spec["pid"] = processes.spawn(argv, cwd=ROOT, log_path=log)
-        write_json(self.store.endpoint_file(name), spec)
-        url = f"http://127.0.0.1:{spec['port']}/"
-        if not processes.wait_until_healthy(url, spec["pid"], _marker(spec["port"]), self.start_timeout):
-            processes.stop(spec["pid"])
-            raise _refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}", status=500)
+        """Start the front door unless it runs, on the endpoint's own port; wait until it answers.
 
-    def _warn_if_stale(self, spec: dict[str, Any]) -> None:
-        name = spec["name"]
-        if not processes.is_running(spec.get("pid"), _marker(spec["port"])):
-            warn(
-                f"local endpoint {name!r} is not running (its process is gone, e.g. after a reboot); bring it back "
-                f"with: python create_online_endpoint.py --local --endpoint_name {name} --auth_mode {spec['auth_mode']}"
-            )
-        for deployment in self.store.deployments(name):
-            state = read_json(self.store.deployment_file(name, deployment))
-            if state.get("state") == "Succeeded" and not processes.is_running(
-                state.get("pid"), _marker(state.get("port"))
-            ):
-                share = spec.get("traffic", {}).get(deployment, 0)
-                warn(
-                    f"local deployment {deployment!r} of {name!r} is not running (its process is gone); bring it "
-                    f"back with: {state['command']} --traffic_allocation {share}"
+        It then starts the endpoint's deployments itself. Serialised per endpoint, so two commands never start two.
+        """
+        with self.store.lock(f"{name}.start"):
+            if self.frontdoor(name) is not None:
+                return
+            spec = self.spec(name)
+            port = int(spec["port"])
+            if not processes.port_free(port):
+                raise _refused(
+                    f"port {port} of local endpoint {name!r} (its scoring URI) is taken by another program; free "
+                    f"it, then run: {start_command(name)}",
+                    409,
                 )
+            argv = [sys.executable, "-m", "common.local.frontdoor", "--home", str(self.store.home)]
+            argv += ["--endpoint_name", name, "--port", str(port)]
+            log = self.store.endpoint_dir(name) / "frontdoor.log"
+            pid = processes.spawn(argv, cwd=ROOT, log_path=log)
+            deadline = time.monotonic() + FRONTDOOR_START_SECONDS
+            while time.monotonic() < deadline:
+                record = read_json_or_none(self.store.frontdoor_file(name))
+                if record and record.get("pid") == pid and processes.http_ok(f"http://127.0.0.1:{port}/"):
+                    return
+                if not processes.is_running(pid):
+                    break
+                time.sleep(POLL_SECONDS)
+            processes.stop(pid, grace=5)
+            raise _refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}", 500)
+
+    def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
+        name = spec["name"]
+        if name in self._warned or spec.get("deleting"):
+            return
+        self._warned.add(name)
+        if self.frontdoor(name) is None:
+            warn(
+                f"local endpoint {name!r} is not running (stopped, or its processes are gone, e.g. after a reboot); "
+                f"start it with: {start_command(name)}"
+            )
+            return
+        for deployment in self.store.deployments(name):
+            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
+            if status.get("health") == "unhealthy":
+                first_line = str(status.get("reason", "")).splitlines()[:1]
+                warn(f"local deployment {deployment!r} of {name!r} is unhealthy: {''.join(first_line)}")
 
     def get_keys(self, name: str) -> Any:
         from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
 
-        spec, keys = self.spec(name), read_json(self.store.keys_file(name))
+        spec, keys = self.spec(name), self.keys(name)
         if spec["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=keys["primary_key"], secondary_key=keys["secondary_key"])
         token, expires = auth.issue_token(name, keys["token_secret"])
@@ -203,7 +298,8 @@ class LocalEndpoints:
         try:
             response = httpx.post(url, content=body, headers=headers, timeout=INVOKE_TIMEOUT_SECONDS)
         except httpx.TransportError as error:
-            raise _refused(f"local endpoint {endpoint_name!r} is not reachable at {url}: {error}", 503) from None
+            message = f"local endpoint {endpoint_name!r} is not reachable at {url} ({error}); start it with: "
+            raise _refused(message + start_command(endpoint_name), 503) from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("error", response.text)
@@ -212,105 +308,170 @@ class LocalEndpoints:
             raise _refused(f"local endpoint {endpoint_name!r} answered: {detail}", response.status_code)
         return response.text
 
-    def begin_delete(self, name: str) -> LocalPoller:
+    def begin_start(self, name: str) -> LocalPoller:
+        """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good
+        generation). Done once every deployment is running, unhealthy or failed."""
         spec = self.spec(name)
+        if spec.get("deleting"):
+            raise _refused(f"local endpoint {name!r} is being deleted", 409)
+        self.ensure_frontdoor(name)
+        deadline = time.monotonic() + 180.0
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            pending = [d for d in self.store.deployments(name) if self._health(name, d) not in SETTLED_HEALTH]
+            if not pending or time.monotonic() > deadline:
+                return True, self._entity(self.spec(name)), None
+            if self.frontdoor(name) is None:
+                return True, None, _refused(f"the front door of {name!r} stopped while starting", 500)
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+    def _health(self, endpoint: str, deployment: str) -> str | None:
+        status = read_json_or_none(self.store.status_file(endpoint, deployment)) or {}
+        spec = read_json_or_none(self.store.deployment_file(endpoint, deployment)) or {}
+        if status.get("front_door_pid") != (self.frontdoor(endpoint) or {}).get("pid"):
+            return None  # written by an earlier front door: not yet looked at by this one
+        if status.get("state") == "Failed" and status.get("failed_generation") == spec.get("generation"):
+            return status.get("health") if status.get("serving") else "stopped"
+        return status.get("health")
+
+    def begin_stop(self, name: str) -> LocalPoller:
+        """Stop the front door (which stops every deployment server); the state stays."""
+        if not self.store.endpoint_dir(name).is_dir():
+            raise _not_found(f"local endpoint {name!r} does not exist")
+        self._stop_processes(name)
+        return LocalPoller(None)
+
+    def _stop_processes(self, name: str) -> None:
+        record = read_json_or_none(self.store.frontdoor_file(name))
+        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+            processes.stop(record["pid"], _marker(name, record.get("port")), grace=FRONTDOOR_STOP_SECONDS)
+        # The servers die with their front door; this only catches one a kill -9 left between two steps.
         for deployment in self.store.deployments(name):
-            state = read_json(self.store.deployment_file(name, deployment))
-            processes.stop(state.get("pid"), _marker(state.get("port")))
-        processes.stop(spec.get("pid"), _marker(spec["port"]))
-        shutil.rmtree(self.store.endpoint_dir(name))
+            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
+            if status.get("pid"):
+                processes.stop(status["pid"], "inference_server.py", grace=5)
+        self.store.frontdoor_file(name).unlink(missing_ok=True)
+
+    def begin_delete(self, name: str) -> LocalPoller:
+        with self.store.lock(name):
+            spec = self.spec(name)
+            spec["deleting"] = True
+            write_json(self.store.endpoint_file(name), spec)
+        self._stop_processes(name)
+        with self.store.lock(name):
+            shutil.rmtree(self.store.endpoint_dir(name), ignore_errors=True)
+        tag = _socket_tag(name)
+        for socket in runtime_dir(self.store.home).glob(f"{tag}-*.sock"):
+            socket.unlink(missing_ok=True)
         return LocalPoller(None)
 
 
-class LocalDeployments:
-    def __init__(self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels, start_timeout: float):
-        self.store, self.endpoints, self.models, self.start_timeout = store, endpoints, models, start_timeout
+def _socket_tag(endpoint: str) -> str:
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:8]
 
-    def _state(self, name: str, endpoint_name: str) -> dict[str, Any]:
+
+def _marker(endpoint: str, port: Any) -> str:
+    """What a front door's command line holds, so a pid reused by another program after a reboot is not ours."""
+    return f"--endpoint_name {endpoint} --port {port}"
+
+
+class LocalDeployments:
+    def __init__(self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels) -> None:
+        self.store, self.endpoints, self.models = store, endpoints, models
+
+    def _spec(self, name: str, endpoint_name: str) -> dict[str, Any]:
         self.endpoints.spec(endpoint_name)
         path = self.store.deployment_file(endpoint_name, name)
         if not path.is_file():
             raise _not_found(f"local deployment {name!r} does not exist on endpoint {endpoint_name!r}")
-        return read_json(path)
+        return read_json(path, self.endpoints.remedy(endpoint_name))
 
-    def _entity(self, state: dict[str, Any]) -> Any:
+    def _entity(self, spec: dict[str, Any]) -> Any:
         from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
 
+        endpoint, name = spec["endpoint_name"], spec["name"]
+        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+        running = self.endpoints.frontdoor(endpoint) is not None
+        state, health, reason = _observed(spec, status, running)
         return ManagedOnlineDeployment(
-            name=state["name"],
-            endpoint_name=state["endpoint_name"],
-            model=state["model"],
-            environment=state["environment"],
-            code_configuration=CodeConfiguration(code=state["code"], scoring_script=state["scoring_script"]),
-            instance_type=state["instance_type"],
-            instance_count=state["instance_count"],
-            provisioning_state=state["state"],
+            name=name,
+            endpoint_name=endpoint,
+            model=spec["model"],
+            environment=spec["environment"],
+            code_configuration=CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
+            instance_type=spec["instance_type"],
+            instance_count=spec["instance_count"],
+            provisioning_state=state,
+            properties={
+                "health": health,
+                "health_reason": reason,
+                "restarts": str(status.get("restarts", 0)),
+                "pid": str(status.get("pid") or "") if running else "",
+            },
         )
 
     def get(self, name: str, endpoint_name: str) -> Any:
-        return self._entity(self._state(name, endpoint_name))
+        return self._entity(self._spec(name, endpoint_name))
 
     def list(self, endpoint_name: str) -> list[Any]:
         return [self.get(name, endpoint_name) for name in self.store.deployments(endpoint_name)]
 
     def get_logs(self, name: str, endpoint_name: str, lines: int, **_: Any) -> str:
-        self._state(name, endpoint_name)
+        self._spec(name, endpoint_name)
         return processes.tail(self.store.deployment_dir(endpoint_name, name) / "server.log", lines)
 
     def begin_create_or_update(self, deployment: Any, **_: Any) -> LocalPoller:
         endpoint_name, name = deployment.endpoint_name, deployment.name
-        self.endpoints.spec(endpoint_name)
+        if self.endpoints.spec(endpoint_name).get("deleting"):
+            raise _refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
         folder = self.store.deployment_dir(endpoint_name, name)
-        path = self.store.deployment_file(endpoint_name, name)
-        previous = read_json(path) if path.is_file() else None
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
-        snapshots = [str(code_dir), str(model_copy)]  # what this version owns; the registry is never deleted
         shutil.copytree(Path(deployment.code_configuration.code), code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
         _warn_about_pins(deployment.environment)
-        port = processes.free_port()
-        log = folder / "server.log"
-        with log.open("a") as handle:
-            handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} on port {port} ---\n")
-        argv = [
-            str(Path(sys.executable).parent / "azmlinfsrv"),
-            "--entry_script",
-            deployment.code_configuration.scoring_script,
-            "--port",
-            str(port),
-            "--worker_count",
-            str(deployment.instance_count or 1),
-        ]
-        pid = processes.spawn(argv, cwd=code_dir, log_path=log, env=_server_environment(model_dir))
-        healthy = processes.wait_until_healthy(f"http://127.0.0.1:{port}/", pid, _marker(port), self.start_timeout)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
-        state = {
+        spec = {
             "name": name,
             "endpoint_name": endpoint_name,
             "model": model_ref,
+            "model_dir": str(model_dir),
             "environment": deployment.environment,
+            "python": sys.executable,
             "code": str(deployment.code_configuration.code),
+            "code_dir": str(code_dir),
             "scoring_script": deployment.code_configuration.scoring_script,
             "instance_type": deployment.instance_type,
             "instance_count": deployment.instance_count or 1,
-            "command": _recreate_command(deployment, model_ref),
+            "request_settings": _settings(deployment.request_settings),
+            "liveness_probe": _settings(deployment.liveness_probe),
+            "environment_variables": dict(deployment.environment_variables or {}),
+            "snapshots": [str(code_dir), *([str(model_copy)] if model_copy.exists() else [])],
         }
-        if not healthy:
-            processes.stop(pid, _marker(port))
-            _remove(snapshots)
-            if previous is None:  # a new deployment that never served: recorded as failed, holding no port
-                write_json(path, {**state, "state": "Failed", "port": None, "pid": None})
-            else:  # a failed update: the previous version keeps serving, as in Azure
-                write_json(path, {**previous, "state": "Failed"})
-            reason = "its server did not become healthy (init() failed or it exited); see the log"
-            return LocalPoller(error=_refused(f"deployment {name!r} failed: {reason}", status=500))
-        write_json(path, {**state, "state": "Succeeded", "port": port, "pid": pid, "snapshots": snapshots})
-        if previous is not None:  # rolling update: the new process serves before the old one stops
-            processes.stop(previous.get("pid"), _marker(previous.get("port")))
-            _remove(previous.get("snapshots", []))
+        with self.store.lock(endpoint_name):
+            self.endpoints.spec(endpoint_name)  # still there
+            previous = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
+            spec["generation"] = int(previous.get("generation", 0)) + 1
+            write_json(self.store.deployment_file(endpoint_name, name), spec)
         self.endpoints.ensure_frontdoor(endpoint_name)
-        return LocalPoller(self.get(name, endpoint_name))
+        return self._outcome_poller(endpoint_name, name, spec["generation"])
+
+    def _outcome_poller(self, endpoint: str, name: str, generation: int) -> LocalPoller:
+        def check() -> tuple[bool, Any, Exception | None]:
+            status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+            if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
+                return True, self.get(name, endpoint), None
+            if status.get("failed_generation") == generation:
+                reason = status.get("reason") or "it failed"
+                return True, None, _refused(f"deployment {name!r} failed: {reason}", 500)
+            if self.endpoints.frontdoor(endpoint) is None:
+                problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
+                return True, None, _refused(f"{problem}; start it with: {start_command(endpoint)}", 500)
+            return False, None, None
+
+        return LocalPoller(check=check)
 
     def _model_snapshot(self, model: Any, target: Path) -> Path:
         """The folder to serve as AZUREML_MODEL_DIR: the registered version, or a copy of a local model."""
@@ -323,16 +484,53 @@ class LocalDeployments:
         return target
 
     def begin_delete(self, name: str, endpoint_name: str) -> LocalPoller:
-        state = self._state(name, endpoint_name)
-        spec = self.endpoints.spec(endpoint_name)
-        share = spec.get("traffic", {}).get(name, 0) or spec.get("mirror_traffic", {}).get(name, 0)
-        if share:
-            raise _refused(
-                f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first"
-            )
-        processes.stop(state.get("pid"), _marker(state.get("port")))
-        shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
-        return LocalPoller(None)
+        with self.store.lock(endpoint_name):
+            spec = self._spec(name, endpoint_name)
+            endpoint = self.endpoints.spec(endpoint_name)
+            share = endpoint.get("traffic", {}).get(name, 0) or endpoint.get("mirror_traffic", {}).get(name, 0)
+            if share:
+                raise _refused(
+                    f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first"
+                )
+            if self.endpoints.frontdoor(endpoint_name) is None:
+                shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
+                return LocalPoller(None)
+            write_json(self.store.deployment_file(endpoint_name, name), {**spec, "deleting": True})
+        folder = self.store.deployment_dir(endpoint_name, name)
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            if not folder.exists():
+                return True, None, None
+            if self.endpoints.frontdoor(endpoint_name) is None:
+                with self.store.lock(endpoint_name):
+                    shutil.rmtree(folder, ignore_errors=True)
+                return True, None, None
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+
+def _observed(spec: dict[str, Any], status: dict[str, Any], running: bool) -> tuple[str, str, str]:
+    """(provisioning state, health, reason) of a deployment, from what was asked for and what the front door saw."""
+    generation = spec.get("generation")
+    if spec.get("deleting"):
+        return "Deleting", "stopped", ""
+    if status.get("failed_generation") == generation:
+        state = "Failed"
+    elif status.get("serving_generation") == generation:
+        state = "Succeeded"
+    else:
+        state = "Updating" if status.get("serving") else "Creating"
+    if not running:
+        return state, "stopped", "the endpoint is stopped"
+    return state, str(status.get("health") or "starting"), str(status.get("reason") or "")
+
+
+def _settings(settings: Any) -> dict[str, Any]:
+    """The set fields of an SDK settings object (OnlineRequestSettings, ProbeSettings) as plain values."""
+    if settings is None:
+        return {}
+    return {key: value for key, value in vars(settings).items() if not key.startswith("_") and value is not None}
 
 
 class LocalModels:
@@ -388,19 +586,12 @@ class LocalEnvironments:
 
 
 class LocalMLClient:
-    def __init__(self, home: Path | None = None, start_timeout: float = START_TIMEOUT_SECONDS) -> None:
+    def __init__(self, home: Path | None = None) -> None:
         self.store = LocalStore(home or default_home())
         self.models = LocalModels(self.store)
         self.environments = LocalEnvironments(self.store)
-        self.online_endpoints = LocalEndpoints(self.store, start_timeout)
-        self.online_deployments = LocalDeployments(self.store, self.online_endpoints, self.models, start_timeout)
-
-
-def _server_environment(model_dir: Path) -> dict[str, str]:
-    """AZUREML_MODEL_DIR as Azure sets it, and one OpenMP thread per worker: in Azure each deployment has its own
-    VM, here several servers share the cores, and scikit-learn's OpenMP threads spinning against each other made a
-    10 ms prediction take seconds."""
-    return {"AZUREML_MODEL_DIR": str(model_dir), "OMP_NUM_THREADS": "1"}
+        self.online_endpoints = LocalEndpoints(self.store)
+        self.online_deployments = LocalDeployments(self.store, self.online_endpoints, self.models)
 
 
 def _copy_into(source: Path, folder: Path) -> None:
@@ -409,22 +600,6 @@ def _copy_into(source: Path, folder: Path) -> None:
         shutil.copytree(source, folder / source.name)
     else:
         shutil.copy2(source, folder / source.name)
-
-
-def _remove(folders: list[str]) -> None:
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _recreate_command(deployment: Any, model_ref: str) -> str:
-    code = deployment.code_configuration
-    return (
-        f"python create_online_deployment.py --local --deployment_name {deployment.name} "
-        f"--endpoint_name {deployment.endpoint_name} --model_path {model_ref} "
-        f"--environment {str(deployment.environment).removeprefix('azureml:')} --score_path {code.code} "
-        f"--score_script {code.scoring_script} --instance_type {deployment.instance_type} "
-        f"--instance_count {deployment.instance_count or 1}"
-    )
 
 
 def _warn_about_pins(environment: Any) -> None:

@@ -1,8 +1,10 @@
-"""The front door of a local endpoint: auth, traffic routing, mirroring, metrics and an access log.
+"""The front door of a local endpoint: auth, Azure's request limits, traffic routing, mirroring, metrics, an access
+log, and the supervision of the endpoint's deployments (common/local/supervisor.py).
 
-A Starlette app served by uvicorn on 127.0.0.1; upstream calls go to the deployments' azureml-inference-server-http
-processes through httpx with timeouts, so a request never hangs. It re-reads the endpoint's state files when they
-change, so traffic and key updates apply without a restart.
+A Starlette app served by uvicorn on 127.0.0.1, the only port of the local target: deployments listen on Unix
+sockets in a folder only the owner can enter, so every request passes the credential check here. The state files
+are re-read when they change (every 0.1 s), so traffic and key updates apply without a restart; a file that cannot
+be read leaves the last good routing in force.
 
 Run (the local client starts it): python -m common.local.frontdoor --home DIR --endpoint_name NAME --port PORT
 """
@@ -14,12 +16,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -29,58 +31,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.local import auth
-from common.local.state import LocalStore, read_json
+from common.local.state import LocalStore, write_json
+from common.local.supervisor import Deployment, Instance, Supervisor
 from common.operations import DEPLOYMENT_HEADER
 
-REQUEST_TIMEOUT_SECONDS = 5.0  # Azure's default request_timeout_ms for managed online deployments
-CONNECT_TIMEOUT_SECONDS = 2.0
 NO_DEPLOYMENT = "none"
+# The Azure ML docs give no request size limit for managed online endpoints (the quotas page lists a request
+# timeout of at most 180 s and 5 MBPS of bandwidth, no size); 5 MB is the local target's choice.
+DEFAULT_MAX_REQUEST_BYTES = 5_000_000
+MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 
-
-@dataclass
-class Routing:
-    auth_mode: str = "key"
-    keys: dict[str, str] = field(default_factory=dict)
-    traffic: dict[str, int] = field(default_factory=dict)
-    mirror_traffic: dict[str, int] = field(default_factory=dict)
-    ports: dict[str, int] = field(default_factory=dict)
-
-
-class RoutingTable:
-    """The endpoint's routing, reloaded whenever one of its state files changes."""
-
-    def __init__(self, store: LocalStore, endpoint: str) -> None:
-        self.store, self.endpoint = store, endpoint
-        self._signature: tuple[Any, ...] = ()
-        self._routing = Routing()
-
-    def _files(self) -> list[Path]:
-        deployments = self.store.endpoint_dir(self.endpoint) / "deployments"
-        return [
-            self.store.endpoint_file(self.endpoint),
-            self.store.keys_file(self.endpoint),
-            *sorted(deployments.glob("*/deployment.json")),
-        ]
-
-    def current(self) -> Routing:
-        files = self._files()
-        signature = tuple((str(p), p.stat().st_mtime_ns) for p in files if p.exists())
-        if signature != self._signature:
-            spec = read_json(files[0])
-            ports = {}
-            for path in files[2:]:
-                deployment = read_json(path)
-                if deployment.get("port"):
-                    ports[deployment["name"]] = int(deployment["port"])
-            self._routing = Routing(
-                auth_mode=spec["auth_mode"],
-                keys=read_json(files[1]),
-                traffic={k: int(v) for k, v in spec.get("traffic", {}).items()},
-                mirror_traffic={k: int(v) for k, v in spec.get("mirror_traffic", {}).items()},
-                ports=ports,
-            )
-            self._signature = signature
-        return self._routing
+log = logging.getLogger("frontdoor")
 
 
 def pick(weights: Mapping[str, int], rng: random.Random) -> str | None:
@@ -111,42 +73,95 @@ class Metrics:
             self.errors.labels(*labels).inc()
 
 
-def create_app(store: LocalStore, endpoint: str, request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> Starlette:
-    routing = RoutingTable(store, endpoint)
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit`: never read whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    store: LocalStore,
+    endpoint: str,
+    supervisor: Supervisor | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    supervise: bool = True,
+) -> Starlette:
+    """The front door; `supervise=False` routes to deployments a test put into the supervisor by hand."""
+    supervisor = supervisor or Supervisor(store, endpoint)
     metrics = Metrics()
     rng = random.Random()
     access = _access_logger(store.endpoint_dir(endpoint) / "access.log", endpoint)
     background: set[asyncio.Task[None]] = set()
-    timeout = httpx.Timeout(request_timeout, connect=CONNECT_TIMEOUT_SECONDS)
-    http: dict[str, httpx.AsyncClient] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            http["client"] = client
+        if not supervise:
+            supervisor.reload()
             yield
-
-    async def forward(deployment: str, port: int, body: bytes, content_type: str) -> Response:
-        url = f"http://127.0.0.1:{port}/score"
+            return
+        task = asyncio.get_running_loop().create_task(supervisor.run(), name="supervisor")
         try:
-            upstream = await http["client"].post(url, content=body, headers={"Content-Type": content_type})
-        except httpx.TimeoutException as error:
-            if isinstance(error, httpx.ConnectTimeout):
-                return _error(503, f"deployment {deployment!r} is not reachable", deployment)
-            return _error(408, f"deployment {deployment!r} took longer than {request_timeout:g} s", deployment)
-        except httpx.TransportError:
-            return _error(503, f"deployment {deployment!r} is not reachable", deployment)
-        media_type = upstream.headers.get("content-type", "application/json")
-        return Response(upstream.content, upstream.status_code, {DEPLOYMENT_HEADER: deployment}, media_type=media_type)
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await supervisor.shutdown()
 
-    async def mirror(deployment: str, port: int, body: bytes, content_type: str) -> None:
-        response = await forward(deployment, port, body, content_type)
-        metrics.mirrored.labels(deployment, str(response.status_code)).inc()
+    async def forward(deployment: Deployment, instance: Instance, body: bytes, content_type: str) -> Response:
+        settings = deployment.settings
+        if instance.in_flight >= settings.admitted_requests:
+            message = (
+                f"deployment {deployment.name!r} has {instance.in_flight} requests in flight, the most it admits "
+                f"(2 x max_concurrent_requests_per_instance {settings.max_concurrent_requests_per_instance} x "
+                f"instance_count {settings.instance_count}); retry with backoff"
+            )
+            return _error(429, message, deployment.name)
+        instance.in_flight += 1
+        try:
+            async with asyncio.timeout(settings.request_timeout):
+                upstream = await instance.client.post("/score", content=body, headers={"Content-Type": content_type})
+        except TimeoutError:
+            seconds = settings.request_timeout
+            return _error(408, f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name)
+        except httpx.TransportError:
+            return _error(503, f"deployment {deployment.name!r} is not reachable", deployment.name)
+        finally:
+            instance.in_flight -= 1
+        instance.answered = True
+        media_type = upstream.headers.get("content-type", "application/json")
+        headers = {DEPLOYMENT_HEADER: deployment.name}
+        return Response(upstream.content, upstream.status_code, headers, media_type=media_type)
+
+    def serving(name: str) -> tuple[Deployment | None, Instance | None]:
+        deployment = supervisor.deployments.get(name)
+        if deployment is None or not deployment.ready or deployment.current is None:
+            return deployment, None
+        return deployment, deployment.current
+
+    async def mirror(name: str, body: bytes, content_type: str) -> None:
+        deployment, instance = serving(name)
+        if deployment is None or instance is None:
+            metrics.mirrored.labels(name, "503").inc()
+            return
+        response = await forward(deployment, instance, body, content_type)
+        metrics.mirrored.labels(name, str(response.status_code)).inc()
 
     async def score(request: Request) -> Response:
         started = time.perf_counter()
-        table = routing.current()
-        response, deployment, mirrored = await route(request, table)
+        response, deployment, mirrored = await route(request)
         seconds = time.perf_counter() - started
         metrics.observe(deployment, response.status_code, seconds)
         client = request.client.host if request.client else "-"
@@ -160,12 +175,18 @@ def create_app(store: LocalStore, endpoint: str, request_timeout: float = REQUES
         )
         return response
 
-    async def route(request: Request, table: Routing) -> tuple[Response, str, str | None]:
+    async def route(request: Request) -> tuple[Response, str, str | None]:
+        table = supervisor.routing
         problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
         if problem:
-            return _error(401, problem, None), NO_DEPLOYMENT, None
+            return _unauthorized(problem), NO_DEPLOYMENT, None
+        try:
+            body = await read_body(request, max_request_bytes)
+        except BodyTooLarge:
+            message = f"the request body is larger than {max_request_bytes} bytes, the most this endpoint accepts"
+            return _error(413, message, None), NO_DEPLOYMENT, None
         chosen = request.headers.get(DEPLOYMENT_HEADER)
-        if chosen and chosen not in table.ports:
+        if chosen and chosen not in supervisor.deployments:
             return _error(404, f"deployment {chosen!r} not found on endpoint {endpoint!r}", None), NO_DEPLOYMENT, None
         if not chosen:
             chosen = pick(table.traffic, rng)
@@ -175,22 +196,26 @@ def create_app(store: LocalStore, endpoint: str, request_timeout: float = REQUES
                     f"{DEPLOYMENT_HEADER} header"
                 )
                 return _error(503, message, None), NO_DEPLOYMENT, None
-        if chosen not in table.ports:
-            return _error(503, f"deployment {chosen!r} is not running", chosen), chosen, None
-        body = await request.body()
+        deployment, instance = serving(chosen)
+        if deployment is None or instance is None:
+            why = deployment.unavailable_reason() if deployment else "is not running"
+            return _error(503, f"deployment {chosen!r} {why}", chosen), chosen, None
         content_type = request.headers.get("content-type", "application/json")
         mirrored = None
-        mirror_allowed = DEPLOYMENT_HEADER not in request.headers  # as in Azure: named requests are not mirrored
-        if mirror_allowed:
+        if DEPLOYMENT_HEADER not in request.headers:  # as in Azure: requests naming a deployment are not mirrored
             for target, share in table.mirror_traffic.items():
-                if target in table.ports and rng.random() * 100 < share:
-                    task = asyncio.create_task(mirror(target, table.ports[target], body, content_type))
+                if rng.random() * 100 < share:
+                    task = asyncio.create_task(mirror(target, body, content_type))
                     background.add(task)
                     task.add_done_callback(background.discard)
                     mirrored = target
-        return await forward(chosen, table.ports[chosen], body, content_type), chosen, mirrored
+        return await forward(deployment, instance, body, content_type), chosen, mirrored
 
-    async def prometheus(_request: Request) -> Response:
+    async def prometheus(request: Request) -> Response:
+        table = supervisor.routing
+        problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
+        if problem:
+            return _unauthorized(problem)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def health(_request: Request) -> Response:
@@ -211,6 +236,10 @@ def _error(status: int, message: str, deployment: str | None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _unauthorized(problem: str) -> JSONResponse:
+    return JSONResponse({"error": problem}, status_code=401, headers=UNAUTHORIZED_HEADERS)
+
+
 def _access_logger(path: Path, endpoint: str) -> logging.Logger:
     logger = logging.getLogger(f"frontdoor.access.{endpoint}")
     logger.setLevel(logging.INFO)
@@ -222,18 +251,44 @@ def _access_logger(path: Path, endpoint: str) -> logging.Logger:
     return logger
 
 
+def _max_request_bytes() -> int:
+    configured = os.environ.get(MAX_REQUEST_BYTES_VARIABLE, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_MAX_REQUEST_BYTES
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
+    from filelock import FileLock, Timeout
 
     parser = argparse.ArgumentParser(description="Front door of a local endpoint")
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--endpoint_name", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--request_timeout", type=float, default=REQUEST_TIMEOUT_SECONDS)
     args = parser.parse_args(argv)
-    app = create_app(LocalStore(args.home), args.endpoint_name, args.request_timeout)
-    print(json.dumps({"endpoint": args.endpoint_name, "port": args.port}), flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    store = LocalStore(args.home)
+    # One front door per endpoint: the lock is the operating system's, so it is released even on kill -9.
+    running = FileLock(args.home / "locks" / f"{args.endpoint_name}.frontdoor.lock", blocking=False)
+    try:
+        running.acquire()
+    except Timeout:
+        log.error("a front door of %r runs already", args.endpoint_name)
+        return 1
+    record = store.frontdoor_file(args.endpoint_name)
+
+    def applied(revision: int) -> None:
+        write_json(record, {"pid": os.getpid(), "port": args.port, "applied_revision": revision})
+
+    supervisor = Supervisor(store, args.endpoint_name, on_applied=applied)
+    app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes())
+    log.info("front door of %r on 127.0.0.1:%d (pid %d)", args.endpoint_name, args.port, os.getpid())
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    finally:
+        record.unlink(missing_ok=True)
+        running.release()
+    log.info("front door of %r stopped", args.endpoint_name)
+    print(json.dumps({"endpoint": args.endpoint_name, "stopped": True}), flush=True)
     return 0
 
 

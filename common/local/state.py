@@ -1,23 +1,46 @@
-"""Where the local target keeps its state: one directory, JSON specs, keys readable by the owner only.
+"""Where the local target keeps its state: one directory of JSON files, each read-modify-write under a file lock.
 
 Layout under the home directory ($AZUREML_LOCAL_HOME, default ~/.azureml-local):
-  endpoints/NAME/endpoint.json      spec, traffic, front door port and pid
+  endpoints/NAME/endpoint.json      the endpoint as the user set it: auth, traffic, mirror traffic, scoring port,
+                                    revision (counts every change; a write based on an older one is refused)
   endpoints/NAME/keys.json          keys and token secret (mode 0600)
+  endpoints/NAME/activity.jsonl     one line per change of endpoint.json (revision, time, traffic, mirror, pid)
+  endpoints/NAME/frontdoor.json     written by the front door alone: its pid, port and the revision it applied
   endpoints/NAME/access.log         the front door's access log (no credentials)
-  endpoints/NAME/frontdoor.log      the front door's own output
-  endpoints/NAME/deployments/D/     deployment.json, server.log, code/ and model/ snapshots
+  endpoints/NAME/frontdoor.log      the front door's own log (supervision events included)
+  endpoints/NAME/deployments/D/     deployment.json (what the user asked for, with a generation number),
+                                    status.json (written by the front door alone: health, pid, restarts, reason),
+                                    server.log, code-*/ and model-*/ snapshots
   models/NAME/VERSION/              registered model folders
+  locks/NAME.lock                   the endpoint's lock (kept outside the endpoint so deleting it is safe)
+
+The deployment servers' Unix sockets live in a short per-user folder only its owner can enter (see runtime_dir):
+a socket path must fit in 107 bytes, which a home folder deep in the file system would not leave room for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from common.errors import EXIT_FAILED, CliError, UsageError
+
 HOME_VARIABLE = "AZUREML_LOCAL_HOME"
+LOCK_TIMEOUT_SECONDS = 60.0
+SOCKET_PATH_LIMIT = 107  # sun_path is 108 bytes on Linux, one of them the terminating NUL
+
+
+class LocalStateError(CliError):
+    """A state file of the local target is unreadable; the message names it and what to do."""
+
+    exit_code = EXIT_FAILED
 
 
 def default_home() -> Path:
@@ -39,12 +62,65 @@ def write_json(path: Path, data: Any, *, private: bool = False) -> None:
         raise
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def read_json(path: Path, remedy: str = "") -> Any:
+    """The file's JSON object; LocalStateError naming the file (and `remedy`) when it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+        raise LocalStateError(f"local state file {str(path)!r} is unreadable ({reason}){remedy}") from None
+    if not isinstance(data, dict):
+        raise LocalStateError(f"local state file {str(path)!r} is unreadable (not a JSON object){remedy}")
+    return data
+
+
+def read_json_or_none(path: Path) -> dict[str, Any] | None:
+    """For files the front door writes: missing or unreadable both mean 'not known'."""
+    try:
+        return read_json(path)
+    except (FileNotFoundError, LocalStateError):
+        return None
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _check_home(home: Path) -> None:
+    if home.exists() and not home.is_dir():
+        raise UsageError(
+            f"{HOME_VARIABLE}={str(home)!r} is not a folder: point it at a folder for the local target's state "
+            "(it is created if missing)"
+        )
+
+
+def runtime_dir(home: Path) -> Path:
+    """A folder for the deployment servers' sockets: short, per user and per home, entered by its owner only.
+
+    Created with mode 0700; an existing one owned by someone else, or open to others, is refused, so no other user
+    can reach a deployment around the front door.
+    """
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]
+    base = Path(tempfile.gettempdir()) / f"azureml-local-{os.getuid()}"
+    folder = base / digest
+    for path in (base, folder):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+            raise LocalStateError(
+                f"{str(path)!r} must be a folder owned by you with mode 0700 (it holds the local deployments' "
+                "sockets); remove it and run the command again"
+            )
+    return folder
 
 
 class LocalStore:
     def __init__(self, home: Path) -> None:
+        _check_home(home)
         self.home = home
 
     def endpoint_dir(self, endpoint: str) -> Path:
@@ -56,14 +132,44 @@ class LocalStore:
     def keys_file(self, endpoint: str) -> Path:
         return self.endpoint_dir(endpoint) / "keys.json"
 
+    def frontdoor_file(self, endpoint: str) -> Path:
+        return self.endpoint_dir(endpoint) / "frontdoor.json"
+
+    def activity_file(self, endpoint: str) -> Path:
+        return self.endpoint_dir(endpoint) / "activity.jsonl"
+
     def deployment_dir(self, endpoint: str, deployment: str) -> Path:
         return self.endpoint_dir(endpoint) / "deployments" / deployment
 
     def deployment_file(self, endpoint: str, deployment: str) -> Path:
         return self.deployment_dir(endpoint, deployment) / "deployment.json"
 
+    def status_file(self, endpoint: str, deployment: str) -> Path:
+        return self.deployment_dir(endpoint, deployment) / "status.json"
+
     def model_dir(self, name: str, version: str) -> Path:
         return self.home / "models" / name / version
+
+    def lock(self, endpoint: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Any:
+        """The endpoint's lock: every read-modify-write of its state files happens while holding it.
+
+        One lock object per path in a process (is_singleton), so it is re-entrant within a thread.
+        """
+        from filelock import FileLock
+
+        path = self.home / "locks" / f"{endpoint}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path, timeout=timeout, is_singleton=True)
+
+    def socket_path(self, endpoint: str, deployment: str, generation: int, attempt: int) -> Path:
+        tag = hashlib.sha256(endpoint.encode()).hexdigest()[:8]
+        path = runtime_dir(self.home) / f"{tag}-{deployment}-{generation}-{attempt}.sock"
+        if len(str(path)) > SOCKET_PATH_LIMIT:
+            raise LocalStateError(
+                f"the socket path {str(path)!r} is longer than {SOCKET_PATH_LIMIT} bytes: set TMPDIR to a shorter "
+                "folder"
+            )
+        return path
 
     def endpoints(self) -> list[str]:
         return sorted(p.parent.name for p in (self.home / "endpoints").glob("*/endpoint.json"))
@@ -74,3 +180,7 @@ class LocalStore:
     def model_versions(self, name: str) -> list[int]:
         folder = self.home / "models" / name
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+
+
+def now_stamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

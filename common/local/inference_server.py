@@ -1,0 +1,86 @@
+"""Run azureml-inference-server-http on a Unix domain socket instead of 0.0.0.0 (the local target's deployments).
+
+The server's own CLI (azmlinfsrv) binds 0.0.0.0 with no flag to change it, so a local deployment would be reachable
+by anyone around the front door. This does what azmlinfsrv does (the same argument parsing, environment variables,
+logging configuration and banner, then gunicorn on azureml_inference_server_http.server.entry:app with the same
+settings) with one difference: gunicorn binds `unix:SOCKET`, in a folder only the owner can enter.
+
+It also dies with its parent (the front door that supervises it), so no deployment outlives its endpoint's
+front door, whatever killed it. It imports nothing from this project: it runs in any Python environment that has
+azureml-inference-server-http.
+
+Usage: python inference_server.py --socket PATH --parent_pid PID -- [azmlinfsrv arguments: --entry_script ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGTERM when the parent exits (Linux), and exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        sys.exit("the front door that started this server is gone")
+
+
+def gunicorn_argv(socket: str, worker_count: str) -> list[str]:
+    """azureml_inference_server_http.amlserver_linux.run's gunicorn settings, bound to a Unix socket."""
+    from azureml_inference_server_http.constants import (
+        DEFAULT_WORKER_PRELOAD,
+        DEFAULT_WORKER_TIMEOUT_SECONDS,
+        ENV_WORKER_PRELOAD,
+        ENV_WORKER_TIMEOUT,
+    )
+
+    argv = [
+        "azmlinfsrv",
+        *("-b", f"unix:{socket}"),
+        *("-w", worker_count),
+        *("--timeout", os.environ.get(ENV_WORKER_TIMEOUT, DEFAULT_WORKER_TIMEOUT_SECONDS)),
+        *("--access-logfile", "-"),
+        *("--error-logfile", "/dev/null"),
+        # gunicorn 23+ also opens a control socket in ~/.gunicorn, shared by every server of the user: not wanted
+        "--no-control-socket",
+    ]
+    if os.environ.get(ENV_WORKER_PRELOAD, DEFAULT_WORKER_PRELOAD).lower() == "true":
+        argv.append("--preload")
+    return [*argv, "azureml_inference_server_http.server.entry:app"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--parent_pid", type=int, required=True)
+    ours, server_arguments = parser.parse_known_args()
+    die_with_parent(ours.parent_pid)
+
+    from azureml_inference_server_http import amlserver
+    from azureml_inference_server_http.constants import ENV_WORKER_COUNT, PACKAGE_ROOT
+    from azureml_inference_server_http.log_config import load_logging_config
+
+    sys.argv = ["azmlinfsrv", *[a for a in server_arguments if a != "--"]]
+    arguments = amlserver.parse_arguments()
+    load_logging_config(PACKAGE_ROOT)
+    amlserver.merge_configuration(arguments)
+    amlserver.validate_environment_variables()
+    amlserver.set_path_variable()
+    amlserver.print_server_info()
+    amlserver.print_server_settings()
+    print(f"Listening on unix:{ours.socket} (liveness GET /, score POST /score); no TCP port\n", flush=True)
+
+    import gunicorn.app.wsgiapp
+
+    sys.argv = gunicorn_argv(ours.socket, os.environ[ENV_WORKER_COUNT])
+    gunicorn.app.wsgiapp.WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+
+
+if __name__ == "__main__":
+    main()

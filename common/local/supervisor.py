@@ -1,0 +1,551 @@
+"""Supervision of a local endpoint's deployments, run inside the endpoint's front door.
+
+The front door owns its deployments' server processes, as Azure's endpoint owns its deployments' containers: it
+starts each one (common/local/inference_server.py, on a Unix socket), probes its liveness route, restarts it when
+it dies or stops answering (with a growing pause), gives up after repeated failures (a crash loop: the deployment is
+marked unhealthy with its log tail, as Azure's CrashLoopBackOff), rolls a new generation out beside the old one and
+stops the old one only once the new one answers. The servers die with the front door (see inference_server.py), so
+nothing runs that no live front door knows about.
+
+The command-line side never starts a server: it writes what it wants (deployment.json, with a generation number)
+and waits for the front door to report the outcome in status.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common.local import processes
+from common.local.state import HOME_VARIABLE, LocalStateError, LocalStore, read_json, read_json_or_none, write_json
+
+log = logging.getLogger("frontdoor")
+
+LAUNCHER = Path(__file__).with_name("inference_server.py")
+TICK_SECONDS = 0.1
+START_TIMEOUT_SECONDS = 120.0
+RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
+CRASH_LOOP_RESTARTS = 5  # failed restarts in a row after which a deployment is unhealthy and left alone
+STABLE_SECONDS = 30.0  # a server that has answered this long resets the count of failures in a row
+STOP_GRACE_SECONDS = 10.0
+UNRESPONSIVE_STOP_GRACE_SECONDS = 1.0
+SNAPSHOT_GRACE_SECONDS = 300.0  # a snapshot folder younger than this may be one a command is still writing
+LOG_TAIL_LINES = 30
+
+# Azure's defaults for managed online deployments (request_settings); the probes are the local target's own, see
+# Settings.
+DEFAULT_REQUEST_TIMEOUT_MS = 5000
+DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a deployment is served, from its deployment.json.
+
+    request_timeout_ms and max_concurrent_requests_per_instance default to Azure's. The liveness probe defaults
+    are the local target's: Azure probes every 10 s and restarts after 30 failures (5 minutes), here a frozen
+    server is taken out of the rotation after one failed probe and restarted after 3 (about 6 s).
+    """
+
+    request_timeout_ms: int = DEFAULT_REQUEST_TIMEOUT_MS
+    max_concurrent_requests_per_instance: int = DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE
+    instance_count: int = 1
+    probe_period: float = 1.0
+    probe_timeout: float = 2.0
+    probe_failure_threshold: int = 3
+
+    @property
+    def request_timeout(self) -> float:
+        return self.request_timeout_ms / 1000
+
+    @property
+    def admitted_requests(self) -> int:
+        """Requests in flight Azure admits before answering 429 (troubleshooting page, status code 429)."""
+        return 2 * self.max_concurrent_requests_per_instance * self.instance_count
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Settings:
+        request = spec.get("request_settings") or {}
+        probe = spec.get("liveness_probe") or {}
+        return cls(
+            request_timeout_ms=int(request.get("request_timeout_ms") or DEFAULT_REQUEST_TIMEOUT_MS),
+            max_concurrent_requests_per_instance=int(
+                request.get("max_concurrent_requests_per_instance") or DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE
+            ),
+            instance_count=int(spec.get("instance_count") or 1),
+            probe_period=float(probe.get("period") or cls.probe_period),
+            probe_timeout=float(probe.get("timeout") or cls.probe_timeout),
+            probe_failure_threshold=int(probe.get("failure_threshold") or cls.probe_failure_threshold),
+        )
+
+
+class Instance:
+    """One server process of one generation of a deployment, and the HTTP client that reaches its socket."""
+
+    def __init__(self, generation: int, socket: Path, process: subprocess.Popen[bytes] | None) -> None:
+        self.generation, self.socket, self.process = generation, socket, process
+        transport = httpx.AsyncHTTPTransport(uds=str(socket))
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://deployment", timeout=None)
+        self.in_flight = 0
+        self.answered = False  # answered a scoring request since the last probe (a busy server is a live one)
+        self.started = time.monotonic()
+        self.last_probe = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process else None
+
+    async def probe(self, timeout: float) -> bool:
+        try:
+            response = await self.client.get("/", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS, drain: float = 0.0) -> None:
+        """Let requests in flight finish (at most `drain` s), then stop the process group and close the client."""
+        deadline = time.monotonic() + drain
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.process is not None:
+            await asyncio.to_thread(processes.stop, self.process.pid, None, grace)
+            self.process.poll()
+        await self.client.aclose()
+        self.socket.unlink(missing_ok=True)
+
+
+@dataclass
+class Deployment:
+    """One deployment under supervision: what is asked for (spec), what serves (current), and what to report."""
+
+    endpoint: str
+    name: str
+    store: LocalStore
+    spec: dict[str, Any]
+    current: Instance | None = None
+    ready: bool = False
+    serving: dict[str, Any] | None = None  # the spec of the generation that serves (the last good one)
+    state: str = "Creating"  # Azure's provisioning states: Creating, Updating, Succeeded, Failed, Deleting
+    health: str = "starting"  # starting, running, restarting, unhealthy, stopped
+    reason: str = ""
+    restarts: int = 0
+    failures_in_a_row: int = 0
+    failed_generation: int | None = None
+    attempts: int = 0
+    probe_failures: int = 0
+    closing: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_spec(self.serving or self.spec)
+
+    @property
+    def generation(self) -> int:
+        return int(self.spec.get("generation", 1))
+
+    @property
+    def log_path(self) -> Path:
+        return self.store.deployment_dir(self.endpoint, self.name) / "server.log"
+
+    def unavailable_reason(self) -> str:
+        if self.health == "restarting":
+            return f"is restarting ({self.reason})"
+        if self.health == "unhealthy":
+            return f"is unhealthy ({self.reason.splitlines()[0] if self.reason else 'crash loop'})"
+        if self.health == "starting":
+            return "is starting"
+        if self.current is not None and not self.ready:
+            return "is not answering its liveness probe"
+        return "is not running"
+
+    # --- what the command-line side reads -------------------------------------------------------------------
+
+    def write_status(self) -> None:
+        status = {
+            "name": self.name,
+            "generation": self.generation,
+            "serving_generation": self.serving.get("generation") if self.serving else None,
+            "serving": self.serving,
+            "failed_generation": self.failed_generation,
+            "state": self.state,
+            "health": self.health,
+            "reason": self.reason,
+            "pid": self.current.pid if self.current else None,
+            "socket": str(self.current.socket) if self.current else None,
+            "restarts": self.restarts,
+            "front_door_pid": os.getpid(),
+            "updated": time.time(),
+        }
+        path = self.store.status_file(self.endpoint, self.name)
+        if path.parent.is_dir():
+            write_json(path, status)
+
+    def restore(self) -> None:
+        """Pick up where an earlier front door left off: the last good generation serves again, and a generation
+        that failed is not retried (as in Azure, where a failed update leaves the previous version serving)."""
+        previous = read_json_or_none(self.store.status_file(self.endpoint, self.name)) or {}
+        self.serving = previous.get("serving")
+        if previous.get("failed_generation") == self.generation:
+            self.failed_generation, self.state = self.generation, "Failed"
+            self.reason = previous.get("reason") or "its last update failed"
+        elif self.serving is not None and self.serving.get("generation") == self.generation:
+            self.state = "Succeeded"
+
+    # --- the supervision loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self.closing:
+                if self.spec.get("deleting"):
+                    await self.delete()
+                    return
+                if self.generation not in (self._serving_generation(), self.failed_generation):
+                    await self.roll_out(self.spec)
+                    continue
+                if self.current is None and self.serving is not None and self.health not in ("unhealthy",):
+                    await self.restart("it was not running")  # after the front door (re)started
+                    continue
+                if self.current is not None:
+                    problem = await self.check(self.current)
+                    if problem:
+                        await self.restart(problem)
+                        continue
+                if self.current is None and self.serving is None and self.health == "starting":
+                    self.health = "stopped"
+                    self.write_status()
+                await self.pause(TICK_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("supervision of deployment %r failed", self.name)
+            raise
+
+    def _serving_generation(self) -> int | None:
+        return int(self.serving["generation"]) if self.serving else None
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake at once for a new spec or a shutdown."""
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
+
+    async def check(self, instance: Instance) -> str | None:
+        """Why the serving instance must be restarted, or None. Runs the liveness probe every period."""
+        code = instance.exit_code()
+        if code is not None:
+            return f"its server exited with code {code}" if code >= 0 else f"its server was killed by signal {-code}"
+        settings = self.settings
+        if time.monotonic() - instance.last_probe < settings.probe_period:
+            if self.failures_in_a_row and time.monotonic() - instance.started > STABLE_SECONDS and self.ready:
+                self.failures_in_a_row = 0
+            return None
+        instance.last_probe = time.monotonic()
+        alive = await instance.probe(settings.probe_timeout) or instance.answered
+        instance.answered = False
+        if alive:
+            if not self.ready:
+                log.info("deployment %r answers its liveness probe again", self.name)
+            self.probe_failures, self.ready = 0, True
+            return None
+        self.probe_failures += 1
+        if self.ready:
+            log.warning("deployment %r did not answer its liveness probe; its share gets 503 until it does", self.name)
+        self.ready = False
+        if self.probe_failures >= settings.probe_failure_threshold:
+            return f"it did not answer its liveness probe (GET /) {self.probe_failures} times in a row"
+        return None
+
+    async def launch(self, spec: dict[str, Any]) -> Instance:
+        self.attempts += 1
+        generation = int(spec.get("generation", 1))
+        socket = self.store.socket_path(self.endpoint, self.name, generation, self.attempts)
+        socket.unlink(missing_ok=True)
+        settings = Settings.from_spec(spec)
+        argv = [
+            spec.get("python") or sys.executable,
+            str(LAUNCHER),
+            *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
+            *("--entry_script", spec["scoring_script"], "--worker_count", str(settings.instance_count)),
+        ]
+        environment = {
+            **os.environ,
+            **(spec.get("environment_variables") or {}),
+            "AZUREML_MODEL_DIR": spec["model_dir"],
+            # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's
+            # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
+            "OMP_NUM_THREADS": "1",
+            HOME_VARIABLE: str(self.store.home),
+        }
+        with self.log_path.open("a") as handle:
+            handle.write(
+                f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} generation {generation} "
+                f"(attempt {self.attempts}) ---\n"
+            )
+            handle.flush()
+            process = subprocess.Popen(
+                argv,
+                cwd=spec["code_dir"],
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
+        return Instance(generation, socket, process)
+
+    async def wait_ready(self, instance: Instance, timeout: float = START_TIMEOUT_SECONDS) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.closing:
+            if instance.exit_code() is not None:
+                return False
+            if await instance.probe(timeout=2.0):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async def roll_out(self, spec: dict[str, Any]) -> None:
+        """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
+        update does. A failure leaves the previous generation serving."""
+        generation = int(spec.get("generation", 1))
+        self.state = "Updating" if self.serving else "Creating"
+        if self.current is None:
+            self.health = "starting"
+        self.write_status()
+        instance = await self.launch(spec)
+        if await self.wait_ready(instance):
+            previous = self.current
+            self.current, self.serving, self.ready = instance, spec, True
+            self.state, self.health, self.reason = "Succeeded", "running", ""
+            self.failures_in_a_row, self.probe_failures, self.failed_generation = 0, 0, None
+            self.write_status()
+            log.info("deployment %r generation %d serves", self.name, generation)
+            if previous is not None:
+                await previous.stop(drain=self.settings.request_timeout)
+            self.remove_stale_snapshots()
+            return
+        if self.closing:
+            await instance.stop()
+            return
+        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        self.failed_generation, self.state = generation, "Failed"
+        self.reason = "its server did not become healthy (init() failed or it exited); see the log"
+        if self.current is None:
+            self.health = "stopped"
+        self.write_status()
+        log.warning("deployment %r generation %d failed to start", self.name, generation)
+
+    async def restart(self, problem: str) -> None:
+        """Restart the serving generation after `problem`, pausing longer each time; give up after a crash loop."""
+        self.ready = False
+        if self.current is not None:
+            log.warning("deployment %r: %s; restarting it", self.name, problem)
+            dead = self.current
+            self.current = None
+            self.health, self.reason = "restarting", problem
+            self.write_status()
+            await dead.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        while not self.closing and self.serving is not None:
+            if self.failures_in_a_row >= CRASH_LOOP_RESTARTS:
+                self.health = "unhealthy"
+                self.reason = (
+                    f"crash loop: {problem}; restarted {self.failures_in_a_row} times in a row without success, "
+                    "not retried (run the create command again, or stop and start the endpoint)\n"
+                    + processes.tail(self.log_path, LOG_TAIL_LINES)
+                )
+                self.write_status()
+                log.error("deployment %r is unhealthy: %s", self.name, problem)
+                return
+            self.health, self.reason = "restarting", problem
+            self.write_status()
+            await self.pause(RESTART_PAUSES[min(self.failures_in_a_row, len(RESTART_PAUSES) - 1)])
+            if self.closing or self.spec.get("deleting"):
+                return
+            if self.generation not in (self._serving_generation(), self.failed_generation):
+                return  # a new generation is asked for: roll it out instead
+            self.failures_in_a_row += 1
+            instance = await self.launch(self.serving)
+            if await self.wait_ready(instance):
+                self.current, self.ready, self.probe_failures = instance, True, 0
+                self.restarts += 1
+                self.health, self.reason = "running", ""
+                self.write_status()
+                log.info("deployment %r is back (restart %d)", self.name, self.restarts)
+                return
+            code = instance.exit_code()
+            problem = f"its server exited during start with code {code}" if code is not None else "it did not start"
+            await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+
+    async def stop(self, health: str = "stopped") -> None:
+        self.closing, self.ready = True, False
+        self.wake.set()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        if self.current is not None:
+            await self.current.stop(drain=1.0)
+            self.current = None
+        self.health = health
+        self.reason = "" if health == "stopped" and self.state != "Failed" else self.reason
+
+    async def delete(self) -> None:
+        self.state = "Deleting"
+        self.write_status()
+        self.closing, self.ready = True, False
+        if self.current is not None:
+            await self.current.stop(drain=1.0)
+            self.current = None
+        await asyncio.to_thread(self._remove_folder)
+        log.info("deployment %r deleted", self.name)
+
+    def _remove_folder(self) -> None:
+        with self.store.lock(self.endpoint):
+            spec = read_json_or_none(self.store.deployment_file(self.endpoint, self.name))
+            if spec is None or spec.get("deleting"):
+                shutil.rmtree(self.store.deployment_dir(self.endpoint, self.name), ignore_errors=True)
+
+    def remove_stale_snapshots(self) -> None:
+        """Code and model copies that neither the asked-for nor the serving generation uses."""
+        keep = {str(p) for spec in (self.spec, self.serving) if spec for p in spec.get("snapshots", [])}
+        folder = self.store.deployment_dir(self.endpoint, self.name)
+        for path in [*folder.glob("code-*"), *folder.glob("model-*")]:
+            try:
+                young = time.time() - path.stat().st_ctime < SNAPSHOT_GRACE_SECONDS
+            except OSError:
+                continue
+            if str(path) not in keep and not young:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Routing:
+    """What the front door routes by: the endpoint's auth and traffic, as last read successfully."""
+
+    auth_mode: str = "key"
+    keys: dict[str, str] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    revision: int = 0
+
+
+class Supervisor:
+    """The endpoint's state, reloaded whenever a state file changes, and one Deployment per deployment.json."""
+
+    def __init__(self, store: LocalStore, endpoint: str, on_applied: Callable[[int], None] | None = None) -> None:
+        self.store, self.endpoint = store, endpoint
+        self.routing = Routing()
+        self.deployments: dict[str, Deployment] = {}
+        self.on_applied = on_applied
+        self._signature: tuple[Any, ...] | None = None
+        self._running = False
+
+    def _files(self) -> list[Path]:
+        folder = self.store.endpoint_dir(self.endpoint) / "deployments"
+        return [
+            self.store.endpoint_file(self.endpoint),
+            self.store.keys_file(self.endpoint),
+            *sorted(folder.glob("*/deployment.json")),
+        ]
+
+    def reload(self) -> bool:
+        """Re-read the state if a file changed. An unreadable file keeps the last good routing (and is logged)."""
+        files = self._files()
+        signature = tuple((str(p), s.st_mtime_ns, s.st_ino) for p in files if (s := _stat(p)) is not None)
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        try:
+            spec = read_json(files[0])
+            keys = read_json(files[1])
+            specs = {path.parent.name: read_json(path) for path in files[2:] if path.exists()}
+            routing = Routing(
+                auth_mode=str(spec["auth_mode"]),
+                keys={name: str(keys[name]) for name in ("primary_key", "secondary_key", "token_secret")},
+                traffic={str(k): int(v) for k, v in (spec.get("traffic") or {}).items()},
+                mirror_traffic={str(k): int(v) for k, v in (spec.get("mirror_traffic") or {}).items()},
+                revision=int(spec.get("revision", 0)),
+            )
+        except (LocalStateError, FileNotFoundError, KeyError, TypeError, ValueError, AttributeError) as error:
+            log.error("the endpoint's state is unreadable (%s); keeping the last good routing", _describe(error))
+            return False
+        self.routing = routing
+        for name, deployment_spec in specs.items():
+            self._update(name, deployment_spec)
+        for name in [n for n in self.deployments if n not in specs]:
+            gone = self.deployments.pop(name)
+            if self._running:
+                asyncio.get_running_loop().create_task(gone.stop())
+        if self.on_applied is not None:
+            self.on_applied(routing.revision)
+        return True
+
+    def _update(self, name: str, spec: dict[str, Any]) -> None:
+        deployment = self.deployments.get(name)
+        if deployment is None:
+            deployment = Deployment(self.endpoint, name, self.store, spec)
+            deployment.restore()
+            self.deployments[name] = deployment
+            if self._running:
+                self._start(deployment)
+            return
+        if spec != deployment.spec:
+            deployment.spec = spec
+            deployment.wake.set()
+
+    def _start(self, deployment: Deployment) -> None:
+        deployment.task = asyncio.get_running_loop().create_task(deployment.run(), name=f"deployment {deployment.name}")
+
+    async def run(self) -> None:
+        """Reload state and start a supervision task per deployment; runs until cancelled."""
+        self._running = True
+        self.reload()
+        for deployment in self.deployments.values():
+            if deployment.task is None:
+                self._start(deployment)
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.reload()
+            for deployment in list(self.deployments.values()):
+                if deployment.task is not None and deployment.task.done() and not deployment.closing:
+                    deployment.task = None  # a supervision loop that crashed: start it again
+                    self._start(deployment)
+                if deployment.task is not None and deployment.task.done() and deployment.spec.get("deleting"):
+                    self.deployments.pop(deployment.name, None)
+
+    async def shutdown(self) -> None:
+        """Stop every server (in parallel) and record them as stopped."""
+        deployments = list(self.deployments.values())
+        await asyncio.gather(*(d.stop() for d in deployments), return_exceptions=True)
+        for deployment in deployments:
+            deployment.write_status()
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, LocalStateError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
