@@ -171,7 +171,8 @@ def parse_request(raw_data: Any) -> list[list[float]]:
         formats = [key for key in ("data", "input_data") if key in payload]
         unknown = sorted(str(key) for key in payload if key not in ("data", "input_data"))
         if len(formats) != 1 or unknown:
-            found = "both data and input_data" if len(formats) == 2 else f"keys {_short.repr(sorted(map(str, payload)))}"
+            keys = _short.repr(sorted(map(str, payload)))
+            found = "both data and input_data" if len(formats) == 2 else f"keys {keys}"
             raise BadRequest(f"unrecognised request ({found}); send {FORMATS}")
         if formats == ["data"]:
             rows = _rows_from_lists(payload["data"], list(FEATURES))

@@ -156,7 +156,7 @@ def _translate(error: BaseException) -> CliError:
                 "Azure region; choose another --endpoint_name",
                 exit_code=EXIT_CONFLICT,
             )
-        return CliError(f"conflict in Azure (409): {message}", exit_code=EXIT_CONFLICT)
+        return CliError(f"conflict (409): {message}", exit_code=EXIT_CONFLICT)
     if is_quota_error(error):
         return CliError(f"{quota_hint(error)} ({message})", exit_code=EXIT_QUOTA)
     if isinstance(error, ServiceRequestError):

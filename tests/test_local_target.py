@@ -6,6 +6,8 @@ the traffic as it found it. Every process started here is stopped at the end, ev
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -57,6 +59,13 @@ class LocalSetup:
     def deployment(self, name: str) -> dict[str, Any]:
         return read_json(self.store.deployment_file(ENDPOINT, name))
 
+    def status(self, name: str) -> dict[str, Any]:
+        """What the front door reports about a deployment (pid, health, restarts)."""
+        return read_json(self.store.status_file(ENDPOINT, name))
+
+    def frontdoor_pid(self) -> int:
+        return int(read_json(self.store.frontdoor_file(ENDPOINT))["pid"])
+
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.endpoint()['port']}"
@@ -72,10 +81,11 @@ class LocalSetup:
         return self.http.post(f"{self.uri}/score", content=body, headers=headers)
 
     def set_traffic(self, **shares: int) -> None:
-        assert (
-            run_main(manage_online_endpoint.main, ["traffic", *local_args(), *[f"{k}={v}" for k, v in shares.items()]])
-            == 0
-        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = run_main(
+                manage_online_endpoint.main, ["traffic", *local_args(), *[f"{k}={v}" for k, v in shares.items()]]
+            )
+        assert code == 0
 
 
 def local_args() -> list[str]:
@@ -305,7 +315,9 @@ def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_scr
     )
     assert time.monotonic() - started < 60
     assert local.endpoint()["traffic"] == before
-    assert local.deployment("broken")["state"] == "Failed"
+    shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
+    broken_shown = next(d for d in json.loads(shown.out)["deployments"] if d["name"] == "broken")
+    assert (broken_shown["provisioning_state"], broken_shown["health"]) == ("Failed", "stopped")
     assert local.score().status_code == 200
     assert (
         run_main(
@@ -316,63 +328,106 @@ def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_scr
     )
 
 
-def test_a_killed_deployment_gives_503_on_its_share_while_the_other_answers(local, run_script):
-    local.set_traffic(blue=50, green=50)
-    green = local.deployment("green")
-    os.killpg(green["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while processes.group_members(green["pid"]) and time.monotonic() < deadline:
+def wait_until(condition: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
         time.sleep(0.05)
+    return bool(condition())
 
-    outcomes = Counter()
-    for _ in range(100):
+
+def test_a_killed_deployment_is_restarted_with_no_command_and_only_its_share_fails_meanwhile(local, run_script):
+    local.set_traffic(blue=50, green=50)
+    old = local.status("green")
+    os.kill(old["pid"], signal.SIGKILL)
+    killed = time.monotonic()
+
+    outcomes: Counter[tuple[str | None, int]] = Counter()
+    while time.monotonic() - killed < 30:
         response = local.score()
         outcomes[(response.headers.get("azureml-model-deployment"), response.status_code)] += 1
+        served_by = response.headers.get("azureml-model-deployment")
+        if outcomes[("green", 503)] and (served_by, response.status_code) == ("green", 200):
+            break
 
-    assert set(outcomes) == {("blue", 200), ("green", 503)}, outcomes
-    assert local.score(deployment="green").json() == {"error": "deployment 'green' is not reachable"}
-    assert local.score(deployment="blue").status_code == 200
-
-    shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
-    assert "warning: local deployment 'green' of 'diabetes-local' is not running" in shown.err
-    assert "python create_online_deployment.py --local --deployment_name green" in shown.err
-
-    # bringing it back: the printed command re-creates it in place
-    assert run_script(create_online_deployment, deployment_args("green", 10)).code == 0
-    assert local.score(deployment="green").status_code == 200
-    assert local.endpoint()["traffic"] == {"blue": 90, "green": 10}
+    recovered = time.monotonic() - killed
+    assert set(outcomes) <= {("blue", 200), ("green", 200), ("green", 503)}, outcomes
+    assert outcomes[("green", 503)] > 0 and recovered < 20, (outcomes, recovered)
+    new = local.status("green")
+    assert (new["health"], new["restarts"]) == ("running", 1)
+    assert new["pid"] != old["pid"] and processes.group_members(old["pid"]) == []
+    shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
+    green = next(d for d in json.loads(shown.out)["deployments"] if d["name"] == "green")
+    assert (green["provisioning_state"], green["health"], green["restarts"]) == ("Succeeded", "running", "1")
+    local.set_traffic(blue=90, green=10)
 
 
 def test_rolling_update_replaces_the_process_without_a_gap(local, run_script):
-    old = local.deployment("blue")
+    old = local.status("blue")
 
     result = run_script(create_online_deployment, deployment_args("blue", 90))
 
     assert result.code == 0, result.err
-    new = local.deployment("blue")
-    assert new["pid"] != old["pid"] and new["port"] != old["port"]
+    new = local.status("blue")
+    assert new["pid"] != old["pid"] and new["socket"] != old["socket"]
+    assert new["serving_generation"] == old["serving_generation"] + 1
     assert processes.group_members(old["pid"]) == []
     assert local.score(deployment="blue").status_code == 200
 
 
-def test_stale_front_door_is_reported_and_brought_back(local, run_script):
-    old_pid = local.endpoint()["pid"]
-    os.killpg(old_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while processes.group_members(old_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+def test_a_dead_front_door_takes_its_servers_along_and_start_brings_it_all_back(local, run_script):
+    updated = run_script(
+        create_online_endpoint,
+        ["--local", "--endpoint_name", ENDPOINT, "--auth_mode", "key", "--description", "kept", "--tags", "team=ml"],
+    )
+    assert updated.code == 0, updated.err
+    before, key = local.endpoint(), local.key
+    server_pids = [local.status(name)["pid"] for name in ("blue", "green")]
+    os.kill(local.frontdoor_pid(), signal.SIGKILL)
 
+    # the servers die with their front door: nothing answers around it
+    assert wait_until(lambda: all(not processes.group_members(pid) for pid in server_pids), 15)
     shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
-    assert "warning: local endpoint 'diabetes-local' is not running" in shown.err
-    assert f"python create_online_endpoint.py --local --endpoint_name {ENDPOINT} --auth_mode key" in shown.err
+    start = f"python manage_online_endpoint.py start --endpoint_name {ENDPOINT} --local"
+    assert f"warning: local endpoint '{ENDPOINT}' is not running" in shown.err
+    assert start in shown.err
     assert "Provisioning state: Stopped" in shown.out
 
-    again = run_script(create_online_endpoint, ["--local", "--endpoint_name", ENDPOINT, "--auth_mode", "key"])
+    started = run_script(manage_online_endpoint, ["start", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
 
-    assert again.code == 0, again.err
-    assert local.endpoint()["pid"] != old_pid
-    assert local.endpoint()["traffic"] == {"blue": 90, "green": 10}
+    assert started.code == 0, started.err
+    after = local.endpoint()
+    for setting in ("port", "description", "tags", "auth_mode", "traffic", "mirror_traffic"):
+        assert after[setting] == before[setting], setting
+    assert after["description"] == "kept" and after["tags"] == {"team": "ml"}
+    shown = json.loads(started.out)
+    assert {d["name"]: d["health"] for d in shown["deployments"]} == {"blue": "running", "green": "running"}
+    assert local.score(key=key).status_code == 200
+    assert local.score(deployment="green").status_code == 200
+
+
+def test_stop_ends_every_process_and_keeps_the_state_for_start(local, run_script):
+    pids = [local.frontdoor_pid(), local.status("blue")["pid"], local.status("green")["pid"]]
+    state_before = local.endpoint()
+
+    stopped = run_script(manage_online_endpoint, ["stop", "--local", "--endpoint_name", ENDPOINT])
+
+    assert stopped.code == 0, stopped.err
+    assert "Start it again with: python manage_online_endpoint.py start" in stopped.out
+    assert [pid for pid in pids if processes.group_members(pid)] == []
+    assert local.endpoint() == state_before
+    assert {local.status(name)["health"] for name in ("blue", "green")} == {"stopped"}
+    started = run_script(manage_online_endpoint, ["start", "--local", "--endpoint_name", ENDPOINT])
+    assert started.code == 0, started.err
     assert local.score().status_code == 200
+
+
+def test_start_and_stop_are_refused_for_azure_before_any_call(run_script):
+    for command in ("start", "stop"):
+        result = run_script(manage_online_endpoint, [command, "--endpoint_name", ENDPOINT])
+        assert result.code == 2
+        assert f"error: {command} is for local endpoints (add --local)" in result.err
 
 
 def test_delete_refuses_a_deployment_with_traffic_then_stops_every_process(local, run_script):
@@ -384,7 +439,7 @@ def test_delete_refuses_a_deployment_with_traffic_then_stops_every_process(local
     assert "deployment 'green' takes 10% of the live traffic" in refused.err
 
     local.set_traffic(blue=100, green=0)
-    green_pid = local.deployment("green")["pid"]
+    green_pid = local.status("green")["pid"]
     assert (
         run_script(
             manage_online_endpoint,
@@ -394,7 +449,7 @@ def test_delete_refuses_a_deployment_with_traffic_then_stops_every_process(local
     )
     assert processes.group_members(green_pid) == []
 
-    pids = [local.endpoint()["pid"], local.deployment("blue")["pid"]]
+    pids = [local.frontdoor_pid(), local.status("blue")["pid"]]
     members = [member for pid in pids for member in processes.group_members(pid)]
     assert len(members) >= 3  # front door, blue's server and its worker
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from common.training import FEATURES, LABELS
 from tests.conftest import CANONICAL_ROW, load_score_module
@@ -61,7 +63,15 @@ def bad(score, body) -> dict:
     [
         ("not json", "the body is not JSON"),
         ("", "the body is empty"),
-        ({"rows": [CANONICAL_ROW]}, "unrecognised request (['rows'])"),
+        ({"rows": [CANONICAL_ROW]}, "unrecognised request (keys ['rows'])"),
+        ({"data": [CANONICAL_ROW], "foo": 1}, "unrecognised request (keys ['data', 'foo'])"),
+        ({"data": [CANONICAL_ROW], "input_data": {"data": [CANONICAL_ROW]}}, "(both data and input_data)"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (
+            {"data": [[2**1024, *CANONICAL_ROW[1:]]]},
+            "row 0, Pregnancies: 179769313486231590...5356329624224137216 is too large",
+        ),
+        ({"data": [[[[[[[1]]]]], *CANONICAL_ROW[1:]]]}, "row 0, Pregnancies: [[[...]]] is not a number"),
         (42, "unrecognised request (int)"),
         ({"data": []}, "the request has no rows to score"),
         ([], "the request has no rows to score"),
@@ -83,6 +93,49 @@ def bad(score, body) -> dict:
 )
 def test_bad_input_is_a_400_naming_the_problem(score, body, message):
     assert message in bad(score, body)["error"]
+
+
+def test_a_body_that_is_not_utf_8_is_a_400(score):
+    response = score.run(b'{"data": [[\xff\xfe]]}')
+    assert response.status_code == 400
+    assert json.loads(response.get_data()) == {"error": "the body is not UTF-8 text (invalid start byte at byte 11)"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=9) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=40,
+)
+FEATURE_VALUES = st.one_of(st.integers(), st.floats(), st.booleans(), st.none(), st.text(max_size=3))
+ROWS = st.lists(st.lists(FEATURE_VALUES, min_size=7, max_size=9), max_size=5)
+REQUESTS = st.one_of(
+    JSON_VALUES,
+    st.builds(lambda rows: {"data": rows}, ROWS),
+    st.builds(lambda rows: {"input_data": {"data": rows}}, ROWS),
+    st.builds(lambda rows: [dict(zip(FEATURES, row, strict=False)) for row in rows], ROWS),
+)
+
+
+def labels_or_400(score, body) -> None:
+    answer = score.run(body)
+    if isinstance(answer, list):
+        assert all(label in ("diabetic", "not-diabetic") for label in answer)
+    else:
+        assert answer.status_code == 400
+        assert set(json.loads(answer.get_data())) == {"error"}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=REQUESTS)
+def test_any_json_request_gets_labels_or_a_400(score, request):
+    labels_or_400(score, json.dumps(request, allow_nan=True))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=200))
+def test_any_bytes_get_labels_or_a_400(score, body):
+    labels_or_400(score, body)
+    labels_or_400(score, body.decode("latin-1"))
 
 
 def test_max_rows_is_accepted(score):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from typing import Any
@@ -46,7 +47,9 @@ def _token_valid(token: str, endpoint: str, secret: str, now: float) -> bool:
         if not isinstance(claims, dict) or claims.get("endpoint") != endpoint:
             return False
         expires = claims.get("exp")
-        return isinstance(expires, int | float) and not isinstance(expires, bool) and float(expires) > now
+        if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
+            return False
+        return float(expires) > now
     except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError):
         return False
 

@@ -332,13 +332,14 @@ class Deployment:
         instance = await self.launch(spec)
         if await self.wait_ready(instance):
             previous = self.current
-            self.current, self.serving, self.ready = instance, spec, True
-            self.state, self.health, self.reason = "Succeeded", "running", ""
+            self.current, self.serving, self.ready = instance, spec, True  # new requests go to the new generation
+            self.health, self.reason = "running", ""
             self.failures_in_a_row, self.probe_failures, self.failed_generation = 0, 0, None
-            self.write_status()
-            log.info("deployment %r generation %d serves", self.name, generation)
             if previous is not None:
                 await previous.stop(drain=self.settings.request_timeout)
+            self.state = "Succeeded"  # reported once the old generation is gone, as Azure's rolling update
+            self.write_status()
+            log.info("deployment %r generation %d serves", self.name, generation)
             self.remove_stale_snapshots()
             return
         if self.closing:
