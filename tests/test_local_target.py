@@ -6,8 +6,6 @@ the traffic as it found it. Every process started here is stopped at the end, ev
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -16,9 +14,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,109 +23,24 @@ import create_online_deployment
 import create_online_endpoint
 import invoke_online_endpoint
 import manage_online_endpoint
-import train_model
 from common.cli import run_main
 from common.local import processes
-from common.local.client import LocalMLClient
-from common.local.state import LocalStore, read_json
+from common.local.state import read_json
 from common.training import LABELS
-from tests.conftest import CANONICAL_ROW, ROOT
+from tests.localtarget import REQUEST_TIMEOUT, SAMPLE, LocalSetup, local_target, wait_until
 
 ENDPOINT = "diabetes-local"
-SAMPLE = json.dumps({"data": [CANONICAL_ROW]})
-REQUEST_TIMEOUT = 10.0
-
-
-@dataclass
-class LocalSetup:
-    home: Path
-    spawned: list[int] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=REQUEST_TIMEOUT))
-
-    @property
-    def store(self) -> LocalStore:
-        return LocalStore(self.home)
-
-    def client(self) -> LocalMLClient:
-        return LocalMLClient(home=self.home)
-
-    def endpoint(self) -> dict[str, Any]:
-        return read_json(self.store.endpoint_file(ENDPOINT))
-
-    def deployment(self, name: str) -> dict[str, Any]:
-        return read_json(self.store.deployment_file(ENDPOINT, name))
-
-    def status(self, name: str) -> dict[str, Any]:
-        """What the front door reports about a deployment (pid, health, restarts)."""
-        return read_json(self.store.status_file(ENDPOINT, name))
-
-    def frontdoor_pid(self) -> int:
-        return int(read_json(self.store.frontdoor_file(ENDPOINT))["pid"])
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.endpoint()['port']}"
-
-    @property
-    def key(self) -> str:
-        return read_json(self.store.keys_file(ENDPOINT))["primary_key"]
-
-    def score(self, body: str = SAMPLE, key: str | None = None, deployment: str | None = None) -> httpx.Response:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or self.key}"}
-        if deployment:
-            headers["azureml-model-deployment"] = deployment
-        return self.http.post(f"{self.uri}/score", content=body, headers=headers)
-
-    def set_traffic(self, **shares: int) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            code = run_main(
-                manage_online_endpoint.main, ["traffic", *local_args(), *[f"{k}={v}" for k, v in shares.items()]]
-            )
-        assert code == 0
-
-
-def local_args() -> list[str]:
-    return ["--local", "--endpoint_name", ENDPOINT, "--set"]
-
-
-def deployment_args(name: str, traffic: int, score_path: str = "09-deploy-model") -> list[str]:
-    return [
-        "--local",
-        *("--deployment_name", name, "--endpoint_name", ENDPOINT),
-        *("--model_path", "azureml:diabetes-predict:1", "--environment", "diabetes-classify"),
-        *("--score_path", score_path, "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
-        *("--instance_count", "1", "--traffic_allocation", str(traffic)),
-    ]
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalSetup]:
-    home = tmp_path_factory.mktemp("local-home")
-    setup = LocalSetup(home)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AZUREML_LOCAL_HOME", str(home))
-    patch.chdir(ROOT)
-    real_spawn = processes.spawn
-
-    def recording_spawn(*args: Any, **kwargs: Any) -> int:
-        pid = real_spawn(*args, **kwargs)
-        setup.spawned.append(pid)
-        return pid
-
-    patch.setattr(processes, "spawn", recording_spawn)
-    try:
-        model_folder = str(model_dir / "diabetes-model")
-        assert run_main(train_model.main, ["--rows", "800", "--output_dir", model_folder, "--register", "--local"]) == 0
-        assert (
-            run_main(create_online_endpoint.main, ["--local", "--endpoint_name", ENDPOINT, "--auth_mode", "key"]) == 0
-        )
-        assert run_main(create_online_deployment.main, deployment_args("blue", 100)) == 0
+    with local_target(tmp_path_factory.mktemp("local-home"), ENDPOINT, model_dir) as setup:
+        setup.deploy("blue", 100)
         yield setup
-    finally:
-        setup.http.close()
-        for pid in setup.spawned:
-            processes.stop(pid, grace=3)
-        patch.undo()
+
+
+def deployment_args(name: str, traffic: int, score_path: str = "09-deploy-model") -> list[str]:
+    return LocalSetup(Path(), ENDPOINT).deployment_args(name, traffic, score_path)
 
 
 def test_invoke_prints_the_prediction_list(local, run_script):
@@ -326,15 +237,6 @@ def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_scr
         )
         == 0
     )
-
-
-def wait_until(condition: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
 
 
 def test_a_killed_deployment_is_restarted_with_no_command_and_only_its_share_fails_meanwhile(local, run_script):

@@ -63,6 +63,21 @@ def _refused(message: str, status: int = 400) -> Exception:
 
 
 Check = Callable[[], "tuple[bool, Any, Exception | None]"]
+STATE_ERROR_GRACE_SECONDS = 1.0  # the front door may not have re-read the file a command has just rewritten
+
+
+class StateErrorWatch:
+    """Whether the front door has reported an unreadable state for longer than a re-read takes."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def persistent(self, record: dict[str, Any] | None) -> bool:
+        if not record or not record.get("state_error"):
+            self.since = None
+            return False
+        self.since = self.since or time.monotonic()
+        return time.monotonic() - self.since >= STATE_ERROR_GRACE_SECONDS
 
 
 class LocalPoller:
@@ -201,9 +216,12 @@ class LocalEndpoints:
     def _applied_poller(self, name: str, revision: int) -> LocalPoller:
         """Done once the front door routes by `revision` (a traffic change applies before the command returns)."""
         deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
+        watch = StateErrorWatch()
 
         def check() -> tuple[bool, Any, Exception | None]:
             record = self.frontdoor(name)
+            if record is not None and watch.persistent(record):
+                return True, None, self.state_error(name, record)
             if record is not None and int(record.get("applied_revision", -1)) >= revision:
                 return True, self._entity(self.spec(name)), None
             if record is None or time.monotonic() > deadline:
@@ -212,6 +230,14 @@ class LocalEndpoints:
             return False, None, None
 
         return LocalPoller(check=check)
+
+    def state_error(self, name: str, record: dict[str, Any]) -> Exception:
+        """The front door cannot read the endpoint's state: the change waits until the file is fixed."""
+        return _refused(
+            f"the front door of {name!r} cannot read the endpoint's state, so the change is not applied: "
+            f"{record['state_error']}{self.remedy(name)}",
+            500,
+        )
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         deployments = set(self.store.deployments(name))
@@ -426,6 +452,7 @@ class LocalDeployments:
         endpoint_name, name = deployment.endpoint_name, deployment.name
         if self.endpoints.spec(endpoint_name).get("deleting"):
             raise _refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
+        self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
         folder = self.store.deployment_dir(endpoint_name, name)
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
@@ -452,21 +479,32 @@ class LocalDeployments:
         }
         with self.store.lock(endpoint_name):
             self.endpoints.spec(endpoint_name)  # still there
-            previous = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
-            spec["generation"] = int(previous.get("generation", 0)) + 1
+            spec["generation"] = self._last_generation(endpoint_name, name) + 1
             write_json(self.store.deployment_file(endpoint_name, name), spec)
         self.endpoints.ensure_frontdoor(endpoint_name)
         return self._outcome_poller(endpoint_name, name, spec["generation"])
 
+    def _last_generation(self, endpoint: str, name: str) -> int:
+        """The highest generation asked for or seen (deployment.json may be unreadable: it is being replaced)."""
+        spec = read_json_or_none(self.store.deployment_file(endpoint, name)) or {}
+        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+        seen = [spec.get("generation"), status.get("generation"), status.get("serving_generation")]
+        return max([0, *(int(g) for g in [*seen, status.get("failed_generation")] if isinstance(g, int))])
+
     def _outcome_poller(self, endpoint: str, name: str, generation: int) -> LocalPoller:
+        watch = StateErrorWatch()
+
         def check() -> tuple[bool, Any, Exception | None]:
+            record = self.endpoints.frontdoor(endpoint)
+            if record is not None and watch.persistent(record):
+                return True, None, self.endpoints.state_error(endpoint, record)
             status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
             if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
                 return True, self.get(name, endpoint), None
             if status.get("failed_generation") == generation:
                 reason = status.get("reason") or "it failed"
                 return True, None, _refused(f"deployment {name!r} failed: {reason}", 500)
-            if self.endpoints.frontdoor(endpoint) is None:
+            if record is None:
                 problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
                 return True, None, _refused(f"{problem}; start it with: {start_command(endpoint)}", 500)
             return False, None, None

@@ -266,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe and request otherwise
     store = LocalStore(args.home)
     # One front door per endpoint: the lock is the operating system's, so it is released even on kill -9.
     running = FileLock(args.home / "locks" / f"{args.endpoint_name}.frontdoor.lock", blocking=False)
@@ -276,8 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     record = store.frontdoor_file(args.endpoint_name)
 
-    def applied(revision: int) -> None:
-        write_json(record, {"pid": os.getpid(), "port": args.port, "applied_revision": revision})
+    def applied(revision: int, state_error: str | None) -> None:
+        """What the commands wait on: the revision the front door routes by, or why it cannot read the state."""
+        write_json(
+            record, {"pid": os.getpid(), "port": args.port, "applied_revision": revision, "state_error": state_error}
+        )
 
     supervisor = Supervisor(store, args.endpoint_name, on_applied=applied)
     app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes())

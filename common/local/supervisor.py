@@ -36,7 +36,7 @@ log = logging.getLogger("frontdoor")
 LAUNCHER = Path(__file__).with_name("inference_server.py")
 TICK_SECONDS = 0.1
 START_TIMEOUT_SECONDS = 120.0
-RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
+RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
 CRASH_LOOP_RESTARTS = 5  # failed restarts in a row after which a deployment is unhealthy and left alone
 STABLE_SECONDS = 30.0  # a server that has answered this long resets the count of failures in a row
 STOP_GRACE_SECONDS = 10.0
@@ -450,9 +450,12 @@ class Routing:
 class Supervisor:
     """The endpoint's state, reloaded whenever a state file changes, and one Deployment per deployment.json."""
 
-    def __init__(self, store: LocalStore, endpoint: str, on_applied: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, store: LocalStore, endpoint: str, on_applied: Callable[[int, str | None], None] | None = None
+    ) -> None:
         self.store, self.endpoint = store, endpoint
         self.routing = Routing()
+        self.state_error: str | None = None
         self.deployments: dict[str, Deployment] = {}
         self.on_applied = on_applied
         self._signature: tuple[Any, ...] | None = None
@@ -485,9 +488,12 @@ class Supervisor:
                 revision=int(spec.get("revision", 0)),
             )
         except (LocalStateError, FileNotFoundError, KeyError, TypeError, ValueError, AttributeError) as error:
-            log.error("the endpoint's state is unreadable (%s); keeping the last good routing", _describe(error))
+            self.state_error = _describe(error)
+            log.error("the endpoint's state is unreadable (%s); keeping the last good routing", self.state_error)
+            if self.on_applied is not None:
+                self.on_applied(self.routing.revision, self.state_error)
             return False
-        self.routing = routing
+        self.routing, self.state_error = routing, None
         for name, deployment_spec in specs.items():
             self._update(name, deployment_spec)
         for name in [n for n in self.deployments if n not in specs]:
@@ -495,7 +501,7 @@ class Supervisor:
             if self._running:
                 asyncio.get_running_loop().create_task(gone.stop())
         if self.on_applied is not None:
-            self.on_applied(routing.revision)
+            self.on_applied(routing.revision, None)
         return True
 
     def _update(self, name: str, spec: dict[str, Any]) -> None:
@@ -523,13 +529,19 @@ class Supervisor:
                 self._start(deployment)
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            self.reload()
-            for deployment in list(self.deployments.values()):
-                if deployment.task is not None and deployment.task.done() and not deployment.closing:
-                    deployment.task = None  # a supervision loop that crashed: start it again
-                    self._start(deployment)
-                if deployment.task is not None and deployment.task.done() and deployment.spec.get("deleting"):
-                    self.deployments.pop(deployment.name, None)
+            try:
+                self.tick()
+            except Exception:  # supervision must go on whatever one round hit; the log says what
+                log.exception("supervising endpoint %r failed this round", self.endpoint)
+
+    def tick(self) -> None:
+        self.reload()
+        for deployment in list(self.deployments.values()):
+            if deployment.task is not None and deployment.task.done() and not deployment.closing:
+                deployment.task = None  # a supervision loop that crashed: start it again
+                self._start(deployment)
+            if deployment.task is not None and deployment.task.done() and deployment.spec.get("deleting"):
+                self.deployments.pop(deployment.name, None)
 
     async def shutdown(self) -> None:
         """Stop every server (in parallel) and record them as stopped."""
