@@ -138,6 +138,7 @@ class Deployment:
     store: LocalStore
     spec: dict[str, Any]
     current: Instance | None = None
+    starting: Instance | None = None  # a server launched and not yet answering (a new generation or a restart)
     ready: bool = False
     serving: dict[str, Any] | None = None  # the spec of the generation that serves (the last good one)
     state: str = "Creating"  # Azure's provisioning states: Creating, Updating, Succeeded, Failed, Deleting
@@ -188,6 +189,7 @@ class Deployment:
             "health": self.health,
             "reason": self.reason,
             "pid": self.current.pid if self.current else None,
+            "starting_pid": self.starting.pid if self.starting else None,
             "socket": str(self.current.socket) if self.current else None,
             "restarts": self.restarts,
             "front_door_pid": os.getpid(),
@@ -309,17 +311,23 @@ class Deployment:
                 start_new_session=True,
             )
         log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
-        return Instance(generation, socket, process)
+        self.starting = Instance(generation, socket, process)
+        self.write_status()  # the state names every server process from the moment it exists
+        return self.starting
 
     async def wait_ready(self, instance: Instance, timeout: float = START_TIMEOUT_SECONDS) -> bool:
+        """Whether the launched server answers its liveness route in time; the caller records the outcome."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.closing:
-            if instance.exit_code() is not None:
-                return False
-            if await instance.probe(timeout=2.0):
-                return True
-            await asyncio.sleep(0.1)
-        return False
+        try:
+            while time.monotonic() < deadline and not self.closing:
+                if instance.exit_code() is not None:
+                    return False
+                if await instance.probe(timeout=2.0):
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+        finally:
+            self.starting = None
 
     async def roll_out(self, spec: dict[str, Any]) -> None:
         """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
@@ -397,13 +405,15 @@ class Deployment:
     async def stop(self, health: str = "stopped") -> None:
         self.closing, self.ready = True, False
         self.wake.set()
+        instances = (self.current, self.starting)  # the loop forgets a starting server when it is cancelled
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
-        if self.current is not None:
-            await self.current.stop(drain=1.0)
-            self.current = None
+        for instance in instances:
+            if instance is not None:
+                await instance.stop(drain=1.0)
+        self.current = self.starting = None
         self.health = health
         self.reason = "" if health == "stopped" and self.state != "Failed" else self.reason
 
