@@ -1,70 +1,105 @@
-"""score.py under the real azureml-inference-server-http on 127.0.0.1: the canonical request and a bad one."""
+"""score.py under the real azureml-inference-server-http, started the way the local target starts it
+(common/local/inference_server.py: the server's own app and settings, on a Unix socket): the canonical request, bad
+ones, and what the server itself rejects before score.py sees the body.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
-import urllib.error
-import urllib.request
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from common.local import processes
+from common.local.supervisor import LAUNCHER
 from common.training import LABELS
 from tests.conftest import CANONICAL_ROW, SCORE_DIR
 
 STARTUP_SECONDS = 60
 
 
-def request(url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/json"}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 @pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    executable = shutil.which("azmlinfsrv", path=str(Path(sys.executable).parent))
-    assert executable, "azmlinfsrv is installed with requirements.txt"
-    port = processes.free_port()
-    log_path = tmp_path_factory.mktemp("server") / "azmlinfsrv.log"
-    argv = [executable, "--entry_script", "score.py", "--port", str(port), "--worker_count", "1"]
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    folder = Path(tempfile.mkdtemp(prefix="srv-"))  # short: a socket path must fit in 107 bytes
+    socket = folder / "server.sock"
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    argv = [sys.executable, str(LAUNCHER), "--socket", str(socket), "--parent_pid", str(os.getpid()), "--"]
+    argv += ["--entry_script", "score.py", "--worker_count", "1"]
     pid = processes.spawn(argv, cwd=SCORE_DIR, log_path=log_path, env={"AZUREML_MODEL_DIR": str(model_dir)})
-    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://server", timeout=10)
     try:
-        if not processes.wait_until_healthy(base + "/", pid, f"--port {port}", STARTUP_SECONDS):
-            pytest.fail(f"azmlinfsrv did not become healthy:\n{log_path.read_text()[-3000:]}")
-        yield base
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline and processes.is_running(pid):
+            try:
+                if client.get("/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the server did not become healthy:\n{log_path.read_text()[-3000:]}")
+        yield client
     finally:
+        client.close()
         processes.stop(pid, grace=15)
+        socket.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def score(client: httpx.Client, body: bytes) -> httpx.Response:
+    return client.post("/score", content=body, headers={"Content-Type": "application/json"})
 
 
 def test_liveness_route_answers_healthy(server):
-    assert request(server + "/") == (200, b"Healthy")
+    response = server.get("/")
+    assert (response.status_code, response.text) == (200, "Healthy")
 
 
 def test_canonical_request_returns_a_label_list(server):
     sample = (SCORE_DIR / "sample-request.json").read_bytes()
     assert json.loads(sample) == {"data": [CANONICAL_ROW]}
 
-    status, body = request(server + "/score", sample)
+    response = score(server, sample)
 
-    assert status == 200
-    labels = json.loads(body)
+    assert response.status_code == 200
+    labels = response.json()
     assert isinstance(labels, list) and len(labels) == 1 and labels[0] in LABELS
 
 
 def test_bad_request_is_a_400_with_a_json_message(server):
-    status, body = request(server + "/score", json.dumps({"data": [[1, 2, 3]]}).encode())
+    response = score(server, json.dumps({"data": [[1, 2, 3]]}).encode())
 
-    assert status == 400
-    assert json.loads(body) == {
+    assert response.status_code == 400
+    assert response.json() == {
         "error": "row 0: has 3 values, expected 8 (Pregnancies, PlasmaGlucose, DiastolicBloodPressure, "
         "TricepsThickness, SerumInsulin, BMI, DiabetesPedigree, Age)"
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 50_000 + b"]" * 50_000, "the body is nested too deeply to be a request"),
+        (b'{"data": [[' + str(2**1100).encode() + b", 1, 2, 3, 4, 5, 6, 7]]}", "is too large"),
+        (b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8]], "foo": 1}', "unrecognised request (keys ['data', 'foo'])"),
+        (b"\x00\x01\x02 binary \x7f", "the body is not JSON"),
+    ],
+)
+def test_hostile_bodies_are_400s_from_score_py_not_500s(server, body, message):
+    response = score(server, body)
+
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_body_that_is_not_utf_8_is_rejected_by_the_server_itself(server):
+    """The server decodes the body before calling run(): its own 400, with "message" rather than "error"."""
+    response = score(server, b'{"data": [[\xff]]}')
+
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Input cannot be decoded as UTF-8")
