@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -97,8 +96,13 @@ def create_app(
     supervisor: Supervisor | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     supervise: bool = True,
+    on_stopped: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The front door; `supervise=False` routes to deployments a test put into the supervisor by hand."""
+    """The front door; `supervise=False` routes to deployments a test put into the supervisor by hand.
+
+    `on_stopped` runs once every deployment server is stopped: uvicorn re-raises the SIGTERM it caught after its
+    graceful shutdown, so code after uvicorn.run() never runs on a stop.
+    """
     supervisor = supervisor or Supervisor(store, endpoint)
     metrics = Metrics()
     rng = random.Random()
@@ -119,6 +123,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await supervisor.shutdown()
+            if on_stopped is not None:
+                on_stopped()
 
     async def forward(deployment: Deployment, instance: Instance, body: bytes, content_type: str) -> Response:
         settings = deployment.settings
@@ -283,16 +289,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             record, {"pid": os.getpid(), "port": args.port, "applied_revision": revision, "state_error": state_error}
         )
 
+    def stopped() -> None:
+        record.unlink(missing_ok=True)
+        log.info("front door of %r stopped, and its deployment servers with it", args.endpoint_name)
+
     supervisor = Supervisor(store, args.endpoint_name, on_applied=applied)
-    app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes())
+    app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes(), on_stopped=stopped)
     log.info("front door of %r on 127.0.0.1:%d (pid %d)", args.endpoint_name, args.port, os.getpid())
     try:
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
-    finally:
+    finally:  # reached when uvicorn could not start (the port is taken); a stop by signal ends in on_stopped
         record.unlink(missing_ok=True)
-        running.release()
-    log.info("front door of %r stopped", args.endpoint_name)
-    print(json.dumps({"endpoint": args.endpoint_name, "stopped": True}), flush=True)
     return 0
 
 
