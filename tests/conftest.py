@@ -55,6 +55,22 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every local target started under this session's temporary folder is stopped by the end (else: an error)."""
+    yield
+    import psutil
+
+    base = str(tmp_path_factory.getbasetemp())
+    left = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "common.local.frontdoor" in command and base in command:
+            left.append(command)
+            process.kill()
+    assert not left, f"front doors left running: {left}"
+
+
 class FakeCredential:
     """Stands in for DefaultAzureCredential: a token without asking Entra ID."""
 

@@ -135,6 +135,9 @@ def local_target(home: Path, endpoint: str, model_dir: Path) -> Iterator[LocalSe
         yield setup
     finally:
         setup.http.close()
+        for name in setup.store.endpoints():  # front doors started by subprocesses of a test too
+            with contextlib.suppress(Exception):
+                setup.client().online_endpoints.begin_stop(name)
         for pid in setup.spawned:
             processes.stop(pid, grace=10)
         patch.undo()

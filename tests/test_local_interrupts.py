@@ -34,6 +34,7 @@ def local(tmp_path: Path, model_dir: Path) -> Iterator[LocalSetup]:
     with local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
         setup.deploy("blue", 100)
         yield setup
+    assert wait_until(lambda: not processes_of(tmp_path / "home"), 15), processes_of(tmp_path / "home")
 
 
 def command(local: LocalSetup, script: str, *arguments: str) -> subprocess.Popen[str]:
