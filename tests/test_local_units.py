@@ -155,3 +155,19 @@ def test_pin_differences_are_warned_about(monkeypatch, capsys):
     assert "warning: the local environment differs from environment.yml for azureml:diabetes-classify:1" in err
     assert "scikit-learn 0.0.1 installed, 1.9.1 pinned" in err
     assert err.count("warning:") == 1
+
+
+def test_concurrent_registrations_get_distinct_versions(tmp_path: Path, model_dir: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azure.ai.ml.entities import Model
+
+    client = LocalMLClient(home=tmp_path)
+
+    def register(_: int) -> str:
+        return client.models.create_or_update(Model(name="m", path=str(model_dir / "diabetes-model"))).version
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        versions = sorted(pool.map(register, range(6)), key=int)
+
+    assert versions == ["1", "2", "3", "4", "5", "6"]

@@ -588,11 +588,12 @@ class LocalModels:
         return Model(name=name, version=chosen, path=str(self.store.model_dir(name, chosen)), type="custom_model")
 
     def create_or_update(self, model: Any) -> Any:
-        versions = self.store.model_versions(model.name)
-        version = str(model.version or (versions[-1] + 1 if versions else 1))
-        target = self.store.model_dir(model.name, version)
-        target.mkdir(parents=True, exist_ok=False)
-        _copy_into(Path(model.path), target)
+        with self.store.lock(f"models.{model.name}"):  # '.' is not allowed in endpoint names: no clash
+            versions = self.store.model_versions(model.name)
+            version = str(model.version or (versions[-1] + 1 if versions else 1))
+            target = self.store.model_dir(model.name, version)
+            target.mkdir(parents=True, exist_ok=False)
+            _copy_into(Path(model.path), target)
         return self.get(model.name, version=version)
 
 
