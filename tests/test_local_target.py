@@ -305,6 +305,7 @@ def test_a_dead_front_door_takes_its_servers_along_and_start_brings_it_all_back(
     assert after["description"] == "kept" and after["tags"] == {"team": "ml"}
     shown = json.loads(started.out)
     assert {d["name"]: d["health"] for d in shown["deployments"]} == {"blue": "running", "green": "running"}
+    assert {d["restarts"] for d in shown["deployments"]} == {"0"}  # a start is not a restart
     assert local.score(key=key).status_code == 200
     assert local.score(deployment="green").status_code == 200
 

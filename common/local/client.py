@@ -13,7 +13,6 @@ tell the targets apart. start and stop exist only here (Azure endpoints run unti
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -33,7 +32,6 @@ from common.local.state import (
     default_home,
     read_json,
     read_json_or_none,
-    runtime_dir,
     write_json,
 )
 from common.operations import DEPLOYMENT_HEADER, bearer_secret
@@ -388,14 +386,9 @@ class LocalEndpoints:
         self._stop_processes(name)
         with self.store.lock(name):
             shutil.rmtree(self.store.endpoint_dir(name), ignore_errors=True)
-        tag = _socket_tag(name)
-        for socket in runtime_dir(self.store.home).glob(f"{tag}-*.sock"):
+        for socket in self.store.sockets(name):
             socket.unlink(missing_ok=True)
         return LocalPoller(None)
-
-
-def _socket_tag(endpoint: str) -> str:
-    return hashlib.sha256(endpoint.encode()).hexdigest()[:8]
 
 
 def _marker(endpoint: str, port: Any) -> str:

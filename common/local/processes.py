@@ -134,18 +134,6 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until_healthy(url: str, pid: int, marker: str, timeout: float) -> bool:
-    """Poll url until it answers 2xx (True), the process dies or timeout passes (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http_ok(url):
-            return True
-        if not is_running(pid, marker):
-            return False
-        time.sleep(0.2)
-    return http_ok(url)
-
-
 def tail(path: Path, lines: int) -> str:
     if not path.is_file():
         return ""

@@ -26,7 +26,6 @@ import json
 import os
 import stat
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -162,14 +161,17 @@ class LocalStore:
         return FileLock(path, timeout=timeout, is_singleton=True)
 
     def socket_path(self, endpoint: str, deployment: str, generation: int, attempt: int) -> Path:
-        tag = hashlib.sha256(endpoint.encode()).hexdigest()[:8]
-        path = runtime_dir(self.home) / f"{tag}-{deployment}-{generation}-{attempt}.sock"
+        path = runtime_dir(self.home) / f"{_socket_tag(endpoint)}-{deployment}-{generation}-{attempt}.sock"
         if len(str(path)) > SOCKET_PATH_LIMIT:
             raise LocalStateError(
                 f"the socket path {str(path)!r} is longer than {SOCKET_PATH_LIMIT} bytes: set TMPDIR to a shorter "
                 "folder"
             )
         return path
+
+    def sockets(self, endpoint: str) -> list[Path]:
+        """The endpoint's deployment sockets (a server stopped by kill -9 leaves its socket file behind)."""
+        return sorted(runtime_dir(self.home).glob(f"{_socket_tag(endpoint)}-*.sock"))
 
     def endpoints(self) -> list[str]:
         return sorted(p.parent.name for p in (self.home / "endpoints").glob("*/endpoint.json"))
@@ -182,5 +184,6 @@ class LocalStore:
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
 
 
-def now_stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+def _socket_tag(endpoint: str) -> str:
+    """A short fixed-length stand-in for the endpoint name (up to 32 characters) in socket file names."""
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:8]

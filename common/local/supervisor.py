@@ -221,8 +221,11 @@ class Deployment:
                 if self.generation not in (self._serving_generation(), self.failed_generation):
                     await self.roll_out(self.spec)
                     continue
-                if self.current is None and self.serving is not None and self.health not in ("unhealthy",):
-                    await self.restart("it was not running")  # after the front door (re)started
+                if self.current is None and self.serving is not None and self.health == "starting":
+                    await self.resume()  # the front door has just started: serve the last good generation
+                    continue
+                if self.current is None and self.serving is not None and self.health != "unhealthy":
+                    await self.restart("it was not running")
                     continue
                 if self.current is not None:
                     problem = await self.check(self.current)
@@ -361,6 +364,23 @@ class Deployment:
         self.write_status()
         log.warning("deployment %r generation %d failed to start", self.name, generation)
 
+    async def resume(self) -> None:
+        """Start the serving generation when the front door starts; a failure is handled as a crash."""
+        assert self.serving is not None
+        instance = await self.launch(self.serving)
+        if await self.wait_ready(instance):
+            self._adopt(instance)
+            log.info("deployment %r serves generation %s", self.name, self.serving.get("generation"))
+            return
+        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        await self.restart(_start_failure(instance))
+
+    def _adopt(self, instance: Instance) -> None:
+        """The instance serves from now on."""
+        self.current, self.ready, self.probe_failures = instance, True, 0
+        self.health, self.reason = "running", ""
+        self.write_status()
+
     async def restart(self, problem: str) -> None:
         """Restart the serving generation after `problem`, pausing longer each time; give up after a crash loop."""
         self.ready = False
@@ -392,17 +412,27 @@ class Deployment:
             self.failures_in_a_row += 1
             instance = await self.launch(self.serving)
             if await self.wait_ready(instance):
-                self.current, self.ready, self.probe_failures = instance, True, 0
                 self.restarts += 1
-                self.health, self.reason = "running", ""
-                self.write_status()
+                self._adopt(instance)
                 log.info("deployment %r is back (restart %d)", self.name, self.restarts)
                 return
-            code = instance.exit_code()
-            problem = f"its server exited during start with code {code}" if code is not None else "it did not start"
+            problem = _start_failure(instance)
             await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
 
     async def stop(self, health: str = "stopped") -> None:
+        await self._stop_instances()
+        self.health = health
+        self.reason = "" if health == "stopped" and self.state != "Failed" else self.reason
+
+    async def delete(self) -> None:
+        """Runs in the supervision task itself, so there is no task to cancel."""
+        self.state = "Deleting"
+        self.write_status()
+        await self._stop_instances()
+        await asyncio.to_thread(self._remove_folder)
+        log.info("deployment %r deleted", self.name)
+
+    async def _stop_instances(self) -> None:
         self.closing, self.ready = True, False
         self.wake.set()
         instances = (self.current, self.starting)  # the loop forgets a starting server when it is cancelled
@@ -414,18 +444,6 @@ class Deployment:
             if instance is not None:
                 await instance.stop(drain=1.0)
         self.current = self.starting = None
-        self.health = health
-        self.reason = "" if health == "stopped" and self.state != "Failed" else self.reason
-
-    async def delete(self) -> None:
-        self.state = "Deleting"
-        self.write_status()
-        self.closing, self.ready = True, False
-        if self.current is not None:
-            await self.current.stop(drain=1.0)
-            self.current = None
-        await asyncio.to_thread(self._remove_folder)
-        log.info("deployment %r deleted", self.name)
 
     def _remove_folder(self) -> None:
         with self.store.lock(self.endpoint):
@@ -559,6 +577,11 @@ class Supervisor:
         await asyncio.gather(*(d.stop() for d in deployments), return_exceptions=True)
         for deployment in deployments:
             deployment.write_status()
+
+
+def _start_failure(instance: Instance) -> str:
+    code = instance.exit_code()
+    return f"its server exited during start with code {code}" if code is not None else "it did not start in time"
 
 
 def _stat(path: Path) -> os.stat_result | None:
