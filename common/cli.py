@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -81,7 +82,46 @@ def workspace_flags(args: argparse.Namespace) -> dict[str, str | None]:
     return {setting: getattr(args, setting, None) for setting, _, _ in SETTINGS}
 
 
+# What a log line or an error may carry that must never be printed: bearer tokens, SAS signatures, keys in JSON
+# or Python reprs, storage connection strings.
+_SECRET_NAMES = "primaryKey|secondaryKey|primary_key|secondary_key|accessToken|access_token|key|token|client_secret"
+_SECRETS = (
+    (re.compile(r"(?i)(bearer\s+)[^\s'\",}]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)([?&;]sig=)[^&\s'\"]+"), r"\1<redacted>"),
+    (re.compile(rf"""(["'](?:{_SECRET_NAMES})["']\s*:\s*["'])[^"']*"""), r"\1<redacted>"),
+    (re.compile(r"(?i)(AccountKey=)[^;\s'\"]+"), r"\1<redacted>"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_every_log_record() -> None:
+    """Every record, from any logger (the SDK attaches handlers of its own), is redacted when it is created."""
+    create = logging.getLogRecordFactory()
+    if getattr(create, "redacting", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = create(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: leave it to the handler
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return record
+
+    redacting_factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)
+
+
 def configure_logging(verbose: bool) -> None:
+    _redact_every_log_record()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(levelname)s: %(message)s",
@@ -145,7 +185,7 @@ def _terminate_as_interrupt() -> Any:
 
 
 def _report(error: CliError) -> int:
-    print(f"error: {error.message}", file=sys.stderr)
+    print(f"error: {redact(error.message)}", file=sys.stderr)
     if error.details:
-        print(error.details.rstrip(), file=sys.stderr)
+        print(redact(error.details.rstrip()), file=sys.stderr)
     return error.exit_code

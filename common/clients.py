@@ -17,4 +17,4 @@ def get_client(args: argparse.Namespace) -> Any:
 
         return LocalMLClient()
     settings = resolve_workspace(workspace_flags(args))
-    return create_ml_client(settings, verbose=getattr(args, "verbose", False))
+    return create_ml_client(settings)

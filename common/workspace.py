@@ -84,8 +84,13 @@ def resolve_workspace(
     return WorkspaceSettings(**values)
 
 
-def create_ml_client(settings: WorkspaceSettings, *, verbose: bool = False, **client_kwargs: Any) -> Any:
-    """An MLClient with DefaultAzureCredential; `verbose` turns on the SDK's HTTP logging."""
+def create_ml_client(settings: WorkspaceSettings, **client_kwargs: Any) -> Any:
+    """An MLClient with DefaultAzureCredential.
+
+    Never with logging_enable: that turns on azure-core's network trace, which logs bearer tokens, SAS URLs and
+    response bodies (listKeys). --verbose still shows the HTTP calls, through azure-core's HttpLoggingPolicy, which
+    redacts headers and query parameters.
+    """
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 
@@ -94,6 +99,5 @@ def create_ml_client(settings: WorkspaceSettings, *, verbose: bool = False, **cl
         subscription_id=settings.subscription_id,
         resource_group_name=settings.resource_group,
         workspace_name=settings.workspace_name,
-        logging_enable=verbose,
         **client_kwargs,
     )

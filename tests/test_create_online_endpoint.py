@@ -30,7 +30,7 @@ def test_seed_command_sends_the_endpoint_and_reports_it(azure, run_script):
     assert kwargs["resource_group_name"] == "rg-test"
     assert kwargs["workspace_name"] == "ws-test"
     assert kwargs["credential"] is azure.credential_class.return_value
-    assert kwargs["logging_enable"] is True  # --verbose
+    assert "logging_enable" not in kwargs  # the network trace logs tokens and keys, even with --verbose
     assert "Scoring URI:        https://diabetes-classify.eastus.inference.ml.azure.com/score" in result.out
     assert "Auth mode:          aml_token" in result.out
     assert "Provisioning state: Succeeded" in result.out

@@ -399,3 +399,53 @@ def test_a_missing_model_found_only_at_put_time_is_one_line(workspace, run_scrip
         "python train_model.py --register --model_name diabetes-predict"
     )
     assert workspace.writes() == []
+
+
+FAKE_SECRETS = ("fake-token", "sig=fake", "primary-key-0", "secondary-key-0", "aml-token-0", "ZmFrZS1zdG9yYWdl")
+
+
+def test_verbose_output_never_carries_a_token_key_or_sas_signature(workspace, capfd, caplog):
+    """Everything --verbose prints, on stdout and stderr at the file-descriptor level and in the log records,
+    across a run that fetches tokens, uploads code with a SAS URL, lists keys and scores."""
+    from common.cli import run_main
+
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    caplog.set_level("DEBUG")
+    runs = [
+        (create_online_deployment, [*DEPLOYMENT_SEED, "--verbose"]),
+        (invoke_online_endpoint, ["--endpoint_name", "diabetes-classify", "--verbose"]),
+        (manage_online_endpoint, ["show", "--endpoint_name", "diabetes-classify", "--verbose"]),
+    ]
+    printed = []
+    for script, argv in runs:
+        assert run_main(script.main, argv) == 0
+        captured = capfd.readouterr()
+        printed += [captured.out, captured.err]
+    keys = run_main(manage_online_endpoint.main, ["keys", "--endpoint_name", "diabetes-classify", "--verbose"])
+    captured = capfd.readouterr()
+    printed.append(captured.err)  # its stdout is the keys: what the command is for
+
+    assert keys == 0 and "primary-key-0" in captured.out
+    everything = "\n".join([*printed, caplog.text])
+    assert "Request URL" in everything  # --verbose still shows the HTTP calls
+    assert "PUT" in everything and "listKeys" in everything
+    leaked = [secret for secret in FAKE_SECRETS if secret in everything]
+    assert leaked == [], leaked
+
+
+def test_redact_masks_each_kind_of_secret():
+    from common.cli import redact
+
+    assert redact("Authorization: Bearer eyJ0eXAi.abc-def") == "Authorization: Bearer <redacted>"
+    assert redact("'Authorization': 'Bearer abc'") == "'Authorization': 'Bearer <redacted>'"
+    assert redact("https://a.blob/c?sv=2021&sig=AbC%2Bd&se=1") == "https://a.blob/c?sv=2021&sig=<redacted>&se=1"
+    assert (
+        redact('{"primaryKey": "p", "secondaryKey": "s"}')
+        == '{"primaryKey": "<redacted>", "secondaryKey": "<redacted>"}'
+    )
+    assert redact("{'accessToken': 'tok'}") == "{'accessToken': '<redacted>'}"
+    assert (
+        redact("DefaultEndpointsProtocol=https;AccountKey=abc==;")
+        == "DefaultEndpointsProtocol=https;AccountKey=<redacted>;"
+    )
+    assert redact("nothing secret here: blue=90%") == "nothing secret here: blue=90%"
