@@ -4,8 +4,9 @@ Example:
   python create_online_endpoint.py --endpoint_name diabetes-classify \\
       --description "Diabetes classification endpoint" --auth_mode aml_token --public_network enabled --verbose
 
-Running it again updates the endpoint in place and keeps its traffic. --dry_run prints the YAML that
-`az ml online-endpoint create -f` accepts, without contacting Azure.
+Running it again updates the endpoint in place: only the settings given as flags change; its traffic and
+everything else stay. --dry_run prints the YAML that `az ml online-endpoint create -f` accepts, without
+contacting Azure.
 
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
 workspace flags are not given), and those DefaultAzureCredential reads (AZURE_CLIENT_ID, ...).
@@ -43,58 +44,76 @@ from common.operations import (
 )
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
+CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, for a new endpoint only
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = new_parser(__doc__)
     add_flag(parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region")
     add_flag(parser, "--description", default=None, help="free text shown in the studio")
-    add_flag(parser, "--auth_mode", choices=AUTH_MODES, default="key", help="how callers authenticate (default: key)")
+    add_flag(
+        parser,
+        "--auth_mode",
+        choices=AUTH_MODES,
+        help=f"how callers authenticate (on create: {CREATE_DEFAULTS['auth_mode']}; on update: unchanged)",
+    )
     add_flag(
         parser,
         "--public_network",
         choices=("enabled", "disabled"),
-        default="enabled",
-        help="public network access to the scoring URI (default: enabled)",
+        help=f"public network access to the scoring URI (on create: {CREATE_DEFAULTS['public_network']}; "
+        "on update: unchanged)",
     )
-    add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", default=[], help="tags on the endpoint")
+    add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", help="tags on the endpoint (replace the current ones)")
     add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
     add_timeout_flag(parser, default_minutes=30)
     add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
     validation.resource_name("endpoint", args.endpoint_name)
-    args.tags = validation.tags(args.tags)
+    args.tags = None if args.tags is None else validation.tags(args.tags)
     return args
 
 
 def build_endpoint(args: argparse.Namespace) -> Any:
+    """The endpoint to create: the flags, and Azure's defaults for those not given."""
     from azure.ai.ml.entities import ManagedOnlineEndpoint
 
     return ManagedOnlineEndpoint(
         name=args.endpoint_name,
         description=args.description,
-        auth_mode=args.auth_mode,
-        public_network_access=args.public_network,
-        tags=args.tags,
+        auth_mode=args.auth_mode or CREATE_DEFAULTS["auth_mode"],
+        public_network_access=args.public_network or CREATE_DEFAULTS["public_network"],
+        tags=args.tags or {},
     )
 
 
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The endpoint attributes the user passed flags for: all an update changes."""
+    settings = {
+        "description": args.description,
+        "auth_mode": args.auth_mode,
+        "public_network_access": args.public_network,
+        "tags": args.tags,
+    }
+    return {name: value for name, value in settings.items() if value is not None}
+
+
 def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
-    """Create the endpoint, or update the existing one in place with the flags' settings (its traffic kept)."""
+    """Create the endpoint, or update the existing one in place: only what the flags give changes."""
     check = show_command(endpoint.name, local=args.local)
     if get_or_none(client.online_endpoints.get, endpoint.name) is None:
         progress(f"Creating endpoint {endpoint.name}")
         poller = client.online_endpoints.begin_create_or_update(endpoint)
         return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
+    changes = given_settings(args)
 
     def change(existing: Any) -> None:
-        existing.description = endpoint.description
-        existing.auth_mode = endpoint.auth_mode
-        existing.public_network_access = endpoint.public_network_access
-        existing.tags = endpoint.tags
+        for name, value in changes.items():
+            setattr(existing, name, value)
         kept = traffic.describe(dict(existing.traffic or {})) or "none"
-        progress(f"Updating endpoint {endpoint.name} in place (traffic kept: {kept})")
+        changed = ", ".join(changes) or "nothing"
+        progress(f"Updating endpoint {endpoint.name} in place (changing {changed}; traffic kept: {kept})")
 
     result, _ = update_endpoint(
         client,

@@ -82,9 +82,18 @@ class FakeAzureML:
         properties = {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
         self.environments[(name, version)] = _asset("environments", name, version, properties)
 
-    def add_endpoint(self, name: str, traffic: dict[str, int] | None = None, auth_mode: str = "Key") -> None:
+    def add_endpoint(
+        self,
+        name: str,
+        traffic: dict[str, int] | None = None,
+        auth_mode: str = "Key",
+        tags: dict[str, str] | None = None,
+        **properties: Any,
+    ) -> None:
+        """An existing endpoint; `properties` are REST ones (publicNetworkAccess, description, ...)."""
+        body = {"authMode": auth_mode, "traffic": traffic or {}, **properties}
         self.endpoints[name] = self._endpoint_resource(
-            name, {"location": LOCATION, "properties": {"authMode": auth_mode, "traffic": traffic or {}}}
+            name, {"location": LOCATION, "tags": tags or {}, "properties": body}
         )
         for deployment in traffic or {}:
             self.add_deployment(name, deployment)

@@ -69,6 +69,46 @@ def test_rerun_keeps_the_traffic_the_endpoint_has(workspace, run_script):
     assert put.body["properties"]["traffic"] == {"blue": 90, "green": 10}
 
 
+def private_endpoint(workspace) -> None:
+    workspace.add_endpoint(
+        "diabetes-classify",
+        {"blue": 100},
+        auth_mode="AMLToken",
+        tags={"team": "ml"},
+        publicNetworkAccess="Disabled",
+        description="kept",
+    )
+
+
+def test_rerun_without_flags_changes_nothing_and_never_reopens_a_private_endpoint(workspace, run_script):
+    private_endpoint(workspace)
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 0, result.err
+    (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
+    properties = put.body["properties"]
+    assert properties["publicNetworkAccess"].lower() == "disabled"
+    assert (properties["authMode"], properties["description"]) == ("AMLToken", "kept")
+    assert (put.body["tags"], properties["traffic"]) == ({"team": "ml"}, {"blue": 100})
+    assert put.body["identity"]["type"] == "SystemAssigned"
+    assert "changing nothing; traffic kept: blue=100%" in result.err
+
+
+def test_rerun_changes_only_the_flags_given(workspace, run_script):
+    private_endpoint(workspace)
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify", "--description", "new"])
+
+    assert result.code == 0, result.err
+    (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
+    properties = put.body["properties"]
+    assert (properties["description"], properties["authMode"]) == ("new", "AMLToken")
+    assert properties["publicNetworkAccess"].lower() == "disabled"
+    assert put.body["tags"] == {"team": "ml"}
+    assert "changing description;" in result.err
+
+
 def test_seed_deployment_put_body_then_traffic(workspace, run_script):
     workspace.add_endpoint("diabetes-classify")
 
