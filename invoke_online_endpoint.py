@@ -4,9 +4,10 @@ Examples:
   python invoke_online_endpoint.py --endpoint_name diabetes-classify --request_file 09-deploy-model/sample-request.json
   python invoke_online_endpoint.py --endpoint_name diabetes-classify --deployment_name green --local
 
-On Azure this goes through MLClient.online_endpoints.invoke (the endpoint's key or token is fetched for you);
-with --local, through the local endpoint's front door with its primary key. --deployment_name sends the request
-to that deployment whatever the traffic split (the azureml-model-deployment header).
+The endpoint's key or token is fetched for you and the request is POSTed to its scoring URI (on Azure, or the
+local front door with --local). --deployment_name sends the request to that deployment whatever the traffic
+split (the azureml-model-deployment header). A refused request is one line: the endpoint's status, the model's
+own status (Azure answers 424 when score.py answers 400), and the error text.
 
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
 workspace flags are not given), and those DefaultAzureCredential reads.
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import validation
+from common import scoring, validation
 from common.cli import add_flag, add_target_flags, configure_logging, new_parser, run_main
 from common.clients import get_client
 from common.errors import UsageError
@@ -38,7 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_flag(parser, "--verbose", action="store_true", help="debug logging, including the Azure SDK's HTTP calls")
     args = parser.parse_args(argv)
     validation.resource_name("endpoint", args.endpoint_name)
-    if args.deployment_name:
+    if args.deployment_name is not None:  # an empty name would quietly route by traffic instead
         validation.resource_name("deployment", args.deployment_name)
     check_request_file(Path(args.request_file))
     return args
@@ -54,11 +55,8 @@ def check_request_file(path: Path) -> None:
 
 
 def invoke(client: Any, args: argparse.Namespace) -> str:
-    return str(
-        client.online_endpoints.invoke(
-            endpoint_name=args.endpoint_name, request_file=args.request_file, deployment_name=args.deployment_name
-        )
-    )
+    body = Path(args.request_file).read_bytes()
+    return scoring.score(client, args.endpoint_name, body, args.deployment_name, local=args.local)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,8 +51,24 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         check(sock, address)
         return real_connect_ex(sock, address)
 
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        """No name is looked up but this machine's: a lookup is the first step towards another host."""
+        if host not in (None, "localhost") and not _is_loopback(host):
+            raise AssertionError(f"a test tried to look up {host!r}; only loopback is allowed")
+        return real_getaddrinfo(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def _is_loopback(host: Any) -> bool:
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host).is_loopback
+    except ValueError:
+        return False
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,7 @@ and records every request for the tests to assert on.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -344,7 +345,13 @@ class FakeAzureML:
         served_by = request.headers.get("azureml-model-deployment") or next(
             iter(self.endpoints[endpoint]["properties"]["traffic"]), "none"
         )
-        return 200, {"Content-Type": "application/json", "azureml-model-deployment": served_by}, '["diabetic"]'
+        headers = {"Content-Type": "application/json", "azureml-model-deployment": served_by}
+        try:
+            score_py().parse_request(json.dumps(request.body))
+        except score_py().BadRequest as refused:  # score.py answers 400; Azure turns a model's error into 424
+            headers |= {"ms-azureml-model-error-statuscode": "400", "ms-azureml-model-error-reason": "model_error"}
+            return 424, headers, json.dumps({"error": str(refused)})
+        return 200, headers, '["diabetic"]'
 
     # ---- deployments --------------------------------------------------------------------------------------
 
@@ -443,3 +450,11 @@ def _error(status: int, code: str, message: str) -> Reply:
         "x-ms-correlation-request-id": "11111111-aaaa-bbbb-cccc-" + f"{status:012d}",
     }
     return status, headers, json.dumps({"error": {"code": code, "message": message}})
+
+
+@functools.cache
+def score_py() -> Any:
+    """09-deploy-model/score.py, so the fake scoring URI refuses exactly what the real one does."""
+    from tests.conftest import load_score_module
+
+    return load_score_module()

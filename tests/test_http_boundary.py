@@ -489,3 +489,45 @@ def test_redact_masks_each_kind_of_secret():
         == "DefaultEndpointsProtocol=https;AccountKey=<redacted>;"
     )
     assert redact("nothing secret here: blue=90%") == "nothing secret here: blue=90%"
+
+
+def test_a_request_score_py_rejects_is_one_line_with_both_status_codes(workspace, run_script, tmp_path):
+    """Azure answers 424 with ms-azureml-model-error-statuscode: 400 and score.py's body; the SDK's own invoke
+    crashes on that (AttributeError), the script does not."""
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    request = tmp_path / "bad.json"
+    request.write_text(json.dumps({"data": [[1, 2]]}))
+
+    result = run_script(
+        invoke_online_endpoint, ["--endpoint_name", "diabetes-classify", "--request_file", str(request)]
+    )
+
+    assert result.code == 1
+    assert result.err == (
+        "error: the endpoint answered 424 (the model answered 400): row 0: has 2 values, expected 8 (Pregnancies, "
+        "PlasmaGlucose, DiastolicBloodPressure, TricepsThickness, SerumInsulin, BMI, DiabetesPedigree, Age)\n"
+    )
+
+
+def test_a_401_from_the_scoring_uri_is_not_an_az_login_problem(workspace, run_script, monkeypatch):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    monkeypatch.setattr(
+        workspace, "_list_keys", lambda *_: (200, {}, json.dumps({"primaryKey": "old", "secondaryKey": "x"}))
+    )
+
+    result = run_script(invoke_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 5
+    assert result.err.startswith(
+        "error: the endpoint answered 401: unauthorized; the endpoint refused the key or token"
+    )
+    assert "az login" not in result.err
+
+
+def test_invoke_names_a_missing_deployment(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+
+    result = run_script(invoke_online_endpoint, ["--endpoint_name", "diabetes-classify", "--deployment_name", "purple"])
+
+    assert result.code == 3
+    assert result.err == "error: endpoint 'diabetes-classify' has no deployment 'purple'\n"

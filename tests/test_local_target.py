@@ -77,12 +77,20 @@ def test_auth_is_required_and_either_key_works(local, run_script):
     assert stat.S_IMODE(local.store.keys_file(ENDPOINT).stat().st_mode) == 0o600
 
 
-def test_bad_input_is_a_400_from_score_py(local):
+def test_bad_input_is_424_with_the_models_400_as_azure_answers(local, run_script, tmp_path):
     response = local.score(body=json.dumps({"data": [[1, 2]]}))
 
-    assert response.status_code == 400
+    assert response.status_code == 424
+    assert response.headers["ms-azureml-model-error-statuscode"] == "400"
     assert response.json()["error"].startswith("row 0: has 2 values, expected 8")
     assert response.headers["azureml-model-deployment"] == "blue"
+    request = tmp_path / "bad.json"
+    request.write_text(json.dumps({"data": [[1, 2]]}))
+    invoked = run_script(
+        invoke_online_endpoint, ["--local", "--endpoint_name", ENDPOINT, "--request_file", str(request)]
+    )
+    assert invoked.code == 1
+    assert invoked.err.startswith("error: the endpoint answered 424 (the model answered 400): row 0: has 2 values")
 
 
 def test_green_at_ten_percent_splits_traffic_and_the_header_routes(local, run_script):
@@ -190,7 +198,7 @@ def test_metrics_count_requests_per_deployment_and_status(local):
     metrics = _metrics(local)
 
     assert metrics['endpoint_requests_total{deployment="blue",status_code="200"}'] > 500
-    assert metrics['endpoint_requests_total{deployment="blue",status_code="400"}'] >= 1
+    assert metrics['endpoint_requests_total{deployment="blue",status_code="424"}'] >= 1
     assert metrics['endpoint_errors_total{deployment="none",status_code="401"}'] >= 3
     assert metrics['endpoint_request_duration_seconds_count{deployment="green",status_code="200"}'] > 50
 

@@ -15,7 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 import invoke_online_endpoint
 import manage_online_endpoint
-from tests.conftest import existing_endpoint, finished_poller
+from tests.conftest import SCORE_DIR, existing_endpoint, finished_poller
 
 ENDPOINT = ["--endpoint_name", "diabetes-classify"]
 
@@ -43,18 +43,26 @@ def endpoint(azure):
     return azure
 
 
-def test_invoke_prints_the_service_answer(endpoint, run_script):
-    endpoint.client.online_endpoints.invoke.return_value = '["not-diabetic"]'
+def test_invoke_posts_to_the_scoring_uri_with_the_key_and_prints_the_answer(endpoint, run_script, mocker):
+    from azure.ai.ml.entities import EndpointAuthKeys
+
+    endpoint.client.online_endpoints.get_keys.return_value = EndpointAuthKeys(primary_key="k1", secondary_key="k2")
+    post = mocker.patch("requests.post")
+    post.return_value.status_code, post.return_value.text = 200, '["not-diabetic"]'
 
     result = run_script(invoke_online_endpoint, [*ENDPOINT, "--deployment_name", "green"])
 
     assert result.code == 0, result.err
     assert result.out == '["not-diabetic"]\n'
-    endpoint.client.online_endpoints.invoke.assert_called_once_with(
-        endpoint_name="diabetes-classify",
-        request_file="09-deploy-model/sample-request.json",
-        deployment_name="green",
-    )
+    (url,), sent = post.call_args
+    assert url == "https://diabetes-classify.eastus.inference.ml.azure.com/score"
+    assert sent["headers"] == {
+        "Authorization": "Bearer k1",
+        "Content-Type": "application/json",
+        "azureml-model-deployment": "green",
+    }
+    assert sent["data"] == (SCORE_DIR / "sample-request.json").read_bytes()
+    endpoint.client.online_endpoints.invoke.assert_not_called()  # it crashes on error answers (azure-ai-ml 1.35.2)
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from common.cli import toolkit_command, warn
 from common.local import auth, processes
 from common.local.state import (
@@ -34,7 +32,6 @@ from common.local.state import (
     read_json_or_none,
     write_json,
 )
-from common.operations import DEPLOYMENT_HEADER, bearer_secret
 from common.pins import pinned_versions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -310,27 +307,6 @@ class LocalEndpoints:
             refresh_after_time_utc=expires - auth.TOKEN_LIFETIME_SECONDS / 2,
             token_type="Bearer",
         )
-
-    def invoke(self, endpoint_name: str, *, request_file: str, deployment_name: str | None = None, **_: Any) -> str:
-        spec = self.spec(endpoint_name)
-        secret = bearer_secret(self.get_keys(endpoint_name))
-        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-        if deployment_name:
-            headers[DEPLOYMENT_HEADER] = deployment_name
-        body = Path(request_file).read_bytes()
-        url = f"http://127.0.0.1:{spec['port']}/score"
-        try:
-            response = httpx.post(url, content=body, headers=headers, timeout=INVOKE_TIMEOUT_SECONDS)
-        except httpx.TransportError as error:
-            message = f"local endpoint {endpoint_name!r} is not reachable at {url} ({error}); start it with: "
-            raise _refused(message + start_command(endpoint_name), 503) from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("error", response.text)
-            except ValueError:
-                detail = response.text
-            raise _refused(f"local endpoint {endpoint_name!r} answered: {detail}", response.status_code)
-        return response.text
 
     def begin_start(self, name: str) -> LocalPoller:
         """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good

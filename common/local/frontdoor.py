@@ -33,6 +33,7 @@ from common.local import auth
 from common.local.state import LocalStore, write_json
 from common.local.supervisor import Deployment, Instance, Supervisor
 from common.operations import DEPLOYMENT_HEADER
+from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
 
 NO_DEPLOYMENT = "none"
 # The Azure ML docs give no request size limit for managed online endpoints (the quotas page lists a request
@@ -149,7 +150,11 @@ def create_app(
         instance.answered = True
         media_type = upstream.headers.get("content-type", "application/json")
         headers = {DEPLOYMENT_HEADER: deployment.name}
-        return Response(upstream.content, upstream.status_code, headers, media_type=media_type)
+        if 200 <= upstream.status_code < 300:
+            return Response(upstream.content, upstream.status_code, headers, media_type=media_type)
+        # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.
+        headers |= {MODEL_STATUS_HEADER: str(upstream.status_code), MODEL_REASON_HEADER: upstream.reason_phrase}
+        return Response(upstream.content, 424, headers, media_type=media_type)
 
     def serving(name: str) -> tuple[Deployment | None, Instance | None]:
         deployment = supervisor.deployments.get(name)

@@ -1,0 +1,74 @@
+"""Calling an endpoint's scoring URI, on either target: its key or token, the POST, and what a refusal means.
+
+MLClient.online_endpoints.invoke is not used: in azure-ai-ml 1.35.2 it crashes with AttributeError on any error
+answer whose "error" is a string (score.py's, through Azure's 424), so a rejected request became a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.errors import EXIT_AUTH, EXIT_NOT_FOUND, CliError
+from common.operations import DEPLOYMENT_HEADER, bearer_secret, get_or_none, require_endpoint
+
+SCORING_TIMEOUT_SECONDS = 200.0  # above Azure's largest request timeout (180 s)
+MODEL_STATUS_HEADER = "ms-azureml-model-error-statuscode"  # Azure's 424: what the model itself answered
+MODEL_REASON_HEADER = "ms-azureml-model-error-reason"
+
+
+class ScoringRefused(CliError):
+    """The endpoint answered the request with an error status."""
+
+
+def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, *, local: bool) -> str:
+    """POST `body` to the endpoint (to `deployment` alone when named) and return the answer's text."""
+    import requests
+
+    endpoint = require_endpoint(client, endpoint_name, local=local)
+    if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
+        raise CliError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}", exit_code=EXIT_NOT_FOUND)
+    headers = {
+        "Authorization": f"Bearer {bearer_secret(client.online_endpoints.get_keys(endpoint_name))}",
+        "Content-Type": "application/json",
+    }
+    if deployment:
+        headers[DEPLOYMENT_HEADER] = deployment
+    try:
+        response = requests.post(endpoint.scoring_uri, data=body, headers=headers, timeout=SCORING_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise CliError(f"the scoring URI {endpoint.scoring_uri} is not reachable: {error}") from None
+    if response.status_code >= 300:
+        raise refusal(response.status_code, response.headers, response.text)
+    return response.text
+
+
+def refusal(status: int, headers: Any, text: str) -> ScoringRefused:
+    """One line: the endpoint's status, the model's own status when Azure reports it (424), the error text."""
+    model_status = headers.get(MODEL_STATUS_HEADER)
+    said_by = f" (the model answered {model_status})" if model_status else ""
+    message = f"the endpoint answered {status}{said_by}: {error_text(text)}"
+    if status == 401:
+        return ScoringRefused(
+            f"{message}; the endpoint refused the key or token (check its auth mode and keys with "
+            "manage_online_endpoint.py keys)",
+            exit_code=EXIT_AUTH,
+        )
+    return ScoringRefused(message)
+
+
+def error_text(text: str) -> str:
+    """The error an answer carries: score.py's {"error": "..."}, the server's {"message": ...}, Azure's
+    {"error": {"message": ...}}, else the text itself (its first line, shortened)."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        found = body.get("error", body.get("message"))
+        if isinstance(found, dict):
+            found = found.get("message", found)
+        if found is not None:
+            text = str(found)
+    first = text.strip().splitlines()[0] if text.strip() else "(no body)"
+    return first if len(first) <= 500 else first[:500] + "..."
