@@ -5,8 +5,9 @@ Example:
       --model_path azureml:diabetes-predict:3 --environment diabetes-classify --score_path 09-deploy-model \\
       --score_script score.py --instance_type Standard_DS3_v2 --instance_count 1 --traffic_allocation 100
 
-After the deployment succeeds it gets --traffic_allocation percent; the other deployments share the rest in
-proportion to their current shares. If it fails, traffic is not touched. --dry_run prints the deployment YAML
+After the deployment succeeds it gets --traffic_allocation percent (0 included); the other deployments share the
+rest in proportion to their current shares. Without --traffic_allocation, and when it fails, traffic is not
+touched. --dry_run prints the deployment YAML
 without contacting Azure.
 
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
@@ -91,8 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser,
         "--traffic_allocation",
         type=int,
-        default=0,
-        help="percent of live traffic for this deployment once it succeeds, 0-100 (default 0: traffic unchanged)",
+        help="percent of live traffic for this deployment once it succeeds, 0-100 (default: traffic unchanged)",
     )
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_timeout_flag(parser, default_minutes=90)
@@ -110,7 +110,8 @@ def validate(args: argparse.Namespace) -> None:
     validation.resource_name("endpoint", args.endpoint_name)
     validation.scoring_code(args.score_path, args.score_script)
     validation.positive_count("--instance_count", args.instance_count)
-    validation.percentage("--traffic_allocation", args.traffic_allocation)
+    if args.traffic_allocation is not None:
+        validation.percentage("--traffic_allocation", args.traffic_allocation)
     args.model = references.parse_model(args.model_path)
     args.environment_ref = references.parse_environment(args.environment)
     if args.create_environment and not Path(args.conda_file).is_file():
@@ -145,6 +146,8 @@ def build_deployment(args: argparse.Namespace, model: references.ModelRef, envir
 
 def dry_run(args: argparse.Namespace) -> str:
     text = entity_yaml(build_deployment(args, args.model, args.environment_ref), DEPLOYMENT_SCHEMA_URL)
+    if args.traffic_allocation is None:
+        return text + "# traffic after success: unchanged (no --traffic_allocation)\n"
     rest = 100 - args.traffic_allocation
     note = f"# traffic after success: {args.deployment_name}={args.traffic_allocation}%"
     if rest:
@@ -174,7 +177,8 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = args.deployment_name, args.endpoint_name
     _, before = current_traffic(client, endpoint_name, args.local)
-    planned = traffic.rebalance(before, name, args.traffic_allocation)  # refuses before anything is created
+    moves = args.traffic_allocation is not None
+    planned = traffic.rebalance(before, name, args.traffic_allocation) if moves else before  # refuses up front
     model, environment = resolve_assets(client, args)
     deployment = build_deployment(args, model, environment)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
@@ -187,6 +191,8 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "instance_type": args.instance_type,
         "instance_count": args.instance_count,
     }
+    if args.no_wait and not moves:
+        return {**summary, "provisioning_state": "Creating", "traffic": before}
     if args.no_wait:
         command = toolkit_command(
             "manage_online_endpoint.py",
@@ -205,7 +211,8 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(args))
-    return {**summary, "provisioning_state": state or "Succeeded", "traffic": set_traffic(client, args)}
+    after = set_traffic(client, args) if moves else current_traffic(client, endpoint_name, args.local)[1]
+    return {**summary, "provisioning_state": state or "Succeeded", "traffic": after}
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:

@@ -531,3 +531,44 @@ def test_invoke_names_a_missing_deployment(workspace, run_script):
 
     assert result.code == 3
     assert result.err == "error: endpoint 'diabetes-classify' has no deployment 'purple'\n"
+
+
+def without(argv: list[str], flag: str) -> list[str]:
+    index = argv.index(flag)
+    return argv[:index] + argv[index + 2 :]
+
+
+def test_no_traffic_allocation_updates_in_place_and_leaves_the_split(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 90, "green": 10})
+    green = with_flag(without(DEPLOYMENT_SEED, "--traffic_allocation"), "--deployment_name", "green")
+
+    result = run_script(create_online_deployment, [*green, "--output", "json"])
+
+    assert result.code == 0, result.err
+    assert [w for w in workspace.writes() if "onlineEndpoints" in w] == [
+        "PUT /onlineEndpoints/diabetes-classify/deployments/green"
+    ]
+    assert json.loads(result.out)["traffic"] == {"blue": 90, "green": 10}
+
+
+def test_no_traffic_allocation_updates_the_only_live_deployment(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    blue = with_flag(without(DEPLOYMENT_SEED, "--traffic_allocation"), "--deployment_name", "blue")
+
+    result = run_script(create_online_deployment, blue)
+
+    assert result.code == 0, result.err
+    assert [w for w in workspace.writes() if "onlineEndpoints" in w] == [
+        "PUT /onlineEndpoints/diabetes-classify/deployments/blue"
+    ]
+
+
+def test_an_explicit_zero_still_makes_a_deployment_dark(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 90, "green": 10})
+    green = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "0")
+
+    result = run_script(create_online_deployment, green)
+
+    assert result.code == 0, result.err
+    put = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")[-1]
+    assert put.body["properties"]["traffic"] == {"blue": 100}
