@@ -39,6 +39,7 @@ from common.cli import (
     configure_logging,
     emit,
     new_parser,
+    output,
     progress,
     run_main,
     show_command,
@@ -252,7 +253,7 @@ def delete_command(args: argparse.Namespace) -> str:
     )
 
 
-def report(result: dict[str, Any], output: str, local: bool) -> None:
+def report(result: dict[str, Any], output_format: str, local: bool) -> None:
     invoke = toolkit_command(
         "invoke_online_endpoint.py",
         *("--endpoint_name", result["endpoint"], "--deployment_name", result["deployment"]),
@@ -274,14 +275,14 @@ def report(result: dict[str, Any], output: str, local: bool) -> None:
             f"  {result['traffic_command']}",
         ]
     lines += ["Next:", f"  {invoke}"]
-    emit(result, output, lines)
+    emit(result, output_format, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
     if args.dry_run:
-        print(dry_run(args), end="")
+        output(dry_run(args).rstrip("\n"))
         return 0
     client = get_client(args)
     report(apply(client, args), args.output, args.local)

@@ -28,6 +28,7 @@ from common.cli import (
     configure_logging,
     emit,
     new_parser,
+    output,
     progress,
     run_main,
     show_command,
@@ -126,7 +127,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
     return result
 
 
-def report(endpoint: Any, output: str, local: bool) -> None:
+def report(endpoint: Any, output_format: str, local: bool) -> None:
     next_command = toolkit_command(
         "create_online_deployment.py",
         *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
@@ -146,7 +147,7 @@ def report(endpoint: Any, output: str, local: bool) -> None:
     }
     emit(
         result,
-        output,
+        output_format,
         [
             f"Endpoint:           {result['name']}",
             f"Scoring URI:        {result['scoring_uri']}",
@@ -164,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     endpoint = build_endpoint(args)
     if args.dry_run:
-        print(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL), end="")
+        output(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL).rstrip("\n"))
         return 0
     client = get_client(args)
     report(apply(client, endpoint, args), args.output, args.local)

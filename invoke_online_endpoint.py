@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common import scoring, validation
-from common.cli import add_flag, add_target_flags, configure_logging, new_parser, run_main
+from common.cli import add_flag, add_target_flags, configure_logging, new_parser, output, run_main
 from common.clients import get_client
 from common.errors import UsageError
 
@@ -62,7 +62,7 @@ def invoke(client: Any, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
-    print(invoke(get_client(args), args).strip())
+    output(invoke(get_client(args), args).strip())
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import re
@@ -140,13 +142,40 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def emit(result: dict[str, Any], output: str, text_lines: Sequence[str]) -> None:
+# Where results go: the stdout a script started with. While it runs, sys.stdout is _LibraryOutput, so what
+# libraries print (azure-ai-ml's polling prints a "." per status check) never mixes into a result such as
+# --output json.
+_results: list[Any] = []
+
+
+class _LibraryOutput(io.TextIOBase):
+    """sys.stdout while a script runs: library prints go to stderr, except azure-ai-ml's bare polling dots
+    (our own progress lines say the same)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text.strip("."):
+            sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def output(text: str) -> None:
+    """Print a result (a line, the YAML of --dry_run, the predictions) on the script's stdout."""
+    print(text, file=_results[-1] if _results else sys.stdout, flush=True)
+
+
+def emit(result: dict[str, Any], output_format: str, text_lines: Sequence[str]) -> None:
     """Print the result as text lines for people or as one JSON object for scripts (always on stdout)."""
-    if output == "json":
-        print(json.dumps(result, indent=2, sort_keys=False, default=str))
+    if output_format == "json":
+        output(json.dumps(result, indent=2, sort_keys=False, default=str))
     else:
         for line in text_lines:
-            print(line)
+            output(line)
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
@@ -155,8 +184,10 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
     SIGTERM is handled as Ctrl-C, so an operation stopped either way reports the same and cleans up the same.
     """
     previous = _terminate_as_interrupt()
+    _results.append(sys.stdout)
     try:
-        return main(argv)
+        with contextlib.redirect_stdout(_LibraryOutput()):
+            return main(argv)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -169,6 +200,7 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
         log.debug("Azure error", exc_info=error)
         return _report(translated)
     finally:
+        _results.pop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
