@@ -177,9 +177,12 @@ def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, 
 def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = args.deployment_name, args.endpoint_name
-    _, before = current_traffic(client, endpoint_name, args.local)
+    endpoint, before = current_traffic(client, endpoint_name, args.local)
     moves = args.traffic_allocation is not None
     planned = traffic.rebalance(before, name, args.traffic_allocation) if moves else before  # refuses up front
+    note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
+    if moves and note:
+        progress(f"Once {name} succeeds: {note}")
     model, environment = resolve_assets(client, args)
     deployment = build_deployment(args, model, environment)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
@@ -218,14 +221,18 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
     """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything."""
-    _, before = current_traffic(client, args.endpoint_name, args.local)
+    endpoint, before = current_traffic(client, args.endpoint_name, args.local)
     planned = traffic.rebalance(before, args.deployment_name, args.traffic_allocation)
-    if {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}:
+    unchanged = {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}
+    if unchanged and not traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1]:
         return planned
 
     def rebalance(endpoint: Any) -> dict[str, int]:
         current = {name: int(share) for name, share in (endpoint.traffic or {}).items()}
         plan = traffic.rebalance(current, args.deployment_name, args.traffic_allocation)
+        endpoint.mirror_traffic, cleared = traffic.without_live_mirrors(plan, dict(endpoint.mirror_traffic or {}))
+        if cleared:
+            progress(traffic.mirror_note(cleared))
         progress(f"Setting traffic: {traffic.describe(plan)}")
         endpoint.traffic = plan
         return plan

@@ -35,6 +35,7 @@ from common.cli import (
     configure_logging,
     emit,
     new_parser,
+    progress,
     run_main,
     show_command,
     toolkit_command,
@@ -188,6 +189,9 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
 
     def assign(endpoint: Any) -> None:
         endpoint.traffic = dict(args.plan)
+        endpoint.mirror_traffic, cleared = traffic.without_live_mirrors(args.plan, dict(endpoint.mirror_traffic or {}))
+        if cleared:
+            progress(traffic.mirror_note(cleared))
 
     update_endpoint(client, args.endpoint_name, assign, local=args.local, what=f"traffic on {args.endpoint_name}")
     emit({"traffic": args.plan}, args.output, [f"Traffic: {traffic.describe(args.plan)}"])

@@ -70,3 +70,21 @@ def parse_assignments(pairs: list[str]) -> dict[str, int]:
     if total not in (0, 100):
         raise UsageError(f"traffic {describe(plan)} sums to {total}%: the shares must sum to 100")
     return plan
+
+
+def without_live_mirrors(live: Mapping[str, int], mirror: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """(the mirror traffic to keep, the mirror shares to clear) once `live` is in force.
+
+    Azure refuses a deployment that takes both live and mirrored traffic ("a deployment can receive only live
+    traffic or mirrored traffic, not both"): a deployment given live traffic loses its mirror share.
+    """
+    cleared = {name: share for name, share in mirror.items() if share and live.get(name, 0) > 0}
+    kept = {name: share for name, share in mirror.items() if share and name not in cleared}
+    return kept, cleared
+
+
+def mirror_note(cleared: Mapping[str, int]) -> str:
+    """What a command says when it clears mirror shares (empty when it clears none)."""
+    if not cleared:
+        return ""
+    return f"clearing the mirror traffic of {describe(cleared)}: a deployment takes live or mirrored traffic, not both"

@@ -320,9 +320,14 @@ class FakeAzureML:
 
     def _put_endpoint(self, request: SeenRequest, name: str) -> Reply:
         traffic = request.body.get("properties", {}).get("traffic") or {}
+        mirror = request.body.get("properties", {}).get("mirrorTraffic") or {}
         missing = [d for d in traffic if (name, d) not in self.deployments]
         if missing:
             return _error(400, "BadArgument", f"Traffic rule refers to deployments that do not exist: {missing}")
+        both = sorted(d for d in traffic if traffic[d] and mirror.get(d))
+        if both:
+            message = f"A deployment can receive only live traffic or mirrored traffic, not both: {both}"
+            return _error(400, "BadArgument", message)
         self.endpoints[name] = self._endpoint_resource(name, request.body)
         return self._accepted(self.endpoints[name], "Succeeded")
 

@@ -572,3 +572,34 @@ def test_an_explicit_zero_still_makes_a_deployment_dark(workspace, run_script):
     assert result.code == 0, result.err
     put = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")[-1]
     assert put.body["properties"]["traffic"] == {"blue": 100}
+
+
+def test_live_traffic_for_the_mirror_deployment_clears_its_mirror_share_in_the_same_put(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100}, mirrorTraffic={"green": 10})
+    workspace.add_deployment("diabetes-classify", "green")
+    green = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
+
+    result = run_script(create_online_deployment, green)
+
+    assert result.code == 0, result.err
+    assert "Once green succeeds: clearing the mirror traffic of green=10%" in result.err
+    put = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")[-1]
+    assert put.body["properties"]["traffic"] == {"blue": 90, "green": 10}
+    assert not put.body["properties"].get("mirrorTraffic")
+
+
+def test_manage_traffic_clears_the_mirror_share_of_a_deployment_given_live_traffic(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100}, mirrorTraffic={"green": 10})
+    workspace.add_deployment("diabetes-classify", "green")
+
+    result = run_script(
+        manage_online_endpoint, ["traffic", "--endpoint_name", "diabetes-classify", "--set", "blue=80", "green=20"]
+    )
+
+    assert result.code == 0, result.err
+    assert (
+        "clearing the mirror traffic of green=10%: a deployment takes live or mirrored traffic, not both" in result.err
+    )
+    (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
+    assert put.body["properties"]["traffic"] == {"blue": 80, "green": 20}
+    assert not put.body["properties"].get("mirrorTraffic")

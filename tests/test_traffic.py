@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from common.errors import UsageError
-from common.traffic import ImpossibleTrafficError, rebalance
+from common.traffic import ImpossibleTrafficError, rebalance, without_live_mirrors
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,17 @@ def test_every_split_sums_to_exactly_100_and_keeps_the_requested_share():
         assert sum(plan.values()) == 100
         assert plan["new"] == percent
         assert all(share >= 0 for share in plan.values())
+
+
+@pytest.mark.parametrize(
+    ("live", "mirror", "kept", "cleared"),
+    [
+        ({"blue": 90, "green": 10}, {"green": 10}, {}, {"green": 10}),
+        ({"blue": 100, "green": 0}, {"green": 10}, {"green": 10}, {}),
+        ({"blue": 100}, {"green": 20}, {"green": 20}, {}),
+        ({"blue": 50, "red": 50}, {"green": 5, "red": 0}, {"green": 5}, {}),
+        ({}, {}, {}, {}),
+    ],
+)
+def test_a_deployment_with_live_traffic_loses_its_mirror_share(live, mirror, kept, cleared):
+    assert without_live_mirrors(live, mirror) == (kept, cleared)
