@@ -22,7 +22,13 @@ def is_not_found(error: BaseException) -> bool:
     """The resource asked for does not exist (a missing workspace or resource group is another matter)."""
     from common.azure_errors import workspace_missing
 
-    missing = type(error).__name__ == "ResourceNotFoundError" or getattr(error, "status_code", None) == 404
+    missing = (
+        type(error).__name__ == "ResourceNotFoundError"
+        or getattr(error, "status_code", None) == 404
+        # azure-ai-ml raises ValidationException, not ResourceNotFoundError, for a name with no versions (the
+        # lookup of "latest")
+        or str(getattr(getattr(error, "error_type", None), "name", "")) == "RESOURCE_NOT_FOUND"
+    )
     return missing and not workspace_missing(error)
 
 

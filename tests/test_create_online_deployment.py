@@ -149,17 +149,6 @@ def test_missing_model_version_says_how_to_register_it(workspace, run_script):
     assert workspace.azure_write_calls() == []
 
 
-def test_missing_environment_suggests_create_environment(workspace, run_script):
-    workspace.client.environments.get.side_effect = ResourceNotFoundError("nope")
-
-    result = run_script(script, DEPLOYMENT_SEED)
-
-    assert result.code == 3
-    assert "environment 'diabetes-classify' (any version) not found" in result.err
-    assert "--create_environment" in result.err
-    assert workspace.azure_write_calls() == []
-
-
 def test_create_environment_registers_environment_yml_on_the_base_image(workspace, run_script):
     workspace.client.environments.create_or_update.return_value = asset("diabetes-classify", "8")
 

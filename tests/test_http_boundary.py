@@ -603,3 +603,35 @@ def test_manage_traffic_clears_the_mirror_share_of_a_deployment_given_live_traff
     (put,) = workspace.sent("PUT", "/onlineEndpoints/diabetes-classify")
     assert put.body["properties"]["traffic"] == {"blue": 80, "green": 20}
     assert not put.body["properties"].get("mirrorTraffic")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        (
+            "--model_path",
+            "azureml:diabetes-predict@latest",
+            "error: model 'diabetes-predict' (any version) not found in the workspace; register one with: "
+            "python train_model.py --register --model_name diabetes-predict",
+        ),
+        (
+            "--environment",
+            "nonexistent-env",
+            "error: environment 'nonexistent-env' (any version) not found in the workspace; add "
+            "--create_environment to register it from environment.yml",
+        ),
+    ],
+)
+def test_a_missing_asset_looked_up_by_latest_is_not_found_with_the_hint(fake_azure, run_script, flag, value, message):
+    """The SDK raises ValidationException (RESOURCE_NOT_FOUND) on this path, not ResourceNotFoundError."""
+    fake_azure.add_endpoint("diabetes-classify", {"blue": 100})
+    fake_azure.add_model("diabetes-predict", "3")
+    fake_azure.add_environment("diabetes-classify", "7")
+    if flag == "--model_path":
+        fake_azure.models.clear()
+
+    result = run_script(create_online_deployment, with_flag(DEPLOYMENT_SEED, flag, value))
+
+    assert result.code == 3, result.err
+    assert result.err.splitlines()[-1] == message
+    assert [w for w in fake_azure.writes() if "onlineEndpoints" in w] == []
