@@ -36,12 +36,31 @@ def _error_code(error: BaseException) -> str | None:
     return getattr(inner, "code", None)
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def service_message(error: BaseException) -> str:
     """The service's error code and first line of its message, without the SDK's multi-line decoration."""
     code = _error_code(error)
     message = getattr(getattr(error, "error", None), "message", None) or getattr(error, "message", None) or str(error)
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
+    first_line = _first_line(str(message)) or type(error).__name__
     return f"{code}: {first_line}" if code and code not in first_line else first_line
+
+
+def _first_line(message: str) -> str:
+    """The line that says what went wrong. azure-ai-ml's validation errors are colour-coded templates ("1) YAML
+    file cannot be parsed", "Details:", "(x) <the error>", "Resolutions:"): the "(x)" line and its continuation are
+    the error itself."""
+    lines = [line.strip() for line in ANSI_ESCAPE.sub("", message).splitlines()]
+    for index, line in enumerate(lines):
+        if line.startswith("(x) "):
+            detail = [line[4:]]
+            for following in lines[index + 1 :]:
+                if not following or following.startswith("If you wish to bypass"):
+                    break
+                detail.append(following)
+            return " ".join(detail)
+    return next((line for line in lines if line), "")
 
 
 def request_ids(error: BaseException) -> str:

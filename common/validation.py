@@ -81,4 +81,13 @@ def scoring_code(score_path: str, score_script: str) -> Path:
         raise UsageError(
             f"--score_script {score_script!r} not found in --score_path {score_path!r} (looked for {script})"
         )
+    try:
+        compile(script.read_bytes(), str(script), "exec")
+    except SyntaxError as error:
+        raise UsageError(
+            f"--score_script {str(script)!r} has a syntax error on line {error.lineno}: {error.msg} "
+            f"({(error.text or '').strip()}); fix it before deploying"
+        ) from None
+    except ValueError as error:  # a NUL byte, or text that is not source at all
+        raise UsageError(f"--score_script {str(script)!r} is not Python source: {error}") from None
     return script

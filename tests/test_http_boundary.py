@@ -635,3 +635,40 @@ def test_a_missing_asset_looked_up_by_latest_is_not_found_with_the_hint(fake_azu
     assert result.code == 3, result.err
     assert result.err.splitlines()[-1] == message
     assert [w for w in fake_azure.writes() if "onlineEndpoints" in w] == []
+
+
+def test_a_score_py_syntax_error_is_caught_before_any_call(workspace, run_script, tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "score.py").write_text("def init(:\n    pass\n")
+
+    result = run_script(create_online_deployment, with_flag(DEPLOYMENT_SEED, "--score_path", str(code)))
+
+    assert result.code == 2
+    assert result.err == (
+        f"error: --score_script '{code / 'score.py'}' has a syntax error on line 1: invalid syntax (def init(:); fix "
+        "it before deploying\n"
+    )
+    assert workspace.requests == []
+
+
+def test_an_sdk_validation_error_is_a_readable_line_not_colour_codes():
+    """azure-ai-ml wraps validation errors (a score.py it cannot parse, for one) in a colour-coded template."""
+    from azure.ai.ml.exceptions import MlException
+
+    from common.azure_errors import translate
+
+    template = (
+        "\n\x1b[37m\n\x1b[30m\n1) YAML file cannot be parsed.\n\x1b[39m\x1b[39m\n\nDetails: \n\n\x1b[31m(x) Failed to "
+        "submit deployment b due to syntax errors in scoring script score.py.\nError on line 1: def init(:\n\nIf you "
+        "wish to bypass this validation use --skip-script-validation paramater.\x1b[39m\n\nResolutions: \n1) Double-"
+        "check your YAML file\n"
+    )
+
+    translated = translate(MlException(message=template, no_personal_data_message=template))
+
+    assert translated is not None
+    assert translated.message == (
+        "MlException: Failed to submit deployment b due to syntax errors in scoring script score.py. Error on line 1: "
+        "def init(:"
+    )
