@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import reprlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,23 @@ FORMATS = (
     "or a list of records keyed by the 8 feature names"
 )
 
-logger = logging.getLogger("score")
 model: Any = None
+
+
+def _logger() -> logging.Logger:
+    """score.py's logger, writing INFO and up to stdout (what the deployment's logs show). The inference server
+    configures only its own azmlinfsrv loggers and leaves the root logger at WARNING, so without a handler of its
+    own "Loaded ..." and "Rejected request: ..." would never appear, in Azure or locally."""
+    log = logging.getLogger("score")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s [%(process)d] score - %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return log
+
+
+logger = _logger()
 
 
 class BadRequest(ValueError):

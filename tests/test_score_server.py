@@ -24,11 +24,14 @@ from tests.conftest import CANONICAL_ROW, SCORE_DIR
 STARTUP_SECONDS = 60
 
 
+LOG = Path(tempfile.mkdtemp(prefix="srv-log-")) / "server.log"
+
+
 @pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def server(model_dir: Path) -> Iterator[httpx.Client]:
     folder = Path(tempfile.mkdtemp(prefix="srv-"))  # short: a socket path must fit in 107 bytes
     socket = folder / "server.sock"
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log_path = LOG
     argv = [sys.executable, str(LAUNCHER), "--socket", str(socket), "--parent_pid", str(os.getpid()), "--"]
     argv += ["--entry_script", "score.py", "--worker_count", "1"]
     pid = processes.spawn(argv, cwd=SCORE_DIR, log_path=log_path, env={"AZUREML_MODEL_DIR": str(model_dir)})
@@ -103,3 +106,15 @@ def test_a_body_that_is_not_utf_8_is_rejected_by_the_server_itself(server):
 
     assert response.status_code == 400
     assert response.json()["message"].startswith("Input cannot be decoded as UTF-8")
+
+
+def test_score_py_log_lines_reach_the_deployment_log(server):
+    """What get_logs returns is the server's output: score.py's own INFO lines must be in it."""
+    score(server, json.dumps({"data": [[1, 2, 3]]}).encode())
+
+    deadline = time.monotonic() + 5
+    while "Rejected request" not in LOG.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = LOG.read_text()
+    assert "score - Loaded " in log and "trained with scikit-learn" in log
+    assert "score - Rejected request: row 0: has 3 values, expected 8" in log
