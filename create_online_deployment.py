@@ -30,7 +30,7 @@ from common.assets import (
     resolve_environment,
     resolve_model,
 )
-from common.azure_errors import is_azure_error, is_quota_error, quota_hint, service_message
+from common.azure_errors import is_azure_error, is_quota_error, is_transient, quota_hint, service_message
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -47,7 +47,7 @@ from common.cli import (
     warn,
 )
 from common.clients import get_client
-from common.errors import UsageError
+from common.errors import CliError, UsageError
 from common.operations import (
     DEPLOYMENT_SCHEMA_URL,
     deployment_failed,
@@ -204,12 +204,17 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
             local=args.local,
         )
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
+    check = show_command(endpoint_name, local=args.local)
     try:
-        check = show_command(endpoint_name, local=args.local)
         result = wait_with_progress(poller, f"deployment {name}", check, timeout=args.timeout_minutes * 60)
     except Exception as error:
         if not is_azure_error(error) or getattr(error, "status_code", None) in (401, 403):
             raise
+        if is_transient(error):  # asking after the deployment failed, not the deployment: it may well succeed
+            raise CliError(
+                f"lost track of deployment {name} ({service_message(error)}): its state is unknown and it may still "
+                f"succeed; check it with: {check}; traffic was not changed"
+            ) from None
         reason = service_message(error) + (f"; {quota_hint(error)}" if is_quota_error(error) else "")
         raise deployment_failed(client, name, endpoint_name, reason, delete_command(args)) from None
     state = state_name(getattr(result, "provisioning_state", None))

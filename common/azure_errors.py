@@ -25,6 +25,21 @@ QUOTA_PAGE = "https://ml.azure.com/quota"
 ROLE_HINT = "your identity needs the AzureML Data Scientist role (or Contributor) on the workspace"
 WORKSPACE_MISSING_CODES = {"ResourceGroupNotFound", "SubscriptionNotFound", "WorkspaceNotFound"}
 QUOTA_CODES = {"OutOfQuota", "QuotaExceeded", "InsufficientQuota"}
+# A 409 about an endpoint that is busy, not about its name: "Cannot create a deployment in endpoint X because it
+# is in Updating provisioning state", "an operation is already in progress".
+BUSY = re.compile(r"in progress|provisioning state|is (?:being )?(?:updat|creat|delet)ing", re.IGNORECASE)
+TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure of the connection or the service's front end (retried by the SDK and still failing), which says
+    nothing about the operation it was asking after."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    return (
+        isinstance(error, ServiceRequestError | ServiceResponseError)
+        or getattr(error, "status_code", None) in TRANSIENT_STATUSES
+    )
 
 
 def is_azure_error(error: BaseException) -> bool:
@@ -168,8 +183,15 @@ def _translate(error: BaseException) -> CliError:
         return CliError(f"not found: {message}", exit_code=EXIT_NOT_FOUND)
     if status == 409 or _error_code(error) == "Conflict":
         method, path = _request(error)
-        endpoint = re.search(r"/onlineEndpoints/([^/]+)$", path)
-        if method == "PUT" and endpoint:
+        endpoint = re.search(r"/onlineEndpoints/([^/]+)", path)
+        if BUSY.search(message):
+            where = f"endpoint {endpoint.group(1)!r}" if endpoint else "the resource"
+            return CliError(
+                f"another operation is in progress on {where} ({message}): wait until it finishes (check it with "
+                "manage_online_endpoint.py show), then run the command again",
+                exit_code=EXIT_CONFLICT,
+            )
+        if method == "PUT" and endpoint and path.endswith(f"/onlineEndpoints/{endpoint.group(1)}"):
             return CliError(
                 f"endpoint name {endpoint.group(1)!r} cannot be used ({message}): endpoint names are unique per "
                 "Azure region; choose another --endpoint_name",

@@ -672,3 +672,41 @@ def test_an_sdk_validation_error_is_a_readable_line_not_colour_codes():
         "MlException: Failed to submit deployment b due to syntax errors in scoring script score.py. Error on line 1: "
         "def init(:"
     )
+
+
+def test_a_busy_endpoint_is_not_a_taken_name(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    workspace.add_deployment("diabetes-classify", "green")
+    busy = "Cannot update endpoint diabetes-classify because it is in Updating provisioning state."
+    workspace.fail("PUT", "/onlineEndpoints/diabetes-classify", 409, "Conflict", busy)
+
+    result = run_script(
+        manage_online_endpoint, ["traffic", "--endpoint_name", "diabetes-classify", "--set", "blue=80", "green=20"]
+    )
+
+    assert result.code == 6
+    assert result.err.splitlines()[-1] == (
+        f"error: another operation is in progress on endpoint 'diabetes-classify' (Conflict: {busy}): wait until it "
+        "finishes (check it with manage_online_endpoint.py show), then run the command again"
+    )
+
+
+def test_losing_track_of_a_deployment_is_not_a_failed_deployment(workspace, run_script, monkeypatch):
+    """The operation-status GET keeps failing with 503 (past the SDK's retries): the deployment may succeed."""
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "sleep", lambda _seconds: None)  # the SDK's retry back-off
+    workspace.add_endpoint("diabetes-classify")
+    workspace.fail("GET", "/locations/eastus/mlServicesOperations/.*", 503, "ServiceUnavailable", "try later", 50)
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 1, result.err
+    last = result.err.splitlines()[-1]
+    assert last.startswith("error: lost track of deployment diabetes-classify-blue-dp (")
+    assert last.endswith(
+        "its state is unknown and it may still succeed; check it with: python manage_online_endpoint.py show "
+        "--endpoint_name diabetes-classify; traffic was not changed"
+    )
+    assert "delete" not in result.err
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
