@@ -203,7 +203,7 @@ def _translate(error: BaseException) -> CliError:
     if isinstance(error, ServiceRequestError):
         return CliError(f"cannot reach Azure: {message}", exit_code=EXIT_FAILED)
     if isinstance(error, HttpResponseError):
-        return CliError(f"service error ({status}): {message}", exit_code=EXIT_FAILED)
+        return CliError(f"service error ({status}): {message}" if status else message, exit_code=EXIT_FAILED)
     if type(error).__name__ in ("ValidationException", "ValidationError"):
         return CliError(f"azure-ai-ml rejected the request: {message}", exit_code=EXIT_USAGE)
     return CliError(f"{type(error).__name__}: {message}", exit_code=EXIT_FAILED)

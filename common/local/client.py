@@ -49,7 +49,9 @@ def _not_found(message: str) -> Exception:
     return ResourceNotFoundError(message=message)
 
 
-def _refused(message: str, status: int = 400) -> Exception:
+def _refused(message: str, status: int | None = None) -> Exception:
+    """The SDK's error type for what the local target refuses (status: the HTTP status Azure would answer), or,
+    without a status, for an operation that failed (as azure-core's failed long-running operations)."""
     from azure.core.exceptions import HttpResponseError
 
     error = HttpResponseError(message=message)
@@ -221,7 +223,7 @@ class LocalEndpoints:
                 return True, self._entity(self.spec(name)), None
             if record is None or time.monotonic() > deadline:
                 log_tail = processes.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
-                return True, None, _refused(f"the front door of {name!r} did not apply the change:\n{log_tail}", 500)
+                return True, None, _refused(f"the front door of {name!r} did not apply the change:\n{log_tail}")
             return False, None, None
 
         return LocalPoller(check=check)
@@ -230,21 +232,22 @@ class LocalEndpoints:
         """The front door cannot read the endpoint's state: the change waits until the file is fixed."""
         return _refused(
             f"the front door of {name!r} cannot read the endpoint's state, so the change is not applied: "
-            f"{record['state_error']}{self.remedy(name)}",
-            500,
+            f"{record['state_error']}{self.remedy(name)}"
         )
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
         deployments = set(self.store.deployments(name))
         for target in [*traffic, *mirror]:
             if target not in deployments:
-                raise _refused(f"traffic names deployment {target!r}, which endpoint {name!r} does not have")
+                raise _refused(f"traffic names deployment {target!r}, which endpoint {name!r} does not have", 400)
         if sum(traffic.values()) > 100:
-            raise _refused(f"traffic of endpoint {name!r} sums to {sum(traffic.values())}%; at most 100%")
+            raise _refused(f"traffic of endpoint {name!r} sums to {sum(traffic.values())}%; at most 100%", 400)
         if len(mirror) > 1 or any(share > 50 for share in mirror.values()):
-            raise _refused("mirror traffic goes to one deployment, at most 50%")
+            raise _refused("mirror traffic goes to one deployment, at most 50%", 400)
         if set(mirror) & set(traffic):
-            raise _refused(f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic")
+            raise _refused(
+                f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic", 400
+            )
 
     def ensure_frontdoor(self, name: str) -> None:
         """Start the front door unless it runs, on the endpoint's own port; wait until it answers.
@@ -275,7 +278,7 @@ class LocalEndpoints:
                     break
                 time.sleep(POLL_SECONDS)
             processes.stop(pid, grace=5)
-            raise _refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}", 500)
+            raise _refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}")
 
     def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
         name = spec["name"]
@@ -322,7 +325,7 @@ class LocalEndpoints:
             if not pending or time.monotonic() > deadline:
                 return True, self._entity(self.spec(name)), None
             if self.frontdoor(name) is None:
-                return True, None, _refused(f"the front door of {name!r} stopped while starting", 500)
+                return True, None, _refused(f"the front door of {name!r} stopped while starting")
             return False, None, None
 
         return LocalPoller(check=check)
@@ -472,10 +475,10 @@ class LocalDeployments:
                 return True, self.get(name, endpoint), None
             if status.get("failed_generation") == generation:
                 reason = status.get("reason") or "it failed"
-                return True, None, _refused(f"deployment {name!r} failed: {reason}", 500)
+                return True, None, _refused(f"deployment {name!r} failed: {reason}")
             if record is None:
                 problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
-                return True, None, _refused(f"{problem}; start it with: {start_command(endpoint)}", 500)
+                return True, None, _refused(f"{problem}; start it with: {start_command(endpoint)}")
             return False, None, None
 
         return LocalPoller(check=check)
@@ -497,7 +500,8 @@ class LocalDeployments:
             share = endpoint.get("traffic", {}).get(name, 0) or endpoint.get("mirror_traffic", {}).get(name, 0)
             if share:
                 raise _refused(
-                    f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first"
+                    f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first",
+                    400,
                 )
             if self.endpoints.frontdoor(endpoint_name) is None:
                 shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
