@@ -12,7 +12,8 @@ from common.references import AssetRef
 
 # Azure's image for conda-file environments, as in the Azure ML examples: it has conda, so Azure can build
 # environment.yml on top of it, and nothing of ours; the inference server comes from environment.yml's own pins.
-DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# A dated tag (the README says how to pick a newer one): ":latest" would build a different image next month.
+DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
 MODEL_NAME = "diabetes-predict"
 
 

@@ -158,6 +158,13 @@ def _translate(error: BaseException) -> CliError:
     if status is None and isinstance(error, ResourceExistsError):
         status = 409
     message = service_message(error)
+    sign_in = re.search(r"AADSTS\d+[^\n]*", str(error))
+    if sign_in and status is None:  # Entra ID refused the sign-in itself (MFA, conditional access, expired, ...)
+        return CliError(
+            f"Azure sign-in failed: {sign_in.group(0).strip()}; sign in again with `az login` (add --tenant or use "
+            "the method your organisation requires)",
+            exit_code=EXIT_AUTH,
+        )
     if type(error).__name__ == "CredentialUnavailableError" or (
         isinstance(error, ClientAuthenticationError) and status is None
     ):

@@ -53,7 +53,21 @@ def _read_config(path: Path) -> dict[str, str]:
         raise UsageError(f"cannot read workspace config {path}: {error}") from None
     if not isinstance(data, dict):
         raise UsageError(f"workspace config {path} is not a JSON object")
-    return {key: str(value) for key, value in data.items() if isinstance(value, str) and value}
+    values = {key: str(value) for key, value in data.items() if isinstance(value, str) and value}
+    if "Scope" in values:  # as MLClient.from_config: the workspace's ARM id stands for the three settings
+        return _from_scope(values["Scope"], path)
+    return values
+
+
+def _from_scope(scope: str, path: Path) -> dict[str, str]:
+    """'/subscriptions/S/resourceGroups/R/providers/Microsoft.MachineLearningServices/workspaces/W' -> settings."""
+    pieces = scope.split("/")
+    if len(pieces) < 9 or pieces[1].lower() != "subscriptions" or pieces[3].lower() != "resourcegroups":
+        raise UsageError(
+            f"workspace config {path}: Scope {scope!r} is not a workspace id (/subscriptions/<id>/resourceGroups/"
+            "<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>)"
+        )
+    return {"subscription_id": pieces[2], "resource_group": pieces[4], "workspace_name": pieces[8]}
 
 
 def resolve_workspace(

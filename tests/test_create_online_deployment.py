@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,9 @@ def test_dry_run_yaml_loads_back_as_the_same_deployment(azure, run_script, monke
         "in proportion to their current shares (not looked up)"
     )
     azure.client_class.assert_not_called()
+
+
+def test_the_default_base_image_is_a_dated_tag_not_latest():
+    image, _, tag = DEFAULT_BASE_IMAGE.rpartition(":")
+    assert image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+    assert re.fullmatch(r"20\d{6}\.v\d+", tag), tag

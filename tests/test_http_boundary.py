@@ -710,3 +710,29 @@ def test_losing_track_of_a_deployment_is_not_a_failed_deployment(workspace, run_
     )
     assert "delete" not in result.err
     assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
+
+
+def test_an_entra_sign_in_refusal_keeps_azures_message(workspace, run_script, monkeypatch):
+    mfa = (
+        "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new "
+        "location, you must use multi-factor authentication to access '797f4846-ba00-4fd7-ba43-dac1f8f63013'."
+    )
+
+    class RefusedCredential(FakeCredential):
+        def get_token(self, *_scopes, **_kwargs):
+            raise ClientAuthenticationError(
+                f"DefaultAzureCredential failed to retrieve a token.\nAzureCliCredential: {mfa}"
+            )
+
+        get_token_info = get_token
+
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", RefusedCredential)
+
+    result = run_script(create_online_endpoint, ENDPOINT_SEED)
+
+    assert result.code == 5
+    assert result.err.splitlines()[-1] == (
+        f"error: Azure sign-in failed: {mfa}; sign in again with `az login` (add --tenant or use the method your "
+        "organisation requires)"
+    )
+    assert "no Azure credential found" not in result.err

@@ -66,3 +66,18 @@ def test_unreadable_config_is_named(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(UsageError, match=r"cannot read workspace config .*config\.json"):
         resolve_workspace(NO_FLAGS, {}, tmp_path)
+
+
+def test_a_config_with_a_scope_names_the_workspace_as_from_config_reads_it(tmp_path):
+    scope = "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.MachineLearningServices/workspaces/ws-1"
+    write_config(tmp_path, Scope=scope)
+
+    assert resolve_workspace(NO_FLAGS, {}, tmp_path) == WorkspaceSettings("sub-1", "rg-1", "ws-1")
+    assert resolve_workspace({**NO_FLAGS, "workspace_name": "flag-ws"}, {}, tmp_path).workspace_name == "flag-ws"
+
+
+def test_a_scope_that_is_not_a_workspace_id_is_named(tmp_path):
+    write_config(tmp_path, Scope="not-an-id")
+
+    with pytest.raises(UsageError, match="Scope 'not-an-id' is not a workspace id"):
+        resolve_workspace(NO_FLAGS, {}, tmp_path)
