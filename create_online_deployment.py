@@ -88,7 +88,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_flag(parser, "--score_script", default="score.py", help="scoring script inside --score_path")
     add_flag(parser, "--instance_type", default="Standard_DS3_v2", help="VM SKU (default: %(default)s)")
-    add_flag(parser, "--instance_count", type=int, default=1, help="number of instances, 1 or more")
+    add_flag(parser, "--instance_count", type=int, default=1, help="number of instances, 1-50")
     add_flag(
         parser,
         "--traffic_allocation",
@@ -110,7 +110,7 @@ def validate(args: argparse.Namespace) -> None:
     validation.resource_name("deployment", args.deployment_name)
     validation.resource_name("endpoint", args.endpoint_name)
     validation.scoring_code(args.score_path, args.score_script)
-    validation.positive_count("--instance_count", args.instance_count)
+    validation.instance_count(args.instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
     args.model = references.parse_model(args.model_path)

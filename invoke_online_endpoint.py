@@ -16,7 +16,6 @@ workspace flags are not given), and those DefaultAzureCredential reads.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 from common import scoring, validation
 from common.cli import add_flag, add_target_flags, configure_logging, new_parser, output, run_main
 from common.clients import get_client
-from common.errors import UsageError
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 
@@ -41,17 +39,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     validation.resource_name("endpoint", args.endpoint_name)
     if args.deployment_name is not None:  # an empty name would quietly route by traffic instead
         validation.resource_name("deployment", args.deployment_name)
-    check_request_file(Path(args.request_file))
+    validation.request_file(Path(args.request_file))
     return args
-
-
-def check_request_file(path: Path) -> None:
-    try:
-        json.loads(path.read_text())
-    except OSError as error:
-        raise UsageError(f"--request_file {str(path)!r} cannot be read: {error.strerror}") from None
-    except ValueError as error:
-        raise UsageError(f"--request_file {str(path)!r} is not JSON: {error}") from None
 
 
 def invoke(client: Any, args: argparse.Namespace) -> str:

@@ -95,6 +95,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         validation.positive_count("--lines", args.lines)
     if args.command == "probe" and not 1 <= args.requests <= MAX_PROBES:
         raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
+    if args.command == "probe":
+        validation.request_file(Path(args.request_file))
     if args.command == "traffic":
         args.plan = traffic.parse_assignments(args.assignments)
     if args.command in LOCAL_ONLY and not args.local:

@@ -71,10 +71,12 @@ def show_command(endpoint: str, *, local: bool) -> str:
 
 
 def add_timeout_flag(parser: argparse.ArgumentParser, default_minutes: int) -> None:
+    from common.validation import minutes
+
     add_flag(
         parser,
         "--timeout_minutes",
-        type=int,
+        type=minutes,
         default=default_minutes,
         help="stop waiting after this long; the operation goes on in Azure (default: %(default)s)",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -67,6 +69,43 @@ def positive_count(flag: str, value: int) -> int:
     if value < 1:
         raise UsageError(f"invalid {flag} {value}: use a whole number of 1 or more")
     return value
+
+
+MAX_INSTANCES = 50  # Azure's limit per managed online deployment (quotas page; raised only by a support request)
+
+
+def instance_count(value: int) -> int:
+    positive_count("--instance_count", value)
+    if value > MAX_INSTANCES:
+        raise UsageError(
+            f"invalid --instance_count {value}: a managed online deployment has at most {MAX_INSTANCES} instances "
+            "(Azure's limit; a support request can raise it)"
+        )
+    return value
+
+
+def minutes(text: str) -> int:
+    """argparse type for --timeout_minutes: a whole number of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: use 0 or more minutes")
+    return value
+
+
+def request_file(path: Path, flag: str = "--request_file") -> Path:
+    """A readable JSON file (a request body), else one line naming it and why."""
+    try:
+        json.loads(path.read_text())
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {str(path)!r} is a folder: give a JSON file") from None
+    except OSError as error:
+        raise UsageError(f"{flag} {str(path)!r} cannot be read: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(f"{flag} {str(path)!r} is not JSON: {error}") from None
+    return path
 
 
 def scoring_code(score_path: str, score_script: str) -> Path:

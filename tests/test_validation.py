@@ -84,3 +84,56 @@ def test_scoring_code(tmp_path: Path):
     assert validation.scoring_code(str(tmp_path), "score.py") == tmp_path / "score.py"
     with pytest.raises(UsageError, match="must be a path inside"):
         validation.scoring_code(str(tmp_path), "/etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        (
+            "create_online_deployment",
+            ["--timeout_minutes", "-5"],
+            "error: argument --timeout_minutes/--timeout-minutes: -5 is negative: use 0 or more minutes",
+        ),
+        (
+            "create_online_deployment",
+            ["--instance_count", "100000"],
+            "error: invalid --instance_count 100000: a managed online deployment has at most 50 instances (Azure's "
+            "limit; a support request can raise it)",
+        ),
+        (
+            "create_online_endpoint",
+            ["--timeout_minutes", "soon"],
+            "error: argument --timeout_minutes/--timeout-minutes: 'soon' is not a whole number of minutes",
+        ),
+    ],
+)
+def test_waits_and_instance_counts_out_of_range_are_refused(run_script, script, argv, message):
+    import importlib
+
+    from tests.seeds import DEPLOYMENT_SEED
+
+    module = importlib.import_module(script)
+    base = DEPLOYMENT_SEED if script == "create_online_deployment" else ["--endpoint_name", "diabetes-classify"]
+    changed = list(base)
+    for flag, value in zip(argv[::2], argv[1::2], strict=True):
+        changed = [*changed, flag, value] if flag not in changed else changed
+        changed[changed.index(flag) + 1] = value
+
+    result = run_script(module, [*changed, "--dry_run"])
+
+    assert result.code == 2
+    assert result.err.startswith(message), result.err
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_probe_request_file_missing_or_a_folder_is_one_line(run_script, tmp_path, kind):
+    import manage_online_endpoint
+
+    path = tmp_path / "nothing.json" if kind == "missing" else tmp_path
+    argv = ["probe", "--local", "--endpoint_name", "diabetes-classify", "--request_file", str(path)]
+
+    result = run_script(manage_online_endpoint, argv)
+
+    assert result.code == 2
+    expected = "cannot be read: No such file or directory" if kind == "missing" else "is a folder: give a JSON file"
+    assert result.err == f"error: --request_file {str(path)!r} {expected}\n"
