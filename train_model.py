@@ -23,7 +23,9 @@ from common import validation
 from common.assets import MODEL_NAME
 from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser, run_main
 from common.clients import get_client
-from common.training import TrainingResult, load_dataset, synthetic_dataset, train
+from common.errors import UsageError
+from common.operations import get_or_none
+from common.training import MIN_ROWS, TrainingResult, load_dataset, synthetic_dataset, train
 
 DEFAULT_OUTPUT = Path("outputs") / "diabetes-model"
 
@@ -38,9 +40,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
-    validation.positive_count("--rows", args.rows)
+    if args.rows < MIN_ROWS:
+        raise UsageError(f"invalid --rows {args.rows}: training needs at least {MIN_ROWS}")
     validation.asset_name("model", args.model_name)
     return args
+
+
+def prepare_output(folder: Path) -> None:
+    """Create the model folder before minutes of training; one line when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"--output_dir {str(folder)!r} cannot be written: {error.strerror}") from None
 
 
 def register(client: Any, result: TrainingResult, name: str) -> str:
@@ -61,7 +75,10 @@ def register(client: Any, result: TrainingResult, name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
-    client = get_client(args) if args.register else None  # settings checked before minutes of work
+    client = get_client(args) if args.register else None
+    if client is not None:  # the credential and workspace are tried before any training (a read, nothing written)
+        get_or_none(client.models.get, args.model_name, label="latest")
+    prepare_output(args.output_dir)
     if args.data:
         frame, source = load_dataset(args.data), args.data.name
     else:

@@ -74,9 +74,37 @@ def load_dataset(csv_path: Path) -> pd.DataFrame:
     missing = [column for column in (*FEATURES, TARGET) if column not in frame.columns]
     if missing:
         raise UsageError(f"--data {str(csv_path)!r} lacks columns {missing}; it needs {[*FEATURES, TARGET]}")
-    if frame.empty:
-        raise UsageError(f"--data {str(csv_path)!r} has no rows")
-    return frame[[*FEATURES, TARGET]]
+    return check_dataset(frame[[*FEATURES, TARGET]], f"--data {str(csv_path)!r}")
+
+
+MIN_ROWS = 20  # a 30% holdout, stratified, needs a few rows of each class on both sides
+
+
+def check_dataset(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The 8 features and Diabetic as numbers, every value present, both classes there: else one line saying
+    which column, which row (counted from 1 after the header) and what is wrong."""
+    for column in (*FEATURES, TARGET):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise UsageError(f"{what}: column {column}, row {row + 1}: {frame[column].iloc[row]!r} is not a number")
+        if numbers.isna().any():
+            row = int(numbers.isna().to_numpy().argmax())
+            raise UsageError(f"{what}: column {column}, row {row + 1} is empty")
+        frame = frame.assign(**{column: numbers})
+    if not frame[TARGET].isin([0, 1]).all():
+        others = sorted(set(frame[TARGET]) - {0, 1})[:3]
+        raise UsageError(f"{what}: {TARGET} must be 0 or 1, found {others}")
+    if len(frame) < MIN_ROWS:
+        raise UsageError(f"{what} has {len(frame)} rows; training needs at least {MIN_ROWS}")
+    counts = frame[TARGET].value_counts()
+    if len(counts) < 2 or counts.min() < 2:
+        found = ", ".join(f"{TARGET}={int(label)}: {count} rows" for label, count in counts.items())
+        raise UsageError(
+            f"{what} needs at least 2 rows of each class ({TARGET}=0 and 1) to train a classifier; it has {found}"
+        )
+    return frame
 
 
 def train(frame: pd.DataFrame, model_dir: Path, source: str) -> TrainingResult:

@@ -102,3 +102,71 @@ def test_register_without_workspace_fails_before_training(azure, tmp_path: Path,
     assert result.code == 2
     assert "missing workspace settings" in result.err
     assert not (tmp_path / "m").exists()
+
+
+def bad_csv(tmp_path: Path, change: str) -> Path:
+    frame = synthetic_dataset(rows=60)
+    if change == "text":
+        frame["BMI"] = frame["BMI"].astype(object)
+        frame.loc[3, "BMI"] = "high"
+    elif change == "empty":
+        frame.loc[5, "Age"] = None
+    elif change == "one-class":
+        frame[TARGET] = 1
+    elif change == "two-rows":
+        frame = frame.head(2)
+    elif change == "label-7":
+        frame.loc[0, TARGET] = 7
+    path = tmp_path / f"{change}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("text", ": column BMI, row 4: 'high' is not a number"),
+        ("empty", ": column Age, row 6 is empty"),
+        ("one-class", " needs at least 2 rows of each class (Diabetic=0 and 1) to train a classifier; it has "
+         "Diabetic=1: 60 rows"),
+        ("two-rows", " has 2 rows; training needs at least 20"),
+        ("label-7", ": Diabetic must be 0 or 1, found [7]"),
+    ],
+)  # fmt: skip
+def test_a_csv_that_cannot_train_a_classifier_is_one_line(tmp_path: Path, run_script, change, message):
+    path = bad_csv(tmp_path, change)
+
+    result = run_script(script, ["--data", str(path), "--output_dir", str(tmp_path / "out")])
+
+    assert result.code == 2
+    assert result.err == f"error: --data {str(path)!r}{message}\n"
+    assert not (tmp_path / "out" / "model.pkl").exists()
+
+
+def test_too_few_synthetic_rows_are_refused(run_script):
+    result = run_script(script, ["--rows", "1"])
+
+    assert (result.code, result.err) == (2, "error: invalid --rows 1: training needs at least 20\n")
+
+
+def test_an_output_dir_under_a_file_is_one_line_before_training(tmp_path: Path, run_script):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    result = run_script(script, ["--rows", "50", "--output_dir", str(blocker / "model")])
+
+    assert result.code == 2
+    assert result.err == f"error: --output_dir {str(blocker / 'model')!r} cannot be written: Not a directory\n"
+
+
+def test_register_tries_the_credential_before_training(azure, tmp_path: Path, run_script):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    azure.client.models.get.side_effect = ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    result = run_script(script, ["--rows", "50", "--output_dir", str(tmp_path / "model"), "--register"])
+
+    assert result.code == 5
+    assert "no Azure credential found: run `az login`" in result.err
+    assert not (tmp_path / "model" / "model.pkl").exists()  # nothing trained
+    azure.client.models.create_or_update.assert_not_called()
