@@ -128,14 +128,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
 
 
 def report(endpoint: Any, output_format: str, local: bool) -> None:
-    next_command = toolkit_command(
-        "create_online_deployment.py",
-        *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
-        *("--model_path", "azureml:diabetes-predict@latest", "--environment", "diabetes-classify"),
-        *("--score_path", "09-deploy-model", "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
-        *("--instance_count", "1", "--traffic_allocation", "100"),
-        local=local,
-    )
+    next_command = next_step(endpoint, local)
     result = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
@@ -153,10 +146,24 @@ def report(endpoint: Any, output_format: str, local: bool) -> None:
             f"Scoring URI:        {result['scoring_uri']}",
             f"Auth mode:          {result['auth_mode']}",
             f"Provisioning state: {result['provisioning_state']}",
-            f"Traffic:            {result['traffic'] or 'none yet'}",
+            f"Traffic:            {traffic.describe(result['traffic']) or 'none yet'}",
             "Next:",
             f"  {next_command}",
         ],
+    )
+
+
+def next_step(endpoint: Any, local: bool) -> str:
+    """Invoke an endpoint that serves traffic; deploy to one that does not yet."""
+    if any(int(share) for share in (endpoint.traffic or {}).values()):
+        return toolkit_command("invoke_online_endpoint.py", "--endpoint_name", endpoint.name, local=local)
+    return toolkit_command(
+        "create_online_deployment.py",
+        *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
+        *("--model_path", "azureml:diabetes-predict@latest", "--environment", "diabetes-classify"),
+        *("--score_path", "09-deploy-model", "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
+        *("--instance_count", "1", "--traffic_allocation", "100"),
+        local=local,
     )
 
 

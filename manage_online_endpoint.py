@@ -41,10 +41,11 @@ from common.cli import (
     toolkit_command,
 )
 from common.clients import get_client
-from common.errors import CliError, UsageError
+from common.errors import CliError, NotFoundError, UsageError
 from common.operations import (
     DEPLOYMENT_HEADER,
     bearer_secret,
+    get_or_none,
     require_endpoint,
     state_name,
     update_endpoint,
@@ -200,7 +201,9 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
 
 
 def delete(client: Any, args: argparse.Namespace) -> None:
-    endpoint = endpoint_or_fail(client, args)
+    endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
+    if endpoint is None:
+        raise NotFoundError(f"endpoint {args.endpoint_name!r} not found: there is nothing to delete")
     check = show_command(args.endpoint_name, local=args.local)
     if args.deployment_name:
         share = int((endpoint.traffic or {}).get(args.deployment_name, 0))

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -61,8 +62,9 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def toolkit_command(script: str, *arguments: str, local: bool) -> str:
-    """A command line of this toolkit, for the target in use (the follow-up commands the scripts print)."""
-    return " ".join(["python", script, *arguments, *(["--local"] if local else [])])
+    """A command line of this toolkit, for the target in use (the follow-up commands the scripts print), quoted
+    for the shell so it runs as printed (a description with spaces, for one)."""
+    return shlex.join(["python", script, *arguments, *(["--local"] if local else [])])
 
 
 def show_command(endpoint: str, *, local: bool) -> str:

@@ -736,3 +736,38 @@ def test_an_entra_sign_in_refusal_keeps_azures_message(workspace, run_script, mo
         "organisation requires)"
     )
     assert "no Azure credential found" not in result.err
+
+
+def test_after_an_update_the_next_step_is_to_invoke_not_to_deploy_blue_again(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+
+    result = run_script(create_online_endpoint, ["--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-2:] == [
+        "Next:",
+        "  python invoke_online_endpoint.py --endpoint_name diabetes-classify",
+    ]
+    assert "Traffic:            blue=100%" in result.out  # not a Python dict
+
+
+def test_deleting_an_endpoint_that_does_not_exist_does_not_suggest_creating_it(workspace, run_script):
+    result = run_script(manage_online_endpoint, ["delete", "--endpoint_name", "diabetes-classify", "--yes"])
+
+    assert (result.code, result.err) == (
+        3,
+        "error: endpoint 'diabetes-classify' not found: there is nothing to delete\n",
+    )
+
+
+def test_follow_up_commands_are_quoted_for_the_shell():
+    import shlex
+
+    from common.cli import toolkit_command
+
+    command = toolkit_command(
+        "create_online_endpoint.py", "--description", "Diabetes classification endpoint", local=True
+    )
+
+    assert command == "python create_online_endpoint.py --description 'Diabetes classification endpoint' --local"
+    assert shlex.split(command)[3] == "Diabetes classification endpoint"

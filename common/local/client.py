@@ -475,7 +475,7 @@ class LocalDeployments:
                 return True, self.get(name, endpoint), None
             if status.get("failed_generation") == generation:
                 reason = status.get("reason") or "it failed"
-                return True, None, _refused(f"deployment {name!r} failed: {reason}")
+                return True, None, _refused(reason)  # the script says which deployment failed
             if record is None:
                 problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
                 return True, None, _refused(f"{problem}; start it with: {start_command(endpoint)}")
