@@ -9,9 +9,11 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): requirements.txt
+	@echo "Creating $(VENV) and installing requirements.txt (about a minute, once)..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off -r requirements.txt
 	touch $(STAMP)
+	@echo "Installed."
 
 test: setup
 	$(BIN)/python -m pytest

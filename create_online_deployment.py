@@ -51,7 +51,7 @@ from common.errors import CliError, UsageError
 from common.operations import (
     DEPLOYMENT_SCHEMA_URL,
     deployment_failed,
-    entity_yaml,
+    dry_run_output,
     require_endpoint,
     state_name,
     update_endpoint,
@@ -146,14 +146,15 @@ def build_deployment(args: argparse.Namespace, model: references.ModelRef, envir
 
 
 def dry_run(args: argparse.Namespace) -> str:
-    text = entity_yaml(build_deployment(args, args.model, args.environment_ref), DEPLOYMENT_SCHEMA_URL)
+    deployment = build_deployment(args, args.model, args.environment_ref)
     if args.traffic_allocation is None:
-        return text + "# traffic after success: unchanged (no --traffic_allocation)\n"
-    rest = 100 - args.traffic_allocation
-    note = f"# traffic after success: {args.deployment_name}={args.traffic_allocation}%"
-    if rest:
-        note += f"; the other deployments share {rest}% in proportion to their current shares (not looked up)"
-    return text + note + "\n"
+        note = "traffic after success: unchanged (no --traffic_allocation)"
+    else:
+        rest = 100 - args.traffic_allocation
+        note = f"traffic after success: {args.deployment_name}={args.traffic_allocation}%"
+        if rest:
+            note += f"; the other deployments share {rest}% in proportion to their current shares (not looked up)"
+    return dry_run_output(deployment, DEPLOYMENT_SCHEMA_URL, args.output, note)
 
 
 def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.ModelRef, references.AssetRef]:

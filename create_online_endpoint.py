@@ -37,7 +37,7 @@ from common.cli import (
 from common.clients import get_client
 from common.operations import (
     ENDPOINT_SCHEMA_URL,
-    entity_yaml,
+    dry_run_output,
     get_or_none,
     state_name,
     update_endpoint,
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     endpoint = build_endpoint(args)
     if args.dry_run:
-        output(entity_yaml(endpoint, ENDPOINT_SCHEMA_URL).rstrip("\n"))
+        output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, args.output).rstrip("\n"))
         return 0
     client = get_client(args)
     report(apply(client, endpoint, args), args.output, args.local)

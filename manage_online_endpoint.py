@@ -23,6 +23,7 @@ import argparse
 import collections
 import datetime
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts")
 MAX_PROBES = 10_000
 PROBE_TIMEOUT_SECONDS = 30.0
+PROGRESS_SECONDS = 2.0
 LOCAL_ONLY = ("start", "stop")
 
 
@@ -232,8 +234,13 @@ def probe(client: Any, args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {bearer_secret(credentials)}", "Content-Type": "application/json"}
     body = Path(args.request_file).read_bytes()
     answered: collections.Counter[str] = collections.Counter()
+    progress(f"Sending {args.requests} requests to {endpoint.scoring_uri} ...")
+    last_progress = time.monotonic()
     with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
-        for _ in range(args.requests):
+        for sent in range(1, args.requests + 1):
+            if time.monotonic() - last_progress >= PROGRESS_SECONDS:
+                progress(f"  {sent - 1}/{args.requests} answered")
+                last_progress = time.monotonic()
             try:
                 response = http.post(endpoint.scoring_uri, content=body, headers=headers)
             except httpx.TransportError as error:

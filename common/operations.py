@@ -99,14 +99,26 @@ def wait_with_progress(
         ) from None
 
 
-def entity_yaml(entity: Any, schema_url: str) -> str:
-    """The YAML `az ml ... create -f` accepts for an azure-ai-ml entity (empty sections left out).
+def entity_document(entity: Any, schema_url: str) -> dict[str, Any]:
+    """What `az ml ... create -f` accepts for an azure-ai-ml entity, as a dict (empty sections left out).
 
     Uses the entity's own schema (_to_dict): ManagedOnlineEndpoint.dump ignores its destination in azure-ai-ml 1.35.
     """
     plain = json.loads(json.dumps(entity._to_dict()))
-    document = {"$schema": schema_url, **{key: value for key, value in plain.items() if value not in ({}, [], None)}}
-    return yaml.safe_dump(document, sort_keys=False)
+    return {"$schema": schema_url, **{key: value for key, value in plain.items() if value not in ({}, [], None)}}
+
+
+def entity_yaml(entity: Any, schema_url: str) -> str:
+    return yaml.safe_dump(entity_document(entity, schema_url), sort_keys=False)
+
+
+def dry_run_output(entity: Any, schema_url: str, output_format: str, note: str = "") -> str:
+    """--dry_run's answer: the YAML (with `note` as a closing comment), or with --output json the same document
+    as JSON (the note as "note")."""
+    if output_format == "json":
+        document = entity_document(entity, schema_url)
+        return json.dumps({**document, **({"note": note} if note else {})}, indent=2)
+    return entity_yaml(entity, schema_url) + (f"# {note}\n" if note else "")
 
 
 CHANGED_SINCE_READ = 412  # the local target refuses a write based on an older read of the endpoint

@@ -771,3 +771,27 @@ def test_follow_up_commands_are_quoted_for_the_shell():
 
     assert command == "python create_online_endpoint.py --description 'Diabetes classification endpoint' --local"
     assert shlex.split(command)[3] == "Diabetes classification endpoint"
+
+
+def test_invoke_output_json_is_one_json_object(workspace, run_script):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+
+    result = run_script(invoke_online_endpoint, ["--endpoint_name", "diabetes-classify", "--output", "json"])
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {"endpoint": "diabetes-classify", "deployment": None, "answer": ["diabetic"]}
+
+
+@pytest.mark.parametrize("script", [create_online_endpoint, create_online_deployment])
+def test_dry_run_output_json_is_json_and_contacts_nothing(workspace, run_script, script):
+    argv = ENDPOINT_SEED if script is create_online_endpoint else DEPLOYMENT_SEED
+
+    result = run_script(script, [*argv, "--dry_run", "--output", "json"])
+
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["$schema"].endswith(
+        "Online" + ("Endpoint" if script is create_online_endpoint else "Deployment") + ".schema.json"
+    )
+    assert document["name"] in ("diabetes-classify", "diabetes-classify-blue-dp")
+    assert workspace.requests == []
