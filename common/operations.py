@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -153,6 +154,16 @@ def update_endpoint(
 
 
 LOG_TAIL_LINES = 50
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit)(?:: .*)?$")
+SERVER_WRAPPERS = ("azureml_inference_server_http.", "gunicorn.")
+
+
+def exception_line(log: str) -> str | None:
+    """The exception a log's traceback ends in: the first one that is not the server's own wrapper around it
+    (a failed init() is re-raised as the server's UserScriptException, after the user's real error)."""
+    found = [line.strip() for line in log.splitlines() if EXCEPTION_LINE.match(line.strip())]
+    own = [line for line in found if not line.startswith(SERVER_WRAPPERS)]
+    return (own or found or [None])[0]
 
 
 def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
@@ -163,8 +174,10 @@ def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, 
         logs = client.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
     except Exception as error:  # the logs are a courtesy; never let fetching them hide the real failure
         logs = f"(could not fetch the deployment logs: {type(error).__name__}: {error})"
+    cause = exception_line(str(logs))
     details = "\n".join(
         [
+            *([f"cause: {cause}"] if cause else []),
             f"--- last {LOG_TAIL_LINES} lines of the deployment log ---",
             str(logs).rstrip() or "(empty)",
             "---",

@@ -229,6 +229,7 @@ def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_scr
     (error_line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert error_line.count("broken") == 1, error_line  # not "deployment broken failed: deployment 'broken' failed"
     assert "RuntimeError: init exploded on purpose" in result.err
+    assert result.err.splitlines()[3] == "cause: RuntimeError: init exploded on purpose"  # before the log tail
     assert "Traffic was not changed." in result.err
     assert (
         f"python manage_online_endpoint.py delete --endpoint_name {ENDPOINT} --deployment_name broken --yes --local"

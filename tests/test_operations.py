@@ -48,3 +48,22 @@ def test_get_or_none_only_swallows_not_found():
     assert get_or_none(MagicMock(return_value=7)) == 7
     with pytest.raises(HttpResponseError):
         get_or_none(MagicMock(side_effect=HttpResponseError("boom")))
+
+
+def test_the_cause_of_a_failed_init_is_the_users_exception_not_the_servers_wrapper():
+    from common.operations import exception_line
+
+    log = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "/var/azureml-app/score.py", line 3, in init',
+            "ModuleNotFoundError: No module named 'xgboost'",
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "azureml_inference_server_http.server.user_script.UserScriptException: Failed to execute init",
+            "2026-11-24 10:00:00,000 I [1] gunicorn.error - Worker exiting (pid: 2)",
+        ]
+    )
+
+    assert exception_line(log) == "ModuleNotFoundError: No module named 'xgboost'"
+    assert exception_line("Booting worker\nListening at: unix:/tmp/s.sock") is None
