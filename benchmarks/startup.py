@@ -44,10 +44,11 @@ def timed(argv: list[str]) -> float:
 
 def main() -> int:
     worst_script = 0.0
-    print(f"{'command':45} {'median s':>9} {'max s':>7}")
+    print(f"Timing {len(COMMANDS)} commands, {RUNS} runs each (a row as each finishes)", flush=True)
+    print(f"{'command':45} {'median s':>9} {'max s':>7}", flush=True)
     for label, argv in COMMANDS.items():
         samples = [timed(argv) for _ in range(RUNS)]
-        print(f"{label:45} {statistics.median(samples):9.3f} {max(samples):7.3f}")
+        print(f"{label:45} {statistics.median(samples):9.3f} {max(samples):7.3f}", flush=True)
         if "reference" not in label:
             worst_script = max(worst_script, statistics.median(samples))
     verdict = "meets" if worst_script < TARGET_SECONDS else "MISSES"
