@@ -104,13 +104,15 @@ def test_kill_9_of_green_fails_only_its_share_only_until_the_automatic_restart(l
     assert max(o.seconds for o in outcomes) < HANG_LIMIT_SECONDS
     failures = [o for o in outcomes if o.status != 200]
     assert {(o.status, o.deployment) for o in failures} <= {(503, "green")}, Counter(o.status for o in failures)
-    assert all(o.started >= killed - 0.05 for o in failures)  # nothing failed before the fault
-    restarted = local.status("green")
-    assert (restarted["health"], restarted["restarts"]) == ("running", 1)
-    assert restarted["pid"] != victim
+    assert all(o.started + o.seconds >= killed for o in failures)  # nothing failed before the fault
     after = [o for o in outcomes if o.started > killed + recovery]
-    assert after and all(o.status == 200 for o in after)
-    assert {o.deployment for o in after} == {"blue", "green"}  # green serves its share again, with no command run
+    assert all(o.status == 200 for o in after)
+    assert wait_until(lambda: local.status("green")["health"] == "running", 30)  # on a slow machine: after the load
+    restarted = local.status("green")
+    assert (restarted["restarts"], restarted["pid"] != victim) == (1, True)
+    again = [local.score() for _ in range(200)]  # green serves its share again, with no command run
+    assert {r.status_code for r in again} == {200}
+    assert {r.headers["azureml-model-deployment"] for r in again} == {"blue", "green"}
 
 
 def test_a_frozen_green_is_failed_fast_after_its_probe_fails_and_then_restarted(local):
