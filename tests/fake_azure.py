@@ -9,6 +9,7 @@ and records every request for the tests to assert on.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -31,6 +32,10 @@ WORKSPACE_ID = (
     f"/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
 )
 ARM = "https://management.azure.com"
+OPERATIONS_PREFIX = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices"
+WORKSPACE_GUID = "ee8c8c7b-8359-4874-b140-2a13f80fdccd"
+POLLS_BEFORE_DONE = 2  # as recorded: an operation reports "Updating" a few times before its outcome
+FAST_POLL = "0.01"  # seconds between polls ("0" would mean the SDK's own interval: many seconds per test)
 BLOB = f"https://{STORAGE_ACCOUNT}.blob.core.windows.net"
 
 Reply = tuple[int, dict[str, str], str]
@@ -174,7 +179,7 @@ class FakeAzureML:
             ("GET", "/datastores", self._datastores),
             ("GET", f"/datastores/{name}", self._datastore),
             ("POST", f"/datastores/{name}/listSecrets", self._datastore_secrets),
-            ("GET", f"/locations/{name}/mlServicesOperations/{name}", self._operation),
+            ("GET", OPERATIONS_PREFIX + f"/locations/{name}/mfeOperationsStatus/{name}", self._operation),
             ("GET", "/([^/]+/.+)", self._get_blob),
             ("HEAD", "/([^/]+/.+)", self._get_blob),
             ("PUT", "/([^/]+/.+)", self._put_blob),
@@ -293,12 +298,12 @@ class FakeAzureML:
 
     # ---- endpoints ----------------------------------------------------------------------------------------
 
-    def _endpoint_resource(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _endpoint_resource(self, name: str, body: dict[str, Any], state: str = "Succeeded") -> dict[str, Any]:
         properties = dict(body.get("properties", {}))
         properties.update(
             scoringUri=f"https://{name}.{LOCATION}.inference.ml.azure.com/score",
             swaggerUri=f"https://{name}.{LOCATION}.inference.ml.azure.com/swagger.json",
-            provisioningState="Succeeded",
+            provisioningState=state,
         )
         properties.setdefault("publicNetworkAccess", "Enabled")
         properties["traffic"] = {k: v for k, v in (properties.get("traffic") or {}).items() if v}
@@ -328,14 +333,18 @@ class FakeAzureML:
         if both:
             message = f"A deployment can receive only live traffic or mirrored traffic, not both: {both}"
             return _error(400, "BadArgument", message)
-        self.endpoints[name] = self._endpoint_resource(name, request.body)
-        return self._accepted(self.endpoints[name], "Succeeded")
+        state = "Updating" if name in self.endpoints else "Creating"
+        self.endpoints[name] = self._endpoint_resource(name, request.body, state)
+        answer = copy.deepcopy(self.endpoints[name])
+        if state == "Creating":  # as recorded: no scoring URI until the endpoint exists
+            answer["properties"].update(scoringUri=None, swaggerUri=None)
+        return self._accepted(answer, "Succeeded", kind="oe")
 
     def _delete_endpoint(self, _request: SeenRequest, name: str) -> Reply:
         self.endpoints.pop(name, None)
         for key in [k for k in self.deployments if k[0] == name]:
             del self.deployments[key]
-        return self._accepted(None, "Succeeded", status=202)
+        return self._accepted(None, "Succeeded", kind="oe", status=202)
 
     def _list_keys(self, _request: SeenRequest, _name: str) -> Reply:
         return _ok({"primaryKey": "primary-key-0", "secondaryKey": "secondary-key-0"})
@@ -360,15 +369,15 @@ class FakeAzureML:
 
     # ---- deployments --------------------------------------------------------------------------------------
 
-    def _deployment_resource(self, endpoint: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _deployment_resource(
+        self, endpoint: str, name: str, body: dict[str, Any], state: str = "Succeeded"
+    ) -> dict[str, Any]:
         properties = dict(body.get("properties", {}))
         properties.setdefault("endpointComputeType", "Managed")
         # what the service fills in when the request leaves it out (as in the REST spec's examples)
         properties.setdefault("scaleSettings", {"scaleType": "Default"})
         properties.setdefault("requestSettings", {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1})
-        properties["provisioningState"] = (
-            "Creating" if self.deployment_outcome == "InProgress" else self.deployment_outcome
-        )
+        properties["provisioningState"] = state
         return {
             "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
             "name": name,
@@ -389,12 +398,15 @@ class FakeAzureML:
         return _ok(self.deployments[(endpoint, name)])
 
     def _put_deployment(self, request: SeenRequest, endpoint: str, name: str) -> Reply:
-        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, request.body)
-        return self._accepted(self.deployments[(endpoint, name)], self.deployment_outcome, error=self.deployment_error)
+        state = "Updating" if (endpoint, name) in self.deployments else "Creating"
+        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, request.body, state)
+        return self._accepted(
+            self.deployments[(endpoint, name)], self.deployment_outcome, kind="od", error=self.deployment_error
+        )
 
     def _delete_deployment(self, _request: SeenRequest, endpoint: str, name: str) -> Reply:
         self.deployments.pop((endpoint, name), None)
-        return self._accepted(None, "Succeeded", status=202)
+        return self._accepted(None, "Succeeded", kind="od", status=202)
 
     def _get_logs(self, _request: SeenRequest, _endpoint: str, _name: str) -> Reply:
         return _ok({"content": self.logs})
@@ -402,36 +414,65 @@ class FakeAzureML:
     # ---- long-running operations --------------------------------------------------------------------------
 
     def _accepted(
-        self, resource: dict[str, Any] | None, outcome: str, *, status: int = 201, error: tuple[str, str] = ("", "")
+        self,
+        resource: dict[str, Any] | None,
+        outcome: str,
+        *,
+        kind: str,
+        status: int = 201,
+        error: tuple[str, str] = ("", ""),
     ) -> Reply:
-        operation = str(uuid.uuid4())
-        status_body: dict[str, Any] = {"status": outcome}
+        """Azure's answer to a PUT or DELETE of an endpoint (kind "oe") or deployment ("od"): 201/202 with the
+        resource as it is now and an Azure-AsyncOperation URL that reports "Updating" for a few polls, then the
+        outcome ("InProgress": it keeps reporting "Updating")."""
+        operation = f"{kind}:{WORKSPACE_GUID}:{uuid.uuid4()}"
+        record: dict[str, Any] = {
+            "id": f"{OPERATIONS_PREFIX}/locations/{LOCATION}/mfeOperationsStatus/{operation}",
+            "name": operation,
+            "startTime": "2026-11-24T10:00:00.0000000+00:00",
+            "percentComplete": 0.0,
+            "status": "Updating",
+        }
+        self.operations[operation] = {"record": record, "outcome": outcome, "polls_left": POLLS_BEFORE_DONE}
         if outcome == "Failed":
-            status_body["error"] = {"code": error[0] or "DeploymentFailed", "message": error[1] or "failed"}
-        self.operations[operation] = status_body
-        url = f"{ARM}{WORKSPACE_ID}/locations/{LOCATION}/mlServicesOperations/{operation}?api-version=2024-10-01"
+            record_error = {"code": error[0] or "DeploymentFailed", "message": error[1] or "failed"}
+            self.operations[operation]["error"] = record_error
+        url = f"{ARM}{OPERATIONS_PREFIX}/locations/{LOCATION}/mfeOperationsStatus/{operation}?api-version=2024-10-01"
         headers = {
             "Content-Type": "application/json",
             "Azure-AsyncOperation": url,
-            "Retry-After": "0",
+            "x-ms-async-operation-timeout": "PT30M" if kind == "oe" else "PT90M",
+            "Retry-After": FAST_POLL,
             "x-ms-request-id": str(uuid.uuid4()),
         }
         return status, headers, json.dumps(resource) if resource is not None else ""
 
     def _operation(self, _request: SeenRequest, _location: str, operation: str) -> Reply:
-        status, headers, body = _ok(self.operations[operation])
+        state = self.operations[operation]
+        record = state["record"]
+        if state["outcome"] != "InProgress" and state["polls_left"] <= 0:
+            record["status"], record["percentComplete"] = state["outcome"], 100.0
+            if "error" in state:
+                record["error"] = state["error"]
+            self._settle(state["outcome"])
+        state["polls_left"] -= 1
+        status, headers, body = _ok(record)
         # an operation still running is polled once a second, so a test that stops waiting leaves a calm poller
-        headers["Retry-After"] = "1" if self.operations[operation]["status"] == "InProgress" else "0"
+        headers["Retry-After"] = "1" if state["outcome"] == "InProgress" else FAST_POLL
         return status, headers, body
+
+    def _settle(self, outcome: str) -> None:
+        """Resources reach the operation's outcome when it ends, as Azure's do."""
+        for body in [*self.endpoints.values(), *self.deployments.values()]:
+            if body["properties"].get("provisioningState") in ("Creating", "Updating"):
+                body["properties"]["provisioningState"] = outcome if outcome != "InProgress" else "Succeeded"
 
     def finish_operations(self) -> None:
         """Let every running operation succeed (what Azure does while nobody waits)."""
-        for status in self.operations.values():
-            if status["status"] == "InProgress":
-                status["status"] = "Succeeded"
-        for body in self.deployments.values():
-            if body["properties"]["provisioningState"] == "Creating":
-                body["properties"]["provisioningState"] = "Succeeded"
+        for state in self.operations.values():
+            if state["outcome"] == "InProgress":
+                state["outcome"], state["polls_left"] = "Succeeded", 0
+        self._settle("Succeeded")
 
 
 def _asset(kind: str, name: str, version: str, properties: dict[str, Any]) -> dict[str, Any]:

@@ -697,7 +697,8 @@ def test_losing_track_of_a_deployment_is_not_a_failed_deployment(workspace, run_
 
     monkeypatch.setattr(time_module, "sleep", lambda _seconds: None)  # the SDK's retry back-off
     workspace.add_endpoint("diabetes-classify")
-    workspace.fail("GET", "/locations/eastus/mlServicesOperations/.*", 503, "ServiceUnavailable", "try later", 50)
+    operations = "/subscriptions/.*/locations/eastus/mfeOperationsStatus/.*"
+    workspace.fail("GET", operations, 503, "ServiceUnavailable", "try later", 50)
 
     result = run_script(create_online_deployment, DEPLOYMENT_SEED)
 
@@ -795,3 +796,21 @@ def test_dry_run_output_json_is_json_and_contacts_nothing(workspace, run_script,
     )
     assert document["name"] in ("diabetes-classify", "diabetes-classify-blue-dp")
     assert workspace.requests == []
+
+
+def test_the_fake_answers_long_running_operations_as_recorded_from_azure(workspace, run_script):
+    """201 with provisioningState Creating, then an mfeOperationsStatus URL reporting Updating before Succeeded."""
+    from tests.fake_azure import POLLS_BEFORE_DONE
+
+    workspace.add_endpoint("diabetes-classify")
+
+    result = run_script(create_online_deployment, with_flag(DEPLOYMENT_SEED, "--traffic_allocation", "100"))
+
+    assert result.code == 0, result.err
+    polls = workspace.sent("GET", "/subscriptions/.*/mfeOperationsStatus/od:.*")
+    assert len(polls) >= POLLS_BEFORE_DONE + 1
+    assert (
+        workspace.deployments[("diabetes-classify", "diabetes-classify-blue-dp")]["properties"]["provisioningState"]
+        == "Succeeded"
+    )
+    assert "Provisioning state: Succeeded" in result.out
