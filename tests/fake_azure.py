@@ -35,7 +35,20 @@ ARM = "https://management.azure.com"
 OPERATIONS_PREFIX = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices"
 WORKSPACE_GUID = "ee8c8c7b-8359-4874-b140-2a13f80fdccd"
 POLLS_BEFORE_DONE = 2  # as recorded: an operation reports "Updating" a few times before its outcome
-FAST_POLL = "0.01"  # seconds between polls ("0" would mean the SDK's own interval: many seconds per test)
+FAST_POLL = "0.01"
+SYSTEM_DATA = {
+    "createdAt": "2026-11-24T10:00:00.0000000+00:00",
+    "createdBy": "someone@example.com",
+    "createdByType": "User",
+    "lastModifiedAt": "2026-11-24T10:00:00.0000000+00:00",
+}
+DEFAULT_PROBE = {
+    "initialDelay": "PT10S",
+    "period": "PT10S",
+    "timeout": "PT2S",
+    "successThreshold": 1,
+    "failureThreshold": 30,
+}  # seconds between polls ("0" would mean the SDK's own interval: many seconds per test)
 BLOB = f"https://{STORAGE_ACCOUNT}.blob.core.windows.net"
 
 Reply = tuple[int, dict[str, str], str]
@@ -306,6 +319,11 @@ class FakeAzureML:
             provisioningState=state,
         )
         properties.setdefault("publicNetworkAccess", "Enabled")
+        # as recorded: Azure fills in the endpoint's own id (the SDK reads this dict whenever systemData is there)
+        properties["properties"] = {
+            **(properties.get("properties") or {}),
+            "azureml.onlineendpointid": f"{WORKSPACE_ID}/onlineEndpoints/{name}".lower(),
+        }
         properties["traffic"] = {k: v for k, v in (properties.get("traffic") or {}).items() if v}
         return {
             "id": f"{WORKSPACE_ID}/onlineEndpoints/{name}",
@@ -316,6 +334,7 @@ class FakeAzureML:
             "kind": "Managed",
             "identity": {"type": "SystemAssigned", "principalId": "p-1", "tenantId": "t-1"},
             "properties": properties,
+            "systemData": SYSTEM_DATA,
         }
 
     def _get_endpoint(self, _request: SeenRequest, name: str) -> Reply:
@@ -350,7 +369,14 @@ class FakeAzureML:
         return _ok({"primaryKey": "primary-key-0", "secondaryKey": "secondary-key-0"})
 
     def _token(self, _request: SeenRequest, _name: str) -> Reply:
-        return _ok({"accessToken": "aml-token-0", "expiryTimeUtc": 1893456000, "refreshAfterTimeUtc": 1893450000})
+        return _ok(
+            {
+                "accessToken": "aml-token-0",
+                "expiryTimeUtc": 1893456000,
+                "refreshAfterTimeUtc": 1893450000,
+                "tokenType": "Bearer",
+            }
+        )
 
     def _score(self, request: SeenRequest, endpoint: str) -> Reply:
         """The scoring URI: checks the key as a managed endpoint would and answers like score.py."""
@@ -374,9 +400,15 @@ class FakeAzureML:
     ) -> dict[str, Any]:
         properties = dict(body.get("properties", {}))
         properties.setdefault("endpointComputeType", "Managed")
+        properties["properties"] = dict(properties.get("properties") or {})
         # what the service fills in when the request leaves it out (as in the REST spec's examples)
         properties.setdefault("scaleSettings", {"scaleType": "Default"})
-        properties.setdefault("requestSettings", {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1})
+        properties.setdefault(
+            "requestSettings",
+            {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1, "maxQueueWait": "PT0.5S"},
+        )
+        for probe in ("livenessProbe", "readinessProbe"):  # Azure's defaults for managed online deployments
+            properties.setdefault(probe, dict(DEFAULT_PROBE))
         properties["provisioningState"] = state
         return {
             "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
@@ -387,6 +419,7 @@ class FakeAzureML:
             "kind": "Managed",
             "sku": body.get("sku") or {"name": "Default", "capacity": 1},
             "properties": properties,
+            "systemData": SYSTEM_DATA,
         }
 
     def _list_deployments(self, _request: SeenRequest, endpoint: str) -> Reply:
