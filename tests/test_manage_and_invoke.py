@@ -183,3 +183,11 @@ def test_a_missing_deployment_is_one_not_found_line(endpoint, run_script):
 
     assert result.code == 3
     assert result.err == "error: not found: Deployment purple not found.\n"
+
+
+def test_an_empty_deployment_name_is_refused_not_routed_by_traffic(azure, run_script):
+    result = run_script(invoke_online_endpoint, [*ENDPOINT, "--deployment_name", ""])
+
+    assert result.code == 2
+    assert result.err.startswith("error: invalid deployment name ''")
+    azure.client_class.assert_not_called()
