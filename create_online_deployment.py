@@ -7,8 +7,7 @@ Example:
 
 After the deployment succeeds it gets --traffic_allocation percent (0 included); the other deployments share the
 rest in proportion to their current shares. Without --traffic_allocation, and when it fails, traffic is not
-touched. --dry_run prints the deployment YAML
-without contacting Azure.
+touched. --dry_run prints the deployment YAML without contacting Azure.
 
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
 workspace flags are not given), and those DefaultAzureCredential reads (AZURE_CLIENT_ID, ...).

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import traffic, validation
+from common import scoring, traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -45,7 +45,6 @@ from common.clients import get_client
 from common.errors import CliError, NotFoundError, UsageError
 from common.operations import (
     DEPLOYMENT_HEADER,
-    bearer_secret,
     get_or_none,
     require_endpoint,
     state_name,
@@ -230,8 +229,7 @@ def probe(client: Any, args: argparse.Namespace) -> None:
     import httpx
 
     endpoint = endpoint_or_fail(client, args)
-    credentials = client.online_endpoints.get_keys(args.endpoint_name)
-    headers = {"Authorization": f"Bearer {bearer_secret(credentials)}", "Content-Type": "application/json"}
+    headers = scoring.request_headers(client, args.endpoint_name)
     body = Path(args.request_file).read_bytes()
     answered: collections.Counter[str] = collections.Counter()
     progress(f"Sending {args.requests} requests to {endpoint.scoring_uri} ...")

@@ -28,12 +28,7 @@ def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, 
     endpoint = require_endpoint(client, endpoint_name, local=local)
     if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
         raise CliError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}", exit_code=EXIT_NOT_FOUND)
-    headers = {
-        "Authorization": f"Bearer {bearer_secret(client.online_endpoints.get_keys(endpoint_name))}",
-        "Content-Type": "application/json",
-    }
-    if deployment:
-        headers[DEPLOYMENT_HEADER] = deployment
+    headers = request_headers(client, endpoint_name, deployment)
     try:
         response = requests.post(endpoint.scoring_uri, data=body, headers=headers, timeout=SCORING_TIMEOUT_SECONDS)
     except requests.RequestException as error:
@@ -41,6 +36,17 @@ def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, 
     if response.status_code >= 300:
         raise refusal(response.status_code, response.headers, response.text)
     return response.text
+
+
+def request_headers(client: Any, endpoint_name: str, deployment: str | None = None) -> dict[str, str]:
+    """A scoring request's headers: the endpoint's key or token, JSON, and the deployment when one is named."""
+    headers = {
+        "Authorization": f"Bearer {bearer_secret(client.online_endpoints.get_keys(endpoint_name))}",
+        "Content-Type": "application/json",
+    }
+    if deployment:
+        headers[DEPLOYMENT_HEADER] = deployment
+    return headers
 
 
 def refusal(status: int, headers: Any, text: str) -> ScoringRefused:

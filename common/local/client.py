@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
 FRONTDOOR_STOP_SECONDS = 30.0
 APPLY_TIMEOUT_SECONDS = 30.0
-INVOKE_TIMEOUT_SECONDS = 30.0
 POLL_SECONDS = 0.1
 SETTLED_HEALTH = ("running", "unhealthy", "stopped")
 
@@ -335,9 +334,7 @@ class LocalEndpoints:
         spec = read_json_or_none(self.store.deployment_file(endpoint, deployment)) or {}
         if status.get("front_door_pid") != (self.frontdoor(endpoint) or {}).get("pid"):
             return None  # written by an earlier front door: not yet looked at by this one
-        if status.get("state") == "Failed" and status.get("failed_generation") == spec.get("generation"):
-            return status.get("health") if status.get("serving") else "stopped"
-        return status.get("health")
+        return _observed(spec, status, running=True)[1]
 
     def begin_stop(self, name: str) -> LocalPoller:
         """Stop the front door (which stops every deployment server); the state stays."""

@@ -258,8 +258,6 @@ class Deployment:
             return f"its server exited with code {code}" if code >= 0 else f"its server was killed by signal {-code}"
         settings = self.settings
         if time.monotonic() - instance.last_probe < settings.probe_period:
-            if self.failures_in_a_row and time.monotonic() - instance.started > STABLE_SECONDS and self.ready:
-                self.failures_in_a_row = 0
             return None
         instance.last_probe = time.monotonic()
         alive = await instance.probe(settings.probe_timeout) or instance.answered
@@ -268,6 +266,8 @@ class Deployment:
             if not self.ready:
                 log.info("deployment %r answers its liveness probe again", self.name)
             self.probe_failures, self.ready = 0, True
+            if time.monotonic() - instance.started > STABLE_SECONDS:
+                self.failures_in_a_row = 0  # it has run long enough: a later crash starts a new count
             return None
         self.probe_failures += 1
         if self.ready:
