@@ -16,6 +16,7 @@ from common.errors import UsageError
 from common.local import auth, processes
 from common.local.client import LocalMLClient
 from common.local.frontdoor import pick
+from common.local.supervisor import live_traffic
 from common.traffic import parse_assignments
 
 KEYS = {"primary_key": "p" * 43, "secondary_key": "s" * 43, "token_secret": "t" * 43}
@@ -45,11 +46,12 @@ def test_tokens_expire_and_belong_to_one_endpoint():
 
 def test_pick_follows_weights_and_skips_zero():
     rng = random.Random(1)
-    draws = [pick({"blue": 90, "green": 10, "dark": 0}, rng) for _ in range(5000)]
+    draws = [pick(live_traffic({"blue": 90, "green": 10, "dark": 0}), rng) for _ in range(5000)]
     assert "dark" not in draws
     assert 0.08 < draws.count("green") / len(draws) < 0.12
-    assert pick({"dark": 0}, rng) is None
-    assert pick({}, rng) is None
+    assert pick(live_traffic({"dark": 0}), rng) is None
+    assert pick(live_traffic({}), rng) is None
+    assert pick(live_traffic({"dark": 0, "blue": 5}), rng) == "blue"
 
 
 def test_traffic_assignments():

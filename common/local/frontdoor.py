@@ -19,10 +19,9 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,7 +30,8 @@ from starlette.routing import Route
 
 from common.local import auth
 from common.local.state import LocalStore, write_json
-from common.local.supervisor import Deployment, Instance, Supervisor
+from common.local.supervisor import Deployment, Instance, LiveTraffic, Supervisor
+from common.local.upstream import Unreachable
 from common.operations import DEPLOYMENT_HEADER
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
 
@@ -45,13 +45,12 @@ UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 log = logging.getLogger("frontdoor")
 
 
-def pick(weights: Mapping[str, int], rng: random.Random) -> str | None:
+def pick(live: LiveTraffic, rng: random.Random) -> str | None:
     """A deployment drawn by traffic weight; None when no deployment has any."""
-    live = [(name, share) for name, share in weights.items() if share > 0]
-    if not live:
-        return None
-    names, shares = zip(*live, strict=True)
-    return rng.choices(names, weights=shares)[0]
+    names, cumulative = live
+    if len(names) < 2:
+        return names[0] if names else None
+    return rng.choices(names, cum_weights=cumulative)[0]
 
 
 class Metrics:
@@ -64,13 +63,69 @@ class Metrics:
             "endpoint_request_duration_seconds", "Scoring request latency", labels, registry=self.registry
         )
         self.mirrored = Counter("endpoint_mirrored_requests", "Mirrored copies", labels, registry=self.registry)
+        # prometheus_client's labels() takes a lock and builds a key on each call; the children are looked up once
+        self._children: dict[tuple[str, int], Callable[[float], None]] = {}
 
     def observe(self, deployment: str, status: int, seconds: float) -> None:
+        record = self._children.get((deployment, status))
+        if record is None:
+            record = self._children[deployment, status] = self._recorder(deployment, status)
+        record(seconds)
+
+    def _recorder(self, deployment: str, status: int) -> Callable[[float], None]:
         labels = (deployment, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
-        if status >= 400:
-            self.errors.labels(*labels).inc()
+        requests, latency = self.requests.labels(*labels), self.latency.labels(*labels)
+        errors = self.errors.labels(*labels) if status >= 400 else None
+
+        def record(seconds: float) -> None:
+            requests.inc()
+            latency.observe(seconds)
+            if errors is not None:
+                errors.inc()
+
+        return record
+
+
+class AccessLog:
+    """The endpoint's access log, one line per scoring request, written in batches: `flush()` runs every
+    FLUSH_SECONDS and at shutdown, so a request costs an append to a list, not a formatted record and a write."""
+
+    FLUSH_SECONDS = 0.1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[str] = []
+        self._second = -1
+        self._stamp = ""
+
+    def record(self, client: str, status: int, deployment: str, mirrored: str | None, seconds: float) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        milliseconds = int((now - second) * 1000)
+        self.pending.append(
+            f'{self._stamp},{milliseconds:03d} {client} "POST /score" {status} deployment={deployment} '
+            f"mirror={mirrored or '-'} {seconds * 1000:.1f}ms\n"
+        )
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        lines, self.pending = self.pending, []
+        try:
+            with self.path.open("a") as handle:
+                handle.write("".join(lines))
+        except OSError as error:  # the endpoint's folder is being deleted, or the disk is full: serving goes on
+            log.warning("could not write %d access log lines to %s: %s", len(lines), self.path, error)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.FLUSH_SECONDS)
+                self.flush()
+        finally:
+            self.flush()
 
 
 class BodyTooLarge(Exception):
@@ -107,25 +162,28 @@ def create_app(
     supervisor = supervisor or Supervisor(store, endpoint)
     metrics = Metrics()
     rng = random.Random()
-    access = _access_logger(store.endpoint_dir(endpoint) / "access.log", endpoint)
+    access = AccessLog(store.endpoint_dir(endpoint) / "access.log")
     background: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if not supervise:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(access.run(), name="access log")]
+        if supervise:
+            tasks.append(loop.create_task(supervisor.run(), name="supervisor"))
+        else:
             supervisor.reload()
-            yield
-            return
-        task = asyncio.get_running_loop().create_task(supervisor.run(), name="supervisor")
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await supervisor.shutdown()
-            if on_stopped is not None:
-                on_stopped()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if supervise:
+                await supervisor.shutdown()
+                if on_stopped is not None:
+                    on_stopped()
 
     async def forward(deployment: Deployment, instance: Instance, body: bytes, content_type: str) -> Response:
         settings = deployment.settings
@@ -139,22 +197,21 @@ def create_app(
         instance.in_flight += 1
         try:
             async with asyncio.timeout(settings.request_timeout):
-                upstream = await instance.client.post("/score", content=body, headers={"Content-Type": content_type})
+                answer = await instance.score(body, content_type)
         except TimeoutError:
             seconds = settings.request_timeout
             return _error(408, f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name)
-        except httpx.TransportError:
+        except Unreachable:
             return _error(503, f"deployment {deployment.name!r} is not reachable", deployment.name)
         finally:
             instance.in_flight -= 1
         instance.answered = True
-        media_type = upstream.headers.get("content-type", "application/json")
         headers = {DEPLOYMENT_HEADER: deployment.name}
-        if 200 <= upstream.status_code < 300:
-            return Response(upstream.content, upstream.status_code, headers, media_type=media_type)
+        if 200 <= answer.status < 300:
+            return Response(answer.body, answer.status, headers, media_type=answer.content_type)
         # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.
-        headers |= {MODEL_STATUS_HEADER: str(upstream.status_code), MODEL_REASON_HEADER: upstream.reason_phrase}
-        return Response(upstream.content, 424, headers, media_type=media_type)
+        headers |= {MODEL_STATUS_HEADER: str(answer.status), MODEL_REASON_HEADER: answer.reason}
+        return Response(answer.body, 424, headers, media_type=answer.content_type)
 
     def serving(name: str) -> tuple[Deployment | None, Instance | None]:
         deployment = supervisor.deployments.get(name)
@@ -176,14 +233,7 @@ def create_app(
         seconds = time.perf_counter() - started
         metrics.observe(deployment, response.status_code, seconds)
         client = request.client.host if request.client else "-"
-        access.info(
-            '%s "POST /score" %d deployment=%s mirror=%s %.1fms',
-            client,
-            response.status_code,
-            deployment,
-            mirrored or "-",
-            seconds * 1000,
-        )
+        access.record(client, response.status_code, deployment, mirrored, seconds)
         return response
 
     async def route(request: Request) -> tuple[Response, str, str | None]:
@@ -200,7 +250,7 @@ def create_app(
         if chosen and chosen not in supervisor.deployments:
             return _error(404, f"deployment {chosen!r} not found on endpoint {endpoint!r}", None), NO_DEPLOYMENT, None
         if not chosen:
-            chosen = pick(table.traffic, rng)
+            chosen = pick(table.live_traffic, rng)
             if chosen is None:
                 message = (
                     f"no deployment of endpoint {endpoint!r} takes traffic: give one a share, or name one in the "
@@ -251,17 +301,6 @@ def _unauthorized(problem: str) -> JSONResponse:
     return JSONResponse({"error": problem}, status_code=401, headers=UNAUTHORIZED_HEADERS)
 
 
-def _access_logger(path: Path, endpoint: str) -> logging.Logger:
-    logger = logging.getLogger(f"frontdoor.access.{endpoint}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    if not logger.handlers:
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        logger.addHandler(handler)
-    return logger
-
-
 def _max_request_bytes() -> int:
     configured = os.environ.get(MAX_REQUEST_BYTES_VARIABLE, "")
     return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_MAX_REQUEST_BYTES
@@ -277,7 +316,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe and request otherwise
     store = LocalStore(args.home)
     # One front door per endpoint: the lock is the operating system's, so it is released even on kill -9.
     running = FileLock(args.home / "locks" / f"{args.endpoint_name}.frontdoor.lock", blocking=False)
@@ -302,7 +340,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes(), on_stopped=stopped)
     log.info("front door of %r on 127.0.0.1:%d (pid %d)", args.endpoint_name, args.port, os.getpid())
     try:
-        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+        # uvloop and httptools (C event loop and HTTP parser) rather than asyncio's and h11 (pure Python)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # nothing stands in front of it: X-Forwarded-For would only be a client's claim
+            loop="uvloop",
+            http="httptools",
+        )
     finally:  # reached when uvicorn could not start (the port is taken); a stop by signal ends in on_stopped
         record.unlink(missing_ok=True)
     return 0

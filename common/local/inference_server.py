@@ -10,6 +10,7 @@ front door, whatever killed it. It imports nothing from this project: it runs in
 azureml-inference-server-http.
 
 Usage: python inference_server.py --socket PATH --parent_pid PID -- [azmlinfsrv arguments: --entry_script ...]
+       python inference_server.py --loopback_port PORT ...   (benchmarks/serving.py: the server measured direct)
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit("the front door that started this server is gone")
 
 
-def gunicorn_argv(socket: str, worker_count: str) -> list[str]:
-    """azureml_inference_server_http.amlserver_linux.run's gunicorn settings, bound to a Unix socket."""
+def gunicorn_argv(bind: str, worker_count: str) -> list[str]:
+    """azureml_inference_server_http.amlserver_linux.run's gunicorn settings, bound to `bind` (unix:PATH or
+    127.0.0.1:PORT)."""
     from azureml_inference_server_http.constants import (
         DEFAULT_WORKER_PRELOAD,
         DEFAULT_WORKER_TIMEOUT_SECONDS,
@@ -42,7 +44,7 @@ def gunicorn_argv(socket: str, worker_count: str) -> list[str]:
 
     argv = [
         "azmlinfsrv",
-        *("-b", f"unix:{socket}"),
+        *("-b", bind),
         *("-w", worker_count),
         *("--timeout", os.environ.get(ENV_WORKER_TIMEOUT, DEFAULT_WORKER_TIMEOUT_SECONDS)),
         *("--access-logfile", "-"),
@@ -57,7 +59,9 @@ def gunicorn_argv(socket: str, worker_count: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--socket", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", help="the Unix socket to listen on (how the front door runs deployments)")
+    where.add_argument("--loopback_port", type=int, help="listen on 127.0.0.1:PORT instead (a benchmark's direct run)")
     parser.add_argument("--parent_pid", type=int, required=True)
     ours, server_arguments = parser.parse_known_args()
     die_with_parent(ours.parent_pid)
@@ -74,11 +78,12 @@ def main() -> None:
     amlserver.set_path_variable()
     amlserver.print_server_info()
     amlserver.print_server_settings()
-    print(f"Listening on unix:{ours.socket} (liveness GET /, score POST /score); no TCP port\n", flush=True)
+    bind = f"unix:{ours.socket}" if ours.socket else f"127.0.0.1:{ours.loopback_port}"
+    print(f"Listening on {bind} (liveness GET /, score POST /score)\n", flush=True)
 
     import gunicorn.app.wsgiapp
 
-    sys.argv = gunicorn_argv(ours.socket, os.environ[ENV_WORKER_COUNT])
+    sys.argv = gunicorn_argv(bind, os.environ[ENV_WORKER_COUNT])
     gunicorn.app.wsgiapp.WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
 
 

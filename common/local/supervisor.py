@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import shutil
@@ -26,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from common.local import processes
+from common.local import processes, upstream
 from common.local.state import HOME_VARIABLE, LocalStateError, LocalStore, read_json, read_json_or_none, write_json
 
 log = logging.getLogger("frontdoor")
@@ -92,12 +92,10 @@ class Settings:
 
 
 class Instance:
-    """One server process of one generation of a deployment, and the HTTP client that reaches its socket."""
+    """One server process of one generation of a deployment, reached on its Unix socket."""
 
     def __init__(self, generation: int, socket: Path, process: subprocess.Popen[bytes] | None) -> None:
         self.generation, self.socket, self.process = generation, socket, process
-        transport = httpx.AsyncHTTPTransport(uds=str(socket))
-        self.client = httpx.AsyncClient(transport=transport, base_url="http://deployment", timeout=None)
         self.in_flight = 0
         self.answered = False  # answered a scoring request since the last probe (a busy server is a live one)
         self.started = time.monotonic()
@@ -110,22 +108,26 @@ class Instance:
     def exit_code(self) -> int | None:
         return self.process.poll() if self.process else None
 
+    async def score(self, body: bytes, content_type: str) -> upstream.Answer:
+        """POST /score; upstream.Unreachable when the socket does not answer (the caller bounds the time)."""
+        return await upstream.exchange(str(self.socket), upstream.scoring_request(body, content_type))
+
     async def probe(self, timeout: float) -> bool:
         try:
-            response = await self.client.get("/", timeout=timeout)
-        except httpx.HTTPError:
+            async with asyncio.timeout(timeout):
+                answer = await upstream.exchange(str(self.socket), upstream.PROBE_REQUEST)
+        except (upstream.Unreachable, TimeoutError):
             return False
-        return response.status_code == 200
+        return answer.status == 200
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS, drain: float = 0.0) -> None:
-        """Let requests in flight finish (at most `drain` s), then stop the process group and close the client."""
+        """Let requests in flight finish (at most `drain` s), then stop the process group."""
         deadline = time.monotonic() + drain
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if self.process is not None:
             await asyncio.to_thread(processes.stop, self.process.pid, None, grace)
             self.process.poll()
-        await self.client.aclose()
         self.socket.unlink(missing_ok=True)
 
 
@@ -152,10 +154,16 @@ class Deployment:
     closing: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    _settings: tuple[dict[str, Any], Settings] | None = field(default=None, init=False, repr=False)
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_spec(self.serving or self.spec)
+        """The serving generation's settings (the asked-for one's before any serves), read once per spec: the
+        front door asks on every request."""
+        source = self.serving or self.spec
+        if self._settings is None or self._settings[0] is not source:
+            self._settings = (source, Settings.from_spec(source))
+        return self._settings[1]
 
     @property
     def generation(self) -> int:
@@ -464,6 +472,14 @@ class Deployment:
                 shutil.rmtree(path, ignore_errors=True)
 
 
+LiveTraffic = tuple[tuple[str, ...], tuple[int, ...]]  # deployments with a share, and their cumulative shares
+
+
+def live_traffic(traffic: dict[str, int]) -> LiveTraffic:
+    live = [(name, share) for name, share in traffic.items() if share > 0]
+    return tuple(name for name, _ in live), tuple(itertools.accumulate(share for _, share in live))
+
+
 @dataclass
 class Routing:
     """What the front door routes by: the endpoint's auth and traffic, as last read successfully."""
@@ -473,6 +489,11 @@ class Routing:
     traffic: dict[str, int] = field(default_factory=dict)
     mirror_traffic: dict[str, int] = field(default_factory=dict)
     revision: int = 0
+
+    @functools.cached_property
+    def live_traffic(self) -> LiveTraffic:
+        """Computed once per state change, not per request."""
+        return live_traffic(self.traffic)
 
 
 class Supervisor:
