@@ -11,7 +11,12 @@ Bad input gets HTTP 400 with {"error": "..."} naming the problem, whatever the b
 a request (so never answers 500). The script imports nothing from the project, so it runs unchanged in Azure's
 inference images.
 
-Environment variables: AZUREML_MODEL_DIR (required by init()).
+Requests are checked in two passes: a vectorised one (orjson and numpy) that accepts a well-formed request at the
+cost of little more than the prediction itself, and, only when it finds something wrong, the value-by-value checks
+that name the problem. The second pass is the reference: both accept exactly the same requests.
+
+Environment variables: AZUREML_MODEL_DIR (required by init()); MAX_ROWS_PER_REQUEST (optional: refuse requests with
+more rows; by default the number of rows is limited only by the request size and the request timeout, as in Azure).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import os
 import reprlib
 import sys
@@ -26,8 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 import sklearn
+
+try:
+    import orjson
+except ImportError:  # an environment without it decodes with the standard library, a few times slower
+    orjson = None
 
 try:
     from azureml_inference_server_http.api.aml_response import AMLResponse
@@ -45,7 +57,11 @@ FEATURES = (
     "Age",
 )
 LABELS = ("not-diabetic", "diabetic")
-MAX_ROWS = 1000
+LABEL_ARRAY = np.array(LABELS, dtype=object)
+# One Index for every request's frame: pandas and scikit-learn cache what they derive from it (the names checked
+# against the model's), which made a fresh frame's prediction 0.06 ms faster.
+COLUMNS = pd.Index(FEATURES)
+MAX_ROWS_VARIABLE = "MAX_ROWS_PER_REQUEST"
 MODEL_SUFFIXES = (".pkl", ".joblib")
 FORMATS = (
     '{"data": [[8 numbers], ...]}, {"input_data": {"columns": [...], "data": [[...], ...]}} '
@@ -53,6 +69,7 @@ FORMATS = (
 )
 
 model: Any = None
+max_rows: int | None = None  # from MAX_ROWS_PER_REQUEST, read by init()
 
 
 def _logger() -> logging.Logger:
@@ -86,8 +103,18 @@ def find_model_file(model_dir: Path) -> Path:
     return found[0]
 
 
+def _max_rows() -> int | None:
+    configured = os.environ.get(MAX_ROWS_VARIABLE, "").strip()
+    if not configured:
+        return None
+    if not configured.isdigit() or int(configured) < 1:
+        raise RuntimeError(f"{MAX_ROWS_VARIABLE}={configured!r} must be a whole number of rows, at least 1")
+    return int(configured)
+
+
 def init() -> None:
-    global model
+    global model, max_rows
+    max_rows = _max_rows()
     model_dir = os.environ.get("AZUREML_MODEL_DIR")
     if not model_dir:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: it must name the folder that holds the model")
@@ -99,6 +126,8 @@ def init() -> None:
     logger.info("Loaded %s (trained with scikit-learn %s; runtime %s)", path, trained_with, sklearn.__version__)
     if trained_with not in ("unknown", sklearn.__version__):
         logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
+    if max_rows is not None:
+        logger.info("At most %d rows per request (%s)", max_rows, MAX_ROWS_VARIABLE)
 
 
 def _short_repr() -> reprlib.Repr:
@@ -180,8 +209,8 @@ def _payload(raw_data: Any) -> Any:
         raise BadRequest(f"the body is not JSON ({error}); send {FORMATS}") from None
 
 
-def parse_request(raw_data: Any) -> list[list[float]]:
-    """Rows of the 8 features, in FEATURES order; BadRequest names anything wrong."""
+def _checked_rows(raw_data: Any) -> list[list[float]]:
+    """Rows of the 8 features, in FEATURES order, checked value by value; BadRequest names anything wrong."""
     payload = _payload(raw_data)
     if isinstance(payload, dict):
         formats = [key for key in ("data", "input_data") if key in payload]
@@ -200,14 +229,68 @@ def parse_request(raw_data: Any) -> list[list[float]]:
         raise BadRequest(f"unrecognised request ({type(payload).__name__}); send {FORMATS}")
     if not rows:
         raise BadRequest("the request has no rows to score")
-    if len(rows) > MAX_ROWS:
-        raise BadRequest(f"the request has {len(rows)} rows; at most {MAX_ROWS} per request")
     return rows
 
 
-def predict(rows: list[list[float]]) -> list[str]:
-    frame = pd.DataFrame(rows, columns=list(FEATURES))
-    return [LABELS[int(label)] for label in model.predict(frame)]
+_FEATURE_SET = frozenset(FEATURES)
+_RECORD_VALUES = operator.itemgetter(*FEATURES)
+
+
+def _numbers(rows: Any) -> np.ndarray | None:
+    """rows as a float matrix of the 8 features when every value is a finite int or float, else None. Booleans
+    are not told apart here (numpy takes True for 1): the caller rules them out from the text."""
+    try:
+        matrix = np.array(rows)
+    except (ValueError, TypeError, OverflowError, RecursionError):  # ragged, or nested beyond numpy's dimensions
+        return None
+    if matrix.dtype.kind not in "iuf" or matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] != len(FEATURES):
+        return None
+    matrix = matrix.astype(np.float64, copy=False)
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def _vectorised_rows(raw_data: Any) -> np.ndarray | None:
+    """The rows of a well-formed request (all three formats), or None when anything may be wrong with it."""
+    if isinstance(raw_data, bytes | bytearray):
+        try:
+            raw_data = bytes(raw_data).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(raw_data, str) or "true" in raw_data or "false" in raw_data:
+        return None  # a decoded value, or one that may hold booleans: the checks say what it holds
+    try:
+        payload = orjson.loads(raw_data) if orjson is not None else json.loads(raw_data)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(payload, dict) and len(payload) == 1:
+        if "data" in payload:
+            return _numbers(payload["data"])
+        input_data = payload.get("input_data")
+        if isinstance(input_data, dict) and "data" in input_data and input_data.keys() <= {"data", "columns"}:
+            columns = input_data.get("columns", list(FEATURES))
+            if not isinstance(columns, list) or len(columns) != len(FEATURES) or set(columns) != _FEATURE_SET:
+                return None
+            matrix = _numbers(input_data["data"])
+            return None if matrix is None else matrix[:, [columns.index(f) for f in FEATURES]]
+        return None
+    if isinstance(payload, list) and payload and all(type(r) is dict and r.keys() == _FEATURE_SET for r in payload):
+        return _numbers(list(map(_RECORD_VALUES, payload)))
+    return None
+
+
+def parse_request(raw_data: Any) -> np.ndarray:
+    """Rows of the 8 features, in FEATURES order (an n x 8 float matrix); BadRequest names anything wrong."""
+    matrix = _vectorised_rows(raw_data)
+    if matrix is None:
+        matrix = np.array(_checked_rows(raw_data), dtype=np.float64)
+    if max_rows is not None and len(matrix) > max_rows:
+        raise BadRequest(f"the request has {len(matrix)} rows; at most {max_rows} per request ({MAX_ROWS_VARIABLE})")
+    return matrix
+
+
+def predict(rows: np.ndarray) -> list[str]:
+    frame = pd.DataFrame(rows, columns=COLUMNS, copy=False)
+    return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
 
 
 def run(raw_data: Any) -> Any:

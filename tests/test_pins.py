@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.pins import pinned_versions, requirement_pins
 from tests.conftest import ROOT
 
-SHARED = ("scikit-learn", "joblib", "pandas", "numpy", "azureml-inference-server-http")
+SHARED = ("scikit-learn", "joblib", "pandas", "numpy", "orjson", "azureml-inference-server-http")
 
 
 def test_environment_pins_match_requirements():
