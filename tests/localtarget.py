@@ -58,6 +58,12 @@ class LocalSetup:
     def frontdoor_pid(self) -> int:
         return int(read_json(self.store.frontdoor_file(self.endpoint_name))["pid"])
 
+    def access_log(self, waiting_for: str, seconds: float = 5.0) -> str:
+        """The endpoint's access log once it holds `waiting_for` (the front door writes it every 0.1 s)."""
+        path = self.store.endpoint_dir(self.endpoint_name) / "access.log"
+        wait_until(lambda: path.is_file() and waiting_for in path.read_text(), seconds)
+        return path.read_text()
+
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.endpoint()['port']}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -277,3 +278,90 @@ def test_any_authorization_header_over_http_is_401_never_a_prediction_or_500(hea
     response = token_endpoint.post("/score", content=b"{}", headers={"Authorization": header.encode("latin-1")})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def serve_raw(path: Path, answer: bytes) -> threading.Thread:
+    """A socket that reads a request and answers `answer` as raw bytes (then closes)."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(8)
+
+    def loop() -> None:
+        while True:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_deployment_that_drops_the_connection_mid_answer_is_503(tmp_path, sockets):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+    serve_raw(sockets / "blue.sock", b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n["diab')
+
+    with front_door(store, {"blue": sockets / "blue.sock"}) as client:
+        status, body, _ = post(client)
+
+    assert status == 503
+    assert body == {"error": "deployment 'blue' is not reachable"}
+
+
+def test_a_model_error_keeps_its_body_and_reason_behind_a_424(tmp_path, sockets):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+    answer = b'HTTP/1.1 400 BAD REQUEST\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{"error": "x"}'
+    serve_raw(sockets / "blue.sock", answer)
+
+    with front_door(store, {"blue": sockets / "blue.sock"}) as client:
+        response = client.post("/score", content=b"{}", headers=AUTH)
+
+    assert response.status_code == 424
+    assert response.json() == {"error": "x"}
+    assert response.headers["ms-azureml-model-error-statuscode"] == "400"
+    assert response.headers["ms-azureml-model-error-reason"] == "BAD REQUEST"
+
+
+def test_the_deployment_gets_the_body_and_a_content_type_that_cannot_break_its_headers(tmp_path, sockets):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+    received: list[bytes] = []
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sockets / "blue.sock"))
+    listener.listen(8)
+
+    def answer_once() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            with connection:
+                received.append(connection.recv(65536))
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+
+    threading.Thread(target=answer_once, daemon=True).start()
+    with front_door(store, {"blue": sockets / "blue.sock"}) as client:
+        plain = client.post("/score", content=b'{"data": 1}', headers={**AUTH, "Content-Type": "text/csv"})
+        odd = client.post("/score", content=b"{}", headers={**AUTH, "Content-Type": "a\u00e9b".encode("latin-1")})
+
+    assert plain.status_code == odd.status_code == 200
+    head, _, body = received[0].partition(b"\r\n\r\n")
+    assert body == b'{"data": 1}'
+    assert b"\r\nContent-Type: text/csv\r\n" in head and b"\r\nContent-Length: 11\r\n" in head
+    assert b"\r\nContent-Type: application/json\r\n" in received[1]
+
+
+def test_the_access_log_is_written_by_the_time_the_front_door_stops(tmp_path, sockets):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+    serve(sockets / "blue.sock")
+
+    with front_door(store, {"blue": sockets / "blue.sock"}) as client:
+        post(client)
+        client.post("/score", content=b"{}")
+
+    lines = (store.endpoint_dir("ep1") / "access.log").read_text().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(
+        r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} testclient "POST /score" 200 deployment=blue '
+        r"mirror=- [\d.]+ms",
+        lines[0],
+    ), lines[0]
+    assert '"POST /score" 401 deployment=none' in lines[1]

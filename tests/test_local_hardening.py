@@ -248,7 +248,7 @@ def test_a_home_that_is_a_file_is_one_line(run_script, tmp_path, monkeypatch):
 
 
 def test_the_access_log_keeps_no_credential_and_metrics_count_limits(local):
-    log = (local.store.endpoint_dir(ENDPOINT) / "access.log").read_text()
+    log = local.access_log('"POST /score" 413 deployment=none')
     headers = {"Authorization": f"Bearer {local.key}"}
     metrics = httpx.get(f"{local.uri}/metrics", headers=headers, timeout=10).text
 

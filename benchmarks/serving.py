@@ -1,0 +1,453 @@
+"""How fast a local endpoint serves: the front door against the deployment server alone, score.py's run() against
+the bare model, and the front door's memory. Every figure comes from one run, so they compare as ratios.
+
+Run: make bench-serving   (or .venv/bin/python benchmarks/serving.py [--seconds 8])
+
+It starts its own local target in a temporary folder (a model trained on synthetic data, an endpoint with key auth,
+one deployment with one worker, 100% of the traffic), plus a second server of the same deployment listening on
+127.0.0.1 (the "direct" rows: what a client would see without the front door). It stops both at the end.
+
+The load generator is wrk (Debian package wrk: `sudo apt-get install -y wrk`) when it is installed: it runs in C on
+one thread and leaves the CPU to what it measures. Without it a Python generator (threads, http.client) is used and
+the table says so: it competes for the same two cores, so its ratios are less precise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the deployment servers run (common/local/supervisor.py)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from common.local import inference_server  # noqa: E402
+
+CANONICAL_ROW = [2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]
+ENDPOINT = "serving-bench"
+DEPLOYMENT = "blue"
+# Azure admits 2 x this x instances requests in flight before answering 429: room for the most connections measured,
+# and for a warm-up's requests still queued when a cell starts.
+MAX_CONCURRENT_REQUESTS = 32
+OVERSIZED_BYTES = 6_000_000  # above the front door's 5,000,000-byte limit
+TARGETS = {
+    "overhead_ms": 0.5,  # front door p50 - direct p50, 1 connection
+    "throughput_1": 0.80,  # front door requests/s over direct, 1 connection
+    "throughput_8": 0.95,  # the same, 8 connections
+    "run_1": 1.1,  # run() over bare predict, 1 row
+    "run_many": 1.2,  # the same, 1,000 and 10,000 rows
+}
+
+
+@dataclass
+class Cell:
+    path: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class Target:
+    url: str
+    headers: dict[str, str]
+
+
+def rows(count: int, seed: int = 7) -> list[list[float]]:
+    """Patients around the canonical one: different values, the same shape."""
+    rng = random.Random(seed)
+    return [[round(value * rng.uniform(0.7, 1.3), 3) for value in CANONICAL_ROW] for _ in range(count)]
+
+
+# --- load generators ----------------------------------------------------------------------------------------------
+
+
+def wrk_cell(path: str, target: Target, body: str, connections: int, seconds: float, folder: Path) -> Cell:
+    script = folder / "post.lua"
+    headers = "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in target.headers.items())
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n{headers}')
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script)]
+    output = subprocess.run([*argv, target.url], capture_output=True, text=True, check=True).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
+    if done is None:
+        raise RuntimeError(f"wrk printed no totals:\n{output}")
+    elapsed = float(done.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[done.group(3)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed = sum(int(n) for n in errors.groups()) if errors else 0
+    return Cell(
+        path,
+        connections,
+        int(done.group(1)),
+        elapsed,
+        _wrk_latency(output, "50%"),
+        _wrk_latency(output, "99%"),
+        (int(non_2xx.group(1)) if non_2xx else 0) + failed,
+    )
+
+
+def _wrk_latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no {percentile} latency:\n{output}")
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+
+
+def post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> int:
+    connection.request("POST", "/score", body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    if response.will_close:
+        connection.close()  # gunicorn's sync workers close every connection; the next request reconnects
+    return response.status
+
+
+def python_load(target: Target, body: bytes, connections: int, stop: Callable[[int], bool]) -> tuple[list[float], int]:
+    """Latencies (s) and non-2xx count from `connections` threads, each with its own connection, until stop(n)."""
+    host, port = target.url.split("//")[1].split("/")[0].split(":")
+    latencies: list[float] = []
+    non_2xx = sent = 0
+    lock = threading.Lock()
+
+    def client() -> None:
+        nonlocal non_2xx, sent
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            while True:
+                with lock:
+                    if stop(sent):
+                        return
+                    sent += 1
+                started = time.perf_counter()
+                try:
+                    status = post(connection, body, target.headers)
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    status = 0
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+                    non_2xx += not 200 <= status < 300
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, non_2xx
+
+
+def python_cell(path: str, target: Target, body: str, connections: int, seconds: float, _folder: Path) -> Cell:
+    deadline = time.monotonic() + seconds
+    started = time.perf_counter()
+    latencies, non_2xx = python_load(target, body.encode(), connections, lambda _n: time.monotonic() >= deadline)
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    p50, p99 = (ordered[int(q * (len(ordered) - 1))] * 1000 for q in (0.50, 0.99))
+    return Cell(path, connections, len(latencies), elapsed, p50, p99, non_2xx)
+
+
+# --- the local target -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
+    """An endpoint with one deployment taking all traffic; yields its scoring target and the deployment's spec."""
+    os.environ["AZUREML_LOCAL_HOME"] = str(home)
+    from azure.ai.ml.entities import (
+        CodeConfiguration,
+        ManagedOnlineDeployment,
+        ManagedOnlineEndpoint,
+        Model,
+        OnlineRequestSettings,
+    )
+
+    from common.local.client import LocalMLClient
+    from common.local.state import LocalStore, read_json
+    from common.training import synthetic_dataset, train
+
+    model_dir = home / "trained-model"
+    train(synthetic_dataset(), model_dir, "synthetic data")
+    client = LocalMLClient(home=home)
+    client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=ENDPOINT, auth_mode="key")).result()
+    try:
+        deployment = ManagedOnlineDeployment(
+            name=DEPLOYMENT,
+            endpoint_name=ENDPOINT,
+            model=Model(path=str(model_dir)),
+            environment="azureml:diabetes-classify@latest",
+            code_configuration=CodeConfiguration(code=str(ROOT / "09-deploy-model"), scoring_script="score.py"),
+            instance_type="Standard_DS3_v2",
+            instance_count=1,
+            request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=MAX_CONCURRENT_REQUESTS),
+        )
+        client.online_deployments.begin_create_or_update(deployment).result()
+        endpoint = client.online_endpoints.get(ENDPOINT)
+        endpoint.traffic = {DEPLOYMENT: 100}
+        client.online_endpoints.begin_create_or_update(endpoint).result()
+        endpoint = client.online_endpoints.get(ENDPOINT)
+        key = client.online_endpoints.get_keys(ENDPOINT).primary_key
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        spec = read_json(LocalStore(home).deployment_file(ENDPOINT, DEPLOYMENT))
+        yield Target(endpoint.scoring_uri, headers), spec
+    finally:
+        with contextlib.suppress(Exception):
+            client.online_endpoints.begin_stop(ENDPOINT).result()
+
+
+def frontdoor_process(home: Path) -> psutil.Process:
+    from common.local.state import LocalStore, read_json
+
+    return psutil.Process(int(read_json(LocalStore(home).frontdoor_file(ENDPOINT))["pid"]))
+
+
+@contextlib.contextmanager
+def direct_server(spec: dict[str, Any], log: Path) -> Iterator[Target]:
+    """The deployment's server once more, with the same code, model and worker count, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [
+        spec["python"],
+        inference_server.__file__,
+        *("--loopback_port", str(port), "--parent_pid", str(os.getpid()), "--"),
+        *("--entry_script", spec["scoring_script"], "--worker_count", str(spec["instance_count"])),
+    ]
+    environment = {**os.environ, "AZUREML_MODEL_DIR": spec["model_dir"], "OMP_NUM_THREADS": "1"}
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            argv, cwd=spec["code_dir"], env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/")
+                if connection.getresponse().status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the direct server did not start; see {log}")
+            time.sleep(0.2)
+        yield Target(f"http://127.0.0.1:{port}/score", {"Content-Type": "application/json"})
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# --- the measurements -------------------------------------------------------------------------------------------
+
+
+def memory_phase(home: Path, target: Target, requests: int, oversized: int) -> list[tuple[str, float, str]]:
+    """The front door's resident memory before, after `requests` scoring requests and after `oversized` refused
+    ones (half declaring their size, half streamed without one)."""
+    process = frontdoor_process(home)
+    mib = 1024 * 1024
+    lines = [("before", process.memory_info().rss / mib, "")]
+    body = json.dumps({"data": [CANONICAL_ROW]}).encode()
+    started = time.perf_counter()
+    latencies, non_2xx = python_load(target, body, 8, lambda n: n >= requests)
+    elapsed = time.perf_counter() - started
+    lines.append(
+        (f"after {len(latencies):,} requests", process.memory_info().rss / mib, f"{non_2xx} non-2xx, {elapsed:.1f} s")
+    )
+    statuses = [send_oversized(target, streamed=index % 2 == 1) for index in range(oversized)]
+    refused = sum(status == 413 for status in statuses)
+    lines.append((f"after {oversized} oversized requests", process.memory_info().rss / mib, f"{refused} got 413"))
+    return lines
+
+
+def send_oversized(target: Target, streamed: bool) -> int:
+    host, port = target.url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    chunk = b" " * 65536
+    try:
+        if streamed:
+            chunks = iter([chunk] * (OVERSIZED_BYTES // len(chunk) + 1))
+            connection.request("POST", "/score", body=chunks, headers=target.headers, encode_chunked=True)
+        else:
+            connection.request("POST", "/score", body=b" " * OVERSIZED_BYTES, headers=target.headers)
+        return connection.getresponse().status
+    except (BrokenPipeError, ConnectionResetError):  # refused before the whole body was sent: answered, then closed
+        return 413
+    finally:
+        connection.close()
+
+
+def batch_request(target: Target, count: int) -> tuple[int, float, int]:
+    """Status, seconds and labels of one request with `count` rows."""
+    body = json.dumps({"data": rows(count)}).encode()
+    host, port = target.url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        started = time.perf_counter()
+        connection.request("POST", "/score", body=body, headers=target.headers)
+        response = connection.getresponse()
+        answer = response.read()
+        elapsed = time.perf_counter() - started
+    finally:
+        connection.close()
+    labels = len(json.loads(answer)) if response.status == 200 else 0
+    return response.status, elapsed, labels
+
+
+def load_score(model_dir: str) -> ModuleType:
+    import importlib.util
+
+    os.environ["AZUREML_MODEL_DIR"] = model_dir
+    spec = importlib.util.spec_from_file_location("score_benchmarked", ROOT / "09-deploy-model" / "score.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.logger.setLevel(logging.WARNING)  # its "Loaded ..." line is not part of the table
+    module.init()
+    return module
+
+
+def run_vs_predict(model_dir: str, counts: list[int]) -> list[tuple[int, float, float]]:
+    """Best-of timings (s) of run() on a JSON body and of model.predict on a ready DataFrame of the same rows."""
+    import pandas as pd
+
+    score = load_score(model_dir)
+    results = []
+    for count in counts:
+        data = rows(count)
+        body = json.dumps({"data": data})
+        frame = pd.DataFrame(data, columns=list(score.FEATURES))
+        assert score.run(body) == [score.LABELS[int(p)] for p in score.model.predict(frame)]
+        number = max(3, 200 // count)
+        bare = min(timeit.repeat(lambda: score.model.predict(frame), number=number, repeat=7)) / number  # noqa: B023
+        run = min(timeit.repeat(lambda: score.run(body), number=number, repeat=7)) / number  # noqa: B023
+        results.append((count, run, bare))
+    return results
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def print_cells(cells: list[Cell], generator: str) -> None:
+    print(f"\nHTTP, canonical 1-row request ({generator})")
+    print(f"{'path':12} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'non-2xx':>8} {'requests':>9}")
+    for cell in cells:
+        print(
+            f"{cell.path:12} {cell.connections:5d} {cell.p50_ms:8.2f} {cell.p99_ms:8.2f} {cell.per_second:8.1f} "
+            f"{cell.non_2xx:8d} {cell.requests:9d}"
+        )
+    print(f"\n{'connections':>11} {'overhead p50 ms':>16} {'throughput ratio':>17}  target")
+    by_key = {(c.path, c.connections): c for c in cells}
+    for connections in sorted({c.connections for c in cells}):
+        direct, front = by_key[("direct", connections)], by_key[("front door", connections)]
+        overhead = front.p50_ms - direct.p50_ms
+        ratio = front.per_second / direct.per_second
+        target = ""
+        if connections == 1:
+            ok = overhead <= TARGETS["overhead_ms"] and ratio >= TARGETS["throughput_1"]
+            target = f"overhead <= {TARGETS['overhead_ms']} ms, ratio >= {TARGETS['throughput_1']:.0%}: {verdict(ok)}"
+        elif connections == 8:
+            target = f"ratio >= {TARGETS['throughput_8']:.0%}: {verdict(ratio >= TARGETS['throughput_8'])}"
+        print(f"{connections:11d} {overhead:16.3f} {ratio:16.1%}  {target}")
+
+
+def print_run(results: list[tuple[int, float, float]]) -> None:
+    print("\nscore.py in-process: run() on the JSON body vs model.predict on a ready DataFrame (best of 7)")
+    print(f"{'rows':>6} {'run() ms':>9} {'predict ms':>11} {'ratio':>6}  target")
+    for count, run, bare in results:
+        limit = TARGETS["run_1"] if count == 1 else TARGETS["run_many"] if count >= 1000 else None
+        ratio = run / bare
+        target = f"<= {limit}: {verdict(ratio <= limit)}" if limit else ""
+        print(f"{count:6d} {run * 1000:9.3f} {bare * 1000:11.3f} {ratio:6.2f}  {target}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="per HTTP cell (default: %(default)s)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32], help="default: 1 8 32")
+    parser.add_argument("--requests", type=int, default=10_000, help="for the memory reading (default: 10000)")
+    parser.add_argument("--oversized", type=int, default=20, help="refused requests (default: %(default)s)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 100, 1000, 10_000], help="run() sizes")
+    parser.add_argument("--batch", type=int, default=10_000, help="rows of the one large request (default: 10000)")
+    parser.add_argument(
+        "--load_generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="wrk when installed (default), or the less precise Python threads",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    use_wrk = args.load_generator == "wrk" or (args.load_generator == "auto" and shutil.which("wrk") is not None)
+    if use_wrk and shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: sudo apt-get install -y wrk (or --load_generator python)")
+    measure = wrk_cell if use_wrk else python_cell
+    generator = "wrk, 1 thread" if use_wrk else "Python threads: LESS PRECISE, the generator shares the CPU"
+    print(f"Serving benchmark: {psutil.cpu_count()} cores, {generator}, {args.seconds:g} s per cell", flush=True)
+    body = json.dumps({"data": [CANONICAL_ROW]})
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as folder:
+        home = Path(folder)
+        print("Starting a local endpoint (training a model on synthetic data)...", flush=True)
+        with local_endpoint(home) as (front, spec), direct_server(spec, home / "direct.log") as direct:
+            memory = memory_phase(home, front, args.requests, args.oversized)
+            cells: list[Cell] = []
+            for connections in args.connections:
+                for path, target in (("direct", direct), ("front door", front)):
+                    measure(path, target, body, connections, min(1.0, args.seconds), home)  # warm-up
+                    time.sleep(0.5)  # the warm-up's last requests drain
+                    cells.append(measure(path, target, body, connections, args.seconds, home))
+                    print(f"  measured {path} with {connections} connections", flush=True)
+            memory.append(("after the HTTP cells", frontdoor_process(home).memory_info().rss / 1024 / 1024, ""))
+            batches = []
+            for path, target in (("direct", direct), ("front door", front)):
+                batch_request(target, args.batch)  # the first large request pays for memory the next ones reuse
+                batches.append((path, *batch_request(target, args.batch)))
+            timings = run_vs_predict(spec["model_dir"], args.rows)
+    print_cells(cells, generator)
+    print(f"\nOne request of {args.batch:,} rows (the default request timeout is 5 s)")
+    for path, status, seconds, labels in batches:
+        print(f"  {path:12} HTTP {status}, {seconds * 1000:.0f} ms, {labels:,} labels")
+    print_run(timings)
+    print("\nFront door resident memory")
+    for label, mib, note in memory:
+        print(f"  {label:32} {mib:7.1f} MiB  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

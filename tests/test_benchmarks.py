@@ -1,0 +1,49 @@
+"""The benchmarks run and print their tables (on a tiny setting: the numbers are the benchmarks' business)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = ["--seconds", "0.5", "--connections", "1", "2", "--requests", "40", "--oversized", "2", "--rows", "1", "10"]
+
+
+def run_serving(generator: str) -> str:
+    argv = [sys.executable, "benchmarks/serving.py", *TINY, "--batch", "2000", "--load_generator", generator]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def check_table(output: str) -> None:
+    for path in ("direct", "front door"):
+        for connections in (1, 2):
+            row = re.search(rf"^{path}\s+{connections}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)$", output, re.M)
+            assert row, f"no {path} row for {connections} connections:\n{output}"
+            p50, _p99, per_second, non_2xx, requests = row.groups()
+            assert float(p50) > 0 and float(per_second) > 0 and int(requests) > 0
+            assert int(non_2xx) == 0, row.group(0)
+    assert re.search(r"^\s+1\s+-?[\d.]+\s+[\d.]+%\s+overhead <= 0.5 ms", output, re.M), output
+    assert re.search(r"front door\s+HTTP 200, \d+ ms, 2,000 labels", output), output
+    assert re.search(r"^\s+10\s+[\d.]+\s+[\d.]+\s+[\d.]+", output, re.M), output
+    assert re.search(r"after 40 requests\s+[\d.]+ MiB\s+0 non-2xx", output), output
+    assert re.search(r"after 2 oversized requests\s+[\d.]+ MiB\s+2 got 413", output), output
+
+
+def test_the_serving_benchmark_prints_its_table_with_the_python_generator():
+    output = run_serving("python")
+    assert "LESS PRECISE" in output
+    check_table(output)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
+def test_the_serving_benchmark_prints_its_table_with_wrk():
+    output = run_serving("wrk")
+    assert "wrk, 1 thread" in output
+    check_table(output)
