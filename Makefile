@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench model clean
+.PHONY: setup test lint bench bench-serving model clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/startup.py
+
+# Serving speed and the front door's memory (about 2 minutes; wrk when installed: apt-get install -y wrk)
+bench-serving: setup
+	$(BIN)/python benchmarks/serving.py
 
 model: setup
 	$(BIN)/python train_model.py

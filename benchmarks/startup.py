@@ -32,6 +32,10 @@ COMMANDS = {
         "--instance_count",
         "0",
     ],
+    "train_model.py --help": ["train_model.py", "--help"],
+    "invoke_online_endpoint.py --help": ["invoke_online_endpoint.py", "--help"],
+    "manage_online_endpoint.py --help": ["manage_online_endpoint.py", "--help"],
+    "manage_online_endpoint.py show --help": ["manage_online_endpoint.py", "show", "--help"],
     "python -c 'import azure.ai.ml' (reference)": ["-c", "import azure.ai.ml"],
 }
 

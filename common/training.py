@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from common.errors import UsageError
+
+if TYPE_CHECKING:  # numpy and pandas are imported when data is handled: train_model.py --help stays fast
+    import pandas as pd
 
 # Must match FEATURES and LABELS in 09-deploy-model/score.py (a test checks they agree).
 FEATURES = (
@@ -39,6 +40,9 @@ class TrainingResult:
 
 def synthetic_dataset(rows: int = 5000, seed: int = SEED) -> pd.DataFrame:
     """Patients with the value ranges of the Azure ML tutorials' diabetes.csv; the label follows a noisy risk score."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
         {
@@ -67,6 +71,8 @@ def synthetic_dataset(rows: int = 5000, seed: int = SEED) -> pd.DataFrame:
 
 def load_dataset(csv_path: Path) -> pd.DataFrame:
     """The tutorials' diabetes.csv (PatientID and the 8 features and Diabetic); other columns are ignored."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(csv_path)
     except (OSError, ValueError) as error:
@@ -83,6 +89,8 @@ MIN_ROWS = 20  # a 30% holdout, stratified, needs a few rows of each class on bo
 def check_dataset(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     """The 8 features and Diabetic as numbers, every value present, both classes there: else one line saying
     which column, which row (counted from 1 after the header) and what is wrong."""
+    import pandas as pd
+
     for column in (*FEATURES, TARGET):
         numbers = pd.to_numeric(frame[column], errors="coerce")
         bad = numbers.isna() & frame[column].notna()

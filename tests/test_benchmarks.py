@@ -47,3 +47,27 @@ def test_the_serving_benchmark_prints_its_table_with_wrk():
     output = run_serving("wrk")
     assert "wrk, 1 thread" in output
     check_table(output)
+
+
+SCRIPTS = (
+    "create_online_endpoint",
+    "create_online_deployment",
+    "invoke_online_endpoint",
+    "manage_online_endpoint",
+    "train_model",
+)
+HEAVY = ("azure.ai.ml", "pandas", "numpy", "sklearn", "uvicorn")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_imports_none_of_the_heavy_libraries(script):
+    """What keeps --help far under 0.5 s (benchmarks/startup.py measures it): the SDK and the data libraries are
+    imported only when a command needs them."""
+    probe = (
+        f"import sys; sys.argv = ['{script}.py', '--help']\n"
+        f"import {script}\n"
+        f"try:\n    {script}.main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout[-500:]
