@@ -250,14 +250,10 @@ def _numbers(rows: Any) -> np.ndarray | None:
 
 
 def _vectorised_rows(raw_data: Any) -> np.ndarray | None:
-    """The rows of a well-formed request (all three formats), or None when anything may be wrong with it."""
-    if isinstance(raw_data, bytes | bytearray):
-        try:
-            raw_data = bytes(raw_data).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+    """The rows of a well-formed request (all three formats), or None when anything may be wrong with it. The
+    server hands run() the body as text; anything else goes to the checks."""
     if not isinstance(raw_data, str) or "true" in raw_data or "false" in raw_data:
-        return None  # a decoded value, or one that may hold booleans: the checks say what it holds
+        return None  # not text, or text that may hold booleans: the checks say what it holds
     try:
         payload = orjson.loads(raw_data) if orjson is not None else json.loads(raw_data)
     except (ValueError, RecursionError):

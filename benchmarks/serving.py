@@ -82,6 +82,10 @@ class Target:
     url: str
     headers: dict[str, str]
 
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        host, port = self.url.split("//")[1].split("/")[0].split(":")
+        return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
 
 def rows(count: int, seed: int = 7) -> list[list[float]]:
     """Patients around the canonical one: different values, the same shape."""
@@ -134,14 +138,13 @@ def post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str,
 
 def python_load(target: Target, body: bytes, connections: int, stop: Callable[[int], bool]) -> tuple[list[float], int]:
     """Latencies (s) and non-2xx count from `connections` threads, each with its own connection, until stop(n)."""
-    host, port = target.url.split("//")[1].split("/")[0].split(":")
     latencies: list[float] = []
     non_2xx = sent = 0
     lock = threading.Lock()
 
     def client() -> None:
         nonlocal non_2xx, sent
-        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection = target.connection()
         try:
             while True:
                 with lock:
@@ -290,8 +293,7 @@ def memory_phase(home: Path, target: Target, requests: int, oversized: int) -> l
 
 
 def send_oversized(target: Target, streamed: bool) -> int:
-    host, port = target.url.split("//")[1].split("/")[0].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection = target.connection()
     chunk = b" " * 65536
     try:
         if streamed:
@@ -309,8 +311,7 @@ def send_oversized(target: Target, streamed: bool) -> int:
 def batch_request(target: Target, count: int) -> tuple[int, float, int]:
     """Status, seconds and labels of one request with `count` rows."""
     body = json.dumps({"data": rows(count)}).encode()
-    host, port = target.url.split("//")[1].split("/")[0].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection = target.connection(timeout=60)
     try:
         started = time.perf_counter()
         connection.request("POST", "/score", body=body, headers=target.headers)
