@@ -53,7 +53,7 @@ from common.operations import (
 )
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
-HEALTH_PROPERTIES = ("health", "health_reason", "restarts")
+HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
 MAX_PROBES = 10_000
 PROBE_TIMEOUT_SECONDS = 30.0
 PROGRESS_SECONDS = 2.0
@@ -157,6 +157,8 @@ def show(client: Any, args: argparse.Namespace) -> None:
         )
         if d.get("health_reason"):
             lines.append(f"    {d['health_reason'].splitlines()[0]}")
+        if d.get("local_environment"):
+            lines.append(f"    environment: {d['local_environment']}")
     emit(result, args.output, lines)
 
 

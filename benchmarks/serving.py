@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from common.local import inference_server  # noqa: E402
+from common.local.supervisor import LAUNCHER, RUN_LAUNCHER  # noqa: E402
 
 CANONICAL_ROW = [2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]
 ENDPOINT = "serving-bench"
@@ -242,8 +242,7 @@ def direct_server(spec: dict[str, Any], log: Path) -> Iterator[Target]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     argv = [
-        spec["python"],
-        inference_server.__file__,
+        *(spec["python"], "-c", RUN_LAUNCHER, str(LAUNCHER)),
         *("--loopback_port", str(port), "--parent_pid", str(os.getpid()), "--"),
         *("--entry_script", spec["scoring_script"], "--worker_count", str(spec["instance_count"])),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +70,22 @@ def _is_loopback(host: Any) -> bool:
         return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host).is_loopback
     except ValueError:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_local_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Deployment environments are built once per test session, whatever each test's local home: the first build
+    downloads from the package registry (uv keeps its own cache across sessions), the others reuse it."""
+    from common.local.environments import ENVIRONMENTS_VARIABLE
+
+    folder = tmp_path_factory.mktemp("venvs")
+    previous = os.environ.get(ENVIRONMENTS_VARIABLE)
+    os.environ[ENVIRONMENTS_VARIABLE] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(ENVIRONMENTS_VARIABLE, None)
+    else:
+        os.environ[ENVIRONMENTS_VARIABLE] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

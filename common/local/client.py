@@ -13,17 +13,17 @@ tell the targets apart. start and stop exist only here (Azure endpoints run unti
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from common.cli import toolkit_command, warn
-from common.local import auth, processes
+from common.local import auth, environments, processes
 from common.local.state import (
     LocalStore,
     append_line,
@@ -32,7 +32,6 @@ from common.local.state import (
     read_json_or_none,
     write_json,
 )
-from common.pins import pinned_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
@@ -373,8 +372,10 @@ def _marker(endpoint: str, port: Any) -> str:
 
 
 class LocalDeployments:
-    def __init__(self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels) -> None:
-        self.store, self.endpoints, self.models = store, endpoints, models
+    def __init__(
+        self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels, environments: LocalEnvironments
+    ) -> None:
+        self.store, self.endpoints, self.models, self.environments = store, endpoints, models, environments
 
     def _spec(self, name: str, endpoint_name: str) -> dict[str, Any]:
         self.endpoints.spec(endpoint_name)
@@ -404,6 +405,7 @@ class LocalDeployments:
                 "health_reason": reason,
                 "restarts": str(status.get("restarts", 0)),
                 "pid": str(status.get("pid") or "") if running else "",
+                "local_environment": _describe_environment(spec.get("local_environment")),
             },
         )
 
@@ -422,12 +424,14 @@ class LocalDeployments:
         if self.endpoints.spec(endpoint_name).get("deleting"):
             raise _refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
         self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
+        label, conda = self.environments.definition(deployment.environment)  # refused before anything is written
+        built = environments.ensure(conda, label, self.store.home)
         folder = self.store.deployment_dir(endpoint_name, name)
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
         shutil.copytree(Path(deployment.code_configuration.code), code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
-        _warn_about_pins(deployment.environment)
+        _warn_about_scikit_learn(model_dir, conda, label)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
         spec = {
             "name": name,
@@ -435,7 +439,8 @@ class LocalDeployments:
             "model": model_ref,
             "model_dir": str(model_dir),
             "environment": deployment.environment,
-            "python": sys.executable,
+            "python": str(built.python),
+            "local_environment": built.describe(),
             "code": str(deployment.code_configuration.code),
             "code_dir": str(code_dir),
             "scoring_script": deployment.code_configuration.scoring_script,
@@ -568,7 +573,9 @@ class LocalModels:
 
 
 class LocalEnvironments:
-    """The current Python environment stands in for every environment; create_or_update records the conda file."""
+    """Registered environments: create_or_update records the conda file; a deployment runs in a virtual environment
+    built from it (common/local/environments.py). An environment never registered locally is the repository's
+    environment.yml, as the deployment script would register it."""
 
     def __init__(self, store: LocalStore) -> None:
         self.store = store
@@ -576,22 +583,43 @@ class LocalEnvironments:
     def _record(self, name: str) -> Path:
         return self.store.home / "environments" / f"{name}.json"
 
+    def _recorded(self, name: str) -> dict[str, Any]:
+        return read_json(self._record(name)) if self._record(name).is_file() else {}
+
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
         from azure.ai.ml.entities import Environment
 
-        recorded = read_json(self._record(name)) if self._record(name).is_file() else {}
+        recorded = self._recorded(name)
         return Environment(
             name=name,
             version=version or recorded.get("version", "1"),
             image=recorded.get("image", "local-python"),
-            description="served by the local Python environment",
+            conda_file=recorded.get("conda"),
+            description="a virtual environment built from its conda file",
         )
 
     def create_or_update(self, environment: Any) -> Any:
-        conda_file = environment.conda_file if isinstance(environment.conda_file, str) else None
-        record = {"version": str(environment.version or "1"), "image": environment.image, "conda_file": conda_file}
+        conda = environment.conda_file if isinstance(environment.conda_file, dict) else None
+        if conda is not None:
+            environments.read_conda(conda, f"the conda file of environment {environment.name}")  # refused now
+        previous = self._recorded(environment.name)
+        version = str(environment.version or previous.get("version", "1"))
+        if not environment.version and previous and previous.get("conda") != conda:
+            version = str(int(previous.get("version", "1")) + 1)  # as Azure: a changed definition, a new version
+        record = {"version": version, "image": environment.image, "conda": conda}
         write_json(self._record(environment.name), record)
-        return self.get(environment.name, version=record["version"])
+        return self.get(environment.name, version=version)
+
+    def definition(self, reference: Any) -> tuple[str, environments.CondaSpec]:
+        """The label and conda definition a deployment's environment reference stands for."""
+        text = str(reference or "").removeprefix("azureml:")
+        name = text.split("@")[0].split(":")[0] or "environment.yml"
+        recorded = self._recorded(name)
+        if recorded.get("conda"):
+            label = f"{name}:{recorded.get('version', '1')}"
+            return label, environments.read_conda(recorded["conda"], f"the conda file of environment {label}")
+        conda_file = ROOT / "environment.yml"
+        return f"{name} ({conda_file.name})", environments.load_conda_file(conda_file)
 
 
 class LocalMLClient:
@@ -600,7 +628,7 @@ class LocalMLClient:
         self.models = LocalModels(self.store)
         self.environments = LocalEnvironments(self.store)
         self.online_endpoints = LocalEndpoints(self.store)
-        self.online_deployments = LocalDeployments(self.store, self.online_endpoints, self.models)
+        self.online_deployments = LocalDeployments(self.store, self.online_endpoints, self.models, self.environments)
 
 
 def _copy_into(source: Path, folder: Path) -> None:
@@ -611,18 +639,26 @@ def _copy_into(source: Path, folder: Path) -> None:
         shutil.copy2(source, folder / source.name)
 
 
-def _warn_about_pins(environment: Any) -> None:
-    """The local target serves with this Python; say where it differs from what Azure would serve with."""
-    conda_file = ROOT / "environment.yml"
-    if not conda_file.is_file():
-        return
-    for package, pinned in pinned_versions(conda_file).items():
+def _warn_about_scikit_learn(model_dir: Path, conda: environments.CondaSpec, label: str) -> None:
+    """Before any request fails: a model pickled by one scikit-learn and loaded by another is a classic failure."""
+    trained_with = None
+    for path in sorted(model_dir.rglob("metadata.json")):
         try:
-            installed = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            installed = "not installed"
-        if installed != pinned:
-            warn(
-                f"the local environment differs from environment.yml for {environment}: {package} {installed} "
-                f"installed, {pinned} pinned"
-            )
+            trained_with = json.loads(path.read_text()).get("sklearn_version")
+        except (OSError, ValueError, AttributeError):
+            continue
+        break
+    pinned = conda.pin("scikit-learn")
+    if trained_with and pinned and trained_with != pinned:
+        warn(
+            f"the model was trained with scikit-learn {trained_with} and environment {label} pins scikit-learn "
+            f"{pinned}: loading it may fail or predict differently; retrain with {pinned}, or pin {trained_with}"
+        )
+    elif trained_with and not pinned:
+        warn(f"the model was trained with scikit-learn {trained_with}; environment {label} does not pin scikit-learn")
+
+
+def _describe_environment(built: dict[str, Any] | None) -> str:
+    if not built:
+        return "the toolkit's own Python (deployed before environments were built)"
+    return f"{built['name']}, Python {built['python']}, hash {built['hash']}"

@@ -34,6 +34,11 @@ from common.local.state import HOME_VARIABLE, LocalStateError, LocalStore, read_
 log = logging.getLogger("frontdoor")
 
 LAUNCHER = Path(__file__).with_name("inference_server.py")
+# The launcher runs by path without its folder on sys.path (`python launcher.py` would put common/local/ there, and
+# score.py could import the toolkit's modules): only the code folder, the working directory, is, as in Azure.
+RUN_LAUNCHER = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+# The toolkit's own Python settings stay out of a deployment's environment (its deployment variables still apply).
+TOOLKIT_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 TICK_SECONDS = 0.1
 START_TIMEOUT_SECONDS = 120.0
 RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
@@ -291,14 +296,16 @@ class Deployment:
         socket = self.store.socket_path(self.endpoint, self.name, generation, self.attempts)
         socket.unlink(missing_ok=True)
         settings = Settings.from_spec(spec)
+        python = spec.get("python") or sys.executable
         argv = [
-            spec.get("python") or sys.executable,
-            str(LAUNCHER),
+            *(python, "-c", RUN_LAUNCHER, str(LAUNCHER)),
             *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
             *("--entry_script", spec["scoring_script"], "--worker_count", str(settings.instance_count)),
         ]
+        inherited = {key: value for key, value in os.environ.items() if key not in TOOLKIT_VARIABLES}
         environment = {
-            **os.environ,
+            **inherited,
+            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             **(spec.get("environment_variables") or {}),
             "AZUREML_MODEL_DIR": spec["model_dir"],
             # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's

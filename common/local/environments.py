@@ -1,0 +1,209 @@
+"""Local deployments run in their environment's own Python, as Azure runs them in their environment's image.
+
+An environment's conda file is turned into a virtual environment with uv: its Python version (an interpreter
+already on this machine) and its `pip:` packages, exactly as pinned, and nothing of the toolkit's own. It is
+built once per definition: its folder is named by a hash of the Python version and the pip requirements, so a
+second deployment with the same file starts in seconds and a changed file gets a new environment.
+
+What cannot be reproduced without conda (conda packages other than python and pip, a Python with no interpreter on
+this machine) and what Azure could not start (no azureml-inference-server-http) are refused with a message that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.cli import progress
+from common.errors import CliError
+
+ENVIRONMENTS_VARIABLE = "AZUREML_LOCAL_ENVIRONMENTS"  # where built environments live (default: HOME/venvs)
+SERVER_PACKAGE = "azureml-inference-server-http"
+BUILD_FORMAT = 1  # bump when the way environments are built changes: every environment is rebuilt
+RECORD = "environment.json"
+REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:(==|=|>=|<=|>|<|!=|~=)\s*([^\s#]+))?")
+
+
+class EnvironmentProblem(CliError):
+    """An environment the local target cannot build, or that Azure could not start."""
+
+
+@dataclass(frozen=True)
+class CondaSpec:
+    """What defines a local environment: the Python version asked for (None: any) and the pip requirements."""
+
+    python: str | None
+    pip: tuple[str, ...]
+
+    @property
+    def hash(self) -> str:
+        definition = {"format": BUILD_FORMAT, "python": self.python, "pip": sorted(self.pip)}
+        return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+    def pin(self, package: str) -> str | None:
+        """The exact version pinned for `package` (NAME==VERSION), if any."""
+        for requirement in self.pip:
+            name, _, version = requirement.partition("==")
+            if _normal(name) == _normal(package) and version and not re.search(r"[,;<>!~=]", version):
+                return version.strip()
+        return None
+
+
+@dataclass(frozen=True)
+class BuiltEnvironment:
+    name: str
+    hash: str
+    python: Path
+    python_version: str
+    seconds: float
+    reused: bool
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "hash": self.hash, "python": self.python_version, "path": str(self.python)}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_conda(document: Any, source: str) -> CondaSpec:
+    """The Python version and pip requirements of a conda file; refuses what uv cannot reproduce and what Azure
+    could not start."""
+    if not isinstance(document, dict) or not isinstance(document.get("dependencies", []), list):
+        raise EnvironmentProblem(f"{source} is not a conda file: it needs a dependencies: list")
+    python: str | None = None
+    pip: list[str] = []
+    unsupported: list[str] = []
+    for dependency in document.get("dependencies") or []:
+        if isinstance(dependency, dict) and "pip" in dependency:
+            pip.extend(str(requirement).strip() for requirement in dependency["pip"] or [])
+            continue
+        match = CONDA_SPEC.match(str(dependency))
+        name = match.group(1).lower() if match else ""
+        if name == "python":
+            operator, version = match.group(2), match.group(3)  # type: ignore[union-attr]
+            python = version if operator in ("=", "==") else (f"{operator}{version}" if version else None)
+        elif name != "pip":
+            unsupported.append(str(dependency))
+    if unsupported:
+        raise EnvironmentProblem(
+            f"{source}: conda package(s) {', '.join(unsupported)} cannot be installed without conda: the local "
+            "target builds environments with uv from python and the pip: section only; move them under pip: "
+            "(with their PyPI names), or deploy to Azure without --local"
+        )
+    if not any(_normal(m.group(1)) == SERVER_PACKAGE for r in pip if (m := REQUIREMENT_NAME.match(r))):
+        raise EnvironmentProblem(
+            f"{source} lacks {SERVER_PACKAGE} under pip:, so in Azure the container could not start (the server "
+            f"that runs score.py is not there); add {SERVER_PACKAGE}==1.5.1 under pip:"
+        )
+    return CondaSpec(python, tuple(pip))
+
+
+def load_conda_file(path: Path) -> CondaSpec:
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise EnvironmentProblem(f"cannot read the conda file {str(path)!r}: {error}") from None
+    return read_conda(document, str(path))
+
+
+def root(home: Path) -> Path:
+    configured = os.environ.get(ENVIRONMENTS_VARIABLE, "").strip()
+    return Path(configured).expanduser() if configured else home / "venvs"
+
+
+def _uv() -> str:
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+def _tool_environment() -> dict[str, str]:
+    """uv's environment: nothing of the toolkit's own virtual environment, so it cannot be picked as the base."""
+    hidden = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "UV_PYTHON")
+    return {key: value for key, value in os.environ.items() if key not in hidden}
+
+
+def ensure(spec: CondaSpec, name: str, home: Path) -> BuiltEnvironment:
+    """The built environment for `spec`, building it first if this machine has not yet (under a lock, so two
+    deployments asking at once build it once)."""
+    from filelock import FileLock
+
+    folder = root(home) / spec.hash
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        record = _read_record(folder)
+        if record is not None:
+            return BuiltEnvironment(name, spec.hash, folder / "venv" / "bin" / "python", record["python"], 0.0, True)
+        return _build(spec, name, folder)
+
+
+def _read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    python = folder / "venv" / "bin" / "python"
+    return record if isinstance(record, dict) and "python" in record and python.exists() else None
+
+
+def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
+    shutil.rmtree(folder, ignore_errors=True)  # a build that was interrupted
+    folder.mkdir(parents=True)
+    wanted = f"Python {spec.python}" if spec.python else "this machine's Python"
+    progress(
+        f"Building environment {name} ({wanted}, {len(spec.pip)} pip packages) with uv into {folder} "
+        "(first use of this definition only)..."
+    )
+    started = time.monotonic()
+    log = folder / "build.log"
+    venv = folder / "venv"
+    python_flag = ["--python", spec.python] if spec.python else []
+    _run(
+        [_uv(), "venv", "--no-config", "--python-preference", "only-system", *python_flag, str(venv)],
+        log,
+        f"environment {name} needs {wanted} and uv found no such interpreter on this machine: install it (with "
+        "your package manager or pyenv, for example) or change python= in its conda file",
+    )
+    requirements = folder / "requirements.txt"
+    requirements.write_text("\n".join(spec.pip) + "\n")
+    progress(f"  installing {', '.join(spec.pip)}")
+    _run(
+        [_uv(), "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
+        log,
+        f"environment {name}: installing its pip packages failed (the image build would fail in Azure too)",
+    )
+    version = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    seconds = time.monotonic() - started
+    record = {"name": name, "hash": spec.hash, "python": version, "pip": list(spec.pip), "build_seconds": seconds}
+    (folder / RECORD).write_text(json.dumps(record, indent=2))
+    progress(f"Built environment {name} ({spec.hash}, Python {version}) in {seconds:.1f} s")
+    return BuiltEnvironment(name, spec.hash, venv / "bin" / "python", version, seconds, False)
+
+
+def _run(argv: list[str], log: Path, failure: str) -> None:
+    with log.open("a") as output:
+        output.write(f"$ {' '.join(argv)}\n")
+        output.flush()
+        result = subprocess.run(argv, stdout=output, stderr=subprocess.STDOUT, env=_tool_environment(), check=False)
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-12:])
+        shutil.rmtree(log.parent, ignore_errors=True)
+        raise EnvironmentProblem(failure, details=f"--- uv said ---\n{tail}")
