@@ -562,6 +562,10 @@ class Supervisor:
 
     def _update(self, name: str, spec: dict[str, Any]) -> None:
         deployment = self.deployments.get(name)
+        if deployment is not None and deployment.closing and not spec.get("deleting"):
+            # deleted and created again under the same name before the deleted one was forgotten: a new deployment
+            self.deployments.pop(name)
+            deployment = None
         if deployment is None:
             deployment = Deployment(self.endpoint, name, self.store, spec)
             deployment.restore()

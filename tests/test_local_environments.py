@@ -1,0 +1,191 @@
+"""Local deployments run in their environment's own Python (common/local/environments.py): real builds with uv
+(from the package registry, cached for the test session), real servers, real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import create_online_deployment
+import manage_online_endpoint
+from common.local import environments
+from common.local.environments import CondaSpec, EnvironmentProblem, load_conda_file, read_conda
+from tests.conftest import ROOT
+from tests.localtarget import LocalSetup, local_target, write_score
+
+ENDPOINT = "env-local"
+SERVER = "azureml-inference-server-http==1.5.1"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalSetup]:
+    with local_target(tmp_path_factory.mktemp("env-home"), ENDPOINT, model_dir) as setup:
+        setup.deploy("blue", 100)
+        yield setup
+
+
+def conda(*dependencies: object) -> dict[str, object]:
+    return {"name": "x", "dependencies": list(dependencies)}
+
+
+# --- what a conda file can and cannot become ----------------------------------------------------------------------
+
+
+def test_the_repositorys_environment_yml_is_python_and_its_pins():
+    spec = load_conda_file(ROOT / "environment.yml")
+    assert spec.python == "3.11"
+    assert SERVER in spec.pip
+    assert spec.pin("scikit-learn") == "1.9.1"
+    assert spec.pin("scikit_learn") == "1.9.1"  # names compare as pip compares them
+    assert spec.pin("tensorflow") is None
+
+
+def test_the_definition_hash_ignores_order_and_follows_content():
+    one = CondaSpec("3.11", ("numpy==2.4.6", SERVER))
+    assert one.hash == CondaSpec("3.11", (SERVER, "numpy==2.4.6")).hash
+    assert one.hash != CondaSpec("3.11", ("numpy==2.4.5", SERVER)).hash
+    assert one.hash != CondaSpec("3.12", ("numpy==2.4.6", SERVER)).hash
+
+
+@pytest.mark.parametrize(
+    ("python", "expected"), [("python=3.11", "3.11"), ("python==3.11.7", "3.11.7"), ("python>=3.10", ">=3.10")]
+)
+def test_the_python_version_is_read_as_conda_writes_it(python, expected):
+    assert read_conda(conda(python, "pip", {"pip": [SERVER]}), "f").python == expected
+
+
+def test_conda_only_packages_are_refused_by_name_with_what_to_do():
+    with pytest.raises(EnvironmentProblem) as refused:
+        read_conda(conda("python=3.11", "pip", "libgomp", "scikit-learn=1.3", {"pip": [SERVER]}), "env.yml")
+    message = str(refused.value)
+    assert message.startswith("env.yml: conda package(s) libgomp, scikit-learn=1.3 cannot be installed without conda")
+    assert "move them under pip:" in message
+
+
+def test_a_conda_file_without_the_inference_server_is_refused_as_azure_could_not_start_it():
+    with pytest.raises(
+        EnvironmentProblem, match=r"env.yml lacks azureml-inference-server-http under pip:, so in Azure"
+    ):
+        read_conda(conda("python=3.11", {"pip": ["scikit-learn==1.9.1"]}), "env.yml")
+
+
+@pytest.mark.parametrize("document", [None, [], {"dependencies": "numpy"}])
+def test_what_is_not_a_conda_file_is_refused(document):
+    with pytest.raises(EnvironmentProblem, match="is not a conda file"):
+        read_conda(document, "env.yml")
+
+
+def test_a_python_this_machine_lacks_is_named_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv(environments.ENVIRONMENTS_VARIABLE, str(tmp_path / "venvs"))
+    with pytest.raises(EnvironmentProblem) as refused:
+        environments.ensure(CondaSpec("2.5", (SERVER,)), "old:1", tmp_path)
+    assert str(refused.value).startswith("environment old:1 needs Python 2.5 and uv found no such interpreter")
+    assert "--- uv said ---" in refused.value.details
+    assert not (tmp_path / "venvs" / CondaSpec("2.5", (SERVER,)).hash).exists()  # nothing half-built is kept
+
+
+# --- deployments in their environments ----------------------------------------------------------------------------
+
+
+def test_a_deployment_runs_in_the_environment_show_names(local, run_script, shared_local_environments):
+    spec = load_conda_file(ROOT / "environment.yml")
+
+    result = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
+
+    assert result.code == 0, result.err
+    assert f"environment: diabetes-classify (environment.yml), Python 3.11.7, hash {spec.hash}" in result.out
+    python = shared_local_environments / spec.hash / "venv" / "bin" / "python"
+    assert local.deployment("blue")["python"] == str(python)
+    assert local.score().status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("statement", "missing"),
+    [
+        ("import azure.ai.ml  # the toolkit has it, the environment does not", "No module named 'azure"),
+        ("import common.cli  # the toolkit's own code is not on the server's path", "No module named 'common'"),
+    ],
+)
+def test_an_import_the_environment_cannot_satisfy_fails_the_deployment_with_the_error_first(
+    local, run_script, tmp_path, statement, missing
+):
+    code = write_score(tmp_path / "code", f"{statement}\n\n\ndef init():\n    pass\n\n\ndef run(raw):\n    return []\n")
+    before = local.endpoint()["traffic"]
+
+    result = run_script(create_online_deployment, local.deployment_args("missing", 10, score_path=code))
+
+    assert result.code == 4, result.err
+    cause = result.err.splitlines()[3]
+    assert cause.startswith("cause: ModuleNotFoundError: ") and missing in cause, result.err
+    assert "Traffic was not changed." in result.err
+    assert local.endpoint()["traffic"] == before
+    run_script(
+        manage_online_endpoint,
+        ["delete", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "missing", "--yes"],
+    )
+
+
+def test_a_registered_conda_file_gets_its_own_environment_and_the_same_file_reuses_it(local, run_script, tmp_path):
+    conda_file = tmp_path / "pinned-python.yml"
+    conda_file.write_text((ROOT / "environment.yml").read_text().replace("python=3.11", "python=3.11.7"))
+    argv = [
+        *local.deployment_args("pinned", 0),
+        *("--environment", "pinned-python", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    first = run_script(create_online_deployment, argv)
+    again = run_script(create_online_deployment, argv)
+
+    assert first.code == 0, first.err
+    assert again.code == 0, again.err
+    expected = load_conda_file(conda_file).hash
+    assert expected != load_conda_file(ROOT / "environment.yml").hash
+    assert f"Built environment pinned-python:1 ({expected}, Python 3.11.7)" in first.err
+    assert "Building environment" not in again.err
+    assert local.deployment("pinned")["local_environment"]["hash"] == expected
+
+    conda_file.write_text(conda_file.read_text().replace("      - joblib==1.6.0\n", ""))
+    changed = run_script(create_online_deployment, argv)
+
+    assert changed.code == 0, changed.err
+    assert "Building environment pinned-python:2" in changed.err
+    assert local.deployment("pinned")["local_environment"]["hash"] == load_conda_file(conda_file).hash != expected
+    assert local.score(deployment="pinned").status_code == 200
+
+
+def test_a_conda_file_the_local_target_cannot_build_is_refused_before_anything_is_written(local, run_script, tmp_path):
+    conda_file = tmp_path / "conda-only.yml"
+    conda_file.write_text("dependencies:\n  - python=3.11\n  - libgomp\n  - pip:\n      - " + SERVER + "\n")
+    argv = [
+        *local.deployment_args("condaonly", 0),
+        *("--environment", "conda-only", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 1, result.err
+    (line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert "conda package(s) libgomp cannot be installed without conda" in line
+    assert not local.store.deployment_dir(ENDPOINT, "condaonly").exists()
+
+
+def test_a_model_trained_with_another_scikit_learn_is_warned_about_at_deploy_time(
+    local, run_script, model_dir, tmp_path
+):
+    model = tmp_path / "old-model"
+    shutil.copytree(model_dir / "diabetes-model", model)
+    metadata = json.loads((model / "metadata.json").read_text())
+    (model / "metadata.json").write_text(json.dumps({**metadata, "sklearn_version": "1.0.2"}))
+    argv = [arg if arg != "azureml:diabetes-predict:1" else str(model) for arg in local.deployment_args("oldsk", 0)]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert (
+        "warning: the model was trained with scikit-learn 1.0.2 and environment diabetes-classify (environment.yml) "
+        "pins scikit-learn 1.9.1" in result.err
+    )
+    assert result.err.index("warning: the model was trained") < result.err.index("deployment oldsk: Succeeded")
