@@ -9,6 +9,10 @@ After the deployment succeeds it gets --traffic_allocation percent (0 included);
 rest in proportion to their current shares. Without --traffic_allocation, and when it fails, traffic is not
 touched. --dry_run prints the deployment YAML without contacting Azure.
 
+--preflight first deploys the same model, code and environment on the local target (a throw-away endpoint on this
+machine), sends the sample request and goes on to Azure only if it gets a 2xx: a broken score.py or environment
+fails in seconds instead of after the image build. With --dry_run it runs the preflight and prints the YAML.
+
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
 workspace flags are not given), and those DefaultAzureCredential reads (AZURE_CLIENT_ID, ...).
 """
@@ -97,6 +101,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_timeout_flag(parser, default_minutes=90)
     add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
+    add_flag(
+        parser,
+        "--preflight",
+        action="store_true",
+        help="try the deployment on the local target first; create it in Azure only if it answers",
+    )
+    add_flag(
+        parser,
+        "--preflight_request",
+        default=SAMPLE_REQUEST,
+        help="request the preflight sends (default: %(default)s)",
+    )
     add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
@@ -116,6 +132,12 @@ def validate(args: argparse.Namespace) -> None:
     args.environment_ref = references.parse_environment(args.environment)
     if args.create_environment and not Path(args.conda_file).is_file():
         raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
+    if args.preflight and args.local:
+        raise UsageError(
+            "--preflight tries an Azure deployment on the local target first; with --local there is no need"
+        )
+    if args.preflight:
+        validation.request_file(Path(args.preflight_request), "--preflight_request")
     sku_warning = instance_type_warning(args.instance_type)
     if sku_warning:
         warn(sku_warning)
@@ -157,16 +179,27 @@ def dry_run(args: argparse.Namespace) -> str:
 
 
 def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.ModelRef, references.AssetRef]:
+    """The model and environment to deploy; with --preflight, tried on the local target before anything is written
+    (registering the environment included)."""
     model = (
         args.model
         if isinstance(args.model, references.LocalModel)
         else resolve_model(client, args.model, local=args.local)
     )
+    if args.preflight:
+        run_preflight(client, args, model)
     if args.create_environment:
         environment = build_environment(args.environment_ref, Path(args.conda_file), args.base_image)
         progress(f"Registering environment {args.environment_ref.name} from {args.conda_file} on {args.base_image}")
         return model, register_environment(client, environment)
     return model, resolve_environment(client, args.environment_ref)
+
+
+def run_preflight(client: Any, args: argparse.Namespace, model: references.ModelRef) -> None:
+    from common import preflight
+
+    environment = args.environment_ref if args.create_environment else resolve_environment(client, args.environment_ref)
+    preflight.run(client, args, model, preflight.conda_definition(client, args, environment))
 
 
 def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, dict[str, int]]:
@@ -294,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
     if args.dry_run:
+        if args.preflight:  # reads the model and environment from Azure, writes nothing there
+            client = get_client(args)
+            model = args.model if isinstance(args.model, references.LocalModel) else resolve_model(client, args.model)
+            run_preflight(client, args, model)
         output(dry_run(args).rstrip("\n"))
         return 0
     client = get_client(args)

@@ -97,8 +97,10 @@ class FakeAzureML:
     def add_model(self, name: str, version: str) -> None:
         self.models[(name, version)] = _asset("models", name, version, {"modelType": "custom_model", "flavors": {}})
 
-    def add_environment(self, name: str, version: str) -> None:
+    def add_environment(self, name: str, version: str, conda_file: str | None = None) -> None:
         properties = {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
+        if conda_file is not None:
+            properties["condaFile"] = conda_file  # the service keeps the conda file as YAML text
         self.environments[(name, version)] = _asset("environments", name, version, properties)
 
     def add_endpoint(
@@ -141,6 +143,7 @@ class FakeAzureML:
     def install(self, mock: responses.RequestsMock) -> None:
         for method in ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"):
             mock.add_callback(method, re.compile(r"https://.*"), callback=self._dispatch)
+        mock.add_passthru("http://127.0.0.1")  # a preflight's local endpoint (tests still reach nothing else)
 
     def _dispatch(self, request: Any) -> Reply:
         parsed = urlparse(request.url)

@@ -67,3 +67,26 @@ def test_the_cause_of_a_failed_init_is_the_users_exception_not_the_servers_wrapp
 
     assert exception_line(log) == "ModuleNotFoundError: No module named 'xgboost'"
     assert exception_line("Booting worker\nListening at: unix:/tmp/s.sock") is None
+
+
+def test_the_cause_is_in_the_last_traceback_not_an_earlier_one_the_server_recovered_from():
+    from common.operations import exception_line
+
+    log = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File ".../appinsights_client.py", line 230, in _get_model_ids',
+            "ValueError: invalid literal for int() with base 10: 'diabetes-predict'",
+            "2026-11-24 20:12:11,928 E [3605] azmlinfsrv - Traceback (most recent call last):",
+            '  File ".../score.py", line 1, in <module>',
+            "ModuleNotFoundError: No module named 'azure.ai'",
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "",
+            "Traceback (most recent call last):",
+            "azureml_inference_server_http.server.user_script.UserScriptImportException: Failed to import user script",
+            "2026-11-24 20:12:12,017 E [3604] gunicorn.error - Reason: Worker failed to boot.",
+        ]
+    )
+
+    assert exception_line(log) == "ModuleNotFoundError: No module named 'azure.ai'"

@@ -1,0 +1,144 @@
+"""--preflight: an Azure deployment tried on the local target first, in seconds, before twenty minutes of image build.
+
+The exact model (downloaded through the SDK when it is registered), code and environment (its conda file, from the
+workspace when it is registered there) are deployed under a throw-away endpoint in a temporary local home; the
+sample request (or --preflight_request) must get a 2xx. Whatever happens, the throw-away endpoint is stopped and
+its folder removed. Only reads reach Azure before the preflight passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common import references
+from common.cli import progress
+from common.errors import CliError, DeploymentFailedError
+from common.local import environments
+from common.operations import exception_line
+
+LOG_TAIL_LINES = 30
+
+
+class PreflightFailed(DeploymentFailedError):
+    """The deployment failed on the local target: it would have failed in Azure, after the image build."""
+
+
+def conda_definition(client: Any, args: Any, environment: references.AssetRef) -> tuple[str, dict[str, Any]]:
+    """The label and conda document of the environment the Azure deployment will use (reads only)."""
+    if args.create_environment:
+        import yaml
+
+        path = Path(args.conda_file)
+        return f"{environment.name} (from {path})", yaml.safe_load(path.read_text())
+    registered = client.environments.get(environment.name, version=environment.version)
+    conda = registered.conda_file
+    if not isinstance(conda, dict):
+        raise CliError(
+            f"environment {environment.arm_reference} has no conda file (an image-only environment): the preflight "
+            "cannot rebuild it on this machine; deploy without --preflight, or use an environment built from a "
+            "conda file (--create_environment)"
+        )
+    return environment.arm_reference, conda
+
+
+def run(client: Any, args: Any, model: references.ModelRef, environment: tuple[str, dict[str, Any]]) -> float:
+    """Deploy and call on the local target; PreflightFailed (nothing sent to Azure) unless it answers a 2xx.
+    Returns the seconds it took."""
+    started = time.monotonic()
+    label, conda = environment
+    environments.read_conda(conda, f"the conda file of {label}")  # refused before anything is built
+    request_file = Path(args.preflight_request)
+    progress(f"Preflight: deploying {args.deployment_name} on the local target first (environment {label})")
+    with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
+        home = Path(folder)
+        model_path = _local_model(client, model, home / "model")
+        _deploy_and_call(home, args, model_path, conda, request_file)
+    seconds = time.monotonic() - started
+    progress(f"Preflight passed in {seconds:.1f} s: {args.deployment_name} answered {request_file} on the local target")
+    return seconds
+
+
+@contextlib.contextmanager
+def _shared_environments() -> Iterator[None]:
+    """Build into the user's environment cache, not the temporary home: the next preflight starts in seconds."""
+    from common.local.state import default_home
+
+    previous = os.environ.get(environments.ENVIRONMENTS_VARIABLE)
+    os.environ[environments.ENVIRONMENTS_VARIABLE] = str(environments.root(default_home()))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(environments.ENVIRONMENTS_VARIABLE, None)
+        else:
+            os.environ[environments.ENVIRONMENTS_VARIABLE] = previous
+
+
+def _local_model(client: Any, model: references.ModelRef, folder: Path) -> Path:
+    if isinstance(model, references.LocalModel):
+        return Path(model.path)
+    progress(f"  downloading model {model.arm_reference}")
+    folder.mkdir(parents=True)
+    client.models.download(name=model.name, version=model.version, download_path=str(folder))
+    return folder
+
+
+def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, Any], request_file: Path) -> None:
+    from azure.ai.ml.entities import (
+        CodeConfiguration,
+        Environment,
+        ManagedOnlineDeployment,
+        ManagedOnlineEndpoint,
+        Model,
+    )
+
+    from common import scoring
+    from common.local.client import LocalMLClient
+
+    local = LocalMLClient(home=home)
+    endpoint = f"preflight-{secrets.token_hex(4)}"
+    local.environments.create_or_update(Environment(name="preflight", version="1", conda_file=conda))
+    local.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint, auth_mode="key")).result()
+    try:
+        deployment = ManagedOnlineDeployment(
+            name=args.deployment_name,
+            endpoint_name=endpoint,
+            model=Model(path=str(model_path)),
+            environment="azureml:preflight:1",
+            code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
+            instance_type=args.instance_type,
+            instance_count=1,
+        )
+        try:
+            local.online_deployments.begin_create_or_update(deployment).result()
+        except Exception as error:
+            raise _failed(local, endpoint, args.deployment_name, f"it did not start ({error})") from None
+        try:
+            scoring.score(local, endpoint, request_file.read_bytes(), args.deployment_name, local=True)
+        except CliError as error:
+            raise _failed(local, endpoint, args.deployment_name, f"{request_file} was refused: {error}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            local.online_endpoints.begin_stop(endpoint).result()
+
+
+def _failed(local: Any, endpoint: str, deployment: str, why: str) -> PreflightFailed:
+    logs = local.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
+    cause = exception_line(str(logs))
+    details = "\n".join(
+        [
+            *([f"cause: {cause}"] if cause else []),
+            f"--- last {LOG_TAIL_LINES} lines of the server log on the local target ---",
+            str(logs).rstrip() or "(empty)",
+            "---",
+            "Nothing was sent to Azure. Fix it and run the same command again.",
+        ]
+    )
+    return PreflightFailed(f"preflight of {deployment} failed: {why}", details=details)
