@@ -104,14 +104,15 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
 
     local = LocalMLClient(home=home)
     endpoint = f"preflight-{secrets.token_hex(4)}"
-    local.environments.create_or_update(Environment(name="preflight", version="1", conda_file=conda))
+    environment = args.environment_ref.name
+    local.environments.create_or_update(Environment(name=environment, version="1", conda_file=conda))
     local.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint, auth_mode="key")).result()
     try:
         deployment = ManagedOnlineDeployment(
             name=args.deployment_name,
             endpoint_name=endpoint,
             model=Model(path=str(model_path)),
-            environment="azureml:preflight:1",
+            environment=f"azureml:{environment}:1",
             code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
             instance_type=args.instance_type,
             instance_count=1,

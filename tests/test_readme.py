@@ -32,7 +32,7 @@ def test_the_seed_commands_are_in_the_readme_verbatim():
     ) in commands
 
 
-@pytest.mark.parametrize("command", readme_commands())
+@pytest.mark.parametrize("command", [c for c in readme_commands() if "--preflight" not in c])
 def test_readme_command_is_accepted(command, azure, run_script):
     _python, script_name, *argv = shlex.split(command)
 
@@ -41,3 +41,13 @@ def test_readme_command_is_accepted(command, azure, run_script):
     assert result.code == 0, result.err
     assert result.out.startswith("$schema: ")
     azure.client_class.assert_not_called()
+
+
+def test_the_readme_preflight_command_is_the_one_the_preflight_tests_run():
+    """--preflight with --dry_run reads Azure (it runs the preflight): tests/test_preflight.py runs this command."""
+    from tests.seeds import DEPLOYMENT_SEED
+
+    (command,) = [c for c in readme_commands() if "--preflight" in c]
+    _python, script_name, *argv = shlex.split(command)
+    assert script_name == "create_online_deployment.py"
+    assert argv == [*DEPLOYMENT_SEED, "--preflight"]
