@@ -143,20 +143,22 @@ def test_stop_ends_orphaned_workers_of_a_dead_leader(tmp_path: Path):
     assert processes.group_members(pid) == []
 
 
-def test_pin_differences_are_warned_about(monkeypatch, capsys):
+def test_the_models_scikit_learn_is_checked_against_the_environments_pin(tmp_path: Path, capsys):
     from common.local import client as local_client
+    from common.local.environments import CondaSpec
 
-    real_version = local_client.metadata.version
-    monkeypatch.setattr(
-        local_client.metadata, "version", lambda name: "0.0.1" if name == "scikit-learn" else real_version(name)
-    )
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "metadata.json").write_text('{"sklearn_version": "1.9.1"}')
+    pinned = CondaSpec("3.11", ("scikit-learn==1.9.1", "azureml-inference-server-http==1.5.1"))
+    unpinned = CondaSpec("3.11", ("scikit-learn>=1.5", "azureml-inference-server-http==1.5.1"))
+    other = CondaSpec("3.11", ("scikit-learn==1.8.0", "azureml-inference-server-http==1.5.1"))
 
-    local_client._warn_about_pins("azureml:diabetes-classify:1")
-
-    err = capsys.readouterr().err
-    assert "warning: the local environment differs from environment.yml for azureml:diabetes-classify:1" in err
-    assert "scikit-learn 0.0.1 installed, 1.9.1 pinned" in err
-    assert err.count("warning:") == 1
+    local_client._warn_about_scikit_learn(tmp_path, pinned, "same")
+    assert capsys.readouterr().err == ""
+    local_client._warn_about_scikit_learn(tmp_path, unpinned, "loose")
+    assert "trained with scikit-learn 1.9.1; environment loose does not pin scikit-learn" in capsys.readouterr().err
+    local_client._warn_about_scikit_learn(tmp_path, other, "older")
+    assert "trained with scikit-learn 1.9.1 and environment older pins scikit-learn 1.8.0" in capsys.readouterr().err
 
 
 def test_concurrent_registrations_get_distinct_versions(tmp_path: Path, model_dir: Path):
