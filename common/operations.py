@@ -177,24 +177,28 @@ def exception_line(log: str) -> str | None:
     return (own or found or [None])[0]
 
 
-def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
-    """The error for a failed deployment: the reason, the tail of its logs, and the command that removes it."""
-    from common.errors import DeploymentFailedError
-
+def failure_details(client: Any, deployment: str, endpoint: str, log_name: str, closing: list[str]) -> str:
+    """What follows a failed deployment's error line: the cause found in its log, the log's tail, then `closing`."""
     try:
         logs = client.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
     except Exception as error:  # the logs are a courtesy; never let fetching them hide the real failure
         logs = f"(could not fetch the deployment logs: {type(error).__name__}: {error})"
     cause = exception_line(str(logs))
-    details = "\n".join(
+    return "\n".join(
         [
             *([f"cause: {cause}"] if cause else []),
-            f"--- last {LOG_TAIL_LINES} lines of the deployment log ---",
+            f"--- last {LOG_TAIL_LINES} lines of the {log_name} ---",
             str(logs).rstrip() or "(empty)",
             "---",
-            "Traffic was not changed.",
-            "Delete the failed deployment with:",
-            f"  {delete_command}",
+            *closing,
         ]
     )
+
+
+def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
+    """The error for a failed deployment: the reason, the tail of its logs, and the command that removes it."""
+    from common.errors import DeploymentFailedError
+
+    closing = ["Traffic was not changed.", "Delete the failed deployment with:", f"  {delete_command}"]
+    details = failure_details(client, deployment, endpoint, "deployment log", closing)
     return DeploymentFailedError(f"deployment {deployment} failed: {reason}", details=details)

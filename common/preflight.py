@@ -21,9 +21,7 @@ from common import references
 from common.cli import progress
 from common.errors import CliError, DeploymentFailedError
 from common.local import environments
-from common.operations import exception_line
-
-LOG_TAIL_LINES = 30
+from common.operations import failure_details
 
 
 class PreflightFailed(DeploymentFailedError):
@@ -131,15 +129,6 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
 
 
 def _failed(local: Any, endpoint: str, deployment: str, why: str) -> PreflightFailed:
-    logs = local.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
-    cause = exception_line(str(logs))
-    details = "\n".join(
-        [
-            *([f"cause: {cause}"] if cause else []),
-            f"--- last {LOG_TAIL_LINES} lines of the server log on the local target ---",
-            str(logs).rstrip() or "(empty)",
-            "---",
-            "Nothing was sent to Azure. Fix it and run the same command again.",
-        ]
-    )
+    closing = ["Nothing was sent to Azure. Fix it and run the same command again."]
+    details = failure_details(local, deployment, endpoint, "server log on the local target", closing)
     return PreflightFailed(f"preflight of {deployment} failed: {why}", details=details)
