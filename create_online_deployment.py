@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import references, traffic, validation
+from common import history, references, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
     build_environment,
@@ -57,7 +57,6 @@ from common.operations import (
     dry_run_output,
     require_endpoint,
     state_name,
-    update_endpoint,
     wait_with_progress,
 )
 from common.skus import instance_type_warning
@@ -258,32 +257,27 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
-    """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything."""
-    endpoint, before = current_traffic(client, args.endpoint_name, args.local)
-    planned = traffic.rebalance(before, args.deployment_name, args.traffic_allocation)
-    unchanged = {k: v for k, v in planned.items() if v} == {k: v for k, v in before.items() if v}
-    if unchanged and not traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1]:
-        return planned
+    """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything; the split
+    before is recorded for manage_online_endpoint.py rollback."""
 
-    def rebalance(endpoint: Any) -> dict[str, int]:
-        current = {name: int(share) for name, share in (endpoint.traffic or {}).items()}
-        plan = traffic.rebalance(current, args.deployment_name, args.traffic_allocation)
-        endpoint.mirror_traffic, cleared = traffic.without_live_mirrors(plan, dict(endpoint.mirror_traffic or {}))
+    def rebalance(before: traffic.Split) -> traffic.Split:
+        plan = traffic.rebalance(before.live, args.deployment_name, args.traffic_allocation)
+        mirror, cleared = traffic.without_live_mirrors(plan, before.mirror)
         if cleared:
             progress(traffic.mirror_note(cleared))
-        progress(f"Setting traffic: {traffic.describe(plan)}")
-        endpoint.traffic = plan
-        return plan
+        return traffic.Split(plan, mirror)
 
-    _, applied = update_endpoint(
+    before, after = history.change_split(
         client,
         args.endpoint_name,
         rebalance,
         local=args.local,
-        what=f"traffic on {args.endpoint_name}",
+        change=f"--traffic_allocation {args.deployment_name}={args.traffic_allocation}",
         timeout=args.timeout_minutes * 60,
     )
-    return applied
+    if after != before:
+        progress(f"Set traffic: {traffic.describe(after.live)} (was: {traffic.describe(before.live) or 'none'})")
+    return traffic.rebalance(before.live, args.deployment_name, args.traffic_allocation)
 
 
 def traffic_arguments(plan: dict[str, int]) -> list[str]:

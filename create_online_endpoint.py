@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from common import traffic, validation
+from common import history, traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -111,7 +111,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
 
     def change(existing: Any) -> None:
         for name, value in changes.items():
-            setattr(existing, name, value)
+            setattr(existing, name, history.kept_in(value, existing.tags) if name == "tags" else value)
         kept = traffic.describe(dict(existing.traffic or {})) or "none"
         changed = ", ".join(changes) or "nothing"
         progress(f"Updating endpoint {endpoint.name} in place (changing {changed}; traffic kept: {kept})")

@@ -1,10 +1,16 @@
-"""Look after an online endpoint: show it, get its keys, read a deployment's logs, set traffic, delete.
+"""Look after an online endpoint: show it, keys, logs, traffic and safe rollout, metrics, delete.
 
 Examples:
   python manage_online_endpoint.py show --endpoint_name diabetes-classify
   python manage_online_endpoint.py keys --endpoint_name diabetes-classify
   python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --lines 50
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
+  python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --mirror green=10
+  python manage_online_endpoint.py metrics --endpoint_name diabetes-classify --minutes 10
+  python manage_online_endpoint.py rollout --endpoint_name diabetes-classify --deployment_name green \
+      --steps 10 50 100 --bake_seconds 300 --max_error_percent 1 --max_p95_ms 500
+  python manage_online_endpoint.py promote --endpoint_name diabetes-classify --deployment_name green
+  python manage_online_endpoint.py rollback --endpoint_name diabetes-classify
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
   python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
@@ -12,7 +18,10 @@ Examples:
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
 Every subcommand takes --local for the local target; start and stop exist only there (an Azure endpoint runs until
-it is deleted). Environment variables: AZURE_SUBSCRIPTION_ID,
+it is deleted). traffic, promote, rollout and create_online_deployment.py --traffic_allocation record the split
+they replace in the endpoint's tags; rollback restores the most recent one. Exit codes: 0 done, 1 failed, 2 bad
+input, 3 not found (rollback: no history), 9 a rollout crossed a limit and was rolled back, 130 interrupted (a
+rollout restores the split from before it). Environment variables: AZURE_SUBSCRIPTION_ID,
 AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace flags are not given), and those
 DefaultAzureCredential reads.
 """
@@ -28,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import scoring, traffic, validation
+from common import history, metrics, rollout, scoring, traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -36,6 +45,7 @@ from common.cli import (
     configure_logging,
     emit,
     new_parser,
+    output,
     progress,
     run_main,
     show_command,
@@ -48,7 +58,6 @@ from common.operations import (
     get_or_none,
     require_endpoint,
     state_name,
-    update_endpoint,
     wait_with_progress,
 )
 
@@ -60,36 +69,78 @@ PROGRESS_SECONDS = 2.0
 LOCAL_ONLY = ("start", "stop")
 
 
+SUBCOMMANDS = {
+    "show": "the endpoint: scoring URI, auth mode, traffic, deployments and their state",
+    "keys": "the endpoint's keys (auth_mode key) or a token (aml_token)",
+    "logs": "the last lines of a deployment's log",
+    "traffic": "set the live traffic split (--set) and the mirror (shadow) traffic (--mirror)",
+    "promote": "give a deployment 100% of the live traffic (and none of the mirror traffic)",
+    "rollback": "restore the split in force before the last traffic change this toolkit made",
+    "metrics": "requests, 4xx and 5xx, p50/p95/p99 latency per deployment over the last minutes",
+    "rollout": "raise a deployment's share step by step, judge each step's metrics, roll back on a crossed limit",
+    "delete": "delete a deployment (--deployment_name) or the whole endpoint",
+    "probe": "send a request N times and count which deployment answered each (the traffic split at work)",
+    "start": "local target: bring a stopped endpoint back as it was (port, keys, traffic, deployments)",
+    "stop": "local target: stop the endpoint's processes and keep its state",
+}
+NEEDS_DEPLOYMENT = ("logs", "promote", "rollout")
+ROLLOUT_DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
+MAX_BAKE_SECONDS = 24 * 3600
+
+
+def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
+    """The flags of one subcommand, beside --endpoint_name and the target and output flags."""
+    if name in ("logs", "delete", "metrics", *NEEDS_DEPLOYMENT):
+        add_flag(sub, "--deployment_name", required=name in NEEDS_DEPLOYMENT, help="the deployment")
+    if name == "logs":
+        add_flag(sub, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
+    if name == "traffic":
+        add_flag(sub, "--set", nargs="+", metavar="DEPLOYMENT=PERCENT", dest="assignments", help="live shares")
+        add_flag(sub, "--mirror", nargs="+", metavar="DEPLOYMENT=PERCENT", help="mirror share (at most 50), or none")
+    if name == "delete":
+        add_flag(sub, "--yes", action="store_true", help="confirm the deletion")
+    if name == "metrics":
+        add_flag(sub, "--minutes", type=int, default=5, help="the window: the last N minutes (default: %(default)s)")
+    if name == "rollout":
+        add_flag(sub, "--steps", nargs="+", type=int, required=True, metavar="PERCENT", help="e.g. 10 50 100")
+        for flag, kind, what in (
+            ("bake_seconds", int, "how long each step runs before it is judged"),
+            ("max_error_percent", float, "highest error percentage (4xx and 5xx) a step may show"),
+            ("max_p95_ms", float, "highest p95 latency a step may show"),
+            ("min_requests", int, "fewest requests the deployment must serve in a step"),
+        ):
+            default = ROLLOUT_DEFAULTS[flag]
+            add_flag(sub, f"--{flag}", type=kind, default=default, help=f"{what} (default: %(default)s)")
+        add_flag(
+            sub,
+            "--probe_requests",
+            type=int,
+            default=0,
+            help="local target: send the sample request N times "
+            "during each bake, through the traffic split (default: none)",
+        )
+    if name in ("probe", "rollout"):
+        add_flag(sub, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
+    if name == "probe":
+        add_flag(sub, "--requests", type=int, default=200, help=f"how many, 1-{MAX_PROBES} (default: %(default)s)")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = new_parser(__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    subcommands = {
-        "show": "the endpoint: scoring URI, auth mode, traffic, deployments and their state",
-        "keys": "the endpoint's keys (auth_mode key) or a token (aml_token)",
-        "logs": "the last lines of a deployment's log",
-        "traffic": "set the live traffic split",
-        "delete": "delete a deployment (--deployment_name) or the whole endpoint",
-        "probe": "send a request N times and count which deployment answered each (the traffic split at work)",
-        "start": "local target: bring a stopped endpoint back as it was (port, keys, traffic, deployments)",
-        "stop": "local target: stop the endpoint's processes and keep its state",
-    }
-    for name, summary in subcommands.items():
+    for name, summary in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary)
         add_flag(sub, "--endpoint_name", required=True, help="the endpoint")
-        if name in ("logs", "delete"):
-            add_flag(sub, "--deployment_name", required=name == "logs", help="the deployment")
-        if name == "logs":
-            add_flag(sub, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
-        if name == "traffic":
-            add_flag(sub, "--set", nargs="+", required=True, metavar="DEPLOYMENT=PERCENT", dest="assignments")
-        if name == "delete":
-            add_flag(sub, "--yes", action="store_true", help="confirm the deletion")
-        if name == "probe":
-            add_flag(sub, "--requests", type=int, default=200, help=f"how many, 1-{MAX_PROBES} (default: %(default)s)")
-            add_flag(sub, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
+        add_command_flags(name, sub)
         add_target_flags(sub)
         add_output_flags(sub)
     args = parser.parse_args(argv)
+    validate(args)
+    return args
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no call: bad values are refused before anything is read or written."""
     validation.resource_name("endpoint", args.endpoint_name)
     if getattr(args, "deployment_name", None):
         validation.resource_name("deployment", args.deployment_name)
@@ -97,10 +148,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         validation.positive_count("--lines", args.lines)
     if args.command == "probe" and not 1 <= args.requests <= MAX_PROBES:
         raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
-    if args.command == "probe":
+    if args.command in ("probe", "rollout"):
         validation.request_file(Path(args.request_file))
     if args.command == "traffic":
-        args.plan = traffic.parse_assignments(args.assignments)
+        if not args.assignments and not args.mirror:
+            raise UsageError(
+                "traffic needs --set DEPLOYMENT=PERCENT ..., --mirror DEPLOYMENT=PERCENT (or none), or both"
+            )
+        args.plan = traffic.parse_assignments(args.assignments) if args.assignments else None
+        args.mirror_plan = traffic.parse_mirror(args.mirror) if args.mirror else None
+    if args.command == "metrics":
+        limit = metrics.LOCAL_RETENTION_MINUTES if args.local else metrics.AzureMonitorMetrics.max_minutes
+        if not 1 <= args.minutes <= limit:
+            where = "the local front door keeps the last hour" if args.local else "Azure Monitor keeps 93 days"
+            raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {limit} ({where})")
+    if args.command == "rollout":
+        validate_rollout(args)
     if args.command in LOCAL_ONLY and not args.local:
         raise UsageError(
             f"{args.command} is for local endpoints (add --local): an Azure managed online endpoint runs until it is "
@@ -109,7 +172,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.command == "delete" and not args.yes:
         what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
         raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
-    return args
+
+
+def validate_rollout(args: argparse.Namespace) -> None:
+    args.steps = rollout.check_steps(args.steps)
+    if not 1 <= args.bake_seconds <= MAX_BAKE_SECONDS:
+        raise UsageError(f"invalid --bake_seconds {args.bake_seconds}: use 1 to {MAX_BAKE_SECONDS}")
+    if not 0 <= args.max_error_percent <= 100:
+        raise UsageError(f"invalid --max_error_percent {args.max_error_percent:g}: use 0 to 100")
+    if not args.max_p95_ms > 0:
+        raise UsageError(f"invalid --max_p95_ms {args.max_p95_ms:g}: use a number of milliseconds above 0")
+    validation.positive_count("--min_requests", args.min_requests)
+    if args.probe_requests and not args.local:
+        raise UsageError(
+            "--probe_requests is for the local target (add --local): on Azure a rollout judges the traffic your "
+            "clients send"
+        )
+    if not 0 <= args.probe_requests <= MAX_PROBES:
+        raise UsageError(f"invalid --probe_requests {args.probe_requests}: use 0 to {MAX_PROBES}")
+    expected = args.probe_requests * args.steps[0] / 100
+    if args.probe_requests and expected < 2 * args.min_requests:
+        needed = -(-2 * args.min_requests * 100 // args.steps[0])
+        raise UsageError(
+            f"--probe_requests {args.probe_requests} gives {args.deployment_name} about {expected:g} requests at its "
+            f"first step ({args.steps[0]}%), too close to --min_requests {args.min_requests} to judge it: use "
+            f"--probe_requests {needed} or more"
+        )
 
 
 def endpoint_or_fail(client: Any, args: argparse.Namespace) -> Any:
@@ -183,24 +271,163 @@ def logs(client: Any, args: argparse.Namespace) -> None:
     emit({"deployment": args.deployment_name, "logs": text}, args.output, [str(text).rstrip()])
 
 
-def set_traffic(client: Any, args: argparse.Namespace) -> None:
-    endpoint_or_fail(client, args)
-    existing = {d.name for d in client.online_deployments.list(args.endpoint_name)}
-    unknown = sorted(set(args.plan) - existing)
+def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
+    """{deployment: provisioning state} of the endpoint's deployments."""
+    return {
+        d.name: (state_name(d.provisioning_state) or "Succeeded") for d in client.online_deployments.list(endpoint_name)
+    }
+
+
+def require_deployments(names: Any, existing: dict[str, str], endpoint_name: str, *, serving: bool = False) -> None:
+    """Each named deployment exists (and, with `serving`, succeeded: Azure sends traffic to nothing else)."""
+    unknown = sorted(set(names) - set(existing))
     if unknown:
-        raise UsageError(
-            f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
+        raise NotFoundError(
+            f"endpoint {endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
             f"it has: {', '.join(sorted(existing)) or 'none'}"
         )
+    failed = sorted(name for name in names if serving and existing[name].lower() != "succeeded")
+    if failed:
+        raise UsageError(
+            f"deployment {failed[0]!r} is {existing[failed[0]]}, not Succeeded: it cannot take traffic; check it with: "
+            f"{show_command(endpoint_name, local=False)}"
+        )
 
-    def assign(endpoint: Any) -> None:
-        endpoint.traffic = dict(args.plan)
-        endpoint.mirror_traffic, cleared = traffic.without_live_mirrors(args.plan, dict(endpoint.mirror_traffic or {}))
-        if cleared:
-            progress(traffic.mirror_note(cleared))
 
-    update_endpoint(client, args.endpoint_name, assign, local=args.local, what=f"traffic on {args.endpoint_name}")
-    emit({"traffic": args.plan}, args.output, [f"Traffic: {traffic.describe(args.plan)}"])
+def report_change(args: argparse.Namespace, before: traffic.Split, after: traffic.Split, what: str) -> None:
+    lines = traffic.change_lines(before, after)
+    if after == before:
+        lines.append(f"{what}: nothing to change")
+    result = {"traffic": after.live, "mirror_traffic": after.mirror, "before": before.as_dict()}
+    emit(result, args.output, lines)
+
+
+def set_traffic(client: Any, args: argparse.Namespace) -> None:
+    endpoint_or_fail(client, args)
+    existing = deployment_states(client, args.endpoint_name)
+    require_deployments(
+        [name for name, share in (args.plan or {}).items() if share], existing, args.endpoint_name, serving=True
+    )
+    require_deployments(args.plan or {}, existing, args.endpoint_name)
+
+    def decide(before: traffic.Split) -> traffic.Split:
+        live = args.plan if args.plan is not None else before.live
+        if args.mirror_plan is None:
+            mirror, cleared = traffic.without_live_mirrors(live, before.mirror)
+            if cleared:
+                progress(traffic.mirror_note(cleared))
+        else:
+            mirror = args.mirror_plan
+            traffic.check_mirror(mirror, live, existing)
+        return traffic.Split(live, mirror)
+
+    decide(traffic.Split.of(endpoint_or_fail(client, args)))  # Azure's rules, checked before the write
+    change = " ".join(
+        [
+            "traffic",
+            *(["--set", *args.assignments] if args.assignments else []),
+            *(["--mirror", *args.mirror] if args.mirror else []),
+        ]
+    )
+    before, after = history.change_split(client, args.endpoint_name, decide, local=args.local, change=change)
+    report_change(args, before, after, "traffic")
+
+
+def promote(client: Any, args: argparse.Namespace) -> None:
+    endpoint_or_fail(client, args)
+    require_deployments(
+        [args.deployment_name], deployment_states(client, args.endpoint_name), args.endpoint_name, serving=True
+    )
+    before, after = history.change_split(
+        client,
+        args.endpoint_name,
+        lambda current: traffic.promoted(current, args.deployment_name),
+        local=args.local,
+        change=f"promote {args.deployment_name}",
+    )
+    report_change(args, before, after, "promote")
+
+
+def rollback(client: Any, args: argparse.Namespace) -> None:
+    endpoint_or_fail(client, args)
+    existing = set(deployment_states(client, args.endpoint_name))
+    before, after, entry = history.roll_back(client, args.endpoint_name, existing, local=args.local)
+    lines = [f"Rolled back {entry.change!r} (made {entry.at}):", *traffic.change_lines(before, after)]
+    result = {
+        "traffic": after.live,
+        "mirror_traffic": after.mirror,
+        "before": before.as_dict(),
+        "undone": entry.change,
+        "undone_at": entry.at,
+    }
+    emit(result, args.output, lines)
+
+
+def show_metrics(client: Any, args: argparse.Namespace) -> None:
+    endpoint = endpoint_or_fail(client, args)
+    names = sorted(deployment_states(client, args.endpoint_name))
+    if args.deployment_name:
+        require_deployments([args.deployment_name], dict.fromkeys(names, "Succeeded"), args.endpoint_name)
+        names = [args.deployment_name]
+    end = time.time()
+    start = end - args.minutes * 60
+    found = metrics.source(client, endpoint, local=args.local).window(start, end)
+    lines = [f"Metrics of {args.endpoint_name}, the last {args.minutes} min (per deployment):"]
+    result: dict[str, Any] = {"endpoint": args.endpoint_name, "minutes": args.minutes, "deployments": {}}
+    for name in names:
+        figures = found.get(name) or metrics.DeploymentFigures(name, metrics.Figures())
+        lines.append(f"  {name:24} {figures.live.line()}")
+        entry: dict[str, Any] = {"live": figures.live.as_dict()}
+        if args.local:
+            mirrored = figures.mirrored or metrics.Figures()
+            entry["mirrored"] = mirrored.as_dict()
+            if mirrored.requests:
+                lines.append(f"  {'':24} mirrored copies: {mirrored.line()}")
+        result["deployments"][name] = entry
+    note = metrics.LOCAL_NOTE if args.local else metrics.AZURE_NOTE
+    result["note"] = note
+    lines.append(f"Note: {note}")
+    emit(result, args.output, lines)
+
+
+def run_rollout(client: Any, args: argparse.Namespace) -> None:
+    endpoint = endpoint_or_fail(client, args)
+    existing = deployment_states(client, args.endpoint_name)
+    require_deployments([args.deployment_name], existing, args.endpoint_name, serving=True)
+    before = traffic.Split.of(endpoint)
+    rollout.plan(before, args.deployment_name, args.steps)  # an impossible step is refused before any write
+    if not args.local and args.bake_seconds < 60:
+        progress("note: Azure Monitor reports per minute, so each step is judged on whole minutes")
+    prober = None
+    if args.probe_requests:
+        headers = scoring.request_headers(client, args.endpoint_name)
+        prober = rollout.Prober(
+            endpoint.scoring_uri, headers, Path(args.request_file).read_bytes(), args.probe_requests
+        )
+    limits = rollout.Limits(args.max_error_percent, args.max_p95_ms, args.min_requests)
+    run = rollout.Rollout(
+        client=client,
+        endpoint_name=args.endpoint_name,
+        deployment=args.deployment_name,
+        steps=args.steps,
+        bake_seconds=args.bake_seconds,
+        limits=limits,
+        local=args.local,
+        source=metrics.source(client, endpoint, local=args.local),
+        report=progress if args.output == "json" else output,
+        prober=prober,
+    )
+    final = run.run(before)
+    result = {
+        "endpoint": args.endpoint_name,
+        "deployment": args.deployment_name,
+        "outcome": "completed",
+        "traffic": final.live,
+        "mirror_traffic": final.mirror,
+        "before": before.as_dict(),
+        "steps": [record.as_dict() for record in run.records],
+    }
+    emit(result, args.output, [f"Rollout of {args.deployment_name} completed:", *traffic.change_lines(before, final)])
 
 
 def delete(client: Any, args: argparse.Namespace) -> None:
@@ -276,6 +503,10 @@ COMMANDS = {
     "keys": keys,
     "logs": logs,
     "traffic": set_traffic,
+    "promote": promote,
+    "rollback": rollback,
+    "metrics": show_metrics,
+    "rollout": run_rollout,
     "delete": delete,
     "probe": probe,
     "start": start,

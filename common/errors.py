@@ -11,6 +11,7 @@ EXIT_AUTH = 5
 EXIT_CONFLICT = 6
 EXIT_QUOTA = 7
 EXIT_TIMEOUT = 8
+EXIT_ROLLED_BACK = 9  # a rollout crossed a limit and restored the split from before it
 EXIT_INTERRUPTED = 130
 
 

@@ -1,11 +1,50 @@
-"""Blue/green traffic planning: a pure function, table-tested."""
+"""Blue/green traffic planning: pure functions, table-tested. A split is the endpoint's live traffic and its mirror
+(shadow) traffic together: what a change sets, what rollback restores."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from common.errors import UsageError
+
+MAX_MIRROR_PERCENT = 50  # Azure's rule: one deployment takes mirrored traffic, at most 50%
+
+
+@dataclass(frozen=True)
+class Split:
+    """Live and mirror shares in percent; deployments at 0 are left out (Azure does not keep them either)."""
+
+    live: dict[str, int] = field(default_factory=dict)
+    mirror: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "live", _nonzero(self.live))
+        object.__setattr__(self, "mirror", _nonzero(self.mirror))
+
+    @classmethod
+    def of(cls, endpoint: Any) -> Split:
+        return cls(dict(endpoint.traffic or {}), dict(endpoint.mirror_traffic or {}))
+
+    def describe(self) -> str:
+        return f"live {describe(self.live) or 'none'}; mirror {describe(self.mirror) or 'none'}"
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"traffic": dict(self.live), "mirror_traffic": dict(self.mirror)}
+
+
+def _nonzero(shares: Mapping[str, Any]) -> dict[str, int]:
+    return {name: int(share) for name, share in shares.items() if int(share) > 0}
+
+
+def change_lines(before: Split, after: Split) -> list[str]:
+    """What a command that changes the split prints: live and mirror, before -> after."""
+    return [
+        f"Live traffic:   {describe(before.live) or 'none'} -> {describe(after.live) or 'none'}",
+        f"Mirror traffic: {describe(before.mirror) or 'none'} -> {describe(after.mirror) or 'none'}",
+    ]
 
 
 class ImpossibleTrafficError(UsageError):
@@ -88,3 +127,52 @@ def mirror_note(cleared: Mapping[str, int]) -> str:
     if not cleared:
         return ""
     return f"clearing the mirror traffic of {describe(cleared)}: a deployment takes live or mirrored traffic, not both"
+
+
+def parse_mirror(values: list[str]) -> dict[str, int]:
+    """--mirror green=10 -> {'green': 10}; --mirror none -> {} (clears it). Azure's rules on the shares themselves
+    (one deployment, at most 50%) are checked here; those that need the endpoint in check_mirror."""
+    from common import validation
+
+    if [value.lower() for value in values] == ["none"]:
+        return {}
+    shares: dict[str, int] = {}
+    for value in values:
+        name, sep, share = value.partition("=")
+        if not sep or not share.strip().isdigit():
+            raise UsageError(f"invalid --mirror {value!r}: use DEPLOYMENT=PERCENT (for example green=10), or none")
+        validation.resource_name("deployment", name)
+        shares[name] = int(share)
+    mirrored = {name: share for name, share in shares.items() if share > 0}
+    if len(mirrored) > 1:
+        raise UsageError(
+            f"invalid --mirror {' '.join(values)}: mirror traffic goes to one deployment only (Azure's rule)"
+        )
+    for name, share in mirrored.items():
+        if share > MAX_MIRROR_PERCENT:
+            raise UsageError(
+                f"invalid --mirror {name}={share}: mirror traffic is at most {MAX_MIRROR_PERCENT}% (Azure's rule)"
+            )
+    return mirrored
+
+
+def check_mirror(mirror: Mapping[str, int], live: Mapping[str, int], deployments: Iterable[str]) -> None:
+    """Azure's rules that need the endpoint: the mirror deployment exists and takes no live traffic."""
+    existing = set(deployments)
+    for name in mirror:
+        if name not in existing:
+            raise UsageError(
+                f"cannot mirror traffic to {name!r}: the endpoint has no such deployment; it has: "
+                f"{', '.join(sorted(existing)) or 'none'}"
+            )
+        if live.get(name, 0) > 0:
+            raise UsageError(
+                f"cannot mirror traffic to {name!r}: it takes {live[name]}% of the live traffic, and a deployment "
+                "takes live or mirrored traffic, not both (Azure's rule); give it 0% live first"
+            )
+
+
+def promoted(before: Split, deployment: str) -> Split:
+    """`deployment` takes 100% of the live traffic and no mirrored traffic; a mirror to another deployment stays."""
+    mirror = {name: share for name, share in before.mirror.items() if name != deployment}
+    return Split({deployment: 100}, mirror)

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.local import auth
+from common.local.recent import RETENTION_SECONDS, RecentRequests
 from common.local.state import LocalStore, write_json
 from common.local.supervisor import Deployment, Instance, LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
@@ -161,6 +162,7 @@ def create_app(
     """
     supervisor = supervisor or Supervisor(store, endpoint)
     metrics = Metrics()
+    recent = RecentRequests()
     rng = random.Random()
     access = AccessLog(store.endpoint_dir(endpoint) / "access.log")
     background: set[asyncio.Task[None]] = set()
@@ -220,18 +222,22 @@ def create_app(
         return deployment, deployment.current
 
     async def mirror(name: str, body: bytes, content_type: str) -> None:
+        started = time.perf_counter()
         deployment, instance = serving(name)
         if deployment is None or instance is None:
-            metrics.mirrored.labels(name, "503").inc()
-            return
-        response = await forward(deployment, instance, body, content_type)
-        metrics.mirrored.labels(name, str(response.status_code)).inc()
+            status = 503
+        else:
+            status = (await forward(deployment, instance, body, content_type)).status_code
+        metrics.mirrored.labels(name, str(status)).inc()
+        recent.record(name, status, time.perf_counter() - started, mirrored=True)
 
     async def score(request: Request) -> Response:
         started = time.perf_counter()
         response, deployment, mirrored = await route(request)
         seconds = time.perf_counter() - started
         metrics.observe(deployment, response.status_code, seconds)
+        if deployment != NO_DEPLOYMENT:
+            recent.record(deployment, response.status_code, seconds)
         client = request.client.host if request.client else "-"
         access.record(client, response.status_code, deployment, mirrored, seconds)
         return response
@@ -272,12 +278,29 @@ def create_app(
                     mirrored = target
         return await forward(deployment, instance, body, content_type), chosen, mirrored
 
-    async def prometheus(request: Request) -> Response:
+    def refused(request: Request) -> Response | None:
         table = supervisor.routing
         problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
-        if problem:
-            return _unauthorized(problem)
+        return _unauthorized(problem) if problem else None
+
+    async def prometheus(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def window(request: Request) -> Response:
+        """Per deployment, what it served since `since` (until `until`), epoch seconds: the local Azure Monitor."""
+        if (refusal := refused(request)) is not None:
+            return refusal
+        try:
+            since = float(request.query_params["since"])
+            until = float(request.query_params["until"]) if "until" in request.query_params else None
+        except (KeyError, ValueError):
+            return _error(400, "give since (and optionally until) as epoch seconds", None)
+        if since < time.time() - RETENTION_SECONDS - 60:
+            message = f"the front door keeps the last {RETENTION_SECONDS // 60} minutes of requests"
+            return _error(400, message, None)
+        return JSONResponse(recent.window(since, until))
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
@@ -286,6 +309,7 @@ def create_app(
         routes=[
             Route("/score", score, methods=["POST"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            Route("/metrics/window", window, methods=["GET"]),
             Route("/", health, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -1,0 +1,257 @@
+"""A staged rollout that rolls itself back: give a deployment a growing share of the live traffic, bake, judge its
+metrics for that window, and restore the split from before the rollout as soon as a limit is crossed.
+
+The plan (every step's split) is computed and checked before the first write; each step's split comes from the
+split before the rollout by the same proportional rule as --traffic_allocation, so every split sums to 100. The
+first write records the split before the rollout in the endpoint's rollback history (common/history.py); an
+automatic rollback, or Ctrl-C, restores it and removes that entry again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import history, traffic
+from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
+from common.metrics import DeploymentFigures, Figures
+
+PROBE_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_error_percent: float
+    max_p95_ms: float
+    min_requests: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    crossed: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.crossed
+
+    def text(self) -> str:
+        return "ok" if self.passed else "FAILED: " + "; ".join(self.crossed)
+
+
+def judge(figures: Figures, limits: Limits) -> Verdict:
+    """Go on only with enough requests, an error percentage (4xx and 5xx) and a p95 within the limits. No data is
+    never a pass: too few requests, or requests without a latency figure, fail the step."""
+    crossed = []
+    if figures.requests < limits.min_requests:
+        crossed.append(f"{figures.requests} requests, fewer than --min_requests {limits.min_requests}")
+    if figures.requests and figures.error_percent > limits.max_error_percent:
+        crossed.append(
+            f"error percentage {figures.error_percent:.1f}% ({figures.errors} of {figures.requests}) is above "
+            f"--max_error_percent {limits.max_error_percent:g}"
+        )
+    if figures.requests and figures.p95_ms is None:
+        crossed.append("no p95 latency was reported for the window")
+    elif figures.p95_ms is not None and figures.p95_ms > limits.max_p95_ms:
+        crossed.append(f"p95 {figures.p95_ms:.1f} ms is above --max_p95_ms {limits.max_p95_ms:g}")
+    return Verdict(tuple(crossed))
+
+
+def check_steps(steps: Sequence[int]) -> list[int]:
+    if not steps or any(not 1 <= step <= 100 for step in steps):
+        raise UsageError(f"invalid --steps {' '.join(map(str, steps))}: use percentages from 1 to 100")
+    if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+        raise UsageError(f"invalid --steps {' '.join(map(str, steps))}: each step must be larger than the one before")
+    return list(steps)
+
+
+def plan(before: traffic.Split, deployment: str, steps: Sequence[int]) -> list[traffic.Split]:
+    """Each step's split: `deployment` at the step's share, the others shrunk in proportion to their shares before
+    the rollout, its own mirror share cleared (live or mirrored, not both)."""
+    current = before.live.get(deployment, 0)
+    if steps[0] < current:
+        raise UsageError(
+            f"{deployment!r} already takes {current}% of the live traffic: a rollout only raises its share, so the "
+            f"first step must be at least {current}"
+        )
+    splits = []
+    for step in steps:
+        live = traffic.rebalance(before.live, deployment, step)
+        splits.append(traffic.Split(live, traffic.without_live_mirrors(live, before.mirror)[0]))
+    return splits
+
+
+@dataclass
+class StepRecord:
+    step: int
+    percent: int
+    split: traffic.Split
+    figures: Figures
+    verdict: Verdict
+    started: float
+    ended: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "percent": self.percent,
+            "traffic": self.split.live,
+            "started": _clock_text(self.started),
+            "ended": _clock_text(self.ended),
+            **self.figures.as_dict(),
+            "verdict": self.verdict.text(),
+        }
+
+
+class RolledBack(CliError):
+    exit_code = EXIT_ROLLED_BACK
+
+
+class Prober:
+    """--probe_requests: the request body sent `count` times through the endpoint's scoring URI during each bake,
+    spread evenly over it, as clients would (so the traffic split picks the deployment)."""
+
+    def __init__(self, url: str, headers: dict[str, str], body: bytes, count: int) -> None:
+        self.url, self.headers, self.body, self.count = url, headers, body, count
+
+    def bake(self, seconds: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        import httpx
+
+        started = clock()
+        with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
+            for sent in range(self.count):
+                due = started + seconds * sent / self.count
+                if clock() < due:
+                    sleep(due - clock())
+                # the front door counts what it answered; a request it never saw is not the deployment's doing
+                with contextlib.suppress(httpx.TransportError):
+                    http.post(self.url, content=self.body, headers=self.headers)
+        if clock() < started + seconds:
+            sleep(started + seconds - clock())
+
+
+@dataclass
+class Rollout:
+    """One rollout of `deployment` on `endpoint_name`; `run` prints each step through `report` as it happens."""
+
+    client: Any
+    endpoint_name: str
+    deployment: str
+    steps: list[int]
+    bake_seconds: float
+    limits: Limits
+    local: bool
+    source: Any  # metrics.LocalMetrics or metrics.AzureMonitorMetrics
+    report: Callable[[str], None]
+    prober: Prober | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    records: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def change(self) -> str:
+        return f"rollout {self.deployment} {' '.join(map(str, self.steps))}"
+
+    def run(self, before: traffic.Split) -> traffic.Split:
+        """Roll out; the final split, or RolledBack / CliError(EXIT_INTERRUPTED) after restoring `before`."""
+        splits = plan(before, self.deployment, self.steps)
+        self.report(f"Rollout of {self.deployment} on {self.endpoint_name}, from: {before.describe()}")
+        recorded = False
+        expected = before
+        try:
+            for index, (percent, split) in enumerate(zip(self.steps, splits, strict=True), start=1):
+                label = f"step {index}/{len(self.steps)}"
+                was, now = history.change_split(
+                    self.client,
+                    self.endpoint_name,
+                    self._unless_changed(expected, split),
+                    local=self.local,
+                    change=self.change,
+                    remember=not recorded,
+                )
+                recorded = recorded or was != now
+                expected = split
+                started = self.clock()
+                probing = f", sending {self.prober.count} probe requests" if self.prober else ""
+                self.report(
+                    f"[{_clock_text(started)}] {label}: {traffic.describe(split.live)}; baking {self.bake_seconds:g} s"
+                    f"{probing}"
+                )
+                if self.prober is not None:
+                    self.prober.bake(self.bake_seconds, self.clock, self.sleep)
+                else:
+                    self.sleep(self.bake_seconds)
+                ended = self.clock()
+                found: DeploymentFigures = self.source.settled(self.deployment, started, ended)
+                verdict = judge(found.live, self.limits)
+                record = StepRecord(index, percent, split, found.live, verdict, started, ended)
+                self.records.append(record)
+                self.report(
+                    f"[{_clock_text(self.clock())}] {label}: {self.deployment} {percent}%: {_figures_text(found.live)}"
+                    f" -> {verdict.text()}"
+                )
+                if not verdict.passed:
+                    restored = self._restore(before, recorded)
+                    raise RolledBack(
+                        f"rollout of {self.deployment} rolled back at {label} ({self.deployment}={percent}%): "
+                        + "; ".join(verdict.crossed),
+                        details="\n".join(traffic.change_lines(split, restored)),
+                    )
+        except KeyboardInterrupt:
+            self._interrupted(before, recorded)
+        except CliError as error:
+            if error.exit_code != EXIT_INTERRUPTED:
+                raise
+            self._interrupted(before, recorded)
+        return expected
+
+    def _unless_changed(
+        self, expected: traffic.Split, target: traffic.Split
+    ) -> Callable[[traffic.Split], traffic.Split]:
+        def decide(current: traffic.Split) -> traffic.Split:
+            if current != expected:
+                raise CliError(
+                    f"the traffic of {self.endpoint_name} changed during the rollout ({current.describe()}; the "
+                    f"rollout set {expected.describe()}): stopping and leaving it as it is; "
+                    "manage_online_endpoint.py rollback restores the split from before the rollout"
+                )
+            return target
+
+        return decide
+
+    def _restore(self, before: traffic.Split, recorded: bool) -> traffic.Split:
+        """Back to the split from before the rollout, taking the rollout's entry out of the history again."""
+        self.report(f"Restoring the split from before the rollout: {before.describe()}")
+        latest = history.entries(self.client.online_endpoints.get(self.endpoint_name).tags)
+        if recorded and latest and latest[0].change == self.change and latest[0].before == before:
+            deployments = {d.name for d in self.client.online_deployments.list(self.endpoint_name)}
+            _, after, _ = history.roll_back(self.client, self.endpoint_name, deployments, local=self.local)
+            return after
+        _, after = history.change_split(
+            self.client, self.endpoint_name, lambda _current: before, local=self.local, change="", remember=False
+        )
+        return after
+
+    def _interrupted(self, before: traffic.Split, recorded: bool) -> None:
+        restored = self._restore(before, recorded)
+        raise CliError(
+            f"interrupted: the rollout of {self.deployment} stopped and the split from before it is restored "
+            f"({restored.describe()})",
+            exit_code=EXIT_INTERRUPTED,
+        )
+
+
+def _figures_text(figures: Figures) -> str:
+    p95 = "n/a" if figures.p95_ms is None else f"{figures.p95_ms:.1f} ms"
+    return (
+        f"{figures.requests} requests, {figures.errors} errors ({figures.error_percent:.1f}%: "
+        f"4xx {figures.client_errors}, 5xx {figures.server_errors}), p95 {p95}"
+    )
+
+
+def _clock_text(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
