@@ -7,7 +7,7 @@ Examples:
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --mirror green=10
   python manage_online_endpoint.py metrics --endpoint_name diabetes-classify --minutes 10
-  python manage_online_endpoint.py rollout --endpoint_name diabetes-classify --deployment_name green \
+  python manage_online_endpoint.py rollout --endpoint_name diabetes-classify --deployment_name green \\
       --steps 10 50 100 --bake_seconds 300 --max_error_percent 1 --max_p95_ms 500
   python manage_online_endpoint.py promote --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py rollback --endpoint_name diabetes-classify
@@ -74,7 +74,7 @@ SUBCOMMANDS = {
     "keys": "the endpoint's keys (auth_mode key) or a token (aml_token)",
     "logs": "the last lines of a deployment's log",
     "traffic": "set the live traffic split (--set) and the mirror (shadow) traffic (--mirror)",
-    "promote": "give a deployment 100% of the live traffic (and none of the mirror traffic)",
+    "promote": "give a deployment 100%% of the live traffic (and none of the mirror traffic)",
     "rollback": "restore the split in force before the last traffic change this toolkit made",
     "metrics": "requests, 4xx and 5xx, p50/p95/p99 latency per deployment over the last minutes",
     "rollout": "raise a deployment's share step by step, judge each step's metrics, roll back on a crossed limit",
