@@ -91,6 +91,9 @@ class FakeAzureML:
     deployment_error: tuple[str, str] = ("", "")
     logs: str = ""
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Azure Monitor: per deployment, one minute's figures {"2xx": n, "4xx": n, "5xx": n, "p50": ms, ...}
+    monitor: dict[str, dict[str, float]] = field(default_factory=dict)
+    monitor_empty_reads: int = 0  # the first reads find no data yet (metrics arrive late)
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
@@ -184,6 +187,7 @@ class FakeAzureML:
             ("PUT", f"/onlineEndpoints/{name}/deployments/{name}", self._put_deployment),
             ("DELETE", f"/onlineEndpoints/{name}/deployments/{name}", self._delete_deployment),
             ("POST", f"/onlineEndpoints/{name}/deployments/{name}/getLogs", self._get_logs),
+            ("GET", f"/onlineEndpoints/{name}/providers/Microsoft.Insights/metrics", self._metrics),
             ("GET", f"/models/{name}/versions/{name}", self._asset_get(self.models)),
             ("GET", f"/models/{name}/versions", self._asset_list(self.models)),
             ("GET", f"/environments/{name}/versions/{name}", self._asset_get(self.environments)),
@@ -446,6 +450,42 @@ class FakeAzureML:
 
     def _get_logs(self, _request: SeenRequest, _endpoint: str, _name: str) -> Reply:
         return _ok({"content": self.logs})
+
+    # ---- Azure Monitor -------------------------------------------------------------------------------------
+
+    def _metrics(self, request: SeenRequest, endpoint: str) -> Reply:
+        """Azure Monitor's metrics API (Microsoft.Insights/metrics) on the endpoint resource: one minute's point per
+        series, from `monitor`; a series per deployment (and per status class for RequestsPerMinute)."""
+        names = request.query["metricnames"][0].split(",")
+        minute = request.query["timespan"][0].split("/")[0]
+        empty = self.monitor_empty_reads > 0
+        self.monitor_empty_reads -= 1 if "RequestsPerMinute" in names else 0
+        value = []
+        for name in names:
+            series = []
+            for deployment, figures in ({} if empty else self.monitor).items():
+                dimensions = [{"name": {"value": "deployment", "localizedValue": "deployment"}, "value": deployment}]
+                if name == "RequestsPerMinute":
+                    for code_class in ("2xx", "4xx", "5xx"):
+                        if code_class in figures:
+                            by_class = [*dimensions, {"name": {"value": "statuscodeclass"}, "value": code_class}]
+                            point = {"timeStamp": minute, "average": figures[code_class]}
+                            series.append({"metadatavalues": by_class, "data": [point]})
+                else:
+                    percentile = name.rsplit("_", 1)[1].lower()
+                    point = {"timeStamp": minute, **({"average": figures[percentile]} if percentile in figures else {})}
+                    series.append({"metadatavalues": dimensions, "data": [point]})
+            value.append(
+                {
+                    "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/providers/Microsoft.Insights/metrics/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Count" if name == "RequestsPerMinute" else "MilliSeconds",
+                    "timeseries": series,
+                    "errorCode": "Success",
+                }
+            )
+        return _ok({"cost": 0, "timespan": request.query["timespan"][0], "interval": "PT1M", "value": value})
 
     # ---- long-running operations --------------------------------------------------------------------------
 

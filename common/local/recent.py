@@ -76,6 +76,8 @@ class RecentRequests:
                         total.add(offset, status, latency)
         deployments: dict[str, dict[str, Any]] = {}
         for (name, mirrored), tally in sorted(merged.items()):
+            if not tally.statuses:
+                continue
             deployments.setdefault(name, {})["mirrored" if mirrored else "live"] = summary(tally)
         oldest = self.seconds[0][0] if self.seconds else None
         return {
