@@ -41,7 +41,7 @@ DEMO_DEPLOY := $(BIN)/python create_online_deployment.py --local --endpoint_name
 	--model_path azureml:diabetes-predict@latest --environment diabetes-classify --score_path 09-deploy-model \
 	--score_script score.py --instance_type Standard_DS3_v2 --instance_count 1
 
-.PHONY: demo demo-clean
+.PHONY: demo demo-rollout demo-clean
 demo: setup
 	$(BIN)/python train_model.py --register --local
 	$(BIN)/python create_online_endpoint.py --local --endpoint_name $(DEMO_ENDPOINT) \
@@ -52,5 +52,28 @@ demo: setup
 	$(DEMO_DEPLOY) --deployment_name green --traffic_allocation 10
 	$(BIN)/python manage_online_endpoint.py probe --local --endpoint_name $(DEMO_ENDPOINT) --requests 200
 
+# Safe rollout on a local endpoint of its own: a good green rolled out to 100% step by step, rolled back by hand, then
+# a broken green (demo/broken-release/score.py fails every request) rolled back automatically at its first step.
+ROLLOUT_ENDPOINT := diabetes-rollout
+ROLLOUT_DEPLOY := $(subst --endpoint_name $(DEMO_ENDPOINT),--endpoint_name $(ROLLOUT_ENDPOINT),$(DEMO_DEPLOY))
+MANAGE_ROLLOUT := $(BIN)/python manage_online_endpoint.py
+ROLLOUT := $(MANAGE_ROLLOUT) rollout --local --endpoint_name $(ROLLOUT_ENDPOINT) --deployment_name green \
+	--steps 10 50 100 --bake_seconds 2 --max_error_percent 1 --max_p95_ms 500 --probe_requests 400
+
+demo-rollout: setup
+	$(BIN)/python train_model.py --register --local
+	$(BIN)/python create_online_endpoint.py --local --endpoint_name $(ROLLOUT_ENDPOINT) --auth_mode key
+	$(ROLLOUT_DEPLOY) --deployment_name blue --traffic_allocation 100
+	$(ROLLOUT_DEPLOY) --deployment_name green --traffic_allocation 0
+	@echo "== 1. a good green, rolled out step by step"
+	$(ROLLOUT)
+	$(MANAGE_ROLLOUT) rollback --local --endpoint_name $(ROLLOUT_ENDPOINT)
+	@echo "== 2. a broken green (every request fails): rolled back automatically at its first step"
+	$(subst --score_path 09-deploy-model,--score_path demo/broken-release,$(ROLLOUT_DEPLOY)) --deployment_name green \
+		--traffic_allocation 0
+	$(ROLLOUT) || test $$? -eq 9
+	$(MANAGE_ROLLOUT) show --local --endpoint_name $(ROLLOUT_ENDPOINT)
+
 demo-clean: setup
-	$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(DEMO_ENDPOINT) --yes
+	-$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(DEMO_ENDPOINT) --yes
+	-$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(ROLLOUT_ENDPOINT) --yes
