@@ -262,10 +262,7 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
 
     def rebalance(before: traffic.Split) -> traffic.Split:
         plan = traffic.rebalance(before.live, args.deployment_name, args.traffic_allocation)
-        mirror, cleared = traffic.without_live_mirrors(plan, before.mirror)
-        if cleared:
-            progress(traffic.mirror_note(cleared))
-        return traffic.Split(plan, mirror)
+        return traffic.Split(plan, traffic.without_live_mirrors(plan, before.mirror)[0])
 
     before, after = history.change_split(
         client,
@@ -275,6 +272,9 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
         change=f"--traffic_allocation {args.deployment_name}={args.traffic_allocation}",
         timeout=args.timeout_minutes * 60,
     )
+    cleared = {name: share for name, share in before.mirror.items() if name not in after.mirror}
+    if cleared:
+        progress(traffic.mirror_note(cleared))
     if after != before:
         progress(f"Set traffic: {traffic.describe(after.live)} (was: {traffic.describe(before.live) or 'none'})")
     return traffic.rebalance(before.live, args.deployment_name, args.traffic_allocation)

@@ -278,19 +278,26 @@ def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
     }
 
 
-def require_deployments(names: Any, existing: dict[str, str], endpoint_name: str, *, serving: bool = False) -> None:
-    """Each named deployment exists (and, with `serving`, succeeded: Azure sends traffic to nothing else)."""
+def require_deployments(
+    names: Any,
+    existing: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    serving: Any = (),
+    missing: type[CliError] = NotFoundError,
+) -> None:
+    """Each of `names` exists, and each of `serving` succeeded (Azure sends traffic to nothing else)."""
     unknown = sorted(set(names) - set(existing))
     if unknown:
-        raise NotFoundError(
-            f"endpoint {endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
+        raise missing(
+            f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
             f"it has: {', '.join(sorted(existing)) or 'none'}"
         )
-    failed = sorted(name for name in names if serving and existing[name].lower() != "succeeded")
+    failed = sorted(name for name in serving if existing[name].lower() != "succeeded")
     if failed:
         raise UsageError(
-            f"deployment {failed[0]!r} is {existing[failed[0]]}, not Succeeded: it cannot take traffic; check it with: "
-            f"{show_command(endpoint_name, local=False)}"
+            f"deployment {failed[0]!r} is {existing[failed[0]]}, not Succeeded: it cannot take traffic; check it "
+            f"with: {show_command(args.endpoint_name, local=args.local)}"
         )
 
 
@@ -303,41 +310,38 @@ def report_change(args: argparse.Namespace, before: traffic.Split, after: traffi
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> None:
-    endpoint_or_fail(client, args)
+    endpoint = endpoint_or_fail(client, args)
     existing = deployment_states(client, args.endpoint_name)
-    require_deployments(
-        [name for name, share in (args.plan or {}).items() if share], existing, args.endpoint_name, serving=True
-    )
-    require_deployments(args.plan or {}, existing, args.endpoint_name)
+    given = args.plan or {}
+    serving = [name for name, share in given.items() if share]
+    require_deployments(given, existing, args, serving=serving, missing=UsageError)
 
     def decide(before: traffic.Split) -> traffic.Split:
         live = args.plan if args.plan is not None else before.live
         if args.mirror_plan is None:
-            mirror, cleared = traffic.without_live_mirrors(live, before.mirror)
-            if cleared:
-                progress(traffic.mirror_note(cleared))
-        else:
-            mirror = args.mirror_plan
-            traffic.check_mirror(mirror, live, existing)
-        return traffic.Split(live, mirror)
+            return traffic.Split(live, traffic.without_live_mirrors(live, before.mirror)[0])
+        traffic.check_mirror(args.mirror_plan, live, existing)
+        return traffic.Split(live, args.mirror_plan)
 
-    decide(traffic.Split.of(endpoint_or_fail(client, args)))  # Azure's rules, checked before the write
+    decide(traffic.Split.of(endpoint))  # Azure's mirror rules, checked before any write
     change = " ".join(
         [
             "traffic",
-            *(["--set", *args.assignments] if args.assignments else []),
+            *(["--set", *args.assignments] if args.plan else []),
             *(["--mirror", *args.mirror] if args.mirror else []),
         ]
     )
     before, after = history.change_split(client, args.endpoint_name, decide, local=args.local, change=change)
+    cleared = {name: share for name, share in before.mirror.items() if name not in after.mirror}
+    if args.mirror_plan is None and cleared:
+        progress(traffic.mirror_note(cleared))
     report_change(args, before, after, "traffic")
 
 
 def promote(client: Any, args: argparse.Namespace) -> None:
     endpoint_or_fail(client, args)
-    require_deployments(
-        [args.deployment_name], deployment_states(client, args.endpoint_name), args.endpoint_name, serving=True
-    )
+    name = args.deployment_name
+    require_deployments([name], deployment_states(client, args.endpoint_name), args, serving=[name])
     before, after = history.change_split(
         client,
         args.endpoint_name,
@@ -367,7 +371,7 @@ def show_metrics(client: Any, args: argparse.Namespace) -> None:
     endpoint = endpoint_or_fail(client, args)
     names = sorted(deployment_states(client, args.endpoint_name))
     if args.deployment_name:
-        require_deployments([args.deployment_name], dict.fromkeys(names, "Succeeded"), args.endpoint_name)
+        require_deployments([args.deployment_name], dict.fromkeys(names, "Succeeded"), args)
         names = [args.deployment_name]
     end = time.time()
     start = end - args.minutes * 60
@@ -393,7 +397,7 @@ def show_metrics(client: Any, args: argparse.Namespace) -> None:
 def run_rollout(client: Any, args: argparse.Namespace) -> None:
     endpoint = endpoint_or_fail(client, args)
     existing = deployment_states(client, args.endpoint_name)
-    require_deployments([args.deployment_name], existing, args.endpoint_name, serving=True)
+    require_deployments([args.deployment_name], existing, args, serving=[args.deployment_name])
     before = traffic.Split.of(endpoint)
     rollout.plan(before, args.deployment_name, args.steps)  # an impossible step is refused before any write
     if not args.local and args.bake_seconds < 60:
