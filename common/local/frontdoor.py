@@ -300,7 +300,8 @@ def create_app(
         if since < time.time() - RETENTION_SECONDS - 60:
             message = f"the front door keeps the last {RETENTION_SECONDS // 60} minutes of requests"
             return _error(400, message, None)
-        return JSONResponse(recent.window(since, until))
+        seconds = list(recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
+        return JSONResponse(await asyncio.to_thread(recent.summarise, seconds, since, until))
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
