@@ -12,6 +12,7 @@ Examples:
   python manage_online_endpoint.py promote --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py rollback --endpoint_name diabetes-classify
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
+  python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name blue --force --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
   python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
   python manage_online_endpoint.py stop --endpoint_name diabetes-classify --local
@@ -99,6 +100,12 @@ def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
         add_flag(sub, "--mirror", nargs="+", metavar="DEPLOYMENT=PERCENT", help="mirror share (at most 50), or none")
     if name == "delete":
         add_flag(sub, "--yes", action="store_true", help="confirm the deletion")
+        add_flag(
+            sub,
+            "--force",
+            action="store_true",
+            help="delete a deployment that takes traffic: move its share to the others first (confirms, too)",
+        )
     if name == "metrics":
         add_flag(sub, "--minutes", type=int, default=5, help="the window: the last N minutes (default: %(default)s)")
     if name == "rollout":
@@ -169,7 +176,7 @@ def validate(args: argparse.Namespace) -> None:
             f"{args.command} is for local endpoints (add --local): an Azure managed online endpoint runs until it is "
             "deleted"
         )
-    if args.command == "delete" and not args.yes:
+    if args.command == "delete" and not args.yes and not (args.force and args.deployment_name):
         what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
         raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
 
@@ -440,21 +447,54 @@ def delete(client: Any, args: argparse.Namespace) -> None:
         raise NotFoundError(f"endpoint {args.endpoint_name!r} not found: there is nothing to delete")
     check = show_command(args.endpoint_name, local=args.local)
     if args.deployment_name:
-        share = int((endpoint.traffic or {}).get(args.deployment_name, 0))
-        mirrored = int((endpoint.mirror_traffic or {}).get(args.deployment_name, 0))
-        if share or mirrored:
-            raise UsageError(
-                f"deployment {args.deployment_name!r} takes {share or mirrored}% of the "
-                f"{'live' if share else 'mirror'} traffic of {args.endpoint_name!r}; move it to other deployments "
-                "first (manage_online_endpoint.py traffic --set ...)"
-            )
-        poller = client.online_deployments.begin_delete(name=args.deployment_name, endpoint_name=args.endpoint_name)
-        wait_with_progress(poller, f"deleting deployment {args.deployment_name}", check)
-        emit({"deleted": args.deployment_name}, args.output, [f"Deleted deployment {args.deployment_name}"])
+        delete_deployment(client, args, traffic.Split.of(endpoint), check)
         return
+    split = traffic.Split.of(endpoint)
+    names = sorted(deployment_states(client, args.endpoint_name))
+    shares = ", ".join(f"{name} ({split.live.get(name, 0)}%)" for name in names) or "none"
+    progress(f"Deleting endpoint {args.endpoint_name} ({endpoint.scoring_uri}) and its deployments: {shares}")
     poller = client.online_endpoints.begin_delete(name=args.endpoint_name)
     wait_with_progress(poller, f"deleting endpoint {args.endpoint_name}", check)
-    emit({"deleted": args.endpoint_name}, args.output, [f"Deleted endpoint {args.endpoint_name} and its deployments"])
+    result = {"deleted": args.endpoint_name, "deployments": names}
+    emit(
+        result,
+        args.output,
+        [f"Deleted endpoint {args.endpoint_name} and its deployments ({', '.join(names) or 'none'})"],
+    )
+
+
+def delete_deployment(client: Any, args: argparse.Namespace, split: traffic.Split, check: str) -> None:
+    """Delete one deployment; with --force, first move its live share to the others (in proportion) and clear
+    its mirror share, in one recorded traffic change."""
+    name = args.deployment_name
+    share, mirrored = split.live.get(name, 0), split.mirror.get(name, 0)
+    if (share or mirrored) and not args.force:
+        raise UsageError(
+            f"deployment {name!r} takes {share or mirrored}% of the {'live' if share else 'mirror'} traffic of "
+            f"{args.endpoint_name!r}; add --force to move it to the other deployments first, or set the traffic "
+            "with manage_online_endpoint.py traffic --set ..."
+        )
+    if share or mirrored:
+
+        def without(current: traffic.Split) -> traffic.Split:
+            live = traffic.rebalance(current.live, name, 0) if current.live.get(name) else current.live
+            return traffic.Split(live, {k: v for k, v in current.mirror.items() if k != name})
+
+        try:
+            without(split)  # refused before any write when its share has nowhere to go
+        except traffic.ImpossibleTrafficError:
+            raise UsageError(
+                f"cannot delete {name!r} with --force: it takes {share}% of the live traffic and no other deployment "
+                "takes any to share it with; give another deployment traffic first (promote, or traffic --set)"
+            ) from None
+        before, after = history.change_split(
+            client, args.endpoint_name, without, local=args.local, change=f"delete {name} --force"
+        )
+        for line in traffic.change_lines(before, after):
+            progress(line)
+    poller = client.online_deployments.begin_delete(name=name, endpoint_name=args.endpoint_name)
+    wait_with_progress(poller, f"deleting deployment {name}", check)
+    emit({"deleted": name}, args.output, [f"Deleted deployment {name}"])
 
 
 def probe(client: Any, args: argparse.Namespace) -> None:

@@ -509,7 +509,9 @@ class FakeAzureML:
             "percentComplete": 0.0,
             "status": "Updating",
         }
-        self.operations[operation] = {"record": record, "outcome": outcome, "polls_left": POLLS_BEFORE_DONE}
+        # a DELETE's Retry-After is read as a whole number of seconds by the SDK: its operation ends at the first poll
+        polls = 0 if status == 202 else POLLS_BEFORE_DONE
+        self.operations[operation] = {"record": record, "outcome": outcome, "polls_left": polls}
         if outcome == "Failed":
             record_error = {"code": error[0] or "DeploymentFailed", "message": error[1] or "failed"}
             self.operations[operation]["error"] = record_error
@@ -518,7 +520,7 @@ class FakeAzureML:
             "Content-Type": "application/json",
             "Azure-AsyncOperation": url,
             "x-ms-async-operation-timeout": "PT30M" if kind == "oe" else "PT90M",
-            "Retry-After": FAST_POLL,
+            "Retry-After": "1" if status == 202 else FAST_POLL,
             "x-ms-request-id": str(uuid.uuid4()),
         }
         return status, headers, json.dumps(resource) if resource is not None else ""
