@@ -21,7 +21,7 @@ from typing import Any
 
 from common.cli import warn
 from common.errors import NotFoundError, UsageError
-from common.operations import update_endpoint
+from common.operations import require_endpoint, update_endpoint
 from common.traffic import Split
 
 TAG_PREFIX = "toolkit.rollback."
@@ -129,8 +129,6 @@ def change_split(
             endpoint.tags = recorded(endpoint.tags, Entry(before, change, now()))
         return before, after
 
-    from common.operations import require_endpoint
-
     current = Split.of(require_endpoint(client, endpoint_name, local=local))
     if decide(current) == current:
         return current, current
@@ -142,8 +140,6 @@ def change_split(
 
 def roll_back(client: Any, endpoint_name: str, deployments: set[str], *, local: bool) -> tuple[Split, Split, Entry]:
     """Restore the split from before the last recorded change and drop that entry: (before, after, the entry)."""
-    from common.operations import require_endpoint
-
     history = entries(require_endpoint(client, endpoint_name, local=local).tags)
     if not history:
         raise NotFoundError(

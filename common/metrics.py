@@ -157,7 +157,9 @@ class LocalMetrics:
         url = self.endpoint.scoring_uri.rsplit("/", 1)[0] + "/metrics/window"
         headers = scoring.request_headers(self.client, self.endpoint.name)
         try:
-            response = httpx.get(url, params={"since": start, "until": end}, headers=headers, timeout=10)
+            response = httpx.get(
+                url, params={"since": start, "until": end}, headers=headers, timeout=QUERY_TIMEOUT_SECONDS
+            )
         except httpx.TransportError as error:
             raise CliError(f"the front door of {self.endpoint.name!r} is not reachable: {error}") from None
         if response.status_code != 200:

@@ -57,7 +57,7 @@ class RecentRequests:
         tally.add(moment - now, status, seconds * 1000)
 
     def window(self, since: float, until: float | None = None) -> dict[str, Any]:
-        """Per deployment, what it served from `since` to `until` (epoch seconds, whole seconds included), as
+        """Per deployment, what it served from `since` to `until` (epoch seconds, to the request), as
         {"deployments": {name: {"live": summary, "mirrored": summary}}, "since": ..., "until": ..., ...}."""
         return self.summarise(list(self.seconds), since, until)
 
