@@ -272,7 +272,7 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
         change=f"--traffic_allocation {args.deployment_name}={args.traffic_allocation}",
         timeout=args.timeout_minutes * 60,
     )
-    cleared = {name: share for name, share in before.mirror.items() if name not in after.mirror}
+    cleared = traffic.mirrors_cleared(before, after)
     if cleared:
         progress(traffic.mirror_note(cleared))
     if after != before:

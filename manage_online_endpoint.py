@@ -317,7 +317,7 @@ def report_change(args: argparse.Namespace, before: traffic.Split, after: traffi
 
 
 def set_traffic(client: Any, args: argparse.Namespace) -> None:
-    endpoint = endpoint_or_fail(client, args)
+    endpoint_or_fail(client, args)
     existing = deployment_states(client, args.endpoint_name)
     given = args.plan or {}
     serving = [name for name, share in given.items() if share]
@@ -330,7 +330,6 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
         traffic.check_mirror(args.mirror_plan, live, existing)
         return traffic.Split(live, args.mirror_plan)
 
-    decide(traffic.Split.of(endpoint))  # Azure's mirror rules, checked before any write
     change = " ".join(
         [
             "traffic",
@@ -338,8 +337,9 @@ def set_traffic(client: Any, args: argparse.Namespace) -> None:
             *(["--mirror", *args.mirror] if args.mirror else []),
         ]
     )
+    # change_split runs `decide` on the endpoint as read before it writes: Azure's mirror rules refuse before any write
     before, after = history.change_split(client, args.endpoint_name, decide, local=args.local, change=change)
-    cleared = {name: share for name, share in before.mirror.items() if name not in after.mirror}
+    cleared = traffic.mirrors_cleared(before, after)
     if args.mirror_plan is None and cleared:
         progress(traffic.mirror_note(cleared))
     report_change(args, before, after, "traffic")
@@ -480,16 +480,15 @@ def delete_deployment(client: Any, args: argparse.Namespace, split: traffic.Spli
             live = traffic.rebalance(current.live, name, 0) if current.live.get(name) else current.live
             return traffic.Split(live, {k: v for k, v in current.mirror.items() if k != name})
 
-        try:
-            without(split)  # refused before any write when its share has nowhere to go
+        try:  # change_split runs `without` before it writes: a share with nowhere to go is refused first
+            before, after = history.change_split(
+                client, args.endpoint_name, without, local=args.local, change=f"delete {name} --force"
+            )
         except traffic.ImpossibleTrafficError:
             raise UsageError(
                 f"cannot delete {name!r} with --force: it takes {share}% of the live traffic and no other deployment "
                 "takes any to share it with; give another deployment traffic first (promote, or traffic --set)"
             ) from None
-        before, after = history.change_split(
-            client, args.endpoint_name, without, local=args.local, change=f"delete {name} --force"
-        )
         for line in traffic.change_lines(before, after):
             progress(line)
     poller = client.online_deployments.begin_delete(name=name, endpoint_name=args.endpoint_name)

@@ -92,19 +92,30 @@ def describe(plan: Mapping[str, int]) -> str:
     return ", ".join(f"{name}={share}%" for name, share in plan.items())
 
 
+def _shares(values: list[str], what: str, example: str) -> dict[str, int]:
+    """['blue=90', 'green=10'] -> {'blue': 90, 'green': 10}: each DEPLOYMENT=PERCENT checked, a name given once."""
+    from common import validation
+
+    shares: dict[str, int] = {}
+    for value in values:
+        name, sep, share = value.partition("=")
+        if not sep or not share.strip().isdigit():
+            raise UsageError(f"invalid {what} {value!r}: use DEPLOYMENT=PERCENT, for example {example}")
+        validation.resource_name("deployment", name)
+        if name in shares:
+            raise UsageError(f"deployment {name!r} is given twice in {what}")
+        shares[name] = int(share)
+    return shares
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, int]:
     """['blue=90', 'green=10'] -> {'blue': 90, 'green': 10}; shares must sum to 100 (or all be 0)."""
     from common import validation
 
-    plan: dict[str, int] = {}
-    for pair in pairs:
-        name, sep, share = pair.partition("=")
-        if not sep or not share.strip().isdigit():
-            raise UsageError(f"invalid traffic {pair!r}: use DEPLOYMENT=PERCENT, for example blue=90")
-        validation.resource_name("deployment", name)
-        if name in plan:
-            raise UsageError(f"deployment {name!r} is given twice in --set")
-        plan[name] = validation.percentage(f"share for {name}", int(share))
+    plan = {
+        name: validation.percentage(f"share for {name}", share)
+        for name, share in _shares(pairs, "traffic", "blue=90").items()
+    }
     total = sum(plan.values())
     if total not in (0, 100):
         raise UsageError(f"traffic {describe(plan)} sums to {total}%: the shares must sum to 100")
@@ -122,6 +133,11 @@ def without_live_mirrors(live: Mapping[str, int], mirror: Mapping[str, int]) -> 
     return kept, cleared
 
 
+def mirrors_cleared(before: Split, after: Split) -> dict[str, int]:
+    """The mirror shares a change removed."""
+    return {name: share for name, share in before.mirror.items() if name not in after.mirror}
+
+
 def mirror_note(cleared: Mapping[str, int]) -> str:
     """What a command says when it clears mirror shares (empty when it clears none)."""
     if not cleared:
@@ -132,18 +148,9 @@ def mirror_note(cleared: Mapping[str, int]) -> str:
 def parse_mirror(values: list[str]) -> dict[str, int]:
     """--mirror green=10 -> {'green': 10}; --mirror none -> {} (clears it). Azure's rules on the shares themselves
     (one deployment, at most 50%) are checked here; those that need the endpoint in check_mirror."""
-    from common import validation
-
     if [value.lower() for value in values] == ["none"]:
         return {}
-    shares: dict[str, int] = {}
-    for value in values:
-        name, sep, share = value.partition("=")
-        if not sep or not share.strip().isdigit():
-            raise UsageError(f"invalid --mirror {value!r}: use DEPLOYMENT=PERCENT (for example green=10), or none")
-        validation.resource_name("deployment", name)
-        shares[name] = int(share)
-    mirrored = {name: share for name, share in shares.items() if share > 0}
+    mirrored = {name: share for name, share in _shares(values, "--mirror", "green=10 (or none)").items() if share}
     if len(mirrored) > 1:
         raise UsageError(
             f"invalid --mirror {' '.join(values)}: mirror traffic goes to one deployment only (Azure's rule)"

@@ -39,6 +39,7 @@ def test_parse_mirror(values, expected):
         (["green"], "invalid --mirror 'green': use DEPLOYMENT=PERCENT"),
         (["green=ten"], "invalid --mirror 'green=ten'"),
         (["-bad=10"], "invalid deployment name '-bad'"),
+        (["green=10", "green=20"], "deployment 'green' is given twice in --mirror"),
     ],
 )
 def test_parse_mirror_refusals(values, message):
