@@ -3,6 +3,7 @@
 Examples:
   python manage_online_endpoint.py show --endpoint_name diabetes-classify
   python manage_online_endpoint.py keys --endpoint_name diabetes-classify
+  python manage_online_endpoint.py keys --endpoint_name diabetes-classify --regenerate secondary
   python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --lines 50
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --mirror green=10
@@ -85,6 +86,7 @@ SUBCOMMANDS = {
     "stop": "local target: stop the endpoint's processes and keep its state",
 }
 NEEDS_DEPLOYMENT = ("logs", "promote", "rollout")
+KEY_TYPES = ("primary", "secondary", "token")
 ROLLOUT_DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
 MAX_BAKE_SECONDS = 24 * 3600
 
@@ -93,6 +95,13 @@ def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
     """The flags of one subcommand, beside --endpoint_name and the target and output flags."""
     if name in ("logs", "delete", "metrics", *NEEDS_DEPLOYMENT):
         add_flag(sub, "--deployment_name", required=name in NEEDS_DEPLOYMENT, help="the deployment")
+    if name == "keys":
+        add_flag(
+            sub,
+            "--regenerate",
+            choices=KEY_TYPES,
+            help="replace this key (auth_mode key); token: revoke every token issued (local target)",
+        )
     if name == "logs":
         add_flag(sub, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
     if name == "traffic":
@@ -151,6 +160,14 @@ def validate(args: argparse.Namespace) -> None:
     validation.resource_name("endpoint", args.endpoint_name)
     if getattr(args, "deployment_name", None):
         validation.resource_name("deployment", args.deployment_name)
+    if args.command == "keys" and args.regenerate == "token" and not args.local:
+        show_keys = toolkit_command(
+            "manage_online_endpoint.py", "keys", "--endpoint_name", args.endpoint_name, local=False
+        )
+        raise UsageError(
+            "Azure has no way to revoke aml_token tokens: each expires on its own (after 24 hours at most); a new one "
+            f"comes from: {show_keys}"
+        )
     if args.command == "logs":
         validation.positive_count("--lines", args.lines)
     if args.command == "probe" and not 1 <= args.requests <= MAX_PROBES:
@@ -258,7 +275,10 @@ def show(client: Any, args: argparse.Namespace) -> None:
 
 
 def keys(client: Any, args: argparse.Namespace) -> None:
-    endpoint_or_fail(client, args)
+    endpoint = endpoint_or_fail(client, args)
+    if args.regenerate:
+        regenerate_key(client, args, str(endpoint.auth_mode).lower())
+        return
     credentials = client.online_endpoints.get_keys(args.endpoint_name)
     if getattr(credentials, "primary_key", None):
         result = {"primary_key": credentials.primary_key, "secondary_key": credentials.secondary_key}
@@ -268,6 +288,36 @@ def keys(client: Any, args: argparse.Namespace) -> None:
         result = {"access_token": credentials.access_token, "expiry_time_utc": expires.isoformat()}
         lines = [f"Token:   {credentials.access_token}", f"Expires: {expires.isoformat()}"]
     emit(result, args.output, lines)
+
+
+def regenerate_key(client: Any, args: argparse.Namespace, auth_mode: str) -> None:
+    """Replace one key (or, locally, the token secret); the other key keeps working throughout."""
+    name, key_type = args.endpoint_name, args.regenerate
+    show_keys = toolkit_command("manage_online_endpoint.py", "keys", "--endpoint_name", name, local=args.local)
+    if key_type == "token" and auth_mode == "key":
+        raise UsageError(
+            f"endpoint {name!r} uses auth_mode key, so it has keys, not tokens: use --regenerate primary or secondary"
+        )
+    if key_type != "token" and auth_mode != "key":
+        revoke = ": --regenerate token revokes its tokens" if args.local else ""
+        raise UsageError(f"endpoint {name!r} uses auth_mode {auth_mode}, which has no keys to regenerate{revoke}")
+    before = client.online_endpoints.get_keys(name) if key_type != "token" else None
+    poller = client.online_endpoints.begin_regenerate_keys(name, key_type=key_type)
+    wait_with_progress(poller, f"regenerating the {key_type} key of {name}", show_command(name, local=args.local))
+    if before is not None and getattr(client.online_endpoints.get_keys(name), f"{key_type}_key") == getattr(
+        before, f"{key_type}_key"
+    ):
+        raise CliError(
+            f"the {key_type} key of {name!r} is unchanged after the regenerate request: treat it as not rotated and "
+            "try again"
+        )
+    if key_type == "token":
+        line = f"Revoked every token issued for {name}; a new one comes from: {show_keys}"
+    else:
+        other = "secondary" if key_type == "primary" else "primary"
+        line = f"Regenerated the {key_type} key of {name}: the old one is refused, the {other} key still works. "
+        line += f"The new key: {show_keys}"
+    emit({"endpoint": name, "regenerated": key_type}, args.output, [line])
 
 
 def logs(client: Any, args: argparse.Namespace) -> None:

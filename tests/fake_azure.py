@@ -94,6 +94,8 @@ class FakeAzureML:
     # Azure Monitor: per deployment, one minute's figures {"2xx": n, "4xx": n, "5xx": n, "p50": ms, ...}
     monitor: dict[str, dict[str, float]] = field(default_factory=dict)
     monitor_empty_reads: int = 0  # the first reads find no data yet (metrics arrive late)
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)  # per endpoint, once one was regenerated
+    regenerate_keeps_key: bool = False  # answer a regenerate request but keep the key (what the tool must catch)
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
@@ -182,6 +184,8 @@ class FakeAzureML:
             ("DELETE", f"/onlineEndpoints/{name}", self._delete_endpoint),
             ("POST", f"/onlineEndpoints/{name}/listKeys", self._list_keys),
             ("POST", f"/onlineEndpoints/{name}/token", self._token),
+            ("POST", f"/onlineEndpoints/{name}/regenerateKeys", self._regenerate_keys),
+            ("GET", OPERATIONS_PREFIX + f"/locations/{name}/mfeOperationResults/{name}", self._operation_result),
             ("GET", f"/onlineEndpoints/{name}/deployments", self._list_deployments),
             ("GET", f"/onlineEndpoints/{name}/deployments/{name}", self._get_deployment),
             ("PUT", f"/onlineEndpoints/{name}/deployments/{name}", self._put_deployment),
@@ -372,8 +376,26 @@ class FakeAzureML:
             del self.deployments[key]
         return self._accepted(None, "Succeeded", kind="oe", status=202)
 
-    def _list_keys(self, _request: SeenRequest, _name: str) -> Reply:
-        return _ok({"primaryKey": "primary-key-0", "secondaryKey": "secondary-key-0"})
+    def endpoint_keys(self, name: str) -> dict[str, str]:
+        return self.keys.setdefault(name, {"primaryKey": "primary-key-0", "secondaryKey": "secondary-key-0"})
+
+    def _list_keys(self, _request: SeenRequest, name: str) -> Reply:
+        return _ok(dict(self.endpoint_keys(name)))
+
+    def _regenerate_keys(self, request: SeenRequest, name: str) -> Reply:
+        """POST regenerateKeys {"keyType": "Primary"|"Secondary", "keyValue": ...}: Azure answers 202 with a Location
+        to poll; the key is new (the service generates it) unless `regenerate_keeps_key`."""
+        if name not in self.endpoints:
+            return _error(404, "UserError", f"Endpoint {name} not found.")
+        field_name = {"Primary": "primaryKey", "Secondary": "secondaryKey"}[request.body["keyType"]]
+        keys = self.endpoint_keys(name)
+        if not self.regenerate_keeps_key:
+            keys[field_name] = f"{field_name.removesuffix('Key')}-key-{int(keys[field_name].rsplit('-', 1)[1]) + 1}"
+        location = f"{ARM}{OPERATIONS_PREFIX}/locations/{LOCATION}/mfeOperationResults/oe:{uuid.uuid4()}"
+        return 202, {"Location": location, "Retry-After": "1"}, ""
+
+    def _operation_result(self, _request: SeenRequest, _location: str, _operation: str) -> Reply:
+        return 200, {}, ""
 
     def _token(self, _request: SeenRequest, _name: str) -> Reply:
         return _ok(
@@ -387,7 +409,8 @@ class FakeAzureML:
 
     def _score(self, request: SeenRequest, endpoint: str) -> Reply:
         """The scoring URI: checks the key as a managed endpoint would and answers like score.py."""
-        if request.headers.get("Authorization") not in ("Bearer primary-key-0", "Bearer aml-token-0"):
+        accepted = [f"Bearer {key}" for key in self.endpoint_keys(endpoint).values()] + ["Bearer aml-token-0"]
+        if request.headers.get("Authorization") not in accepted:
             return 401, {"Content-Type": "application/json"}, json.dumps({"message": "unauthorized"})
         served_by = request.headers.get("azureml-model-deployment") or next(
             iter(self.endpoints[endpoint]["properties"]["traffic"]), "none"

@@ -14,12 +14,16 @@ from typing import Any
 TOKEN_LIFETIME_SECONDS = 24 * 3600  # as Azure ML tokens
 
 
+# what each regenerate key type replaces in keys.json ("token" rotates the secret tokens are signed with)
+KEY_FIELDS = {"primary": "primary_key", "secondary": "secondary_key", "token": "token_secret"}
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def new_keys() -> dict[str, str]:
-    return {
-        "primary_key": secrets.token_urlsafe(32),
-        "secondary_key": secrets.token_urlsafe(32),
-        "token_secret": secrets.token_urlsafe(32),
-    }
+    return {field: new_secret() for field in KEY_FIELDS.values()}
 
 
 def _b64(data: bytes) -> str:

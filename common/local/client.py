@@ -180,12 +180,16 @@ class LocalEndpoints:
                     412,
                 )
             self._check_traffic(name, traffic, mirror)
+            auth_mode = (endpoint.auth_mode or "key").lower()
             if not self.store.keys_file(name).is_file():
                 write_json(self.store.keys_file(name), auth.new_keys(), private=True)
+            elif spec.get("auth_mode") != auth_mode:
+                # tokens issued under the old auth mode must not outlive it
+                self._replace_key(name, "token")
             spec.update(
                 description=endpoint.description,
                 tags=dict(endpoint.tags or {}),
-                auth_mode=(endpoint.auth_mode or "key").lower(),
+                auth_mode=auth_mode,
                 public_network_access=getattr(endpoint, "public_network_access", None),
                 traffic=traffic,
                 mirror_traffic=mirror,
@@ -308,6 +312,32 @@ class LocalEndpoints:
             refresh_after_time_utc=expires - auth.TOKEN_LIFETIME_SECONDS / 2,
             token_type="Bearer",
         )
+
+    def begin_regenerate_keys(self, name: str, *, key_type: str = "primary") -> LocalPoller:
+        """Replace one key ("primary", "secondary") or the token secret ("token": every token issued is revoked).
+
+        Done once the front door checks credentials against the new value: the old one is refused from the very next
+        request. The endpoint's revision moves on, so the front door's applied revision says when.
+        """
+        with self.store.lock(name):
+            spec = self.spec(name)
+            if spec.get("deleting"):
+                raise _refused(f"local endpoint {name!r} is being deleted", 409)
+            self._replace_key(name, key_type)
+            spec["revision"] = int(spec.get("revision", 0)) + 1
+            write_json(self.store.endpoint_file(name), spec)
+            append_line(
+                self.store.activity_file(name),
+                {"revision": spec["revision"], "time": time.time(), "pid": os.getpid(), "regenerated": key_type},
+            )
+        if self.frontdoor(name) is None:
+            return LocalPoller(None)  # nothing serves: the next start reads the new keys
+        return self._applied_poller(name, spec["revision"])
+
+    def _replace_key(self, name: str, key_type: str) -> None:
+        keys = self.keys(name)
+        keys[auth.KEY_FIELDS[key_type]] = auth.new_secret()
+        write_json(self.store.keys_file(name), keys, private=True)
 
     def begin_start(self, name: str) -> LocalPoller:
         """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good
