@@ -5,6 +5,7 @@ Examples:
   python manage_online_endpoint.py keys --endpoint_name diabetes-classify
   python manage_online_endpoint.py keys --endpoint_name diabetes-classify --regenerate secondary
   python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --lines 50
+  python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --local --follow
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --mirror green=10
   python manage_online_endpoint.py metrics --endpoint_name diabetes-classify --minutes 10
@@ -87,6 +88,7 @@ SUBCOMMANDS = {
 }
 NEEDS_DEPLOYMENT = ("logs", "promote", "rollout")
 KEY_TYPES = ("primary", "secondary", "token")
+LOG_CONTAINERS = ("inference-server", "storage-initializer")  # Azure's two, as az ml online-deployment get-logs
 ROLLOUT_DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
 MAX_BAKE_SECONDS = 24 * 3600
 
@@ -104,6 +106,14 @@ def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
         )
     if name == "logs":
         add_flag(sub, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
+        add_flag(
+            sub,
+            "--container",
+            choices=LOG_CONTAINERS,
+            default=LOG_CONTAINERS[0],
+            help="the deployment's container whose log to read (default: %(default)s)",
+        )
+        add_flag(sub, "--follow", action="store_true", help="local target: stream new lines until Ctrl-C")
     if name == "traffic":
         add_flag(sub, "--set", nargs="+", metavar="DEPLOYMENT=PERCENT", dest="assignments", help="live shares")
         add_flag(sub, "--mirror", nargs="+", metavar="DEPLOYMENT=PERCENT", help="mirror share (at most 50), or none")
@@ -169,7 +179,7 @@ def validate(args: argparse.Namespace) -> None:
             f"comes from: {show_keys}"
         )
     if args.command == "logs":
-        validation.positive_count("--lines", args.lines)
+        validate_logs(args)
     if args.command == "probe" and not 1 <= args.requests <= MAX_PROBES:
         raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
     if args.command in ("probe", "rollout"):
@@ -196,6 +206,17 @@ def validate(args: argparse.Namespace) -> None:
     if args.command == "delete" and not args.yes and not (args.force and args.deployment_name):
         what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
         raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
+
+
+def validate_logs(args: argparse.Namespace) -> None:
+    validation.positive_count("--lines", args.lines)
+    if args.follow and not args.local:
+        raise UsageError(
+            "--follow is for the local target (add --local): Azure's logs API returns the last lines only; run the "
+            "command again, or query the deployment's console logs in Log Analytics"
+        )
+    if args.follow and (args.container != "inference-server" or args.output == "json"):
+        raise UsageError("--follow streams the inference-server log as text: leave out --container and --output json")
 
 
 def validate_rollout(args: argparse.Namespace) -> None:
@@ -322,10 +343,25 @@ def regenerate_key(client: Any, args: argparse.Namespace, auth_mode: str) -> Non
 
 def logs(client: Any, args: argparse.Namespace) -> None:
     endpoint_or_fail(client, args)
+    if args.follow:
+        follow_logs(client, args)
+        return
     text = client.online_deployments.get_logs(
-        name=args.deployment_name, endpoint_name=args.endpoint_name, lines=args.lines
+        name=args.deployment_name, endpoint_name=args.endpoint_name, lines=args.lines, container_type=args.container
     )
-    emit({"deployment": args.deployment_name, "logs": text}, args.output, [str(text).rstrip()])
+    result = {"deployment": args.deployment_name, "container": args.container, "logs": text}
+    emit(result, args.output, [str(text).rstrip()])
+
+
+def follow_logs(client: Any, args: argparse.Namespace) -> None:
+    """Stream the local server's log; Ctrl-C is how it ends, so it ends quietly."""
+    lines = client.online_deployments.follow_logs(args.deployment_name, args.endpoint_name, args.lines)
+    try:
+        for chunk in lines:
+            output(chunk, end="")
+    except KeyboardInterrupt:
+        return
+    progress(f"deployment {args.deployment_name} was deleted: its log ends here")
 
 
 def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:

@@ -168,9 +168,9 @@ class _LibraryOutput(io.TextIOBase):
         sys.stderr.flush()
 
 
-def output(text: str) -> None:
-    """Print a result (a line, the YAML of --dry_run, the predictions) on the script's stdout."""
-    print(text, file=_results[-1] if _results else sys.stdout, flush=True)
+def output(text: str, end: str = "\n") -> None:
+    """Print a result (a line, the YAML of --dry_run, the predictions, a followed log) on the script's stdout."""
+    print(text, file=_results[-1] if _results else sys.stdout, end=end, flush=True)
 
 
 def emit(result: dict[str, Any], output_format: str, text_lines: Sequence[str]) -> None:

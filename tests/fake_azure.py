@@ -89,7 +89,8 @@ class FakeAzureML:
     failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
     deployment_outcome: str = "Succeeded"
     deployment_error: tuple[str, str] = ("", "")
-    logs: str = ""
+    logs: str = ""  # the inference-server container's
+    storage_logs: str = ""  # the storage-initializer container's
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Azure Monitor: per deployment, one minute's figures {"2xx": n, "4xx": n, "5xx": n, "p50": ms, ...}
     monitor: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -471,8 +472,12 @@ class FakeAzureML:
         self.deployments.pop((endpoint, name), None)
         return self._accepted(None, "Succeeded", kind="od", status=202)
 
-    def _get_logs(self, _request: SeenRequest, _endpoint: str, _name: str) -> Reply:
-        return _ok({"content": self.logs})
+    def _get_logs(self, request: SeenRequest, _endpoint: str, _name: str) -> Reply:
+        """{"containerType": "InferenceServer"|"StorageInitializer" (default the first), "tail": lines}"""
+        body = request.body or {}
+        text = self.logs if body.get("containerType", "InferenceServer") == "InferenceServer" else self.storage_logs
+        lines = text.splitlines()
+        return _ok({"content": "\n".join(lines[-body["tail"] :] if body.get("tail") else lines)})
 
     # ---- Azure Monitor -------------------------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ def test_logs(endpoint, run_script):
 
     assert result.out == "a\nb\n"
     endpoint.client.online_deployments.get_logs.assert_called_once_with(
-        name="blue", endpoint_name="diabetes-classify", lines=2
+        name="blue", endpoint_name="diabetes-classify", lines=2, container_type="inference-server"
     )
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -445,9 +445,38 @@ class LocalDeployments:
     def list(self, endpoint_name: str) -> list[Any]:
         return [self.get(name, endpoint_name) for name in self.store.deployments(endpoint_name)]
 
-    def get_logs(self, name: str, endpoint_name: str, lines: int, **_: Any) -> str:
+    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None) -> str:
+        """The server's log (Azure's inference-server container); the local target has no storage initializer."""
+        spec = self._spec(name, endpoint_name)
+        if container_type == "storage-initializer":
+            return (
+                "The local target has no storage-initializer container: on Azure it downloads the model and code "
+                "before the server starts; here they were copied when the deployment was created, to "
+                f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.get('model')}). The server's own log: "
+                "--container inference-server"
+            )
+        return processes.tail(self.store.server_log(endpoint_name, name), lines)
+
+    def follow_logs(self, name: str, endpoint_name: str, lines: int, *, poll_seconds: float = 0.2) -> Iterator[str]:
+        """The last `lines` lines, then each line as the server writes it, until the deployment is deleted."""
         self._spec(name, endpoint_name)
-        return processes.tail(self.store.deployment_dir(endpoint_name, name) / "server.log", lines)
+        path = self.store.server_log(endpoint_name, name)
+        text = processes.tail(path, lines)
+        if text:
+            yield text + "\n"
+        position = path.stat().st_size if path.is_file() else 0
+        while self.store.deployment_file(endpoint_name, name).is_file():
+            size = path.stat().st_size if path.is_file() else 0
+            if size < position:  # the log was replaced (the deployment created again): read the new one whole
+                position = 0
+            if size > position:
+                with path.open("rb") as log:
+                    log.seek(position)
+                    chunk = log.read(size - position)
+                position += len(chunk)
+                yield chunk.decode(errors="replace")
+            else:
+                time.sleep(poll_seconds)
 
     def begin_create_or_update(self, deployment: Any, **_: Any) -> LocalPoller:
         endpoint_name, name = deployment.endpoint_name, deployment.name

@@ -146,6 +146,10 @@ class LocalStore:
     def status_file(self, endpoint: str, deployment: str) -> Path:
         return self.deployment_dir(endpoint, deployment) / "status.json"
 
+    def server_log(self, endpoint: str, deployment: str) -> Path:
+        """The deployment's server output (every instance's), the local inference-server container log."""
+        return self.deployment_dir(endpoint, deployment) / "server.log"
+
     def model_dir(self, name: str, version: str) -> Path:
         return self.home / "models" / name / version
 

@@ -176,7 +176,7 @@ class Deployment:
 
     @property
     def log_path(self) -> Path:
-        return self.store.deployment_dir(self.endpoint, self.name) / "server.log"
+        return self.store.server_log(self.endpoint, self.name)
 
     def unavailable_reason(self) -> str:
         if self.health == "restarting":
