@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import history, references, traffic, validation
+from common import deployment_settings, history, references, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
     build_environment,
@@ -55,6 +55,7 @@ from common.operations import (
     DEPLOYMENT_SCHEMA_URL,
     deployment_failed,
     dry_run_output,
+    get_or_none,
     require_endpoint,
     state_name,
     wait_with_progress,
@@ -97,6 +98,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         help="percent of live traffic for this deployment once it succeeds, 0-100 (default: traffic unchanged)",
     )
+    deployment_settings.add_flags(parser)
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_timeout_flag(parser, default_minutes=90)
     add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
@@ -127,6 +129,7 @@ def validate(args: argparse.Namespace) -> None:
     validation.instance_count(args.instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
+    args.settings = deployment_settings.parse(args)
     args.model = references.parse_model(args.model_path)
     args.environment_ref = references.parse_environment(args.environment)
     if args.create_environment and not Path(args.conda_file).is_file():
@@ -151,10 +154,13 @@ def model_reference(model: references.ModelRef) -> Any:
     return model.arm_reference
 
 
-def build_deployment(args: argparse.Namespace, model: references.ModelRef, environment: references.AssetRef) -> Any:
+def build_deployment(
+    args: argparse.Namespace, model: references.ModelRef, environment: references.AssetRef, existing: Any = None
+) -> Any:
+    """The deployment asked for; settings not given on the command line are `existing`'s (None: a new one)."""
     from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
 
-    return ManagedOnlineDeployment(
+    deployment = ManagedOnlineDeployment(
         name=args.deployment_name,
         endpoint_name=args.endpoint_name,
         model=model_reference(model),
@@ -163,6 +169,8 @@ def build_deployment(args: argparse.Namespace, model: references.ModelRef, envir
         instance_type=args.instance_type,
         instance_count=args.instance_count,
     )
+    deployment_settings.apply(deployment, args.settings, existing)
+    return deployment
 
 
 def dry_run(args: argparse.Namespace) -> str:
@@ -215,8 +223,9 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
     if moves and note:
         progress(f"Once {name} succeeds: {note}")
+    existing = get_or_none(client.online_deployments.get, name=name, endpoint_name=endpoint_name)
     model, environment = resolve_assets(client, args)
-    deployment = build_deployment(args, model, environment)
+    deployment = build_deployment(args, model, environment, existing)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
     poller = client.online_deployments.begin_create_or_update(deployment)
     summary = {
@@ -226,6 +235,7 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "environment": environment.arm_reference,
         "instance_type": args.instance_type,
         "instance_count": args.instance_count,
+        "settings": deployment_settings.in_force(deployment),
     }
     if args.no_wait and not moves:
         return {**summary, "provisioning_state": "Creating", "traffic": before}
@@ -305,6 +315,7 @@ def report(result: dict[str, Any], output_format: str, local: bool) -> None:
         f"Model:              {result['model']}",
         f"Environment:        {result['environment']}",
         f"Instances:          {result['instance_count']} x {result['instance_type']}",
+        f"Settings:           {deployment_settings.describe(result['settings'])}",
         f"Provisioning state: {result['provisioning_state']}",
         f"Traffic:            {traffic.describe(result['traffic']) or 'none'}",
     ]

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import history, metrics, rollout, scoring, traffic, validation
+from common import deployment_settings, history, metrics, rollout, scoring, traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -259,6 +259,7 @@ def show(client: Any, args: argparse.Namespace) -> None:
             "instance_type": d.instance_type,
             "instance_count": d.instance_count,
             "traffic": int((endpoint.traffic or {}).get(d.name, 0)),
+            "settings": deployment_settings.in_force(d),
             # the local target reports how each deployment's server is doing; Azure reports no such property
             **{key: (d.properties or {})[key] for key in HEALTH_PROPERTIES if key in (d.properties or {})},
         }
@@ -292,6 +293,7 @@ def show(client: Any, args: argparse.Namespace) -> None:
             lines.append(f"    {d['health_reason'].splitlines()[0]}")
         if d.get("local_environment"):
             lines.append(f"    environment: {d['local_environment']}")
+        lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")
     emit(result, args.output, lines)
 
 

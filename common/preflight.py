@@ -97,7 +97,7 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
         Model,
     )
 
-    from common import scoring
+    from common import deployment_settings, scoring
     from common.local.client import LocalMLClient
 
     local = LocalMLClient(home=home)
@@ -115,6 +115,7 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
             instance_type=args.instance_type,
             instance_count=1,
         )
+        deployment_settings.apply(deployment, args.settings, None)  # its --env and request settings, probes too
         try:
             local.online_deployments.begin_create_or_update(deployment).result()
         except Exception as error:

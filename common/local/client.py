@@ -415,7 +415,12 @@ class LocalDeployments:
         return read_json(path, self.endpoints.remedy(endpoint_name))
 
     def _entity(self, spec: dict[str, Any]) -> Any:
-        from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+        from azure.ai.ml.entities import (
+            CodeConfiguration,
+            ManagedOnlineDeployment,
+            OnlineRequestSettings,
+            ProbeSettings,
+        )
 
         endpoint, name = spec["endpoint_name"], spec["name"]
         status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
@@ -429,6 +434,14 @@ class LocalDeployments:
             code_configuration=CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
             instance_type=spec["instance_type"],
             instance_count=spec["instance_count"],
+            request_settings=OnlineRequestSettings(**spec["request_settings"])
+            if spec.get("request_settings")
+            else None,
+            liveness_probe=ProbeSettings(**spec["liveness_probe"]) if spec.get("liveness_probe") else None,
+            readiness_probe=ProbeSettings(**spec["readiness_probe"]) if spec.get("readiness_probe") else None,
+            environment_variables=dict(spec.get("environment_variables") or {}),
+            app_insights_enabled=bool(spec.get("app_insights_enabled")),
+            egress_public_network_access=spec.get("egress_public_network_access"),
             provisioning_state=state,
             properties={
                 "health": health,
@@ -507,7 +520,11 @@ class LocalDeployments:
             "instance_count": deployment.instance_count or 1,
             "request_settings": _settings(deployment.request_settings),
             "liveness_probe": _settings(deployment.liveness_probe),
+            "readiness_probe": _settings(deployment.readiness_probe),
             "environment_variables": dict(deployment.environment_variables or {}),
+            # Azure-only switches: recorded (and shown) so a local deployment says what its Azure twin would do
+            "app_insights_enabled": bool(deployment.app_insights_enabled),
+            "egress_public_network_access": getattr(deployment, "egress_public_network_access", None),
             "snapshots": [str(code_dir), *([str(model_copy)] if model_copy.exists() else [])],
         }
         with self.store.lock(endpoint_name):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.deployment_settings import AZURE_PROBE_DEFAULTS
 from common.local import processes, upstream
 from common.local.state import HOME_VARIABLE, LocalStateError, LocalStore, read_json, read_json_or_none, write_json
 
@@ -53,23 +54,56 @@ LOG_TAIL_LINES = 30
 # Settings.
 DEFAULT_REQUEST_TIMEOUT_MS = 5000
 DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
+START_POLL_SECONDS = 0.1  # how often a starting server is asked whether it answers, unless a readiness probe says
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A liveness or readiness probe (GET / on the server), in seconds and counts; `configured`: the deployment set
+    it (else the local target's quicker defaults apply)."""
+
+    initial_delay: float
+    period: float
+    timeout: float
+    success_threshold: int
+    failure_threshold: int
+    configured: bool = False
+
+    @classmethod
+    def from_spec(cls, given: dict[str, Any] | None, local_default: Probe) -> Probe:
+        """A probe the deployment sets takes Azure's default for each field it leaves out, as on Azure."""
+        if not given:
+            return local_default
+        fields = {name: given.get(name) or default for name, default in AZURE_PROBE_DEFAULTS.items()}
+        return cls(
+            initial_delay=float(fields["initial_delay"]),
+            period=float(fields["period"]),
+            timeout=float(fields["timeout"]),
+            success_threshold=int(fields["success_threshold"]),
+            failure_threshold=int(fields["failure_threshold"]),
+            configured=True,
+        )
+
+
+# Azure probes every 10 s and restarts after 30 failures (5 minutes); unless a deployment sets its probes, the local
+# target takes a frozen server out of the rotation after one failed probe and restarts it after 3 (about 6 s).
+LOCAL_LIVENESS = Probe(initial_delay=0.0, period=1.0, timeout=2.0, success_threshold=1, failure_threshold=3)
+LOCAL_READINESS = Probe(initial_delay=0.0, period=1.0, timeout=2.0, success_threshold=1, failure_threshold=1)
 
 
 @dataclass(frozen=True)
 class Settings:
     """How a deployment is served, from its deployment.json.
 
-    request_timeout_ms and max_concurrent_requests_per_instance default to Azure's. The liveness probe defaults
-    are the local target's: Azure probes every 10 s and restarts after 30 failures (5 minutes), here a frozen
-    server is taken out of the rotation after one failed probe and restarted after 3 (about 6 s).
+    request_timeout_ms and max_concurrent_requests_per_instance default to Azure's; the probes to LOCAL_LIVENESS
+    and LOCAL_READINESS unless the deployment sets them.
     """
 
     request_timeout_ms: int = DEFAULT_REQUEST_TIMEOUT_MS
     max_concurrent_requests_per_instance: int = DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE
     instance_count: int = 1
-    probe_period: float = 1.0
-    probe_timeout: float = 2.0
-    probe_failure_threshold: int = 3
+    liveness: Probe = LOCAL_LIVENESS
+    readiness: Probe = LOCAL_READINESS
 
     @property
     def request_timeout(self) -> float:
@@ -83,28 +117,33 @@ class Settings:
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Settings:
         request = spec.get("request_settings") or {}
-        probe = spec.get("liveness_probe") or {}
         return cls(
             request_timeout_ms=int(request.get("request_timeout_ms") or DEFAULT_REQUEST_TIMEOUT_MS),
             max_concurrent_requests_per_instance=int(
                 request.get("max_concurrent_requests_per_instance") or DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE
             ),
             instance_count=int(spec.get("instance_count") or 1),
-            probe_period=float(probe.get("period") or cls.probe_period),
-            probe_timeout=float(probe.get("timeout") or cls.probe_timeout),
-            probe_failure_threshold=int(probe.get("failure_threshold") or cls.probe_failure_threshold),
+            liveness=Probe.from_spec(spec.get("liveness_probe"), LOCAL_LIVENESS),
+            readiness=Probe.from_spec(spec.get("readiness_probe"), LOCAL_READINESS),
         )
 
 
 class Instance:
     """One server process of one generation of a deployment, reached on its Unix socket."""
 
-    def __init__(self, generation: int, socket: Path, process: subprocess.Popen[bytes] | None) -> None:
+    def __init__(
+        self,
+        generation: int,
+        socket: Path,
+        process: subprocess.Popen[bytes] | None,
+        readiness: Probe = LOCAL_READINESS,
+    ) -> None:
         self.generation, self.socket, self.process = generation, socket, process
+        self.readiness = readiness  # its generation's readiness probe, which decides when it first serves
         self.in_flight = 0
         self.answered = False  # answered a scoring request since the last probe (a busy server is a live one)
         self.started = time.monotonic()
-        self.last_probe = 0.0
+        self.last_liveness = self.last_readiness = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -155,7 +194,9 @@ class Deployment:
     failures_in_a_row: int = 0
     failed_generation: int | None = None
     attempts: int = 0
-    probe_failures: int = 0
+    liveness_failures: int = 0
+    readiness_failures: int = 0
+    readiness_successes: int = 0
     closing: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -186,7 +227,7 @@ class Deployment:
         if self.health == "starting":
             return "is starting"
         if self.current is not None and not self.ready:
-            return "is not answering its liveness probe"
+            return "is not answering its readiness probe"
         return "is not running"
 
     # --- what the command-line side reads -------------------------------------------------------------------
@@ -265,29 +306,62 @@ class Deployment:
             await asyncio.wait_for(self.wake.wait(), seconds)
 
     async def check(self, instance: Instance) -> str | None:
-        """Why the serving instance must be restarted, or None. Runs the liveness probe every period."""
+        """Why the serving instance must be restarted, or None. Runs the liveness and readiness probes, each on its
+        own schedule (one GET / serves both when both are due): readiness takes the instance out of the rotation
+        and back, liveness restarts it."""
         code = instance.exit_code()
         if code is not None:
             return f"its server exited with code {code}" if code >= 0 else f"its server was killed by signal {-code}"
-        settings = self.settings
-        if time.monotonic() - instance.last_probe < settings.probe_period:
+        settings, now = self.settings, time.monotonic()
+        age = now - instance.started
+        liveness_due = (
+            age >= settings.liveness.initial_delay and now - instance.last_liveness >= settings.liveness.period
+        )
+        readiness_due = (
+            age >= settings.readiness.initial_delay and now - instance.last_readiness >= settings.readiness.period
+        )
+        if not liveness_due and not readiness_due:
             return None
-        instance.last_probe = time.monotonic()
-        alive = await instance.probe(settings.probe_timeout) or instance.answered
-        instance.answered = False
-        if alive:
-            if not self.ready:
-                log.info("deployment %r answers its liveness probe again", self.name)
-            self.probe_failures, self.ready = 0, True
+        due = [
+            probe
+            for probe, is_due in ((settings.liveness, liveness_due), (settings.readiness, readiness_due))
+            if is_due
+        ]
+        started = time.monotonic()
+        answered = await instance.probe(max(probe.timeout for probe in due))
+        elapsed = time.monotonic() - started
+        busy, instance.answered = instance.answered, False  # a server answering scoring requests is alive and ready
+        if readiness_due:
+            instance.last_readiness = started
+            self._readiness(busy or (answered and elapsed <= settings.readiness.timeout), settings.readiness)
+        if liveness_due:
+            instance.last_liveness = started
+            return self._liveness(
+                busy or (answered and elapsed <= settings.liveness.timeout), settings.liveness, instance
+            )
+        return None
+
+    def _readiness(self, passed: bool, probe: Probe) -> None:
+        if passed:
+            self.readiness_failures, self.readiness_successes = 0, self.readiness_successes + 1
+            if not self.ready and self.readiness_successes >= probe.success_threshold:
+                log.info("deployment %r answers its readiness probe again: back in the rotation", self.name)
+                self.ready = True
+            return
+        self.readiness_failures, self.readiness_successes = self.readiness_failures + 1, 0
+        if self.ready and self.readiness_failures >= probe.failure_threshold:
+            log.warning("deployment %r failed its readiness probe; its share gets 503 until it passes", self.name)
+            self.ready = False
+
+    def _liveness(self, passed: bool, probe: Probe, instance: Instance) -> str | None:
+        if passed:
+            self.liveness_failures = 0
             if time.monotonic() - instance.started > STABLE_SECONDS:
                 self.failures_in_a_row = 0  # it has run long enough: a later crash starts a new count
             return None
-        self.probe_failures += 1
-        if self.ready:
-            log.warning("deployment %r did not answer its liveness probe; its share gets 503 until it does", self.name)
-        self.ready = False
-        if self.probe_failures >= settings.probe_failure_threshold:
-            return f"it did not answer its liveness probe (GET /) {self.probe_failures} times in a row"
+        self.liveness_failures += 1
+        if self.liveness_failures >= probe.failure_threshold:
+            return f"it did not answer its liveness probe (GET /) {self.liveness_failures} times in a row"
         return None
 
     async def launch(self, spec: dict[str, Any]) -> Instance:
@@ -306,11 +380,11 @@ class Deployment:
         environment = {
             **inherited,
             "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            **(spec.get("environment_variables") or {}),
-            "AZUREML_MODEL_DIR": spec["model_dir"],
             # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's
             # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
             "OMP_NUM_THREADS": "1",
+            **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
+            "AZUREML_MODEL_DIR": spec["model_dir"],
             HOME_VARIABLE: str(self.store.home),
         }
         with self.log_path.open("a") as handle:
@@ -329,23 +403,32 @@ class Deployment:
                 start_new_session=True,
             )
         log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
-        self.starting = Instance(generation, socket, process)
+        self.starting = Instance(generation, socket, process, settings.readiness)
         self.write_status()  # the state names every server process from the moment it exists
         return self.starting
 
     async def wait_ready(self, instance: Instance, timeout: float = START_TIMEOUT_SECONDS) -> bool:
-        """Whether the launched server answers its liveness route in time; the caller records the outcome."""
-        deadline = time.monotonic() + timeout
+        """Whether the launched server passes its readiness probe in time (after the probe's initial delay, every
+        period when the deployment sets it); the caller records the outcome."""
+        readiness = instance.readiness
+        deadline = time.monotonic() + max(timeout, readiness.initial_delay + timeout)
+        poll = readiness.period if readiness.configured else START_POLL_SECONDS
         try:
+            await self.pause_unless_closing(readiness.initial_delay)
             while time.monotonic() < deadline and not self.closing:
                 if instance.exit_code() is not None:
                     return False
-                if await instance.probe(timeout=2.0):
+                if await instance.probe(timeout=readiness.timeout):
                     return True
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(poll)
             return False
         finally:
             self.starting = None
+
+    async def pause_unless_closing(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.closing and time.monotonic() < deadline:
+            await asyncio.sleep(min(TICK_SECONDS, deadline - time.monotonic()))
 
     async def roll_out(self, spec: dict[str, Any]) -> None:
         """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
@@ -360,7 +443,8 @@ class Deployment:
             previous = self.current
             self.current, self.serving, self.ready = instance, spec, True  # new requests go to the new generation
             self.health, self.reason = "running", ""
-            self.failures_in_a_row, self.probe_failures, self.failed_generation = 0, 0, None
+            self.failures_in_a_row, self.failed_generation = 0, None
+            self.liveness_failures = self.readiness_failures = 0
             if previous is not None:
                 await previous.stop(drain=self.settings.request_timeout)
             self.state = "Succeeded"  # reported once the old generation is gone, as Azure's rolling update
@@ -392,7 +476,8 @@ class Deployment:
 
     def _adopt(self, instance: Instance) -> None:
         """The instance serves from now on."""
-        self.current, self.ready, self.probe_failures = instance, True, 0
+        self.current, self.ready = instance, True
+        self.liveness_failures = self.readiness_failures = 0
         self.health, self.reason = "running", ""
         self.write_status()
 

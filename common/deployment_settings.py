@@ -1,0 +1,220 @@
+"""A deployment's tunable settings: request handling, probes, environment variables, Application Insights, egress.
+
+The flags of create_online_deployment.py, checked against the ranges Azure documents for a managed online
+deployment's YAML (reference-yaml-deployment-managed-online: RequestSettings, ProbeSettings), then put on the
+ManagedOnlineDeployment entity. A deployment PUT replaces the whole deployment, so a setting left out would fall back
+to Azure's default: a flag not given keeps the value the existing deployment has (as az ml online-deployment update
+does), and a probe flag naming some fields keeps the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from common.cli import add_flag
+from common.errors import UsageError
+
+REQUEST_TIMEOUT_MS_MAX = 180_000  # Azure's documented maximum
+AZURE_PROBE_DEFAULTS = {
+    "initial_delay": 10,
+    "period": 10,
+    "timeout": 2,
+    "success_threshold": 1,
+    "failure_threshold": 30,
+}
+PROBES = ("liveness_probe", "readiness_probe")
+ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# set by the platform for the scoring script: a deployment variable must not hide them
+RESERVED_VARIABLES = ("AZUREML_MODEL_DIR", "AZUREML_ENTRY_SCRIPT")
+SWITCH = ("enabled", "disabled")
+
+
+@dataclass(frozen=True)
+class Requested:
+    """What the flags ask for; None: not given (keep the deployment's current value, or Azure's default)."""
+
+    request_timeout_ms: int | None = None
+    max_concurrent_requests_per_instance: int | None = None
+    liveness_probe: dict[str, int] | None = None
+    readiness_probe: dict[str, int] | None = None
+    environment_variables: dict[str, str] | None = None
+    app_insights_enabled: bool | None = None
+    egress_public_network_access: str | None = None
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    add_flag(
+        parser,
+        "--request_timeout_ms",
+        type=int,
+        help=f"scoring timeout, 1-{REQUEST_TIMEOUT_MS_MAX} ms (Azure's default 5000; default: the current value)",
+    )
+    add_flag(
+        parser,
+        "--max_concurrent_requests_per_instance",
+        type=int,
+        help="requests one instance serves at once, 1 or more (Azure's default 1; default: the current value)",
+    )
+    fields = " ".join(f"{name}={value}" for name, value in AZURE_PROBE_DEFAULTS.items())
+    for probe in PROBES:
+        add_flag(
+            parser,
+            f"--{probe}",
+            nargs="+",
+            metavar="FIELD=SECONDS_OR_COUNT",
+            help=f"e.g. {fields} (Azure's defaults); fields left out keep their current value",
+        )
+    add_flag(
+        parser,
+        "--env",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="the deployment's environment variables (replaces them all; `--env none` clears them)",
+    )
+    add_flag(parser, "--app_insights", choices=SWITCH, help="Application Insights logging (Azure; default: current)")
+    add_flag(
+        parser,
+        "--egress_public_network",
+        choices=SWITCH,
+        help="outbound access of the deployment (Azure, legacy network isolation; default: current)",
+    )
+
+
+def parse(args: argparse.Namespace) -> Requested:
+    """The settings asked for, each checked against Azure's documented range (UsageError naming the bad value)."""
+    timeout = args.request_timeout_ms
+    if timeout is not None and not 1 <= timeout <= REQUEST_TIMEOUT_MS_MAX:
+        raise UsageError(f"invalid --request_timeout_ms {timeout}: use 1 to {REQUEST_TIMEOUT_MS_MAX} (Azure's maximum)")
+    concurrency = args.max_concurrent_requests_per_instance
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"invalid --max_concurrent_requests_per_instance {concurrency}: use 1 or more")
+    return Requested(
+        request_timeout_ms=timeout,
+        max_concurrent_requests_per_instance=concurrency,
+        liveness_probe=_probe("liveness_probe", args.liveness_probe),
+        readiness_probe=_probe("readiness_probe", args.readiness_probe),
+        environment_variables=_variables(args.env),
+        app_insights_enabled=None if args.app_insights is None else args.app_insights == "enabled",
+        egress_public_network_access=args.egress_public_network,
+    )
+
+
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise UsageError(f"invalid {flag} {item!r}: use KEY=VALUE")
+        if key in pairs:
+            raise UsageError(f"invalid {flag}: {key} is given twice")
+        pairs[key] = value
+    return pairs
+
+
+def _probe(name: str, items: list[str] | None) -> dict[str, int] | None:
+    if items is None:
+        return None
+    flag = f"--{name}"
+    probe: dict[str, int] = {}
+    for field, text in _pairs(flag, items).items():
+        if field not in AZURE_PROBE_DEFAULTS:
+            raise UsageError(f"invalid {flag} field {field!r}: use {', '.join(AZURE_PROBE_DEFAULTS)}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"invalid {flag} {field}={text!r}: use a whole number") from None
+        if value < 1:
+            raise UsageError(f"invalid {flag} {field}={value}: Azure's minimum is 1")
+        probe[field] = value
+    if name == "liveness_probe" and probe.get("success_threshold", 1) != 1:
+        raise UsageError(
+            f"invalid --liveness_probe success_threshold={probe['success_threshold']}: Azure fixes it at 1 for a "
+            "liveness probe (a readiness probe may use more)"
+        )
+    return probe
+
+
+def _variables(items: list[str] | None) -> dict[str, str] | None:
+    if items is None:
+        return None
+    if items == ["none"]:
+        return {}
+    variables = _pairs("--env", items)
+    for key in variables:
+        if not ENVIRONMENT_NAME.match(key):
+            raise UsageError(f"invalid --env name {key!r}: use letters, digits and _, not starting with a digit")
+        if key in RESERVED_VARIABLES:
+            raise UsageError(f"invalid --env name {key!r}: the platform sets it for the scoring script")
+    return variables
+
+
+def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
+    """Put the settings on `deployment`: each as asked for, else as `existing` has it (None: a new deployment)."""
+    from azure.ai.ml.entities import OnlineRequestSettings, ProbeSettings
+
+    request = copy.deepcopy(getattr(existing, "request_settings", None))
+    if requested.request_timeout_ms is not None or requested.max_concurrent_requests_per_instance is not None:
+        request = request or OnlineRequestSettings()
+        if requested.request_timeout_ms is not None:
+            request.request_timeout_ms = requested.request_timeout_ms
+        if requested.max_concurrent_requests_per_instance is not None:
+            request.max_concurrent_requests_per_instance = requested.max_concurrent_requests_per_instance
+    deployment.request_settings = request
+    for name in PROBES:
+        probe = copy.deepcopy(getattr(existing, name, None))
+        fields = getattr(requested, name)
+        if fields:
+            probe = probe or ProbeSettings()
+            for field, value in fields.items():
+                setattr(probe, field, value)
+        setattr(deployment, name, probe)
+    deployment.environment_variables = (
+        requested.environment_variables
+        if requested.environment_variables is not None
+        else dict(getattr(existing, "environment_variables", None) or {})
+    )
+    deployment.app_insights_enabled = (
+        requested.app_insights_enabled
+        if requested.app_insights_enabled is not None
+        else bool(getattr(existing, "app_insights_enabled", False))
+    )
+    egress = requested.egress_public_network_access or getattr(existing, "egress_public_network_access", None)
+    deployment.egress_public_network_access = str(egress).lower() if egress else None
+
+
+def in_force(deployment: Any) -> dict[str, Any]:
+    """The settings of a deployment as plain values (None: Azure's default applies), for show and reports."""
+    request = deployment.request_settings
+    probes = {
+        name: {field: getattr(probe, field) for field in AZURE_PROBE_DEFAULTS if getattr(probe, field, None)}
+        for name in PROBES
+        if (probe := getattr(deployment, name, None)) is not None
+    }
+    egress = getattr(deployment, "egress_public_network_access", None)
+    return {
+        "request_timeout_ms": getattr(request, "request_timeout_ms", None),
+        "max_concurrent_requests_per_instance": getattr(request, "max_concurrent_requests_per_instance", None),
+        **{name: probes.get(name) for name in PROBES},
+        "environment_variables": sorted(deployment.environment_variables or {}),
+        "app_insights": "enabled" if deployment.app_insights_enabled else "disabled",
+        "egress_public_network": str(egress).lower() if egress else "enabled",
+    }
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """One line: request timeout and concurrency, probes, variables (names only: values may be secrets), switches."""
+    timeout = settings["request_timeout_ms"] or 5000
+    concurrency = settings["max_concurrent_requests_per_instance"] or 1
+    parts = [f"timeout {timeout} ms", f"{concurrency} concurrent/instance"]
+    for name in PROBES:
+        probe = settings[name]
+        if probe:
+            parts.append(f"{name.split('_')[0]} " + ",".join(f"{k}={v}" for k, v in probe.items()))
+    variables = settings["environment_variables"]
+    parts.append(f"env {','.join(variables)}" if variables else "no env")
+    parts += [f"app insights {settings['app_insights']}", f"egress {settings['egress_public_network']}"]
+    return "; ".join(parts)
