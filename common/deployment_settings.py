@@ -182,8 +182,14 @@ def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
         if requested.app_insights_enabled is not None
         else bool(getattr(existing, "app_insights_enabled", False))
     )
-    egress = requested.egress_public_network_access or getattr(existing, "egress_public_network_access", None)
-    deployment.egress_public_network_access = str(egress).lower() if egress else None
+    egress = requested.egress_public_network_access or _egress(existing)
+    deployment.egress_public_network_access = egress
+
+
+def _egress(deployment: Any) -> str | None:
+    """ "enabled", "disabled" or None; read back from Azure it is an enum (EgressPublicNetworkAccessType)."""
+    value = getattr(deployment, "egress_public_network_access", None)
+    return str(getattr(value, "value", value)).lower() if value else None
 
 
 def in_force(deployment: Any) -> dict[str, Any]:
@@ -194,14 +200,14 @@ def in_force(deployment: Any) -> dict[str, Any]:
         for name in PROBES
         if (probe := getattr(deployment, name, None)) is not None
     }
-    egress = getattr(deployment, "egress_public_network_access", None)
+    egress = _egress(deployment)
     return {
         "request_timeout_ms": getattr(request, "request_timeout_ms", None),
         "max_concurrent_requests_per_instance": getattr(request, "max_concurrent_requests_per_instance", None),
         **{name: probes.get(name) for name in PROBES},
         "environment_variables": sorted(deployment.environment_variables or {}),
         "app_insights": "enabled" if deployment.app_insights_enabled else "disabled",
-        "egress_public_network": str(egress).lower() if egress else "enabled",
+        "egress_public_network": egress or "enabled",
     }
 
 
