@@ -16,6 +16,8 @@ Examples:
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name blue --force --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
+  python manage_online_endpoint.py autoscale --endpoint_name diabetes-classify --deployment_name blue \\
+      --min 1 --max 5 --default 2 --cpu_out 70 --cpu_in 30 --latency_out_ms 70 --cooldown_minutes 5
   python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
   python manage_online_endpoint.py stop --endpoint_name diabetes-classify --local
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
@@ -34,13 +36,14 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import deployment_settings, history, metrics, rollout, scoring, traffic, validation
+from common import autoscale, deployment_settings, history, metrics, rollout, scoring, traffic, validation
 from common.cli import (
     add_flag,
     add_output_flags,
@@ -53,8 +56,9 @@ from common.cli import (
     run_main,
     show_command,
     toolkit_command,
+    workspace_flags,
 )
-from common.clients import get_client
+from common.clients import get_client, get_monitor_client
 from common.errors import CliError, NotFoundError, UsageError
 from common.operations import (
     DEPLOYMENT_HEADER,
@@ -63,6 +67,7 @@ from common.operations import (
     state_name,
     wait_with_progress,
 )
+from common.workspace import resolve_workspace
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
@@ -70,6 +75,7 @@ MAX_PROBES = 10_000
 PROBE_TIMEOUT_SECONDS = 30.0
 PROGRESS_SECONDS = 2.0
 LOCAL_ONLY = ("start", "stop")
+DRY_RUN_LOCATION = "<the endpoint's location>"  # read from the endpoint when the setting is applied
 
 
 SUBCOMMANDS = {
@@ -81,12 +87,13 @@ SUBCOMMANDS = {
     "rollback": "restore the split in force before the last traffic change this toolkit made",
     "metrics": "requests, 4xx and 5xx, p50/p95/p99 latency per deployment over the last minutes",
     "rollout": "raise a deployment's share step by step, judge each step's metrics, roll back on a crossed limit",
+    "autoscale": "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",
     "delete": "delete a deployment (--deployment_name) or the whole endpoint",
     "probe": "send a request N times and count which deployment answered each (the traffic split at work)",
     "start": "local target: bring a stopped endpoint back as it was (port, keys, traffic, deployments)",
     "stop": "local target: stop the endpoint's processes and keep its state",
 }
-NEEDS_DEPLOYMENT = ("logs", "promote", "rollout")
+NEEDS_DEPLOYMENT = ("logs", "promote", "rollout", "autoscale")
 KEY_TYPES = ("primary", "secondary", "token")
 LOG_CONTAINERS = ("inference-server", "storage-initializer")  # Azure's two, as az ml online-deployment get-logs
 ROLLOUT_DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
@@ -125,6 +132,8 @@ def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
             action="store_true",
             help="delete a deployment that takes traffic: move its share to the others first (confirms, too)",
         )
+    if name == "autoscale":
+        add_autoscale_flags(sub)
     if name == "metrics":
         add_flag(sub, "--minutes", type=int, default=5, help="the window: the last N minutes (default: %(default)s)")
     if name == "rollout":
@@ -149,6 +158,25 @@ def add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
         add_flag(sub, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
     if name == "probe":
         add_flag(sub, "--requests", type=int, default=200, help=f"how many, 1-{MAX_PROBES} (default: %(default)s)")
+
+
+AUTOSCALE_CAPACITY = ("min", "max", "default", "cpu_out", "cpu_in")
+
+
+def add_autoscale_flags(sub: argparse.ArgumentParser) -> None:
+    for flag, kind, what in (
+        ("min", int, "fewest instances"),
+        ("max", int, "most instances"),
+        ("default", int, "instances when no metric is available"),
+        ("cpu_out", float, "add an instance above this average CPU %%"),
+        ("cpu_in", float, "remove an instance below this average CPU %%"),
+        ("latency_out_ms", float, "also add an instance above this average request latency (the endpoint's)"),
+    ):
+        add_flag(sub, f"--{flag}", type=kind, help=what)
+    add_flag(sub, "--cooldown_minutes", type=int, default=5, help="wait after a scale action (default: %(default)s)")
+    add_flag(sub, "--dry_run", action="store_true", help="print the setting's JSON; contact nothing")
+    add_flag(sub, "--show", action="store_true", help="show the deployment's autoscale setting")
+    add_flag(sub, "--delete", action="store_true", help="delete the deployment's autoscale setting")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -198,6 +226,8 @@ def validate(args: argparse.Namespace) -> None:
             raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {limit} ({where})")
     if args.command == "rollout":
         validate_rollout(args)
+    if args.command == "autoscale":
+        validate_autoscale(args)
     if args.command in LOCAL_ONLY and not args.local:
         raise UsageError(
             f"{args.command} is for local endpoints (add --local): an Azure managed online endpoint runs until it is "
@@ -217,6 +247,32 @@ def validate_logs(args: argparse.Namespace) -> None:
         )
     if args.follow and (args.container != "inference-server" or args.output == "json"):
         raise UsageError("--follow streams the inference-server log as text: leave out --container and --output json")
+
+
+def validate_autoscale(args: argparse.Namespace) -> None:
+    if args.local:
+        raise UsageError(
+            "autoscale is an Azure Monitor setting on an Azure deployment: the local target runs a fixed number of "
+            "workers per deployment (--instance_count of create_online_deployment.py), so it has nothing to scale"
+        )
+    if sum((args.show, args.delete, args.dry_run)) > 1:
+        raise UsageError("use one of --show, --delete and --dry_run")
+    if args.show or args.delete:
+        return
+    missing = [f"--{flag}" for flag in AUTOSCALE_CAPACITY if getattr(args, flag) is None]
+    if missing:
+        raise UsageError(f"autoscale needs {' '.join(missing)} (or --show, or --delete)")
+    args.plan = autoscale.check(
+        autoscale.Plan(
+            minimum=args.min,
+            maximum=args.max,
+            default=args.default,
+            cpu_out=args.cpu_out,
+            cpu_in=args.cpu_in,
+            latency_out_ms=args.latency_out_ms,
+            cooldown_minutes=args.cooldown_minutes,
+        )
+    )
 
 
 def validate_rollout(args: argparse.Namespace) -> None:
@@ -584,6 +640,48 @@ def delete_deployment(client: Any, args: argparse.Namespace, split: traffic.Spli
     emit({"deleted": name}, args.output, [f"Deleted deployment {name}"])
 
 
+def run_autoscale(client: Any, args: argparse.Namespace) -> None:
+    """Create or update (or show, or delete) the deployment's autoscale setting."""
+    name = autoscale.setting_name(args.endpoint_name, args.deployment_name)
+    endpoint = endpoint_or_fail(client, args)
+    deployment = get_or_none(client.online_deployments.get, name=args.deployment_name, endpoint_name=endpoint.name)
+    if deployment is None:
+        existing = deployment_states(client, args.endpoint_name)
+        require_deployments([args.deployment_name], existing, args)
+    monitor = get_monitor_client(client)
+    group = client.resource_group_name
+    if args.show or args.delete:
+        found = get_or_none(monitor.autoscale_settings.get, group, name)
+        if found is None:
+            raise NotFoundError(f"deployment {args.deployment_name!r} has no autoscale setting ({name!r})")
+        if args.delete:
+            monitor.autoscale_settings.delete(group, name)
+            emit({"deleted": name}, args.output, [f"Deleted autoscale setting {name}; the instance count stays as is"])
+            return
+        emit(autoscale.as_json(found), args.output, autoscale.describe(found))
+        return
+    setting = autoscale.build(
+        args.plan, name=name, location=endpoint.location, deployment_id=deployment.id, endpoint_id=endpoint.id
+    )
+    saved = monitor.autoscale_settings.create_or_update(group, name, setting)
+    emit(autoscale.as_json(saved), args.output, autoscale.describe(saved))
+
+
+def autoscale_dry_run(args: argparse.Namespace) -> None:
+    """The setting's JSON, with the resource IDs made from the workspace settings: nothing is contacted."""
+    workspace = resolve_workspace(workspace_flags(args))
+    endpoint_id = (
+        f"/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{workspace.workspace_name}/onlineEndpoints/{args.endpoint_name}"
+    )
+    deployment_id = f"{endpoint_id}/deployments/{args.deployment_name}"
+    name = autoscale.setting_name(args.endpoint_name, args.deployment_name)
+    setting = autoscale.build(
+        args.plan, name=name, location=DRY_RUN_LOCATION, deployment_id=deployment_id, endpoint_id=endpoint_id
+    )
+    output(json.dumps(autoscale.as_json(setting), indent=2))
+
+
 def probe(client: Any, args: argparse.Namespace) -> None:
     """POST the request file N times to the scoring URI and count the azureml-model-deployment response header."""
     import httpx
@@ -638,6 +736,7 @@ COMMANDS = {
     "rollback": rollback,
     "metrics": show_metrics,
     "rollout": run_rollout,
+    "autoscale": run_autoscale,
     "delete": delete,
     "probe": probe,
     "start": start,
@@ -648,6 +747,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
+    if args.command == "autoscale" and args.dry_run:
+        autoscale_dry_run(args)
+        return 0
     COMMANDS[args.command](get_client(args), args)
     return 0
 

@@ -18,3 +18,12 @@ def get_client(args: argparse.Namespace) -> Any:
         return LocalMLClient()
     settings = resolve_workspace(workspace_flags(args))
     return create_ml_client(settings)
+
+
+def get_monitor_client(client: Any) -> Any:
+    """azure-mgmt-monitor's client for the MLClient's subscription (metrics, autoscale), through Azure Resource
+    Manager with the same credential type."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.monitor import MonitorManagementClient
+
+    return MonitorManagementClient(DefaultAzureCredential(), client.subscription_id)

@@ -186,12 +186,11 @@ class AzureMonitorMetrics:
     max_minutes = 93 * 24 * 60  # Azure Monitor keeps platform metrics 93 days
 
     def __init__(self, client: Any, endpoint: Any) -> None:
-        from azure.identity import DefaultAzureCredential
-        from azure.mgmt.monitor import MonitorManagementClient
+        from common.clients import get_monitor_client
 
         self.endpoint = endpoint
         self.resource_uri = str(endpoint.id).lstrip("/")
-        self.monitor = MonitorManagementClient(DefaultAzureCredential(), client.subscription_id)
+        self.monitor = get_monitor_client(client)
 
     def _query(self, start: float, end: float, names: str, dimension_filter: str) -> Any:
         return self.monitor.metrics.list(

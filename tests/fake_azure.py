@@ -50,6 +50,9 @@ DEFAULT_PROBE = {
     "failureThreshold": 30,
 }  # seconds between polls ("0" would mean the SDK's own interval: many seconds per test)
 BLOB = f"https://{STORAGE_ACCOUNT}.blob.core.windows.net"
+AUTOSCALE_PREFIX = (
+    f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/providers/Microsoft.Insights/autoscalesettings"
+)
 
 Reply = tuple[int, dict[str, str], str]
 
@@ -97,6 +100,7 @@ class FakeAzureML:
     monitor_empty_reads: int = 0  # the first reads find no data yet (metrics arrive late)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)  # per endpoint, once one was regenerated
     regenerate_keeps_key: bool = False  # answer a regenerate request but keep the key (what the tool must catch)
+    autoscale: dict[str, dict[str, Any]] = field(default_factory=dict)  # Azure Monitor autoscale settings by name
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
@@ -193,6 +197,9 @@ class FakeAzureML:
             ("DELETE", f"/onlineEndpoints/{name}/deployments/{name}", self._delete_deployment),
             ("POST", f"/onlineEndpoints/{name}/deployments/{name}/getLogs", self._get_logs),
             ("GET", f"/onlineEndpoints/{name}/providers/Microsoft.Insights/metrics", self._metrics),
+            ("PUT", f"{AUTOSCALE_PREFIX}/{name}", self._put_autoscale),
+            ("GET", f"{AUTOSCALE_PREFIX}/{name}", self._get_autoscale),
+            ("DELETE", f"{AUTOSCALE_PREFIX}/{name}", self._delete_autoscale),
             ("GET", f"/models/{name}/versions/{name}", self._asset_get(self.models)),
             ("GET", f"/models/{name}/versions", self._asset_list(self.models)),
             ("GET", f"/environments/{name}/versions/{name}", self._asset_get(self.environments)),
@@ -514,6 +521,26 @@ class FakeAzureML:
                 }
             )
         return _ok({"cost": 0, "timespan": request.query["timespan"][0], "interval": "PT1M", "value": value})
+
+    def _put_autoscale(self, request: SeenRequest, name: str) -> Reply:
+        """Azure Monitor answers a PUT with the resource as stored, id and name added."""
+        body = {
+            "id": f"{AUTOSCALE_PREFIX}/{name}",
+            "name": name,
+            "type": "Microsoft.Insights/autoscaleSettings",
+            **request.body,
+        }
+        status = 200 if name in self.autoscale else 201
+        self.autoscale[name] = body
+        return _ok(body, status)
+
+    def _get_autoscale(self, _request: SeenRequest, name: str) -> Reply:
+        if name not in self.autoscale:
+            return _error(404, "ResourceNotFound", f"The autoscale setting {name} was not found.")
+        return _ok(self.autoscale[name])
+
+    def _delete_autoscale(self, _request: SeenRequest, name: str) -> Reply:
+        return 200 if self.autoscale.pop(name, None) is not None else 204, {}, ""
 
     # ---- long-running operations --------------------------------------------------------------------------
 
