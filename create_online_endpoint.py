@@ -35,6 +35,7 @@ from common.cli import (
     toolkit_command,
 )
 from common.clients import get_client
+from common.errors import UsageError
 from common.operations import (
     ENDPOINT_SCHEMA_URL,
     dry_run_output,
@@ -66,6 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "on update: unchanged)",
     )
     add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", help="tags on the endpoint (replace the current ones)")
+    add_flag(
+        parser,
+        "--yes",
+        action="store_true",
+        help="confirm --public_network enabled on an endpoint that is private now (opens its scoring URI)",
+    )
     add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
     add_timeout_flag(parser, default_minutes=30)
     add_target_flags(parser)
@@ -110,6 +117,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
     changes = given_settings(args)
 
     def change(existing: Any) -> None:
+        refuse_opening_unconfirmed(existing, args)  # on the endpoint as read for this write: nothing is written
         for name, value in changes.items():
             setattr(existing, name, history.kept_in(value, existing.tags) if name == "tags" else value)
         kept = traffic.describe(dict(existing.traffic or {})) or "none"
@@ -125,6 +133,17 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
         timeout=args.timeout_minutes * 60,
     )
     return result
+
+
+def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:
+    """A private endpoint (public network access disabled) opened to the public network needs --yes."""
+    current = getattr(existing, "public_network_access", None)
+    private = str(getattr(current, "value", current) or "enabled").lower() == "disabled"
+    if private and args.public_network == "enabled" and not args.yes:
+        raise UsageError(
+            f"endpoint {existing.name!r} is private (public network access disabled): --public_network enabled "
+            "opens its scoring URI to the internet; add --yes to confirm"
+        )
 
 
 def report(endpoint: Any, output_format: str, local: bool) -> None:
