@@ -224,6 +224,7 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     if moves and note:
         progress(f"Once {name} succeeds: {note}")
     existing = get_or_none(client.online_deployments.get, name=name, endpoint_name=endpoint_name)
+    deployment_settings.check_update(args.settings, existing)
     model, environment = resolve_assets(client, args)
     deployment = build_deployment(args, model, environment, existing)
     progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")

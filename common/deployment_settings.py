@@ -152,6 +152,19 @@ def _variables(items: list[str] | None) -> dict[str, str] | None:
     return variables
 
 
+def check_update(requested: Requested, existing: Any | None) -> None:
+    """What Azure refuses on an existing deployment, refused before any write: its egress setting is fixed at
+    creation (concept-secure-online-endpoint, legacy network isolation)."""
+    if existing is None or requested.egress_public_network_access is None:
+        return
+    current = _egress(existing) or "enabled"
+    if requested.egress_public_network_access != current:
+        raise UsageError(
+            f"deployment {existing.name!r} was created with --egress_public_network {current}; Azure does not change "
+            "it on an existing deployment: create a new deployment (e.g. green) with the setting and move the traffic"
+        )
+
+
 def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
     """Put the settings on `deployment`: each as asked for, else as `existing` has it (None: a new deployment)."""
     from azure.ai.ml.entities import OnlineRequestSettings, ProbeSettings

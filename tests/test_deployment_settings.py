@@ -123,6 +123,16 @@ def test_azure_rerun_without_the_flags_keeps_the_current_values(azure_workspace,
     assert (sent["readinessProbe"]["period"], sent["readinessProbe"]["failureThreshold"]) == ("PT3S", 30)
 
 
+def test_azure_egress_of_an_existing_deployment_cannot_change(azure_workspace, run_script):
+    azure_workspace.add_deployment("diabetes-classify", "blue")
+
+    result = run_script(create_online_deployment, [*BLUE, "--egress_public_network", "disabled"])
+
+    assert result.code == 2
+    assert "deployment 'blue' was created with --egress_public_network enabled; Azure does not change it" in result.err
+    assert azure_workspace.writes() == []
+
+
 SLOW_ECHO = """
 import json, os, time
 
@@ -148,13 +158,13 @@ def deploy_with(setup: LocalSetup, score_path: Path, *settings: str) -> int:
 
 def test_local_target_honours_request_timeout_and_env_and_keeps_them(local, tmp_path):
     code = write_score(tmp_path / "echo", SLOW_ECHO)
-    settings = ["--request_timeout_ms", "500", "--env", "GREETING=hi there", "--app_insights", "enabled"]
+    settings = ["--request_timeout_ms", "500", "--env", "GREETING=hi there", "--egress_public_network", "disabled"]
     assert deploy_with(local, code, *settings) == 0
 
     assert local.score('{"sleep": 0}').json() == {"greeting": "hi there"}
     assert local.score('{"sleep": 2}').status_code == 408
 
-    assert deploy_with(local, code, "--egress_public_network", "disabled") == 0  # a re-run keeps the rest
+    assert deploy_with(local, code, "--app_insights", "enabled") == 0  # a re-run keeps the rest
 
     spec = local.deployment("blue")
     assert spec["request_settings"]["request_timeout_ms"] == 500
