@@ -411,7 +411,7 @@ class Deployment:
         """Whether the launched server passes its readiness probe in time (after the probe's initial delay, every
         period when the deployment sets it); the caller records the outcome."""
         readiness = instance.readiness
-        deadline = time.monotonic() + max(timeout, readiness.initial_delay + timeout)
+        deadline = time.monotonic() + readiness.initial_delay + timeout
         poll = readiness.period if readiness.configured else START_POLL_SECONDS
         try:
             await self.pause_unless_closing(readiness.initial_delay)
