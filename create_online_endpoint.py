@@ -39,6 +39,7 @@ from common.errors import UsageError
 from common.operations import (
     ENDPOINT_SCHEMA_URL,
     dry_run_output,
+    enum_value,
     get_or_none,
     state_name,
     update_endpoint,
@@ -137,8 +138,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
 
 def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:
     """A private endpoint (public network access disabled) opened to the public network needs --yes."""
-    current = getattr(existing, "public_network_access", None)
-    private = str(getattr(current, "value", current) or "enabled").lower() == "disabled"
+    private = (enum_value(getattr(existing, "public_network_access", None)) or "enabled").lower() == "disabled"
     if private and args.public_network == "enabled" and not args.yes:
         raise UsageError(
             f"endpoint {existing.name!r} is private (public network access disabled): --public_network enabled "

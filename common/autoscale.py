@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import UsageError
+from common.operations import enum_value
 from common.validation import MAX_INSTANCES
 
 RULE_WINDOW = datetime.timedelta(minutes=5)  # the guide's time window for each rule
@@ -121,8 +122,8 @@ def describe(setting: Any) -> list[str]:
     ]
     for rule in profile.rules:
         trigger, action = rule.metric_trigger, rule.scale_action
-        sign = ">" if _value(trigger.operator) == "GreaterThan" else "<"
-        direction = "out" if _value(action.direction) == "Increase" else "in"
+        sign = ">" if enum_value(trigger.operator) == "GreaterThan" else "<"
+        direction = "out" if enum_value(action.direction) == "Increase" else "in"
         lines.append(
             f"  scale {direction} by {action.value} when {trigger.metric_name} {sign} {trigger.threshold:g} "
             f"(average over {_minutes(trigger.time_window)} min; cool down {_minutes(action.cooldown)} min)"
@@ -134,8 +135,3 @@ def _minutes(duration: Any) -> str:
     if isinstance(duration, datetime.timedelta):
         return f"{duration.total_seconds() / 60:g}"
     return str(duration)
-
-
-def _value(member: Any) -> str:
-    """An enum member's value (the models read back from Azure hold enums), or the string itself."""
-    return str(getattr(member, "value", member))

@@ -17,6 +17,7 @@ from typing import Any
 
 from common.cli import add_flag
 from common.errors import UsageError
+from common.operations import enum_value
 
 REQUEST_TIMEOUT_MS_MAX = 180_000  # Azure's documented maximum
 AZURE_PROBE_DEFAULTS = {
@@ -201,8 +202,8 @@ def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
 
 def _egress(deployment: Any) -> str | None:
     """ "enabled", "disabled" or None; read back from Azure it is an enum (EgressPublicNetworkAccessType)."""
-    value = getattr(deployment, "egress_public_network_access", None)
-    return str(getattr(value, "value", value)).lower() if value else None
+    value = enum_value(getattr(deployment, "egress_public_network_access", None))
+    return value.lower() if value else None
 
 
 def in_force(deployment: Any) -> dict[str, Any]:

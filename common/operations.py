@@ -33,9 +33,15 @@ def is_not_found(error: BaseException) -> bool:
     return missing and not workspace_missing(error)
 
 
-def state_name(value: Any) -> str | None:
-    """A provisioning state as text: the SDK returns enum members ('DeploymentProvisioningState.SUCCEEDED')."""
+def enum_value(value: Any) -> str | None:
+    """A setting Azure returns as an enum member (e.g. 'DeploymentProvisioningState.SUCCEEDED' when printed) or as
+    text, as its text value."""
     return None if value is None else str(getattr(value, "value", value))
+
+
+def state_name(value: Any) -> str | None:
+    """A provisioning state as text."""
+    return enum_value(value)
 
 
 def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
