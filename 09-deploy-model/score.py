@@ -7,8 +7,9 @@ file is found at any depth). run() accepts three request formats and answers a J
   {"input_data": {"columns": ["Pregnancies", ...], "data": [[...]]}}
   [{"Pregnancies": 2, "PlasmaGlucose": 180, ...}]
 
-Bad input gets HTTP 400 with {"error": "..."} naming the problem, whatever the body holds: run() never raises on
-a request (so never answers 500). The script imports nothing from the project, so it runs unchanged in Azure's
+Bad input gets HTTP 400 with {"error": {"code": "BadRequest", "message": "..."}} naming the problem (Azure's error
+shape, which azure-ai-ml's invoke and `az ml online-endpoint invoke` read), whatever the body holds: run() never
+raises on a request (so never answers 500). The script imports nothing from the project, so it runs unchanged in Azure's
 inference images.
 
 Requests are checked in two passes: a vectorised one (orjson and numpy) that accepts a well-formed request at the
@@ -62,6 +63,7 @@ LABEL_ARRAY = np.array(LABELS, dtype=object)
 # against the model's), which made a fresh frame's prediction 0.06 ms faster.
 COLUMNS = pd.Index(FEATURES)
 MAX_ROWS_VARIABLE = "MAX_ROWS_PER_REQUEST"
+BAD_REQUEST_CODE = "BadRequest"
 MODEL_SUFFIXES = (".pkl", ".joblib")
 FORMATS = (
     '{"data": [[8 numbers], ...]}, {"input_data": {"columns": [...], "data": [[...], ...]}} '
@@ -301,4 +303,4 @@ def run(raw_data: Any) -> Any:
 
 def _rejected(error: BadRequest) -> Any:
     logger.info("Rejected request: %s", error)
-    return AMLResponse({"error": str(error)}, 400, json_str=True)
+    return AMLResponse({"error": {"code": BAD_REQUEST_CODE, "message": str(error)}}, 400, json_str=True)

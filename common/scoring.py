@@ -1,7 +1,9 @@
 """Calling an endpoint's scoring URI, on either target: its key or token, the POST, and what a refusal means.
 
-MLClient.online_endpoints.invoke is not used: in azure-ai-ml 1.35.2 it crashes with AttributeError on any error
-answer whose "error" is a string (score.py's, through Azure's 424), so a rejected request became a traceback.
+The POST is made here rather than through MLClient.online_endpoints.invoke so that a refusal keeps its status, the
+model's own status (Azure's 424 headers) and the deployment that answered; score.py and the local front door answer
+refusals in Azure's error shape, {"error": {"code", "message"}}, which invoke (and `az ml online-endpoint invoke`)
+read too. error_text still reads the older {"error": "..."} of a score.py deployed before.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ def refusal(status: int, headers: Any, text: str) -> ScoringRefused:
 
 
 def error_text(text: str) -> str:
-    """The error an answer carries: score.py's {"error": "..."}, the server's {"message": ...}, Azure's
-    {"error": {"message": ...}}, else the text itself (its first line, shortened)."""
+    """The error an answer carries: Azure's {"error": {"message": ...}} (score.py's and the front door's too), the
+    inference server's {"message": ...}, an older {"error": "..."}, else the text itself (its first line,
+    shortened)."""
     try:
         body = json.loads(text)
     except ValueError:

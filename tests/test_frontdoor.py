@@ -116,7 +116,7 @@ def test_a_hanging_deployment_times_out_with_408_after_its_request_timeout(tmp_p
             status, body, seconds = post(client)
 
     assert status == 408
-    assert body == {"error": "deployment 'slow' took longer than 0.5 s"}
+    assert body == {"error": {"code": "RequestTimeout", "message": "deployment 'slow' took longer than 0.5 s"}}
     assert seconds < 5
 
 
@@ -128,7 +128,7 @@ def test_a_gone_deployment_is_503_at_once(tmp_path, sockets):
         metrics = client.get("/metrics", headers=AUTH).text
 
     assert status == 503
-    assert body == {"error": "deployment 'gone' is not reachable"}
+    assert body == {"error": {"code": "ServiceUnavailable", "message": "deployment 'gone' is not reachable"}}
     assert seconds < 5
     assert 'endpoint_errors_total{deployment="gone",status_code="503"} 1.0' in metrics
 
@@ -143,7 +143,12 @@ def test_a_deployment_that_is_restarting_gets_503_with_the_reason(tmp_path):
         status, body, _ = post(client)
 
     assert status == 503
-    assert body == {"error": "deployment 'blue' is restarting (its server was killed by signal 9)"}
+    assert body == {
+        "error": {
+            "code": "ServiceUnavailable",
+            "message": "deployment 'blue' is restarting (its server was killed by signal 9)",
+        }
+    }
 
 
 def test_more_requests_in_flight_than_azure_admits_get_429(tmp_path, sockets):
@@ -173,7 +178,12 @@ def test_a_body_over_the_limit_gets_413(tmp_path, sockets):
         at_limit = client.post("/score", content=b"x" * 1000, headers=AUTH)
 
     assert declared.status_code == 413
-    assert declared.json() == {"error": "the request body is larger than 1000 bytes, the most this endpoint accepts"}
+    assert declared.json() == {
+        "error": {
+            "code": "RequestEntityTooLarge",
+            "message": "the request body is larger than 1000 bytes, the most this endpoint accepts",
+        }
+    }
     assert chunked.status_code == 413
     assert at_limit.status_code == 200
 
@@ -306,7 +316,7 @@ def test_a_deployment_that_drops_the_connection_mid_answer_is_503(tmp_path, sock
         status, body, _ = post(client)
 
     assert status == 503
-    assert body == {"error": "deployment 'blue' is not reachable"}
+    assert body == {"error": {"code": "ServiceUnavailable", "message": "deployment 'blue' is not reachable"}}
 
 
 def test_a_model_error_keeps_its_body_and_reason_behind_a_424(tmp_path, sockets):

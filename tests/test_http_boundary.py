@@ -492,8 +492,7 @@ def test_redact_masks_each_kind_of_secret():
 
 
 def test_a_request_score_py_rejects_is_one_line_with_both_status_codes(workspace, run_script, tmp_path):
-    """Azure answers 424 with ms-azureml-model-error-statuscode: 400 and score.py's body; the SDK's own invoke
-    crashes on that (AttributeError), the script does not."""
+    """Azure answers 424 with ms-azureml-model-error-statuscode: 400 and score.py's body: one line with both."""
     workspace.add_endpoint("diabetes-classify", {"blue": 100})
     request = tmp_path / "bad.json"
     request.write_text(json.dumps({"data": [[1, 2]]}))
@@ -509,6 +508,46 @@ def test_a_request_score_py_rejects_is_one_line_with_both_status_codes(workspace
     )
 
 
+def sdk_client():
+    from azure.ai.ml import MLClient
+
+    from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
+
+    return MLClient(FakeCredential(), SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE)
+
+
+def test_the_sdks_own_invoke_reads_score_pys_refusal(workspace, tmp_path):
+    """What `az ml online-endpoint invoke` calls: azure-ai-ml's validate_response reads error.message, so score.py's
+    refusal (passed through Azure's 424 as it is) must be in Azure's error shape, or the SDK fails with
+    AttributeError and the reason is lost."""
+    from azure.core.exceptions import HttpResponseError
+
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    request = tmp_path / "bad.json"
+    request.write_text(json.dumps({"data": [[1, 2]]}))
+
+    with pytest.raises(HttpResponseError) as refused:
+        sdk_client().online_endpoints.invoke("diabetes-classify", request_file=str(request))
+
+    assert refused.value.status_code == 424
+    assert "row 0: has 2 values, expected 8 (Pregnancies, PlasmaGlucose" in refused.value.message
+    assert refused.value.error.code == "BadRequest"
+
+
+def test_the_sdks_own_invoke_reads_a_refused_key(workspace, tmp_path, monkeypatch):
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    monkeypatch.setattr(
+        workspace, "_list_keys", lambda *_: (200, {}, json.dumps({"primaryKey": "old", "secondaryKey": "x"}))
+    )
+    request = tmp_path / "good.json"
+    request.write_text((SCORE_DIR / "sample-request.json").read_text())
+
+    with pytest.raises(ClientAuthenticationError) as refused:
+        sdk_client().online_endpoints.invoke("diabetes-classify", request_file=str(request))
+
+    assert "invalid key or token" in str(refused.value)
+
+
 def test_a_401_from_the_scoring_uri_is_not_an_az_login_problem(workspace, run_script, monkeypatch):
     workspace.add_endpoint("diabetes-classify", {"blue": 100})
     monkeypatch.setattr(
@@ -519,7 +558,7 @@ def test_a_401_from_the_scoring_uri_is_not_an_az_login_problem(workspace, run_sc
 
     assert result.code == 5
     assert result.err.startswith(
-        "error: the endpoint answered 401: unauthorized; the endpoint refused the key or token"
+        "error: the endpoint answered 401: invalid key or token; the endpoint refused the key or token"
     )
     assert "az login" not in result.err
 

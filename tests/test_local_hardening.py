@@ -143,7 +143,9 @@ def test_a_crash_loop_is_reported_unhealthy_with_its_log_and_not_retried(local, 
     assert local.status("flaky")["restarts"] == attempts and local.status("flaky")["pid"] is None  # left alone
     answer = local.score(deployment="flaky")
     assert answer.status_code == 503
-    assert answer.json()["error"].startswith("deployment 'flaky' is unhealthy (crash loop: its server exited")
+    assert answer.json()["error"]["message"].startswith(
+        "deployment 'flaky' is unhealthy (crash loop: its server exited"
+    )
     shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
     assert "warning: local deployment 'flaky' of 'diabetes-hardened' is unhealthy: crash loop" in shown.err
     assert "flaky" in shown.out and "unhealthy" in shown.out
@@ -191,7 +193,7 @@ def test_each_deployment_gets_its_own_request_timeout(local, tmp_path):
     response = local.score(deployment="slow")
 
     assert response.status_code == 408
-    assert response.json() == {"error": "deployment 'slow' took longer than 1 s"}
+    assert response.json() == {"error": {"code": "RequestTimeout", "message": "deployment 'slow' took longer than 1 s"}}
     assert time.monotonic() - started < 2.5
     assert local.deployment("slow")["request_settings"] == {"request_timeout_ms": 1000}
 

@@ -68,9 +68,11 @@ def test_show_reports_uri_auth_traffic_and_deployments(local, run_script):
 def test_auth_is_required_and_either_key_works(local, run_script):
     missing = httpx.post(f"{local.uri}/score", content=SAMPLE, timeout=REQUEST_TIMEOUT)
     assert missing.status_code == 401
-    assert missing.json() == {"error": "missing credential: send Authorization: Bearer <key or token>"}
+    assert missing.json() == {
+        "error": {"code": "Unauthorized", "message": "missing credential: send Authorization: Bearer <key or token>"}
+    }
     assert local.score(key="not-the-key").status_code == 401
-    assert local.score(key="not-the-key").json() == {"error": "invalid key"}
+    assert local.score(key="not-the-key").json() == {"error": {"code": "Unauthorized", "message": "invalid key"}}
 
     keys = run_script(manage_online_endpoint, ["keys", "--local", "--endpoint_name", ENDPOINT, "--output", "json"])
     secondary = json.loads(keys.out)["secondary_key"]
@@ -83,7 +85,7 @@ def test_bad_input_is_424_with_the_models_400_as_azure_answers(local, run_script
 
     assert response.status_code == 424
     assert response.headers["ms-azureml-model-error-statuscode"] == "400"
-    assert response.json()["error"].startswith("row 0: has 2 values, expected 8")
+    assert response.json()["error"]["message"].startswith("row 0: has 2 values, expected 8")
     assert response.headers["azureml-model-deployment"] == "blue"
     request = tmp_path / "bad.json"
     request.write_text(json.dumps({"data": [[1, 2]]}))
@@ -152,9 +154,9 @@ def test_aml_token_endpoint_accepts_its_tokens_only(local, run_script):
         with_a_key = local.http.post(uri, content=SAMPLE, headers={**headers, "Authorization": f"Bearer {local.key}"})
 
         assert with_token.status_code == 503  # accepted, but no deployment takes traffic yet
-        assert "no deployment of endpoint 'diabetes-token' takes traffic" in with_token.json()["error"]
+        assert "no deployment of endpoint 'diabetes-token' takes traffic" in with_token.json()["error"]["message"]
         assert with_a_key.status_code == 401
-        assert with_a_key.json() == {"error": "invalid or expired token"}
+        assert with_a_key.json() == {"error": {"code": "Unauthorized", "message": "invalid or expired token"}}
     finally:
         run_script(manage_online_endpoint, ["delete", "--local", "--endpoint_name", "diabetes-token", "--yes"])
 
@@ -168,7 +170,12 @@ def test_a_zero_percent_deployment_is_reachable_by_header_only(local):
         assert response.headers["azureml-model-deployment"] == "green"
         unknown = local.score(deployment="purple")
         assert unknown.status_code == 404
-        assert unknown.json() == {"error": f"deployment 'purple' not found on endpoint '{ENDPOINT}'"}
+        assert unknown.json() == {
+            "error": {
+                "code": "DeploymentNotFound",
+                "message": f"deployment 'purple' not found on endpoint '{ENDPOINT}'",
+            }
+        }
     finally:
         local.set_traffic(blue=90, green=10)
 

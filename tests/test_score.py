@@ -91,13 +91,15 @@ def bad(score, body) -> dict:
     ],
 )
 def test_bad_input_is_a_400_naming_the_problem(score, body, message):
-    assert message in bad(score, body)["error"]
+    assert message in bad(score, body)["error"]["message"]
 
 
 def test_a_body_that_is_not_utf_8_is_a_400(score):
     response = score.run(b'{"data": [[\xff\xfe]]}')
     assert response.status_code == 400
-    assert json.loads(response.get_data()) == {"error": "the body is not UTF-8 text (invalid start byte at byte 11)"}
+    assert json.loads(response.get_data()) == {
+        "error": {"code": "BadRequest", "message": "the body is not UTF-8 text (invalid start byte at byte 11)"}
+    }
 
 
 JSON_VALUES = st.recursive(
@@ -121,7 +123,7 @@ def labels_or_400(score, body) -> None:
         assert all(label in ("diabetic", "not-diabetic") for label in answer)
     else:
         assert answer.status_code == 400
-        assert set(json.loads(answer.get_data())) == {"error"}
+        assert set(json.loads(answer.get_data())["error"]) == {"code", "message"}
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -156,7 +158,7 @@ def test_max_rows_per_request_is_a_deployment_setting(model_dir, monkeypatch):
     for body in ({"data": [CANONICAL_ROW] * 4}, [RECORD] * 4, {"data": [huge] * 4}):
         refused = module.run(json.dumps(body))
         message = "the request has 4 rows; at most 3 per request (MAX_ROWS_PER_REQUEST)"
-        assert json.loads(refused.get_data()) == {"error": message}
+        assert json.loads(refused.get_data()) == {"error": {"code": "BadRequest", "message": message}}
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "many", "1.5"])
@@ -243,4 +245,4 @@ def test_without_orjson_the_standard_library_decodes_the_same_requests(score):
     assert score._vectorised_rows(body).tolist() == score._checked_rows(body)
     assert score.run(json.dumps({"data": rows})) == expected
     assert score.run(json.dumps([RECORD])) == expected[:1]
-    assert "is not a finite number" in bad(score, '{"data": [[2, 180, 74, 24, 21, NaN, 1.4, 22]]}')["error"]
+    assert "is not a finite number" in bad(score, '{"data": [[2, 180, 74, 24, 21, NaN, 1.4, 22]]}')["error"]["message"]

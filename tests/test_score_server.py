@@ -78,9 +78,10 @@ def test_bad_request_is_a_400_with_a_json_message(server):
     response = score(server, json.dumps({"data": [[1, 2, 3]]}).encode())
 
     assert response.status_code == 400
-    assert response.json() == {
-        "error": "row 0: has 3 values, expected 8 (Pregnancies, PlasmaGlucose, DiastolicBloodPressure, "
-        "TricepsThickness, SerumInsulin, BMI, DiabetesPedigree, Age)"
+    assert response.json()["error"] == {
+        "code": "BadRequest",
+        "message": "row 0: has 3 values, expected 8 (Pregnancies, PlasmaGlucose, DiastolicBloodPressure, "
+        "TricepsThickness, SerumInsulin, BMI, DiabetesPedigree, Age)",
     }
 
 
@@ -97,7 +98,7 @@ def test_hostile_bodies_are_400s_from_score_py_not_500s(server, body, message):
     response = score(server, body)
 
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    assert message in response.json()["error"]["message"]
 
 
 def test_a_body_that_is_not_utf_8_is_rejected_by_the_server_itself(server):

@@ -317,13 +317,30 @@ def create_app(
     )
 
 
+# The front door's own refusals, in Azure's error shape {"error": {"code", "message"}}: azure-ai-ml's invoke reads
+# error.message from it (a string "error" makes it fail with AttributeError), as `az ml online-endpoint invoke` does.
+ERROR_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "DeploymentNotFound",
+    408: "RequestTimeout",
+    413: "RequestEntityTooLarge",
+    429: "TooManyRequests",
+    503: "ServiceUnavailable",
+}
+
+
+def error_body(status: int, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": ERROR_CODES.get(status, "Error"), "message": message}}
+
+
 def _error(status: int, message: str, deployment: str | None) -> JSONResponse:
     headers = {DEPLOYMENT_HEADER: deployment} if deployment else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 def _unauthorized(problem: str) -> JSONResponse:
-    return JSONResponse({"error": problem}, status_code=401, headers=UNAUTHORIZED_HEADERS)
+    return JSONResponse(error_body(401, problem), status_code=401, headers=UNAUTHORIZED_HEADERS)
 
 
 def _max_request_bytes() -> int:
