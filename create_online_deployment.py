@@ -60,9 +60,10 @@ from common.operations import (
     state_name,
     wait_with_progress,
 )
-from common.skus import instance_type_warning
+from common.skus import canonical, instance_type_warning, same_instance_type
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+CREATE_SIZE = ("Standard_DS3_v2", 1)  # a new deployment's size when the flags leave it out
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -90,8 +91,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser, "--score_path", default="09-deploy-model", help="folder uploaded as the code (default: %(default)s)"
     )
     add_flag(parser, "--score_script", default="score.py", help="scoring script inside --score_path")
-    add_flag(parser, "--instance_type", default="Standard_DS3_v2", help="VM SKU (default: %(default)s)")
-    add_flag(parser, "--instance_count", type=int, default=1, help="number of instances, 1-50")
+    add_flag(
+        parser,
+        "--instance_type",
+        help=f"VM SKU (on create: {CREATE_SIZE[0]}; on update: the deployment's own, which Azure does not change)",
+    )
+    add_flag(
+        parser,
+        "--instance_count",
+        type=int,
+        help=f"number of instances, 1-50 (on create: {CREATE_SIZE[1]}; on update: the count Azure reports now)",
+    )
     add_flag(
         parser,
         "--traffic_allocation",
@@ -126,7 +136,8 @@ def validate(args: argparse.Namespace) -> None:
     validation.resource_name("deployment", args.deployment_name)
     validation.resource_name("endpoint", args.endpoint_name)
     validation.scoring_code(args.score_path, args.score_script)
-    validation.instance_count(args.instance_count)
+    if args.instance_count is not None:
+        validation.instance_count(args.instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
     args.settings = deployment_settings.parse(args)
@@ -140,9 +151,11 @@ def validate(args: argparse.Namespace) -> None:
         )
     if args.preflight:
         validation.request_file(Path(args.preflight_request), "--preflight_request")
-    sku_warning = instance_type_warning(args.instance_type)
-    if sku_warning:
-        warn(sku_warning)
+    if args.instance_type is not None:
+        sku_warning = instance_type_warning(args.instance_type)
+        if sku_warning:
+            warn(sku_warning)
+        args.instance_type = canonical(args.instance_type)
 
 
 def model_reference(model: references.ModelRef) -> Any:
@@ -154,23 +167,64 @@ def model_reference(model: references.ModelRef) -> Any:
     return model.arm_reference
 
 
+def planned_size(args: argparse.Namespace, existing: Any = None) -> tuple[str, int]:
+    """(instance type, instance count): the flags', else the existing deployment's (its count as Azure reports it
+    now, autoscale included), else CREATE_SIZE. A different instance type for an existing deployment is refused:
+    Azure changes only the instance count of a managed deployment in place (reference-yaml-deployment-managed-online:
+    "instance_count can be updated after deployment creation"; a new size is a new deployment)."""
+    if existing is None:
+        return args.instance_type or CREATE_SIZE[0], args.instance_count or CREATE_SIZE[1]
+    current_type = str(existing.instance_type)
+    if args.instance_type is not None and not same_instance_type(args.instance_type, current_type):
+        raise UsageError(
+            f"deployment {existing.name!r} runs on {current_type}; Azure does not change the instance type of an "
+            f"existing deployment: create a new deployment (e.g. green) with --instance_type {args.instance_type} "
+            "and move the traffic to it"
+        )
+    count = args.instance_count or int(existing.instance_count or CREATE_SIZE[1])
+    return current_type, count
+
+
 def build_deployment(
-    args: argparse.Namespace, model: references.ModelRef, environment: references.AssetRef, existing: Any = None
+    args: argparse.Namespace,
+    model: references.ModelRef,
+    environment: references.AssetRef,
+    existing: Any = None,
+    size: tuple[str, int] | None = None,
 ) -> Any:
-    """The deployment asked for; settings not given on the command line are `existing`'s (None: a new one)."""
+    """The deployment asked for; what the command line leaves out is `existing`'s (None: a new one)."""
     from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
 
+    instance_type, instance_count = size or planned_size(args, existing)
     deployment = ManagedOnlineDeployment(
         name=args.deployment_name,
         endpoint_name=args.endpoint_name,
         model=model_reference(model),
         environment=environment.arm_reference,
         code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
-        instance_type=args.instance_type,
-        instance_count=args.instance_count,
+        instance_type=instance_type,
+        instance_count=instance_count,
     )
     deployment_settings.apply(deployment, args.settings, existing)
     return deployment
+
+
+def changes(existing: Any, deployment: Any) -> list[str]:
+    """What an update changes: `name old -> new` for the model, environment, scoring script and count, the names of
+    the settings that change. The code is uploaded again each time (Azure keeps a version whose content it has)."""
+    found = []
+    pairs = {
+        "model": (references.asset_key(existing.model), references.asset_key(deployment.model)),
+        "environment": (references.asset_key(existing.environment), references.asset_key(deployment.environment)),
+        "scoring_script": (
+            getattr(existing.code_configuration, "scoring_script", None),
+            deployment.code_configuration.scoring_script,
+        ),
+        "instance_count": (int(existing.instance_count or 1), int(deployment.instance_count)),
+    }
+    found = [f"{name} {old} -> {new}" for name, (old, new) in pairs.items() if old != new]
+    old_settings, new_settings = deployment_settings.in_force(existing), deployment_settings.in_force(deployment)
+    return found + [name for name in new_settings if old_settings[name] != new_settings[name]]
 
 
 def dry_run(args: argparse.Namespace) -> str:
@@ -182,19 +236,23 @@ def dry_run(args: argparse.Namespace) -> str:
         note = f"traffic after success: {args.deployment_name}={args.traffic_allocation}%"
         if rest:
             note += f"; the other deployments share {rest}% in proportion to their current shares (not looked up)"
+    if args.instance_type is None or args.instance_count is None:
+        note += "; the size is a new deployment's (where left out): an existing deployment keeps its own"
     return dry_run_output(deployment, DEPLOYMENT_SCHEMA_URL, args.output, note)
 
 
-def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.ModelRef, references.AssetRef]:
+def resolve_assets(
+    client: Any, args: argparse.Namespace, existing: Any, size: tuple[str, int]
+) -> tuple[references.ModelRef, references.AssetRef]:
     """The model and environment to deploy; with --preflight, tried on the local target before anything is written
-    (registering the environment included)."""
+    (registering the environment included), with the settings and size the Azure deployment will have."""
     model = (
         args.model
         if isinstance(args.model, references.LocalModel)
         else resolve_model(client, args.model, local=args.local)
     )
     if args.preflight:
-        run_preflight(client, args, model)
+        run_preflight(client, args, model, existing, size)
     if args.create_environment:
         environment = build_environment(args.environment_ref, Path(args.conda_file), args.base_image)
         progress(f"Registering environment {args.environment_ref.name} from {args.conda_file} on {args.base_image}")
@@ -202,11 +260,16 @@ def resolve_assets(client: Any, args: argparse.Namespace) -> tuple[references.Mo
     return model, resolve_environment(client, args.environment_ref)
 
 
-def run_preflight(client: Any, args: argparse.Namespace, model: references.ModelRef) -> None:
+def run_preflight(
+    client: Any, args: argparse.Namespace, model: references.ModelRef, existing: Any, size: tuple[str, int]
+) -> None:
+    """The local try runs with what the Azure deployment will run with: the flags, and for an existing deployment
+    the settings and size kept from it."""
     from common import preflight
 
     environment = args.environment_ref if args.create_environment else resolve_environment(client, args.environment_ref)
-    preflight.run(client, args, model, preflight.conda_definition(client, args, environment))
+    planned = build_deployment(args, model, environment, existing, size)
+    preflight.run(client, args, model, preflight.conda_definition(client, args, environment), planned)
 
 
 def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, dict[str, int]]:
@@ -225,17 +288,26 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         progress(f"Once {name} succeeds: {note}")
     existing = get_or_none(client.online_deployments.get, name=name, endpoint_name=endpoint_name)
     deployment_settings.check_update(args.settings, existing)
-    model, environment = resolve_assets(client, args)
-    deployment = build_deployment(args, model, environment, existing)
-    progress(f"Deploying {name} to endpoint {endpoint_name} ({args.instance_count} x {args.instance_type})")
+    size = planned_size(args, existing)
+    model, environment = resolve_assets(client, args, existing, size)
+    deployment = build_deployment(args, model, environment, existing, size)
+    note = deployment_settings.worker_count_note(args.settings, existing)
+    if note:
+        progress(note)
+    instances = f"{deployment.instance_count} x {deployment.instance_type}"
+    if existing is None:
+        progress(f"Deploying {name} to endpoint {endpoint_name} ({instances})")
+    else:
+        changed = ", ".join(changes(existing, deployment)) or "nothing but the code, if it differs"
+        progress(f"Updating deployment {name} on endpoint {endpoint_name} in place (changing {changed}; {instances})")
     poller = client.online_deployments.begin_create_or_update(deployment)
     summary = {
         "deployment": name,
         "endpoint": endpoint_name,
         "model": model.arm_reference if isinstance(model, references.AssetRef) else str(model.path),
         "environment": environment.arm_reference,
-        "instance_type": args.instance_type,
-        "instance_count": args.instance_count,
+        "instance_type": deployment.instance_type,
+        "instance_count": deployment.instance_count,
         "settings": deployment_settings.in_force(deployment),
     }
     if args.no_wait and not moves:
@@ -336,7 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.preflight:  # reads the model and environment from Azure, writes nothing there
             client = get_client(args)
             model = args.model if isinstance(args.model, references.LocalModel) else resolve_model(client, args.model)
-            run_preflight(client, args, model)
+            existing = get_or_none(
+                client.online_deployments.get, name=args.deployment_name, endpoint_name=args.endpoint_name
+            )
+            run_preflight(client, args, model, existing, planned_size(args, existing))
         output(dry_run(args).rstrip("\n"))
         return 0
     client = get_client(args)

@@ -31,6 +31,9 @@ PROBES = ("liveness_probe", "readiness_probe")
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # set by the platform for the scoring script: a deployment variable must not hide them
 RESERVED_VARIABLES = ("AZUREML_MODEL_DIR", "AZUREML_ENTRY_SCRIPT")
+# The inference server's worker processes per instance: the YAML reference says to set it with
+# max_concurrent_requests_per_instance, or the one default worker serves the requests one at a time
+WORKER_COUNT = "WORKER_COUNT"
 SWITCH = ("enabled", "disabled")
 
 
@@ -150,7 +153,50 @@ def _variables(items: list[str] | None) -> dict[str, str] | None:
             raise UsageError(f"invalid --env name {key!r}: use letters, digits and _, not starting with a digit")
         if key in RESERVED_VARIABLES:
             raise UsageError(f"invalid --env name {key!r}: the platform sets it for the scoring script")
+    workers = variables.get(WORKER_COUNT)
+    if workers is not None and not (workers.isdigit() and int(workers) >= 1):
+        raise UsageError(
+            f"invalid --env {WORKER_COUNT}={workers!r}: the inference server needs a whole number, 1 or more"
+        )
     return variables
+
+
+def _kept_variables(requested: Requested, existing: Any | None) -> dict[str, str]:
+    if requested.environment_variables is not None:
+        return dict(requested.environment_variables)
+    return dict(getattr(existing, "environment_variables", None) or {})
+
+
+def worker_count(requested: Requested, existing: Any | None) -> str | None:
+    """The WORKER_COUNT to set so the server runs as many workers as the deployment admits requests at once (None:
+    the variables stay as they are). It follows max_concurrent_requests_per_instance unless --env names it: given
+    this run, the count becomes the concurrency; kept from the existing deployment, it is added only where this
+    run's --env replaced the variables without it. A run that gives neither flag leaves both as they are."""
+    given_variables = requested.environment_variables
+    if given_variables is not None and WORKER_COUNT in given_variables:
+        return None
+    if given_variables is None and requested.max_concurrent_requests_per_instance is None:
+        return None
+    variables = _kept_variables(requested, existing)
+    concurrency = requested.max_concurrent_requests_per_instance
+    if concurrency is None:
+        kept = getattr(getattr(existing, "request_settings", None), "max_concurrent_requests_per_instance", None)
+        if not kept or kept <= 1 or WORKER_COUNT in variables:
+            return None
+        concurrency = kept
+    if concurrency <= 1 and WORKER_COUNT not in variables:
+        return None
+    return None if variables.get(WORKER_COUNT) == str(concurrency) else str(concurrency)
+
+
+def worker_count_note(requested: Requested, existing: Any | None) -> str | None:
+    workers = worker_count(requested, existing)
+    if workers is None:
+        return None
+    return (
+        f"Setting {WORKER_COUNT}={workers} to match max_concurrent_requests_per_instance {workers}: the inference "
+        f"server runs {WORKER_COUNT} workers per instance (name {WORKER_COUNT} in --env to choose another number)"
+    )
 
 
 def check_update(requested: Requested, existing: Any | None) -> None:
@@ -186,11 +232,11 @@ def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
             for field, value in fields.items():
                 setattr(probe, field, value)
         setattr(deployment, name, probe)
-    deployment.environment_variables = (
-        requested.environment_variables
-        if requested.environment_variables is not None
-        else dict(getattr(existing, "environment_variables", None) or {})
-    )
+    variables = _kept_variables(requested, existing)
+    workers = worker_count(requested, existing)
+    if workers is not None:
+        variables[WORKER_COUNT] = workers
+    deployment.environment_variables = variables
     deployment.app_insights_enabled = (
         requested.app_insights_enabled
         if requested.app_insights_enabled is not None

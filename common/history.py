@@ -8,7 +8,9 @@ Each entry is one tag, readable in the portal and in `az ml online-endpoint show
   toolkit.rollback.2 = ...
 
 An Azure tag value holds at most 256 characters: an entry that does not fit clears the history rather than leave
-one that would skip a change. The traffic change and its history entry are one write (one PUT of the endpoint).
+one that would skip a change. A resource holds at most 50 tags: the history keeps as many of its most recent entries
+as the endpoint's own tags leave room for (the oldest dropped, with a warning), so a traffic change is never a PUT
+Azure refuses. The traffic change and its history entry are one write (one PUT of the endpoint).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from common.cli import warn
 from common.errors import NotFoundError, UsageError
 from common.operations import require_endpoint, update_endpoint
 from common.traffic import Split
+from common.validation import MAX_TAG_VALUE, MAX_TAGS
 
 TAG_PREFIX = "toolkit.rollback."
 MAX_ENTRIES = 5
-MAX_TAG_VALUE = 256  # Azure Resource Manager's limit on a tag value
 _SHARES = re.compile(r"^(?:[A-Za-z][-A-Za-z0-9]*=\d{1,3})(?:,[A-Za-z][-A-Za-z0-9]*=\d{1,3})*$")
 
 
@@ -75,7 +77,14 @@ def with_entries(tags: Mapping[str, Any] | None, kept: list[Entry]) -> tuple[dic
     whether the most recent entry fitted in a tag (when it does not, there is no history). An older entry that
     does not fit ends the history there. The user's own tags are left as they are."""
     result = {key: value for key, value in (tags or {}).items() if not key.startswith(TAG_PREFIX)}
-    for index, entry in enumerate(kept[:MAX_ENTRIES], start=1):
+    room = min(MAX_ENTRIES, max(0, MAX_TAGS - len(result)))
+    if len(kept) > room and room < MAX_ENTRIES:
+        warn(
+            f"the endpoint has {len(result)} tags of its own and Azure allows {MAX_TAGS}: the rollback history keeps "
+            + (f"only the last {room} change(s)" if room else "no changes")
+            + f" (dropped: {len(kept) - room} older)"
+        )
+    for index, entry in enumerate(kept[:room], start=1):
         value = entry.encode()
         if len(value) > MAX_TAG_VALUE:
             return result, index > 1
@@ -84,9 +93,9 @@ def with_entries(tags: Mapping[str, Any] | None, kept: list[Entry]) -> tuple[dic
 
 
 def kept_in(new_tags: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`--tags` replaces the endpoint's tags, but not its rollback history."""
-    history = {key: value for key, value in (existing or {}).items() if key.startswith(TAG_PREFIX)}
-    return {**{key: value for key, value in new_tags.items() if not key.startswith(TAG_PREFIX)}, **history}
+    """`--tags` replaces the endpoint's tags, but not its rollback history (as much of it as the 50 tags allow)."""
+    own = {key: value for key, value in new_tags.items() if not key.startswith(TAG_PREFIX)}
+    return with_entries(own, entries(existing))[0]
 
 
 def recorded(tags: Mapping[str, Any] | None, entry: Entry) -> dict[str, Any]:

@@ -46,9 +46,12 @@ def conda_definition(client: Any, args: Any, environment: references.AssetRef) -
     return environment.arm_reference, conda
 
 
-def run(client: Any, args: Any, model: references.ModelRef, environment: tuple[str, dict[str, Any]]) -> float:
+def run(
+    client: Any, args: Any, model: references.ModelRef, environment: tuple[str, dict[str, Any]], planned: Any
+) -> float:
     """Deploy and call on the local target; PreflightFailed (nothing sent to Azure) unless it answers a 2xx.
-    Returns the seconds it took."""
+    `planned` is the deployment Azure will get: its settings (request settings, probes, environment variables) and
+    size are the ones tried. Returns the seconds it took."""
     started = time.monotonic()
     label, conda = environment
     environments.read_conda(conda, f"the conda file of {label}")  # refused before anything is built
@@ -57,7 +60,7 @@ def run(client: Any, args: Any, model: references.ModelRef, environment: tuple[s
     with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
-        _deploy_and_call(home, args, model_path, conda, request_file)
+        _deploy_and_call(home, args, model_path, conda, request_file, planned)
     seconds = time.monotonic() - started
     progress(f"Preflight passed in {seconds:.1f} s: {args.deployment_name} answered {request_file} on the local target")
     return seconds
@@ -88,7 +91,9 @@ def _local_model(client: Any, model: references.ModelRef, folder: Path) -> Path:
     return folder
 
 
-def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, Any], request_file: Path) -> None:
+def _deploy_and_call(
+    home: Path, args: Any, model_path: Path, conda: dict[str, Any], request_file: Path, planned: Any
+) -> None:
     from azure.ai.ml.entities import (
         CodeConfiguration,
         Environment,
@@ -97,7 +102,7 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
         Model,
     )
 
-    from common import deployment_settings, scoring
+    from common import scoring
     from common.local.client import LocalMLClient
 
     local = LocalMLClient(home=home)
@@ -112,10 +117,13 @@ def _deploy_and_call(home: Path, args: Any, model_path: Path, conda: dict[str, A
             model=Model(path=str(model_path)),
             environment=f"azureml:{environment}:1",
             code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
-            instance_type=args.instance_type,
-            instance_count=1,
+            instance_type=planned.instance_type,
+            instance_count=planned.instance_count,
+            request_settings=planned.request_settings,
+            liveness_probe=planned.liveness_probe,
+            readiness_probe=planned.readiness_probe,
+            environment_variables=dict(planned.environment_variables or {}),
         )
-        deployment_settings.apply(deployment, args.settings, None)  # its --env and request settings, probes too
         try:
             local.online_deployments.begin_create_or_update(deployment).result()
         except Exception as error:

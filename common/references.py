@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common import validation
 from common.errors import UsageError
@@ -76,3 +78,16 @@ def parse_environment(value: str) -> AssetRef:
     if not rest or rest.startswith("/"):
         raise UsageError(f"invalid --environment {value!r}: use {ENVIRONMENT_FORMS}")
     return _registered("environment", rest, ENVIRONMENT_FORMS)
+
+
+_VERSIONED_ID = re.compile(r"/(?:models|environments)/([^/]+)/versions/([^/]+)$", re.IGNORECASE)
+
+
+def asset_key(reference: Any) -> str:
+    """NAME:VERSION for a registered asset however it is written (azureml:NAME:VERSION, or the ARM id Azure answers
+    with); anything else (a local model entity, a label) as text, for comparing what a deployment uses."""
+    text = str(getattr(reference, "id", None) or getattr(reference, "path", None) or reference or "")
+    found = _VERSIONED_ID.search(text)
+    if found:
+        return f"{found.group(1)}:{found.group(2)}"
+    return text.removeprefix(AZUREML_PREFIX)

@@ -21,13 +21,27 @@ RESOURCE_NAME_RULE = (
 # Asset (model, environment) names: letters, digits, '-', '_' and '.', starting with a letter or digit.
 ASSET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$")
 ASSET_VERSION_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,29}$")
+# Azure Resource Manager's tag limits (azure-resource-manager/management/tag-resources, "Limitations"): at most 50
+# tags on a resource, names of at most 512 characters without < > % & \ ? /, values of at most 256 characters.
 TAG_KEY_PATTERN = re.compile(r"^[^<>%&\\?/]{1,512}$")
+MAX_TAGS = 50
+MAX_TAG_VALUE = 256
 
 
 def resource_name(kind: str, value: str) -> str:
-    """Validate an endpoint or deployment name; `kind` is 'endpoint' or 'deployment'."""
+    """Validate an endpoint or deployment name; `kind` is 'endpoint' or 'deployment'.
+
+    A deployment name must be lowercase: azure-ai-ml lowercases the deployment names in an endpoint's traffic on
+    every write (_strip_zeroes_from_traffic), so a deployment called Blue would take its share as "blue" and never
+    match its own name again (Azure Resource Manager names are case-insensitive: Blue and blue are one deployment).
+    """
     if not (RESOURCE_NAME_MIN <= len(value) <= RESOURCE_NAME_MAX) or not RESOURCE_NAME_PATTERN.match(value):
         raise UsageError(f"invalid {kind} name {value!r}: use {RESOURCE_NAME_RULE}")
+    if kind == "deployment" and value != value.lower():
+        raise UsageError(
+            f"invalid deployment name {value!r}: use lowercase ({value.lower()!r}); Azure ML keeps the names in an "
+            "endpoint's traffic in lowercase, so a mixed-case name would not match its own share"
+        )
     return value
 
 
@@ -54,8 +68,16 @@ def tags(pairs: Iterable[str] | None) -> dict[str, str]:
         if not sep or not key:
             raise UsageError(f"invalid tag {pair!r}: use KEY=VALUE, for example team=ml")
         if not TAG_KEY_PATTERN.match(key):
-            raise UsageError(f"invalid tag key {key!r}: 1-512 characters, none of < > % & \\ ? /")
-        result[key] = value.strip()
+            shown = key if len(key) <= 40 else key[:40] + "..."
+            raise UsageError(f"invalid tag key {shown!r}: 1-512 characters, none of < > % & \\ ? / (Azure's rule)")
+        value = value.strip()
+        if len(value) > MAX_TAG_VALUE:
+            raise UsageError(
+                f"invalid tag {key}: its value has {len(value)} characters; Azure allows at most {MAX_TAG_VALUE}"
+            )
+        result[key] = value
+    if len(result) > MAX_TAGS:
+        raise UsageError(f"invalid --tags: {len(result)} tags; Azure allows at most {MAX_TAGS} on a resource")
     return result
 
 

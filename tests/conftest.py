@@ -224,6 +224,7 @@ def azure(mocker: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]:
     credential_class = mocker.patch("azure.identity.DefaultAzureCredential")
     client = client_class.return_value
     client.online_endpoints.get.side_effect = ResourceNotFoundError("endpoint not found")
+    client.online_deployments.get.side_effect = ResourceNotFoundError("deployment not found")
     client.online_endpoints.begin_create_or_update.side_effect = lambda entity: finished_poller(
         _provisioned_endpoint(entity)
     )

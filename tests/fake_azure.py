@@ -102,6 +102,11 @@ class FakeAzureML:
     keys: dict[str, dict[str, str]] = field(default_factory=dict)  # per endpoint, once one was regenerated
     regenerate_keeps_key: bool = False  # answer a regenerate request but keep the key (what the tool must catch)
     autoscale: dict[str, dict[str, Any]] = field(default_factory=dict)  # Azure Monitor autoscale settings by name
+    # another writer: run after the endpoint's Nth GET is answered (between a command's read and its write), and after
+    # each endpoint PUT is kept (a write landing right after the command's own)
+    after_endpoint_get: dict[int, Callable[[], None]] = field(default_factory=dict)
+    after_endpoint_put: Callable[[str], None] | None = None
+    endpoint_gets: int = 0
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
@@ -131,7 +136,9 @@ class FakeAzureML:
             self.add_deployment(name, deployment)
 
     def add_deployment(self, endpoint: str, name: str) -> None:
-        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, {"properties": {}})
+        """An existing deployment as Azure answers it: its instance type, and its count in the sku."""
+        body = {"properties": {"instanceType": "Standard_DS3_v2"}, "sku": {"name": "Default", "capacity": 1}}
+        self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, body)
 
     def fail(self, method: str, resource_pattern: str, status: int, code: str, message: str, times: int = 1) -> None:
         """Answer the next `times` requests matching (method, resource regex) with an Azure error body."""
@@ -360,9 +367,17 @@ class FakeAzureML:
     def _get_endpoint(self, _request: SeenRequest, name: str) -> Reply:
         if name not in self.endpoints:
             return _error(404, "UserError", f"Endpoint {name} not found.")
-        return _ok(self.endpoints[name])
+        answer = _ok(self.endpoints[name])
+        self.endpoint_gets += 1
+        other_writer = self.after_endpoint_get.pop(self.endpoint_gets, None)
+        if other_writer is not None:
+            other_writer()
+        return answer
 
     def _put_endpoint(self, request: SeenRequest, name: str) -> Reply:
+        refused = _tag_refusal(request.body.get("tags") or {})
+        if refused:
+            return refused
         traffic = request.body.get("properties", {}).get("traffic") or {}
         mirror = request.body.get("properties", {}).get("mirrorTraffic") or {}
         missing = [d for d in traffic if (name, d) not in self.deployments]
@@ -375,6 +390,8 @@ class FakeAzureML:
         state = "Updating" if name in self.endpoints else "Creating"
         self.endpoints[name] = self._endpoint_resource(name, request.body, state)
         answer = copy.deepcopy(self.endpoints[name])
+        if self.after_endpoint_put is not None:
+            self.after_endpoint_put(name)
         if state == "Creating":  # as recorded: no scoring URI until the endpoint exists
             answer["properties"].update(scoringUri=None, swaggerUri=None)
         return self._accepted(answer, "Succeeded", kind="oe")
@@ -616,6 +633,19 @@ def _asset(kind: str, name: str, version: str, properties: dict[str, Any]) -> di
         "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",
         "properties": {"description": None, "tags": {}, "properties": {}, **properties},
     }
+
+
+def _tag_refusal(tags: dict[str, str]) -> Reply | None:
+    """Azure Resource Manager's tag limits (tag-resources, "Limitations"): 50 tags, names of 512 characters without
+    < > % & \\ ? /, values of 256. The codes are ARM's general ones; the wording of a real refusal may differ."""
+    if len(tags) > 50:
+        return _error(400, "InvalidTemplate", f"The resource has {len(tags)} tags; at most 50 are allowed.")
+    for key, value in tags.items():
+        if len(key) > 512 or re.search(r"[<>%&\\?/]", key):
+            return _error(400, "InvalidTagNameCharacters", f"The tag name '{key}' has invalid characters or length.")
+        if len(str(value)) > 256:
+            return _error(400, "InvalidTagValueLength", f"The tag value of '{key}' exceeds 256 characters.")
+    return None
 
 
 def _ok(body: Any, status: int = 200) -> Reply:

@@ -47,6 +47,7 @@ def test_invoke_posts_to_the_scoring_uri_with_the_key_and_prints_the_answer(endp
     from azure.ai.ml.entities import EndpointAuthKeys
 
     endpoint.client.online_endpoints.get_keys.return_value = EndpointAuthKeys(primary_key="k1", secondary_key="k2")
+    endpoint.client.online_deployments.get.side_effect = None  # green exists
     post = mocker.patch("requests.post")
     post.return_value.status_code, post.return_value.text = 200, '["not-diabetic"]'
 

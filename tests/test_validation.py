@@ -71,6 +71,33 @@ def test_documented_skus_pass_silently_in_any_case():
     assert len(MANAGED_ONLINE_SKUS) == len({s.lower() for s in MANAGED_ONLINE_SKUS})
 
 
+def test_the_sku_list_is_the_documented_one():
+    """reference-managed-online-endpoints-vm-sku-list: 85 sizes in 19 families (synced 2026-12-01)."""
+    from common.skus import DOCUMENTED_SKUS
+
+    assert len(MANAGED_ONLINE_SKUS) == 85 and len({sku.family for sku in DOCUMENTED_SKUS}) == 19
+    for added in ("Standard_L8s_v2", "Standard_L80as_v3", "Standard_NC6s_v2", "Standard_NV36adms_A10_v5"):
+        assert added in MANAGED_ONLINE_SKUS
+    for added in ("Standard_FX4mds", "Standard_FX12mds", "Standard_ND96is_H100_v5"):
+        assert added in MANAGED_ONLINE_SKUS
+    for gone in ("Standard_E4a_v4", "Standard_E96as_v4", "Standard_NC24rs_v3"):
+        assert gone not in MANAGED_ONLINE_SKUS
+        assert "is not in the documented SKU list" in (instance_type_warning(gone) or "")
+    ds3 = next(sku for sku in DOCUMENTED_SKUS if sku.name == "Standard_DS3_v2")
+    assert (ds3.family, ds3.cores, ds3.gpu, ds3.skips_reservation) == ("standardDSv2Family", 4, False, False)
+    a100 = next(sku for sku in DOCUMENTED_SKUS if sku.name == "Standard_NC24ads_A100_v4")
+    assert a100.gpu and a100.skips_reservation
+
+
+def test_instance_types_match_regardless_of_case_and_take_the_documented_spelling():
+    from common.skus import canonical, same_instance_type
+
+    assert canonical("STANDARD_DS3_V2") == canonical("standard_ds3_v2") == "Standard_DS3_v2"
+    assert canonical("Standard_Unknown_v9") == "Standard_Unknown_v9"
+    assert same_instance_type("Standard_DS3_V2", "Standard_DS3_v2")
+    assert not same_instance_type("Standard_DS3_v2", "Standard_DS4_v2")
+
+
 def test_small_and_unknown_skus_warn():
     assert "Azure recommends Standard_DS3_v2" in (instance_type_warning("Standard_DS1_v2") or "")
     warning = instance_type_warning("Standard_F4s_v3") or ""

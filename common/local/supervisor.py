@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.deployment_settings import AZURE_PROBE_DEFAULTS
+from common.deployment_settings import AZURE_PROBE_DEFAULTS, WORKER_COUNT
 from common.local import processes, upstream
 from common.local.state import HOME_VARIABLE, LocalStateError, LocalStore, read_json, read_json_or_none, write_json
 
@@ -55,6 +55,14 @@ LOG_TAIL_LINES = 30
 DEFAULT_REQUEST_TIMEOUT_MS = 5000
 DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
 START_POLL_SECONDS = 0.1  # how often a starting server is asked whether it answers, unless a readiness probe says
+
+
+def server_workers(spec: dict[str, Any]) -> int:
+    """The server's worker processes: Azure runs WORKER_COUNT (default 1) in each instance's server; the local
+    target runs one server per deployment standing for all its instances."""
+    configured = str((spec.get("environment_variables") or {}).get(WORKER_COUNT, "1"))
+    per_instance = int(configured) if configured.isdigit() and int(configured) >= 1 else 1
+    return per_instance * int(spec.get("instance_count") or 1)
 
 
 @dataclass(frozen=True)
@@ -374,7 +382,7 @@ class Deployment:
         argv = [
             *(python, "-c", RUN_LAUNCHER, str(LAUNCHER)),
             *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
-            *("--entry_script", spec["scoring_script"], "--worker_count", str(settings.instance_count)),
+            *("--entry_script", spec["scoring_script"], "--worker_count", str(server_workers(spec))),
         ]
         inherited = {key: value for key, value in os.environ.items() if key not in TOOLKIT_VARIABLES}
         environment = {
