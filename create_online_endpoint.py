@@ -119,10 +119,11 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
 
     def change(existing: Any) -> None:
         refuse_opening_unconfirmed(existing, args)  # on the endpoint as read for this write: nothing is written
+        differs = [name for name, value in changes.items() if not same_setting(existing, name, value)]
         for name, value in changes.items():
             setattr(existing, name, history.kept_in(value, existing.tags) if name == "tags" else value)
         kept = traffic.describe(dict(existing.traffic or {})) or "none"
-        changed = ", ".join(changes) or "nothing"
+        changed = ", ".join(differs) or "nothing"
         progress(f"Updating endpoint {endpoint.name} in place (changing {changed}; traffic kept: {kept})")
 
     result, _ = update_endpoint(
@@ -134,6 +135,17 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
         timeout=args.timeout_minutes * 60,
     )
     return result
+
+
+def same_setting(existing: Any, name: str, value: Any) -> bool:
+    """Whether the endpoint already has `value` for the setting `name` (Azure answers enums in its own case; tags
+    are compared without the rollback history, which --tags keeps)."""
+    current = getattr(existing, name, None)
+    if name == "tags":
+        return history.without_history(current) == history.without_history(value)
+    if name in ("auth_mode", "public_network_access"):
+        return (enum_value(current) or "").lower() == str(value).lower()
+    return (current or None) == (value or None)
 
 
 def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:

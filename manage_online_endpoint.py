@@ -668,11 +668,17 @@ def run_autoscale(client: Any, args: argparse.Namespace) -> None:
 
 
 def autoscale_dry_run(args: argparse.Namespace) -> None:
-    """The setting's JSON, with the resource IDs made from the workspace settings: nothing is contacted."""
-    workspace = resolve_workspace(workspace_flags(args))
+    """The setting's JSON, with the resource IDs made from the workspace settings (placeholders when none are given,
+    as for the location): nothing is contacted."""
+    try:
+        workspace = resolve_workspace(workspace_flags(args))
+        subscription, group, name = workspace.subscription_id, workspace.resource_group, workspace.workspace_name
+    except UsageError:
+        subscription, group, name = "<subscription_id>", "<resource_group>", "<workspace_name>"
+        progress("No workspace given: its subscription, resource group and name are placeholders in the IDs")
     endpoint_id = (
-        f"/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}/providers/"
-        f"Microsoft.MachineLearningServices/workspaces/{workspace.workspace_name}/onlineEndpoints/{args.endpoint_name}"
+        f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{name}/onlineEndpoints/{args.endpoint_name}"
     )
     deployment_id = f"{endpoint_id}/deployments/{args.deployment_name}"
     name = autoscale.setting_name(args.endpoint_name, args.deployment_name)

@@ -16,17 +16,45 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from common.azure_errors import translate
-from common.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from common.workspace import SETTINGS
 
 log = logging.getLogger("deploy")
+# The top-level modules of requirements.txt the scripts import: one missing means the virtual environment is not in use
+REQUIRED_MODULES = frozenset(
+    {"azure", "sklearn", "joblib", "pandas", "numpy", "orjson", "yaml", "uvicorn", "starlette", "httpx", "requests"}
+    | {"prometheus_client", "filelock", "psutil", "uvloop", "httptools", "azureml_inference_server_http", "uv"}
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but an argument error is one line (no usage dump) and exit code 2."""
+    """argparse, but an argument error is one line (no usage dump) and exit code 2, and a mistyped flag is named
+    (argparse would first report a required flag it hides as missing)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._subparsers is None:  # a parser with verbs leaves their flags to the verb's own parser
+            unknown = self._unknown_flags(sys.argv[1:] if args is None else list(args))
+            if unknown:
+                self.error(f"unrecognized arguments: {unknown}")
+        return super().parse_known_args(args, namespace)
+
+    def _unknown_flags(self, argv: list[str]) -> str:
+        import difflib
+
+        known = list(self._option_string_actions)
+        found = []
+        for token in argv:
+            if token == "--":
+                break
+            flag = token.split("=", 1)[0]
+            if not flag.startswith("--") or flag == "--" or any(option.startswith(flag) for option in known):
+                continue
+            close = difflib.get_close_matches(flag, known, n=1)
+            found.append(flag + (f" (did you mean {close[0]}?)" if close else ""))
+        return ", ".join(found)
 
 
 def spellings(flag: str) -> list[str]:
@@ -195,6 +223,15 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in REQUIRED_MODULES:
+            raise
+        print(
+            f"error: {error.name} is not installed here: the toolkit runs in its virtual environment; run `make setup` "
+            "and `source .venv/bin/activate`, then the command again",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except CliError as error:
         return _report(error)
     except Exception as error:

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from common.cli import workspace_flags
+from common.errors import UsageError
 from common.workspace import create_ml_client, resolve_workspace
 
 
@@ -16,8 +17,20 @@ def get_client(args: argparse.Namespace) -> Any:
         from common.local.client import LocalMLClient
 
         return LocalMLClient()
-    settings = resolve_workspace(workspace_flags(args))
+    try:
+        settings = resolve_workspace(workspace_flags(args))
+    except UsageError as missing:
+        raise UsageError(missing.message + _local_endpoint_hint(getattr(args, "endpoint_name", None))) from None
     return create_ml_client(settings)
+
+
+def _local_endpoint_hint(endpoint: str | None) -> str:
+    """A forgotten --local: the endpoint the command names exists on the local target."""
+    from common.local.state import LocalStore, default_home
+
+    if endpoint and LocalStore(default_home()).endpoint_file(endpoint).is_file():
+        return f". Endpoint {endpoint!r} exists on the local target: add --local to use it"
+    return ""
 
 
 def get_monitor_client(client: Any) -> Any:

@@ -92,6 +92,11 @@ def with_entries(tags: Mapping[str, Any] | None, kept: list[Entry]) -> tuple[dic
     return result, True
 
 
+def without_history(tags: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The endpoint's own tags."""
+    return {key: value for key, value in (tags or {}).items() if not key.startswith(TAG_PREFIX)}
+
+
 def kept_in(new_tags: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
     """`--tags` replaces the endpoint's tags, but not its rollback history (as much of it as the 50 tags allow)."""
     own = {key: value for key, value in new_tags.items() if not key.startswith(TAG_PREFIX)}
@@ -177,6 +182,6 @@ def _check_restorable(entry: Entry, deployments: set[str]) -> None:
     if gone:
         raise UsageError(
             f"cannot roll back to the split before {entry.change!r} ({entry.before.describe()}): deployment "
-            f"{', '.join(map(repr, gone))} no longer exists; set the traffic with: manage_online_endpoint.py "
-            "traffic --set ..."
+            f"{', '.join(map(repr, gone))} no longer exists; deploy it again under the same name and run rollback "
+            "again (the history is kept), or set the traffic with: manage_online_endpoint.py traffic --set ..."
         )

@@ -82,12 +82,17 @@ class Figures:
             return "no requests"
         latency = "  ".join(f"{name} {_ms(value)}" for name, value in self.latencies().items())
         return (
-            f"{self.requests} requests, 4xx {self.percent(self.client_errors):.1f}%, "
+            f"{requests_text(self.requests)}, 4xx {self.percent(self.client_errors):.1f}%, "
             f"5xx {self.percent(self.server_errors):.1f}%  {latency}"
         )
 
     def latencies(self) -> dict[str, float | None]:
         return {"p50": self.p50_ms, "p95": self.p95_ms, "p99": self.p99_ms}
+
+
+def requests_text(count: int) -> str:
+    """'1 request', '20 requests'."""
+    return f"{count} request" + ("" if count == 1 else "s")
 
 
 def _ms(value: float | None) -> str:

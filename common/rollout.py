@@ -19,7 +19,7 @@ from typing import Any
 
 from common import history, traffic
 from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
-from common.metrics import DeploymentFigures, Figures
+from common.metrics import DeploymentFigures, Figures, requests_text
 
 PROBE_TIMEOUT_SECONDS = 30.0
 
@@ -48,7 +48,7 @@ def judge(figures: Figures, limits: Limits) -> Verdict:
     never a pass: too few requests, or requests without a latency figure, fail the step."""
     crossed = []
     if figures.requests < limits.min_requests:
-        crossed.append(f"{figures.requests} requests, fewer than --min_requests {limits.min_requests}")
+        crossed.append(f"{requests_text(figures.requests)}, fewer than --min_requests {limits.min_requests}")
     if figures.requests and figures.error_percent > limits.max_error_percent:
         crossed.append(
             f"error percentage {figures.error_percent:.1f}% ({figures.errors} of {figures.requests}) is above "
@@ -248,7 +248,7 @@ class Rollout:
 def _figures_text(figures: Figures) -> str:
     p95 = "n/a" if figures.p95_ms is None else f"{figures.p95_ms:.1f} ms"
     return (
-        f"{figures.requests} requests, {figures.errors} errors ({figures.error_percent:.1f}%: "
+        f"{requests_text(figures.requests)}, {figures.errors} errors ({figures.error_percent:.1f}%: "
         f"4xx {figures.client_errors}, 5xx {figures.server_errors}), p95 {p95}"
     )
 

@@ -34,10 +34,22 @@ def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, 
     try:
         response = requests.post(endpoint.scoring_uri, data=body, headers=headers, timeout=SCORING_TIMEOUT_SECONDS)
     except requests.RequestException as error:
-        raise CliError(f"the scoring URI {endpoint.scoring_uri} is not reachable: {error}") from None
+        reason = unreachable_reason(error)
+        raise CliError(f"the scoring URI {endpoint.scoring_uri} is not reachable: {reason}") from None
     if response.status_code >= 300:
         raise refusal(response.status_code, response.headers, response.text)
     return response.text
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """Why a request got no answer, in a few words: the operating system's reason ('Connection refused') rather
+    than urllib3's wrapped repr of its connection object, else the error's type."""
+    import re
+
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
+    if found:
+        return found.group(1).strip()
+    return type(error).__name__ if len(str(error)) > 200 or not str(error) else str(error)
 
 
 def request_headers(client: Any, endpoint_name: str, deployment: str | None = None) -> dict[str, str]:

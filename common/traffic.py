@@ -89,7 +89,8 @@ def rebalance(current: Mapping[str, int], deployment: str, percent: int) -> dict
 
 
 def describe(plan: Mapping[str, int]) -> str:
-    return ", ".join(f"{name}={share}%" for name, share in plan.items())
+    """'blue=90%, green=10%', by deployment name: the order Azure (or a dict) happens to hold is not meaningful."""
+    return ", ".join(f"{name}={plan[name]}%" for name in sorted(plan))
 
 
 def _shares(values: list[str], what: str, example: str) -> dict[str, int]:

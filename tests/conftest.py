@@ -255,3 +255,11 @@ def asset(name: str, version: str) -> MagicMock:
     found = MagicMock(name=f"{name}:{version}")
     found.name, found.version = name, version
     return found
+
+
+def ctrl_c_as_default() -> None:
+    """preexec_fn of a child a test sends SIGINT to: a suite started with SIGINT ignored (nohup, a background job)
+    passes that on to its children, and a Python started so never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

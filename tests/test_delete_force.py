@@ -35,6 +35,28 @@ def test_force_moves_the_share_in_proportion_then_deletes(three_deployments, run
     assert "Deleted deployment red" in result.out
 
 
+def test_rollback_after_force_waits_for_the_deployment_to_come_back(three_deployments, run_script):
+    """What the README's table says: the history keeps the split from before delete --force; rollback is refused
+    while red is gone (nothing written) and restores it once red is deployed again."""
+    assert run_script(manage_online_endpoint, ["delete", *ENDPOINT, "--deployment_name", "red", "--force"]).code == 0
+    writes = len(three_deployments.writes())
+
+    refused = run_script(manage_online_endpoint, ["rollback", *ENDPOINT])
+
+    assert refused.code == 2
+    assert "deployment 'red' no longer exists; deploy it again under the same name and run rollback again" in (
+        refused.err
+    )
+    assert len(three_deployments.writes()) == writes
+
+    three_deployments.add_deployment("diabetes-classify", "red")
+    restored = run_script(manage_online_endpoint, ["rollback", *ENDPOINT])
+
+    assert restored.code == 0, restored.err
+    put = three_deployments.sent("PUT", "/onlineEndpoints/diabetes-classify")[-1]
+    assert put.body["properties"]["traffic"] == {"blue": 60, "green": 30, "red": 10}
+
+
 def test_force_clears_a_mirror_share(fake_azure, run_script):
     fake_azure.add_endpoint("diabetes-classify", {"blue": 100})
     fake_azure.add_deployment("diabetes-classify", "green")

@@ -210,3 +210,23 @@ def test_local_probes_take_a_frozen_server_out_then_restart_it_at_the_liveness_t
     log = local.store.endpoint_dir("settings-local").joinpath("frontdoor.log").read_text()
     assert "did not answer its liveness probe (GET /) 2 times in a row" in log
     assert wait_until(lambda: local.score('{"sleep": 0}').status_code == 200, 30)
+
+
+def test_local_server_runs_worker_count_workers_per_instance_so_concurrency_happens(local, tmp_path):
+    """--max_concurrent_requests_per_instance 3 sets WORKER_COUNT=3: three requests of 1 s are served at once,
+    not one after another (as Azure's server runs WORKER_COUNT workers in each instance)."""
+    import concurrent.futures
+
+    import psutil
+
+    code = write_score(tmp_path / "echo", SLOW_ECHO)
+    assert deploy_with(local, code, "--max_concurrent_requests_per_instance", "3") == 0
+    assert local.deployment("blue")["environment_variables"] == {"WORKER_COUNT": "3"}
+    server = psutil.Process(local.status("blue")["pid"])
+    assert wait_until(lambda: len(server.children()) == 3, 10), server.children()
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: local.score('{"sleep": 1}').status_code, range(3)))
+    assert answers == [200, 200, 200]
+    assert time.monotonic() - started < 2.5  # one worker would take 3 s

@@ -23,7 +23,7 @@ import pytest
 
 from common.local import processes
 from common.local.state import HOME_VARIABLE, read_json_or_none
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ctrl_c_as_default
 from tests.localtarget import LocalSetup, local_target, wait_until
 
 ENDPOINT = "diabetes-interrupted"
@@ -40,7 +40,15 @@ def local(tmp_path: Path, model_dir: Path) -> Iterator[LocalSetup]:
 def command(local: LocalSetup, script: str, *arguments: str) -> subprocess.Popen[str]:
     environment = {**os.environ, HOME_VARIABLE: str(local.home)}
     argv = [sys.executable, script, *arguments]
-    return subprocess.Popen(argv, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_default,
+    )
 
 
 def interrupted(local: LocalSetup, sig: signal.Signals, after: float, script: str, *arguments: str) -> int:

@@ -20,7 +20,7 @@ import pytest
 
 import create_online_endpoint
 import manage_online_endpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ctrl_c_as_default
 from tests.localtarget import LocalSetup, local_target, write_score
 
 ENDPOINT = "rollout-local"
@@ -191,6 +191,7 @@ def test_ctrl_c_during_a_rollout_restores_the_split_from_before_it(local):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_default,
     )
     try:
         assert process.stdout is not None
