@@ -41,7 +41,7 @@ DEMO_DEPLOY := $(BIN)/python create_online_deployment.py --local --endpoint_name
 	--model_path azureml:diabetes-predict@latest --environment diabetes-classify --score_path 09-deploy-model \
 	--score_script score.py --instance_type Standard_DS3_v2 --instance_count 1
 
-.PHONY: demo demo-rollout demo-clean
+.PHONY: demo demo-rollout demo-clean clean-local
 demo: setup
 	$(BIN)/python train_model.py --register --local
 	$(BIN)/python create_online_endpoint.py --local --endpoint_name $(DEMO_ENDPOINT) \
@@ -74,6 +74,18 @@ demo-rollout: setup
 	$(ROLLOUT) || test $$? -eq 9
 	$(MANAGE_ROLLOUT) show --local --endpoint_name $(ROLLOUT_ENDPOINT)
 
+# Every local endpoint the demos and the README's examples create (tests/test_readme.py keeps the list complete)
+README_ENDPOINTS := $(DEMO_ENDPOINT) $(ROLLOUT_ENDPOINT) diabetes-safe diabetes-local
+LOCAL_HOME := $(or $(AZUREML_LOCAL_HOME),$(HOME)/.azureml-local)
+DELETE_LOCAL = test ! -f "$(LOCAL_HOME)/endpoints/$$endpoint/endpoint.json" || \
+	$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name "$$endpoint" --yes
+
 demo-clean: setup
-	-$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(DEMO_ENDPOINT) --yes
-	-$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name $(ROLLOUT_ENDPOINT) --yes
+	@for endpoint in $(README_ENDPOINTS); do $(DELETE_LOCAL) || exit 1; done
+
+# Everything the local target keeps on disk (models, environments, the deployments' virtual environments), after
+# deleting every local endpoint it holds, so that no process is left running
+clean-local: setup
+	@for file in "$(LOCAL_HOME)"/endpoints/*/endpoint.json; do test -f "$$file" || continue; \
+		endpoint=$$(basename "$$(dirname "$$file")"); $(DELETE_LOCAL) || exit 1; done
+	rm -rf "$(LOCAL_HOME)"

@@ -51,3 +51,73 @@ def test_the_readme_preflight_command_is_the_one_the_preflight_tests_run():
     _python, script_name, *argv = shlex.split(command)
     assert script_name == "create_online_deployment.py"
     assert argv == [*DEPLOYMENT_SEED, "--preflight"]
+
+
+def manage_dry_runs() -> list[str]:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return [
+        line.strip()
+        for line in lines
+        if line.strip().startswith("python manage_online_endpoint.py") and "--dry_run" in line
+    ]
+
+
+@pytest.mark.parametrize("command", manage_dry_runs())
+def test_readme_manage_dry_runs_work_as_written_without_a_workspace(command, run_script, monkeypatch, tmp_path):
+    import json
+
+    import manage_online_endpoint
+
+    for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)  # no config.json: a newcomer's machine
+    _python, _script, *argv = shlex.split(command)
+
+    result = run_script(manage_online_endpoint, argv)
+
+    assert result.code == 0, result.err
+    assert "/subscriptions/<subscription_id>/resourceGroups/<resource_group>/" in json.dumps(json.loads(result.out))
+
+
+def local_endpoints_created() -> set[str]:
+    """The local endpoints the README's commands create (and the demos', in the Makefile)."""
+    import re
+
+    text = (ROOT / "README.md").read_text() + (ROOT / "Makefile").read_text()
+    names = set()
+    for line in text.splitlines():
+        if "create_online_endpoint.py" in line and "--local" in line:
+            found = re.search(r"--endpoint_name (\S+)", line)
+            if found:
+                names.add(found.group(1))
+    return names
+
+
+def test_make_demo_clean_deletes_every_local_endpoint_the_readme_creates():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    variables = dict(re.findall(r"^(\w+) := (.*)$", makefile, re.M))
+    listed = set(re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], variables["README_ENDPOINTS"]).split())
+    created = {variables.get(name[2:-1], name) if name.startswith("$(") else name for name in local_endpoints_created()}
+    assert created and created <= listed, created - listed
+
+
+def test_make_demo_clean_and_clean_local_remove_them_for_real(tmp_path, model_dir):
+    """Real endpoints (no deployment: seconds), deleted by the Makefile's targets as a user runs them."""
+    import os
+    import subprocess
+
+    from tests.localtarget import local_target
+
+    home = tmp_path / "home"
+    with local_target(home, "diabetes-local", model_dir) as local:
+        assert local.run(create_online_endpoint.main, ["--local", "--endpoint_name", "somebody-elses"]) == 0
+        environment = {**os.environ, "AZUREML_LOCAL_HOME": str(home)}
+        run = subprocess.run(["make", "-s", "demo-clean"], cwd=ROOT, env=environment, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert local.store.endpoints() == ["somebody-elses"]  # demo-clean removes the README's only
+
+        run = subprocess.run(["make", "-s", "clean-local"], cwd=ROOT, env=environment, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert not home.exists()
