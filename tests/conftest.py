@@ -6,6 +6,8 @@ import importlib.util
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -255,6 +257,21 @@ def asset(name: str, version: str) -> MagicMock:
     found = MagicMock(name=f"{name}:{version}")
     found.name, found.version = name, version
     return found
+
+
+def start_command(script: str, *arguments: str, home: Path | None = None) -> subprocess.Popen[str]:
+    """A toolkit command in a child process, as a user starts it (output piped, the local home given), able to take
+    Ctrl-C whatever the suite was started with."""
+    environment = {**os.environ, **({"AZUREML_LOCAL_HOME": str(home)} if home else {})}
+    return subprocess.Popen(
+        [sys.executable, script, *arguments],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_default,
+    )
 
 
 def ctrl_c_as_default() -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from common.local import processes
 from common.local.state import HOME_VARIABLE, read_json_or_none
-from tests.conftest import ROOT, ctrl_c_as_default
+from tests.conftest import start_command
 from tests.localtarget import LocalSetup, local_target, wait_until
 
 ENDPOINT = "diabetes-interrupted"
@@ -38,17 +37,7 @@ def local(tmp_path: Path, model_dir: Path) -> Iterator[LocalSetup]:
 
 
 def command(local: LocalSetup, script: str, *arguments: str) -> subprocess.Popen[str]:
-    environment = {**os.environ, HOME_VARIABLE: str(local.home)}
-    argv = [sys.executable, script, *arguments]
-    return subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_as_default,
-    )
+    return start_command(script, *arguments, home=local.home)
 
 
 def interrupted(local: LocalSetup, sig: signal.Signals, after: float, script: str, *arguments: str) -> int:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import manage_online_endpoint
-from tests.conftest import ROOT, ctrl_c_as_default
+from tests.conftest import start_command
 from tests.localtarget import LocalSetup, local_target
 
 LOGS = ["logs", "--endpoint_name", "diabetes-classify", "--deployment_name", "blue"]
@@ -86,10 +84,7 @@ def test_local_logs_and_the_storage_initializer(local, run_script):
 
 
 def test_local_follow_streams_new_lines_until_ctrl_c(local):
-    command = [sys.executable, "manage_online_endpoint.py", *local_logs(local), "--follow", "--lines", "5"]
-    follower = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_default
-    )
+    follower = start_command("manage_online_endpoint.py", *local_logs(local), "--follow", "--lines", "5")
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
     try:

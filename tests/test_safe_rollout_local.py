@@ -20,7 +20,7 @@ import pytest
 
 import create_online_endpoint
 import manage_online_endpoint
-from tests.conftest import ROOT, ctrl_c_as_default
+from tests.conftest import ROOT, start_command
 from tests.localtarget import LocalSetup, local_target, write_score
 
 ENDPOINT = "rollout-local"
@@ -182,17 +182,8 @@ def test_a_rollout_of_a_failing_deployment_is_rolled_back_at_its_first_step(loca
 
 
 def test_ctrl_c_during_a_rollout_restores_the_split_from_before_it(local):
-    environment = {**os.environ, "AZUREML_LOCAL_HOME": str(local.home)}
     argv = ["rollout", "--local", *ENDPOINT_ARGS, "--deployment_name", "green", "--steps", "10", "100"]
-    process = subprocess.Popen(
-        [sys.executable, "manage_online_endpoint.py", *argv, "--bake_seconds", "60"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_as_default,
-    )
+    process = start_command("manage_online_endpoint.py", *argv, "--bake_seconds", "60", home=local.home)
     try:
         assert process.stdout is not None
         for line in process.stdout:
