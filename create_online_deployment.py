@@ -228,6 +228,9 @@ def changes(existing: Any, deployment: Any) -> list[str]:
 
 
 def dry_run(args: argparse.Namespace) -> str:
+    workers = deployment_settings.worker_count_note(args.settings, None)
+    if workers:
+        progress(workers)
     deployment = build_deployment(args, args.model, args.environment_ref)
     if args.traffic_allocation is None:
         note = "traffic after success: unchanged (no --traffic_allocation)"

@@ -136,6 +136,17 @@ def test_concurrency_above_one_sets_worker_count_and_says_so(workspace, run_scri
     assert "Setting WORKER_COUNT=4 to match max_concurrent_requests_per_instance 4" in result.err
 
 
+def test_the_dry_run_shows_the_worker_count_it_would_set(workspace, run_script):
+    import yaml
+
+    result = run_script(create_online_deployment, [*BLUE, "--max_concurrent_requests_per_instance", "4", "--dry_run"])
+
+    assert result.code == 0, result.err
+    assert yaml.safe_load(result.out)["environment_variables"] == {"WORKER_COUNT": "4"}
+    assert "Setting WORKER_COUNT=4" in result.err
+    assert workspace.requests == []
+
+
 def test_worker_count_named_in_env_is_the_users_choice(workspace, run_script):
     argv = [*BLUE, "--max_concurrent_requests_per_instance", "4", "--env", "WORKER_COUNT=2"]
 
