@@ -1,4 +1,5 @@
-"""The README's deployment commands parse and validate as written (run with --dry_run: nothing is sent)."""
+"""The README's and docs/' commands parse and validate as written (run with --dry_run: nothing is sent), the links
+between them resolve, and the README stays short."""
 
 from __future__ import annotations
 
@@ -13,13 +14,21 @@ from tests.conftest import ROOT
 SCRIPTS = {"create_online_endpoint.py": create_online_endpoint, "create_online_deployment.py": create_online_deployment}
 
 
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def documented_lines() -> list[str]:
+    return [line for document in DOCUMENTS for line in document.read_text().splitlines()]
+
+
 def readme_commands() -> list[str]:
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = documented_lines()
     return [line.strip() for line in lines if line.strip().startswith(tuple(f"python {s}" for s in SCRIPTS))]
 
 
 def test_the_seed_commands_are_in_the_readme_verbatim():
-    commands = readme_commands()
+    lines = (ROOT / "README.md").read_text().splitlines()
+    commands = [line.strip() for line in lines if line.strip().startswith("python create_online_")]
     assert (
         'python create_online_endpoint.py --endpoint_name diabetes-classify --description "Diabetes classification '
         'endpoint" --auth_mode aml_token --public_network enabled --verbose'
@@ -54,7 +63,7 @@ def test_the_readme_preflight_command_is_the_one_the_preflight_tests_run():
 
 
 def manage_dry_runs() -> list[str]:
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = documented_lines()
     return [
         line.strip()
         for line in lines
@@ -83,7 +92,7 @@ def local_endpoints_created() -> set[str]:
     """The local endpoints the README's commands create (and the demos', in the Makefile)."""
     import re
 
-    text = (ROOT / "README.md").read_text() + (ROOT / "Makefile").read_text()
+    text = "\n".join(documented_lines()) + (ROOT / "Makefile").read_text()
     names = set()
     for line in text.splitlines():
         if "create_online_endpoint.py" in line and "--local" in line:
@@ -121,3 +130,27 @@ def test_make_demo_clean_and_clean_local_remove_them_for_real(tmp_path, model_di
         run = subprocess.run(["make", "-s", "clean-local"], cwd=ROOT, env=environment, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         assert not home.exists()
+
+
+def test_the_readme_is_read_in_five_minutes():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation but - and _ dropped, spaces as -."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_link_between_the_documents_resolves(document):
+    import re
+
+    for target in re.findall(r"\]\(([^)#:]*\.md)?(#[^)]*)?\)", document.read_text()):
+        path, fragment = target
+        linked = (document.parent / path).resolve() if path else document
+        assert linked.is_file(), (document.name, path)
+        if fragment:
+            headings = [line.lstrip("#") for line in linked.read_text().splitlines() if line.startswith("#")]
+            assert fragment[1:] in {anchor(heading) for heading in headings}, (document.name, path, fragment)

@@ -200,8 +200,8 @@ def test_ctrl_c_during_a_rollout_restores_the_split_from_before_it(local):
 
 
 def readme_sequence() -> list[str]:
-    """The README's local safe-rollout commands, in order (the code block after its marker)."""
-    text = (ROOT / "README.md").read_text()
+    """docs/safe-rollout.md's local commands, in order (the code block after its marker)."""
+    text = (ROOT / "docs" / "safe-rollout.md").read_text()
     block = text.split("<!-- safe-rollout-local", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     return [line.strip() for line in block.strip().splitlines()]
 
