@@ -8,10 +8,16 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.txt)
+
+# uv (pinned in requirements.txt) installs the rest in seconds; pip, about a minute, when uv cannot be had
 $(STAMP): requirements.txt
-	@echo "Creating $(VENV) and installing requirements.txt (about a minute, once)..."
+	@echo "Creating $(VENV) and installing requirements.txt with uv $(UV_VERSION) (seconds; pip if uv fails)..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off -r requirements.txt
+	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off "uv==$(UV_VERSION)" \
+		&& $(BIN)/uv pip install --python $(BIN)/python -r requirements.txt; then :; else \
+		echo "uv could not install requirements.txt: installing with pip instead (about a minute)..."; \
+		$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt || exit 1; fi
 	touch $(STAMP)
 	@echo "Installed."
 
