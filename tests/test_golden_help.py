@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import commands
 import create_online_deployment
 import create_online_endpoint
 import invoke_online_endpoint
@@ -25,9 +26,7 @@ SCRIPTS = {
     "manage_online_endpoint.py": manage_online_endpoint,
     "train_model.py": train_model,
 }
-CASES = [(script, []) for script in SCRIPTS] + [
-    ("manage_online_endpoint.py", [verb]) for verb in manage_online_endpoint.SUBCOMMANDS
-]
+CASES = [(script, []) for script in SCRIPTS] + [("manage_online_endpoint.py", [verb]) for verb in commands.VERBS]
 
 
 def help_text(script: str, verb: list[str], monkeypatch: pytest.MonkeyPatch) -> str:

@@ -1,0 +1,65 @@
+"""The verbs of manage_online_endpoint.py, one module each, and the registry that imports only the verb asked for
+(as pip's commands_dict does), so --help and a bad flag stay fast.
+
+A verb module has `add_arguments(parser)` (its own flags: --endpoint_name, the target and output flags are the
+dispatcher's), `validate(args)` (no I/O: a bad value is a UsageError before anything is read) and
+`run(client, args) -> Result | None` (the calls; the data and lines to print, or None when it printed as it went).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verb:
+    module: str
+    summary: str
+
+
+@dataclass
+class Result:
+    """What a verb found or did: `data` for --output json, `lines` for people."""
+
+    data: dict[str, Any]
+    lines: list[str] = field(default_factory=list)
+
+
+VERBS = {
+    "show": Verb("commands.show", "the endpoint: scoring URI, auth mode, traffic, deployments and their state"),
+    "keys": Verb("commands.keys", "the endpoint's keys (auth_mode key) or a token (aml_token)"),
+    "logs": Verb("commands.logs", "the last lines of a deployment's log"),
+    "traffic": Verb(
+        "commands.traffic", "set the live traffic split (--set) and the mirror (shadow) traffic (--mirror)"
+    ),
+    "promote": Verb("commands.promote", "give a deployment 100%% of the live traffic (and none of the mirror traffic)"),
+    "rollback": Verb(
+        "commands.rollback", "restore the split in force before the last traffic change this toolkit made"
+    ),
+    "metrics": Verb(
+        "commands.metrics", "requests, 4xx and 5xx, p50/p95/p99 latency per deployment over the last minutes"
+    ),
+    "rollout": Verb(
+        "commands.rollout",
+        "raise a deployment's share step by step, judge each step's metrics, roll back on a crossed limit",
+    ),
+    "autoscale": Verb(
+        "commands.autoscale",
+        "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",
+    ),
+    "delete": Verb("commands.delete", "delete a deployment (--deployment_name) or the whole endpoint"),
+    "probe": Verb(
+        "commands.probe", "send a request N times and count which deployment answered each (the traffic split at work)"
+    ),
+    "start": Verb(
+        "commands.start", "local target: bring a stopped endpoint back as it was (port, keys, traffic, deployments)"
+    ),
+    "stop": Verb("commands.stop", "local target: stop the endpoint's processes and keep its state"),
+}
+
+
+def load(name: str) -> ModuleType:
+    return importlib.import_module(VERBS[name].module)

@@ -1,0 +1,118 @@
+"""autoscale: an Azure Monitor autoscale setting on a deployment (CPU rules, optionally request latency), shown,
+deleted, or printed with --dry_run without a call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from commands import Result
+from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
+from common import autoscale
+from common.cli import add_flag, output, progress, workspace_flags
+from common.clients import get_monitor_client
+from common.errors import NotFoundError, UsageError
+from common.operations import get_or_none
+from common.workspace import resolve_workspace
+
+CAPACITY = ("min", "max", "default", "cpu_out", "cpu_in")
+DRY_RUN_LOCATION = "<the endpoint's location>"  # read from the endpoint when the setting is applied
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=True)
+    for flag, kind, what in (
+        ("min", int, "fewest instances"),
+        ("max", int, "most instances"),
+        ("default", int, "instances when no metric is available"),
+        ("cpu_out", float, "add an instance above this average CPU %%"),
+        ("cpu_in", float, "remove an instance below this average CPU %%"),
+        ("latency_out_ms", float, "also add an instance above this average request latency (the endpoint's)"),
+    ):
+        add_flag(parser, f"--{flag}", type=kind, help=what)
+    add_flag(parser, "--cooldown_minutes", type=int, default=5, help="wait after a scale action (default: %(default)s)")
+    add_flag(parser, "--dry_run", action="store_true", help="print the setting's JSON; contact nothing")
+    add_flag(parser, "--show", action="store_true", help="show the deployment's autoscale setting")
+    add_flag(parser, "--delete", action="store_true", help="delete the deployment's autoscale setting")
+
+
+def validate(args: argparse.Namespace) -> None:
+    if args.local:
+        raise UsageError(
+            "autoscale is an Azure Monitor setting on an Azure deployment: the local target runs a fixed number of "
+            "workers per deployment (--instance_count of create_online_deployment.py), so it has nothing to scale"
+        )
+    if sum((args.show, args.delete, args.dry_run)) > 1:
+        raise UsageError("use one of --show, --delete and --dry_run")
+    if args.show or args.delete:
+        return
+    missing = [f"--{flag}" for flag in CAPACITY if getattr(args, flag) is None]
+    if missing:
+        raise UsageError(f"autoscale needs {' '.join(missing)} (or --show, or --delete)")
+    args.plan = autoscale.check(
+        autoscale.Plan(
+            minimum=args.min,
+            maximum=args.max,
+            default=args.default,
+            cpu_out=args.cpu_out,
+            cpu_in=args.cpu_in,
+            latency_out_ms=args.latency_out_ms,
+            cooldown_minutes=args.cooldown_minutes,
+        )
+    )
+
+
+def needs_client(args: argparse.Namespace) -> bool:
+    return not args.dry_run
+
+
+def run(client: Any, args: argparse.Namespace) -> Result | None:
+    """Create or update (or show, or delete) the deployment's autoscale setting."""
+    if args.dry_run:
+        dry_run(args)
+        return None
+    name = autoscale.setting_name(args.endpoint_name, args.deployment_name)
+    endpoint = endpoint_or_fail(client, args)
+    deployment = get_or_none(client.online_deployments.get, name=args.deployment_name, endpoint_name=endpoint.name)
+    if deployment is None:
+        require_deployments([args.deployment_name], deployment_states(client, args.endpoint_name), args)
+    monitor = get_monitor_client(client)
+    group = client.resource_group_name
+    if args.show or args.delete:
+        found = get_or_none(monitor.autoscale_settings.get, group, name)
+        if found is None:
+            raise NotFoundError(f"deployment {args.deployment_name!r} has no autoscale setting ({name!r})")
+        if args.delete:
+            monitor.autoscale_settings.delete(group, name)
+            return Result({"deleted": name}, [f"Deleted autoscale setting {name}; the instance count stays as is"])
+        return Result(autoscale.as_json(found), autoscale.describe(found))
+    setting = autoscale.build(
+        args.plan, name=name, location=endpoint.location, deployment_id=deployment.id, endpoint_id=endpoint.id
+    )
+    saved = monitor.autoscale_settings.create_or_update(group, name, setting)
+    return Result(autoscale.as_json(saved), autoscale.describe(saved))
+
+
+def dry_run(args: argparse.Namespace) -> None:
+    """The setting's JSON, with the resource IDs made from the workspace settings (placeholders when none are given,
+    as for the location): nothing is contacted."""
+    try:
+        workspace = resolve_workspace(workspace_flags(args))
+        subscription, group, name = workspace.subscription_id, workspace.resource_group, workspace.workspace_name
+    except UsageError:
+        subscription, group, name = "<subscription_id>", "<resource_group>", "<workspace_name>"
+        progress("No workspace given: its subscription, resource group and name are placeholders in the IDs")
+    endpoint_id = (
+        f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{name}/onlineEndpoints/{args.endpoint_name}"
+    )
+    deployment_id = f"{endpoint_id}/deployments/{args.deployment_name}"
+    setting = autoscale.build(
+        args.plan,
+        name=autoscale.setting_name(args.endpoint_name, args.deployment_name),
+        location=DRY_RUN_LOCATION,
+        deployment_id=deployment_id,
+        endpoint_id=endpoint_id,
+    )
+    output(json.dumps(autoscale.as_json(setting), indent=2))

@@ -1,0 +1,87 @@
+"""delete: a deployment (with --force, after moving its share to the others) or the whole endpoint."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from commands import Result
+from commands.shared import add_deployment_flag, deployment_states
+from common import history, traffic
+from common.cli import add_flag, progress, show_command
+from common.errors import NotFoundError, UsageError
+from common.operations import get_or_none, wait_with_progress
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=False)
+    add_flag(parser, "--yes", action="store_true", help="confirm the deletion")
+    add_flag(
+        parser,
+        "--force",
+        action="store_true",
+        help="delete a deployment that takes traffic: move its share to the others first (confirms, too)",
+    )
+
+
+def validate(args: argparse.Namespace) -> None:
+    if not args.yes and not (args.force and args.deployment_name):
+        what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
+        raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
+
+
+def run(client: Any, args: argparse.Namespace) -> Result:
+    endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
+    if endpoint is None:
+        raise NotFoundError(f"endpoint {args.endpoint_name!r} not found: there is nothing to delete")
+    check = show_command(args.endpoint_name, local=args.local)
+    if args.deployment_name:
+        return delete_deployment(client, args, traffic.Split.of(endpoint), check)
+    split = traffic.Split.of(endpoint)
+    names = sorted(deployment_states(client, args.endpoint_name))
+    shares = ", ".join(f"{name} ({split.live.get(name, 0)}%)" for name in names) or "none"
+    progress(f"Deleting endpoint {args.endpoint_name} ({endpoint.scoring_uri}) and its deployments: {shares}")
+    poller = client.online_endpoints.begin_delete(name=args.endpoint_name)
+    wait_with_progress(poller, f"deleting endpoint {args.endpoint_name}", check)
+    return Result(
+        {"deleted": args.endpoint_name, "deployments": names},
+        [f"Deleted endpoint {args.endpoint_name} and its deployments ({', '.join(names) or 'none'})"],
+    )
+
+
+def delete_deployment(client: Any, args: argparse.Namespace, split: traffic.Split, check: str) -> Result:
+    """Delete one deployment; with --force, first move its live share to the others (in proportion) and clear
+    its mirror share, in one recorded traffic change."""
+    name = args.deployment_name
+    share, mirrored = split.live.get(name, 0), split.mirror.get(name, 0)
+    if (share or mirrored) and not args.force:
+        raise UsageError(
+            f"deployment {name!r} takes {share or mirrored}% of the {'live' if share else 'mirror'} traffic of "
+            f"{args.endpoint_name!r}; add --force to move it to the other deployments first, or set the traffic "
+            "with manage_online_endpoint.py traffic --set ..."
+        )
+    if share or mirrored:
+        move_share_away(client, args, share)
+    poller = client.online_deployments.begin_delete(name=name, endpoint_name=args.endpoint_name)
+    wait_with_progress(poller, f"deleting deployment {name}", check)
+    return Result({"deleted": name}, [f"Deleted deployment {name}"])
+
+
+def move_share_away(client: Any, args: argparse.Namespace, share: int) -> None:
+    name = args.deployment_name
+
+    def without(current: traffic.Split) -> traffic.Split:
+        live = traffic.rebalance(current.live, name, 0) if current.live.get(name) else current.live
+        return traffic.Split(live, {k: v for k, v in current.mirror.items() if k != name})
+
+    try:  # change_split runs `without` before it writes: a share with nowhere to go is refused first
+        before, after = history.change_split(
+            client, args.endpoint_name, without, local=args.local, change=f"delete {name} --force"
+        )
+    except traffic.ImpossibleTrafficError:
+        raise UsageError(
+            f"cannot delete {name!r} with --force: it takes {share}% of the live traffic and no other deployment "
+            "takes any to share it with; give another deployment traffic first (promote, or traffic --set)"
+        ) from None
+    for line in traffic.change_lines(before, after):
+        progress(line)

@@ -1,0 +1,60 @@
+"""logs: the last lines of a deployment's container log; locally --follow streams it until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from commands import Result
+from commands.shared import add_deployment_flag, endpoint_or_fail
+from common import validation
+from common.cli import add_flag, output, progress
+from common.errors import UsageError
+
+LOG_CONTAINERS = ("inference-server", "storage-initializer")  # Azure's two, as az ml online-deployment get-logs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=True)
+    add_flag(parser, "--lines", type=int, default=100, help="how many lines (default: %(default)s)")
+    add_flag(
+        parser,
+        "--container",
+        choices=LOG_CONTAINERS,
+        default=LOG_CONTAINERS[0],
+        help="the deployment's container whose log to read (default: %(default)s)",
+    )
+    add_flag(parser, "--follow", action="store_true", help="local target: stream new lines until Ctrl-C")
+
+
+def validate(args: argparse.Namespace) -> None:
+    validation.positive_count("--lines", args.lines)
+    if args.follow and not args.local:
+        raise UsageError(
+            "--follow is for the local target (add --local): Azure's logs API returns the last lines only; run the "
+            "command again, or query the deployment's console logs in Log Analytics"
+        )
+    if args.follow and (args.container != "inference-server" or args.output == "json"):
+        raise UsageError("--follow streams the inference-server log as text: leave out --container and --output json")
+
+
+def run(client: Any, args: argparse.Namespace) -> Result | None:
+    endpoint_or_fail(client, args)
+    if args.follow:
+        follow(client, args)
+        return None
+    text = client.online_deployments.get_logs(
+        name=args.deployment_name, endpoint_name=args.endpoint_name, lines=args.lines, container_type=args.container
+    )
+    return Result({"deployment": args.deployment_name, "container": args.container, "logs": text}, [str(text).rstrip()])
+
+
+def follow(client: Any, args: argparse.Namespace) -> None:
+    """Stream the local server's log; Ctrl-C is how it ends, so it ends quietly."""
+    lines = client.online_deployments.follow_logs(args.deployment_name, args.endpoint_name, args.lines)
+    try:
+        for chunk in lines:
+            output(chunk, end="")
+    except KeyboardInterrupt:
+        return
+    progress(f"deployment {args.deployment_name} was deleted: its log ends here")

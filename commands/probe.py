@@ -1,0 +1,62 @@
+"""probe: send the request N times and count which deployment answered each (the traffic split at work)."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+from pathlib import Path
+from typing import Any
+
+from commands import Result
+from commands.shared import MAX_PROBES, add_request_file_flag, endpoint_or_fail
+from common import scoring, traffic, validation
+from common.cli import add_flag, progress
+from common.errors import CliError, UsageError
+from common.operations import DEPLOYMENT_HEADER
+
+PROBE_TIMEOUT_SECONDS = 30.0
+PROGRESS_SECONDS = 2.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_request_file_flag(parser)
+    add_flag(parser, "--requests", type=int, default=200, help=f"how many, 1-{MAX_PROBES} (default: %(default)s)")
+
+
+def validate(args: argparse.Namespace) -> None:
+    if not 1 <= args.requests <= MAX_PROBES:
+        raise UsageError(f"invalid --requests {args.requests}: use 1 to {MAX_PROBES}")
+    validation.request_file(Path(args.request_file))
+
+
+def run(client: Any, args: argparse.Namespace) -> Result:
+    """POST the request file N times to the scoring URI and count the azureml-model-deployment response header."""
+    endpoint = endpoint_or_fail(client, args)
+    answered = send(endpoint.scoring_uri, scoring.request_headers(client, args.endpoint_name), args)
+    split = dict(answered.most_common())
+    lines = [f"{args.requests} requests to {args.endpoint_name}:"]
+    lines += [f"  {name:24} {count:5}  {100 * count / args.requests:5.1f}%" for name, count in split.items()]
+    lines.append(f"Configured traffic: {traffic.describe(dict(endpoint.traffic or {})) or 'none'}")
+    return Result({"requests": args.requests, "answered_by": split, "traffic": dict(endpoint.traffic or {})}, lines)
+
+
+def send(uri: str, headers: dict[str, str], args: argparse.Namespace) -> collections.Counter[str]:
+    import httpx
+
+    body = Path(args.request_file).read_bytes()
+    answered: collections.Counter[str] = collections.Counter()
+    progress(f"Sending {args.requests} requests to {uri} ...")
+    last_progress = time.monotonic()
+    with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
+        for sent in range(1, args.requests + 1):
+            if time.monotonic() - last_progress >= PROGRESS_SECONDS:
+                progress(f"  {sent - 1}/{args.requests} answered")
+                last_progress = time.monotonic()
+            try:
+                response = http.post(uri, content=body, headers=headers)
+            except httpx.TransportError as error:
+                raise CliError(f"{uri} is not reachable: {error}") from None
+            served_by = response.headers.get(DEPLOYMENT_HEADER, "unknown")
+            answered[served_by if response.status_code < 400 else f"{served_by} (HTTP {response.status_code})"] += 1
+    return answered

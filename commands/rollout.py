@@ -1,0 +1,110 @@
+"""rollout: raise a deployment's share step by step, judge each step's metrics, restore the split on a crossed
+limit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from commands import Result
+from commands.shared import (
+    MAX_PROBES,
+    add_deployment_flag,
+    add_request_file_flag,
+    deployment_states,
+    endpoint_or_fail,
+    require_deployments,
+)
+from common import metrics, rollout, scoring, traffic, validation
+from common.cli import add_flag, output, progress
+from common.errors import UsageError
+
+DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
+MAX_BAKE_SECONDS = 24 * 3600
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=True)
+    add_flag(parser, "--steps", nargs="+", type=int, required=True, metavar="PERCENT", help="e.g. 10 50 100")
+    for flag, kind, what in (
+        ("bake_seconds", int, "how long each step runs before it is judged"),
+        ("max_error_percent", float, "highest error percentage (4xx and 5xx) a step may show"),
+        ("max_p95_ms", float, "highest p95 latency a step may show"),
+        ("min_requests", int, "fewest requests the deployment must serve in a step"),
+    ):
+        add_flag(parser, f"--{flag}", type=kind, default=DEFAULTS[flag], help=f"{what} (default: %(default)s)")
+    add_flag(
+        parser,
+        "--probe_requests",
+        type=int,
+        default=0,
+        help="local target: send the sample request N times during each bake, through the traffic split "
+        "(default: none)",
+    )
+    add_request_file_flag(parser)
+
+
+def validate(args: argparse.Namespace) -> None:
+    validation.request_file(Path(args.request_file))
+    args.steps = rollout.check_steps(args.steps)
+    if not 1 <= args.bake_seconds <= MAX_BAKE_SECONDS:
+        raise UsageError(f"invalid --bake_seconds {args.bake_seconds}: use 1 to {MAX_BAKE_SECONDS}")
+    if not 0 <= args.max_error_percent <= 100:
+        raise UsageError(f"invalid --max_error_percent {args.max_error_percent:g}: use 0 to 100")
+    if not args.max_p95_ms > 0:
+        raise UsageError(f"invalid --max_p95_ms {args.max_p95_ms:g}: use a number of milliseconds above 0")
+    validation.positive_count("--min_requests", args.min_requests)
+    if args.probe_requests and not args.local:
+        raise UsageError(
+            "--probe_requests is for the local target (add --local): on Azure a rollout judges the traffic your "
+            "clients send"
+        )
+    if not 0 <= args.probe_requests <= MAX_PROBES:
+        raise UsageError(f"invalid --probe_requests {args.probe_requests}: use 0 to {MAX_PROBES}")
+    expected = args.probe_requests * args.steps[0] / 100
+    if args.probe_requests and expected < 2 * args.min_requests:
+        needed = -(-2 * args.min_requests * 100 // args.steps[0])
+        raise UsageError(
+            f"--probe_requests {args.probe_requests} gives {args.deployment_name} about {expected:g} requests at its "
+            f"first step ({args.steps[0]}%), too close to --min_requests {args.min_requests} to judge it: use "
+            f"--probe_requests {needed} or more"
+        )
+
+
+def run(client: Any, args: argparse.Namespace) -> Result:
+    endpoint = endpoint_or_fail(client, args)
+    existing = deployment_states(client, args.endpoint_name)
+    require_deployments([args.deployment_name], existing, args, serving=[args.deployment_name])
+    before = traffic.Split.of(endpoint)
+    rollout.plan(before, args.deployment_name, args.steps)  # an impossible step is refused before any write
+    if not args.local and args.bake_seconds < 60:
+        progress("note: Azure Monitor reports per minute, so each step is judged on whole minutes")
+    prober = None
+    if args.probe_requests:
+        headers = scoring.request_headers(client, args.endpoint_name)
+        body = Path(args.request_file).read_bytes()
+        prober = rollout.Prober(endpoint.scoring_uri, headers, body, args.probe_requests)
+    staged = rollout.Rollout(
+        client=client,
+        endpoint_name=args.endpoint_name,
+        deployment=args.deployment_name,
+        steps=args.steps,
+        bake_seconds=args.bake_seconds,
+        limits=rollout.Limits(args.max_error_percent, args.max_p95_ms, args.min_requests),
+        local=args.local,
+        source=metrics.source(client, endpoint, local=args.local),
+        report=progress if args.output == "json" else output,
+        prober=prober,
+    )
+    final = staged.run(before)
+    data = {
+        "endpoint": args.endpoint_name,
+        "deployment": args.deployment_name,
+        "outcome": "completed",
+        "traffic": final.live,
+        "mirror_traffic": final.mirror,
+        "before": before.as_dict(),
+        "steps": [record.as_dict() for record in staged.records],
+    }
+    return Result(data, [f"Rollout of {args.deployment_name} completed:", *traffic.change_lines(before, final)])

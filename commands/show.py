@@ -1,0 +1,75 @@
+"""show: the endpoint, its traffic and each deployment with its state, share, model, size and settings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from commands import Result
+from commands.shared import endpoint_or_fail
+from common import deployment_settings, traffic
+from common.operations import state_name
+
+HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
+
+
+def add_arguments(_parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def validate(_args: argparse.Namespace) -> None:
+    pass
+
+
+def run(client: Any, args: argparse.Namespace) -> Result:
+    endpoint = endpoint_or_fail(client, args)
+    deployments = [_deployment(d, endpoint) for d in client.online_deployments.list(args.endpoint_name)]
+    data = {
+        "name": endpoint.name,
+        "scoring_uri": endpoint.scoring_uri,
+        "auth_mode": endpoint.auth_mode,
+        "provisioning_state": state_name(endpoint.provisioning_state),
+        "traffic": dict(endpoint.traffic or {}),
+        "mirror_traffic": dict(endpoint.mirror_traffic or {}),
+        "deployments": deployments,
+    }
+    lines = [
+        f"Endpoint:           {endpoint.name}",
+        f"Scoring URI:        {endpoint.scoring_uri}",
+        f"Auth mode:          {endpoint.auth_mode}",
+        f"Provisioning state: {data['provisioning_state']}",
+        f"Traffic:            {traffic.describe(data['traffic']) or 'none'}",
+        f"Mirror traffic:     {traffic.describe(data['mirror_traffic']) or 'none'}",
+        "Deployments:" if deployments else "Deployments:        none",
+    ]
+    for d in deployments:
+        lines += _deployment_lines(d)
+    return Result(data, lines)
+
+
+def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "provisioning_state": state_name(d.provisioning_state),
+        "model": d.model if isinstance(d.model, str) else getattr(d.model, "path", str(d.model)),
+        "instance_type": d.instance_type,
+        "instance_count": d.instance_count,
+        "traffic": int((endpoint.traffic or {}).get(d.name, 0)),
+        "settings": deployment_settings.in_force(d),
+        # the local target reports how each deployment's server is doing; Azure reports no such property
+        **{key: (d.properties or {})[key] for key in HEALTH_PROPERTIES if key in (d.properties or {})},
+    }
+
+
+def _deployment_lines(d: dict[str, Any]) -> list[str]:
+    health = f" {d['health']:10}" if "health" in d else ""
+    lines = [
+        f"  {d['name']:24} {d['provisioning_state'] or '?':10}{health} {d['traffic']:3}%  {d['model']}  "
+        f"{d['instance_count']} x {d['instance_type']}"
+    ]
+    if d.get("health_reason"):
+        lines.append(f"    {d['health_reason'].splitlines()[0]}")
+    if d.get("local_environment"):
+        lines.append(f"    environment: {d['local_environment']}")
+    lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")
+    return lines
