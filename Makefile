@@ -21,8 +21,11 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 	@echo "Installed."
 
+# Most tests wait on real processes: 4 workers keep both cores busy; a file's tests stay together (its module-scoped
+# endpoint, and tests that build on each other). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 4
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,6 +1,9 @@
 """Shared helpers for the deployment scripts: argument handling, workspace, validation, traffic."""
 
 import importlib.util
+import signal
+import sys
+import threading
 
 
 def _require_the_virtual_environment() -> None:
@@ -18,4 +21,19 @@ def _require_the_virtual_environment() -> None:
             )
 
 
+def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+    print("error: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+
+
+def _quiet_ctrl_c_while_starting() -> None:
+    """Ctrl-C while a script is still importing its libraries ends it with exit 130 and one line, as later (a
+    KeyboardInterrupt raised inside an import would be a traceback); cli.run_main puts Python's handler back."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is (
+        signal.default_int_handler
+    ):
+        signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+
 _require_the_virtual_environment()
+_quiet_ctrl_c_while_starting()

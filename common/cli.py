@@ -251,9 +251,12 @@ def _raise_interrupt(_signum: int, _frame: Any) -> None:
 
 
 def _terminate_as_interrupt() -> Any:
-    """Install the SIGTERM handler (main thread only); the previous one, to restore."""
+    """Install the SIGTERM handler (main thread only); the previous one, to restore. Ctrl-C is Python's
+    KeyboardInterrupt again from here on (common/__init__.py quietened it while the libraries were imported)."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 

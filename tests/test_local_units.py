@@ -144,7 +144,7 @@ def test_stop_ends_orphaned_workers_of_a_dead_leader(tmp_path: Path):
 
 
 def test_the_models_scikit_learn_is_checked_against_the_environments_pin(tmp_path: Path, capsys):
-    from common.local import client as local_client
+    from common.local import online_deployments as local_client
     from common.local.environments import CondaSpec
 
     (tmp_path / "m").mkdir()

@@ -1,0 +1,255 @@
+"""LocalDeployments: online_deployments of the local target (a deployment written for the front door to run, its
+logs, its deletion)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common.cli import warn
+from common.local import environments, processes
+from common.local.online_endpoints import LocalEndpoints
+from common.local.operations import (
+    LocalPoller,
+    StateErrorWatch,
+    copy_into,
+    not_found,
+    observed,
+    plain_settings,
+    refused,
+    start_command,
+)
+from common.local.registry import LocalEnvironments, LocalModels
+from common.local.state import (
+    LocalStore,
+    read_json,
+    read_json_or_none,
+    write_json,
+)
+
+
+class LocalDeployments:
+    def __init__(
+        self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels, environments: LocalEnvironments
+    ) -> None:
+        self.store, self.endpoints, self.models, self.environments = store, endpoints, models, environments
+
+    def _spec(self, name: str, endpoint_name: str) -> dict[str, Any]:
+        self.endpoints.spec(endpoint_name)
+        path = self.store.deployment_file(endpoint_name, name)
+        if not path.is_file():
+            raise not_found(f"local deployment {name!r} does not exist on endpoint {endpoint_name!r}")
+        return read_json(path, self.endpoints.remedy(endpoint_name))
+
+    def _entity(self, spec: dict[str, Any]) -> Any:
+        from azure.ai.ml.entities import (
+            CodeConfiguration,
+            ManagedOnlineDeployment,
+            OnlineRequestSettings,
+            ProbeSettings,
+        )
+
+        endpoint, name = spec["endpoint_name"], spec["name"]
+        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+        running = self.endpoints.frontdoor(endpoint) is not None
+        state, health, reason = observed(spec, status, running)
+        return ManagedOnlineDeployment(
+            name=name,
+            endpoint_name=endpoint,
+            model=spec["model"],
+            environment=spec["environment"],
+            code_configuration=CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
+            instance_type=spec["instance_type"],
+            instance_count=spec["instance_count"],
+            request_settings=OnlineRequestSettings(**spec["request_settings"])
+            if spec.get("request_settings")
+            else None,
+            liveness_probe=ProbeSettings(**spec["liveness_probe"]) if spec.get("liveness_probe") else None,
+            readiness_probe=ProbeSettings(**spec["readiness_probe"]) if spec.get("readiness_probe") else None,
+            environment_variables=dict(spec.get("environment_variables") or {}),
+            app_insights_enabled=bool(spec.get("app_insights_enabled")),
+            egress_public_network_access=spec.get("egress_public_network_access"),
+            provisioning_state=state,
+            properties={
+                "health": health,
+                "health_reason": reason,
+                "restarts": str(status.get("restarts", 0)),
+                "pid": str(status.get("pid") or "") if running else "",
+                "local_environment": _describe_environment(spec.get("local_environment")),
+            },
+        )
+
+    def get(self, name: str, endpoint_name: str) -> Any:
+        return self._entity(self._spec(name, endpoint_name))
+
+    def list(self, endpoint_name: str) -> list[Any]:
+        return [self.get(name, endpoint_name) for name in self.store.deployments(endpoint_name)]
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None) -> str:
+        """The server's log (Azure's inference-server container); the local target has no storage initializer."""
+        spec = self._spec(name, endpoint_name)
+        if container_type == "storage-initializer":
+            return (
+                "The local target has no storage-initializer container: on Azure it downloads the model and code "
+                "before the server starts; here they were copied when the deployment was created, to "
+                f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.get('model')}). The server's own log: "
+                "--container inference-server"
+            )
+        return processes.tail(self.store.server_log(endpoint_name, name), lines)
+
+    def follow_logs(self, name: str, endpoint_name: str, lines: int, *, poll_seconds: float = 0.2) -> Iterator[str]:
+        """The last `lines` lines, then each line as the server writes it, until the deployment is deleted."""
+        self._spec(name, endpoint_name)
+        path = self.store.server_log(endpoint_name, name)
+        text = processes.tail(path, lines)
+        if text:
+            yield text + "\n"
+        position = path.stat().st_size if path.is_file() else 0
+        while self.store.deployment_file(endpoint_name, name).is_file():
+            size = path.stat().st_size if path.is_file() else 0
+            if size < position:  # the log was replaced (the deployment created again): read the new one whole
+                position = 0
+            if size > position:
+                with path.open("rb") as log:
+                    log.seek(position)
+                    chunk = log.read(size - position)
+                position += len(chunk)
+                yield chunk.decode(errors="replace")
+            else:
+                time.sleep(poll_seconds)
+
+    def begin_create_or_update(self, deployment: Any, **_: Any) -> LocalPoller:
+        endpoint_name, name = deployment.endpoint_name, deployment.name
+        if self.endpoints.spec(endpoint_name).get("deleting"):
+            raise refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
+        self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
+        label, conda = self.environments.definition(deployment.environment)  # refused before anything is written
+        built = environments.ensure(conda, label, self.store.home)
+        folder = self.store.deployment_dir(endpoint_name, name)
+        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
+        code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
+        shutil.copytree(Path(deployment.code_configuration.code), code_dir)
+        model_dir = self._model_snapshot(deployment.model, model_copy)
+        _warn_about_scikit_learn(model_dir, conda, label)
+        model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
+        spec = {
+            "name": name,
+            "endpoint_name": endpoint_name,
+            "model": model_ref,
+            "model_dir": str(model_dir),
+            "environment": deployment.environment,
+            "python": str(built.python),
+            "local_environment": built.describe(),
+            "code": str(deployment.code_configuration.code),
+            "code_dir": str(code_dir),
+            "scoring_script": deployment.code_configuration.scoring_script,
+            "instance_type": deployment.instance_type,
+            "instance_count": deployment.instance_count or 1,
+            "request_settings": plain_settings(deployment.request_settings),
+            "liveness_probe": plain_settings(deployment.liveness_probe),
+            "readiness_probe": plain_settings(deployment.readiness_probe),
+            "environment_variables": dict(deployment.environment_variables or {}),
+            # Azure-only switches: recorded (and shown) so a local deployment says what its Azure twin would do
+            "app_insights_enabled": bool(deployment.app_insights_enabled),
+            "egress_public_network_access": getattr(deployment, "egress_public_network_access", None),
+            "snapshots": [str(code_dir), *([str(model_copy)] if model_copy.exists() else [])],
+        }
+        with self.store.lock(endpoint_name):
+            self.endpoints.spec(endpoint_name)  # still there
+            spec["generation"] = self._last_generation(endpoint_name, name) + 1
+            write_json(self.store.deployment_file(endpoint_name, name), spec)
+        self.endpoints.ensure_frontdoor(endpoint_name)
+        return self._outcome_poller(endpoint_name, name, spec["generation"])
+
+    def _last_generation(self, endpoint: str, name: str) -> int:
+        """The highest generation asked for or seen (deployment.json may be unreadable: it is being replaced)."""
+        spec = read_json_or_none(self.store.deployment_file(endpoint, name)) or {}
+        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+        seen = [spec.get("generation"), status.get("generation"), status.get("serving_generation")]
+        return max([0, *(int(g) for g in [*seen, status.get("failed_generation")] if isinstance(g, int))])
+
+    def _outcome_poller(self, endpoint: str, name: str, generation: int) -> LocalPoller:
+        watch = StateErrorWatch()
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            record = self.endpoints.frontdoor(endpoint)
+            if record is not None and watch.persistent(record):
+                return True, None, self.endpoints.state_error(endpoint, record)
+            status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
+            if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
+                return True, self.get(name, endpoint), None
+            if status.get("failed_generation") == generation:
+                reason = status.get("reason") or "it failed"
+                return True, None, refused(reason)  # the script says which deployment failed
+            if record is None:
+                problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
+                return True, None, refused(f"{problem}; start it with: {start_command(endpoint)}")
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+    def _model_snapshot(self, model: Any, target: Path) -> Path:
+        """The folder to serve as AZUREML_MODEL_DIR: the registered version, or a copy of a local model."""
+        if isinstance(model, str):
+            reference = model.removeprefix("azureml:")
+            model_name, _, version = reference.partition(":")
+            return Path(self.models.get(model_name, version=version).path)
+        target.mkdir(parents=True)
+        copy_into(Path(model.path), target)
+        return target
+
+    def begin_delete(self, name: str, endpoint_name: str) -> LocalPoller:
+        with self.store.lock(endpoint_name):
+            spec = self._spec(name, endpoint_name)
+            endpoint = self.endpoints.spec(endpoint_name)
+            share = endpoint.get("traffic", {}).get(name, 0) or endpoint.get("mirror_traffic", {}).get(name, 0)
+            if share:
+                raise refused(
+                    f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first",
+                    400,
+                )
+            if self.endpoints.frontdoor(endpoint_name) is None:
+                shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
+                return LocalPoller(None)
+            write_json(self.store.deployment_file(endpoint_name, name), {**spec, "deleting": True})
+        folder = self.store.deployment_dir(endpoint_name, name)
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            if not folder.exists():
+                return True, None, None
+            if self.endpoints.frontdoor(endpoint_name) is None:
+                with self.store.lock(endpoint_name):
+                    shutil.rmtree(folder, ignore_errors=True)
+                return True, None, None
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+
+def _warn_about_scikit_learn(model_dir: Path, conda: environments.CondaSpec, label: str) -> None:
+    """Before any request fails: a model pickled by one scikit-learn and loaded by another is a classic failure."""
+    trained_with = None
+    for path in sorted(model_dir.rglob("metadata.json")):
+        try:
+            trained_with = json.loads(path.read_text()).get("sklearn_version")
+        except (OSError, ValueError, AttributeError):
+            continue
+        break
+    pinned = conda.pin("scikit-learn")
+    if trained_with and pinned and trained_with != pinned:
+        warn(
+            f"the model was trained with scikit-learn {trained_with} and environment {label} pins scikit-learn "
+            f"{pinned}: loading it may fail or predict differently; retrain with {pinned}, or pin {trained_with}"
+        )
+    elif trained_with and not pinned:
+        warn(f"the model was trained with scikit-learn {trained_with}; environment {label} does not pin scikit-learn")
+
+
+def _describe_environment(built: dict[str, Any] | None) -> str:
+    if not built:
+        return "the toolkit's own Python (deployed before environments were built)"
+    return f"{built['name']}, Python {built['python']}, hash {built['hash']}"

@@ -1,0 +1,324 @@
+"""LocalEndpoints: online_endpoints of the local target (a front door per endpoint, its keys, start and stop)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from common.cli import toolkit_command, warn
+from common.local import auth, processes
+from common.local.operations import (
+    APPLY_TIMEOUT_SECONDS,
+    FRONTDOOR_START_SECONDS,
+    FRONTDOOR_STOP_SECONDS,
+    POLL_SECONDS,
+    ROOT,
+    SETTLED_HEALTH,
+    LocalPoller,
+    StateErrorWatch,
+    not_found,
+    observed,
+    refused,
+    start_command,
+)
+from common.local.state import (
+    LocalStore,
+    append_line,
+    read_json,
+    read_json_or_none,
+    write_json,
+)
+
+
+class LocalEndpoints:
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self._warned: set[str] = set()
+
+    def remedy(self, name: str) -> str:
+        """What to do about an unreadable state file of this endpoint."""
+        stop = toolkit_command("manage_online_endpoint.py", "stop", "--endpoint_name", name, local=True)
+        return f": restore it, or stop the endpoint ({stop}) and delete {str(self.store.endpoint_dir(name))!r}"
+
+    def spec(self, name: str) -> dict[str, Any]:
+        path = self.store.endpoint_file(name)
+        if not path.is_file():
+            raise not_found(f"local endpoint {name!r} does not exist")
+        return read_json(path, self.remedy(name))
+
+    def keys(self, name: str) -> dict[str, str]:
+        return read_json(self.store.keys_file(name), self.remedy(name))
+
+    def frontdoor(self, name: str) -> dict[str, Any] | None:
+        """The running front door's record (pid, port, applied revision), or None when none runs."""
+        record = read_json_or_none(self.store.frontdoor_file(name))
+        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+            return record
+        return None
+
+    def _entity(self, spec: dict[str, Any]) -> Any:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        running = self.frontdoor(spec["name"]) is not None
+        state = "Deleting" if spec.get("deleting") else "Succeeded" if running else "Stopped"
+        entity = ManagedOnlineEndpoint(
+            name=spec["name"],
+            description=spec.get("description"),
+            tags=spec.get("tags") or {},
+            auth_mode=spec["auth_mode"],
+            traffic=spec.get("traffic") or {},
+            mirror_traffic=spec.get("mirror_traffic") or {},
+            public_network_access=spec.get("public_network_access"),
+            scoring_uri=f"http://127.0.0.1:{spec['port']}/score",
+            provisioning_state=state,
+        )
+        entity._local_revision = int(spec.get("revision", 0))  # a write based on an older revision is refused
+        return entity
+
+    def get(self, name: str) -> Any:
+        spec = self.spec(name)
+        self._warn_if_stopped(spec)
+        return self._entity(spec)
+
+    def list(self) -> list[Any]:
+        return [self._entity(self.spec(name)) for name in self.store.endpoints()]
+
+    def begin_create_or_update(self, endpoint: Any) -> LocalPoller:
+        name = endpoint.name
+        traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items() if int(v) > 0}
+        mirror = {k: int(v) for k, v in (endpoint.mirror_traffic or {}).items() if int(v) > 0}
+        with self.store.lock(name):
+            path = self.store.endpoint_file(name)
+            spec = self.spec(name) if path.is_file() else {"name": name, "port": processes.free_port(), "revision": 0}
+            if spec.get("deleting"):
+                raise refused(f"local endpoint {name!r} is being deleted", 409)
+            read_revision = getattr(endpoint, "_local_revision", None)
+            if read_revision is not None and read_revision != spec.get("revision", 0):
+                raise refused(
+                    f"local endpoint {name!r} changed since it was read (revision {read_revision}, now "
+                    f"{spec.get('revision', 0)}); read it again",
+                    412,
+                )
+            self._check_traffic(name, traffic, mirror)
+            auth_mode = (endpoint.auth_mode or "key").lower()
+            if not self.store.keys_file(name).is_file():
+                write_json(self.store.keys_file(name), auth.new_keys(), private=True)
+            elif spec.get("auth_mode") != auth_mode:
+                # tokens issued under the old auth mode must not outlive it
+                self._replace_key(name, "token")
+            spec.update(
+                description=endpoint.description,
+                tags=dict(endpoint.tags or {}),
+                auth_mode=auth_mode,
+                public_network_access=getattr(endpoint, "public_network_access", None),
+                traffic=traffic,
+                mirror_traffic=mirror,
+                revision=int(spec.get("revision", 0)) + 1,
+            )
+            write_json(path, spec)
+            endpoint._local_revision = spec["revision"]  # the caller may change and write this entity again
+            append_line(
+                self.store.activity_file(name),
+                {
+                    "revision": spec["revision"],
+                    "time": time.time(),
+                    "pid": os.getpid(),
+                    "traffic": traffic,
+                    "mirror_traffic": mirror,
+                    "auth_mode": spec["auth_mode"],
+                    "description": spec["description"],
+                },
+            )
+        self.ensure_frontdoor(name)
+        return self._applied_poller(name, spec["revision"])
+
+    def _applied_poller(self, name: str, revision: int) -> LocalPoller:
+        """Done once the front door routes by `revision` (a traffic change applies before the command returns)."""
+        deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
+        watch = StateErrorWatch()
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            record = self.frontdoor(name)
+            if record is not None and watch.persistent(record):
+                return True, None, self.state_error(name, record)
+            if record is not None and int(record.get("applied_revision", -1)) >= revision:
+                return True, self._entity(self.spec(name)), None
+            if record is None or time.monotonic() > deadline:
+                log_tail = processes.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
+                return True, None, refused(f"the front door of {name!r} did not apply the change:\n{log_tail}")
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+    def state_error(self, name: str, record: dict[str, Any]) -> Exception:
+        """The front door cannot read the endpoint's state: the change waits until the file is fixed."""
+        return refused(
+            f"the front door of {name!r} cannot read the endpoint's state, so the change is not applied: "
+            f"{record['state_error']}{self.remedy(name)}"
+        )
+
+    def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
+        deployments = set(self.store.deployments(name))
+        for target in [*traffic, *mirror]:
+            if target not in deployments:
+                raise refused(f"traffic names deployment {target!r}, which endpoint {name!r} does not have", 400)
+        if sum(traffic.values()) > 100:
+            raise refused(f"traffic of endpoint {name!r} sums to {sum(traffic.values())}%; at most 100%", 400)
+        if len(mirror) > 1 or any(share > 50 for share in mirror.values()):
+            raise refused("mirror traffic goes to one deployment, at most 50%", 400)
+        if set(mirror) & set(traffic):
+            raise refused(
+                f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic", 400
+            )
+
+    def ensure_frontdoor(self, name: str) -> None:
+        """Start the front door unless it runs, on the endpoint's own port; wait until it answers.
+
+        It then starts the endpoint's deployments itself. Serialised per endpoint, so two commands never start two.
+        """
+        with self.store.lock(f"{name}.start"):
+            if self.frontdoor(name) is not None:
+                return
+            spec = self.spec(name)
+            port = int(spec["port"])
+            if not processes.port_free(port):
+                raise refused(
+                    f"port {port} of local endpoint {name!r} (its scoring URI) is taken by another program; free "
+                    f"it, then run: {start_command(name)}",
+                    409,
+                )
+            argv = [sys.executable, "-m", "common.local.frontdoor", "--home", str(self.store.home)]
+            argv += ["--endpoint_name", name, "--port", str(port)]
+            log = self.store.endpoint_dir(name) / "frontdoor.log"
+            pid = processes.spawn(argv, cwd=ROOT, log_path=log)
+            deadline = time.monotonic() + FRONTDOOR_START_SECONDS
+            while time.monotonic() < deadline:
+                record = read_json_or_none(self.store.frontdoor_file(name))
+                if record and record.get("pid") == pid and processes.http_ok(f"http://127.0.0.1:{port}/"):
+                    return
+                if not processes.is_running(pid):
+                    break
+                time.sleep(POLL_SECONDS)
+            processes.stop(pid, grace=5)
+            raise refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}")
+
+    def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
+        name = spec["name"]
+        if name in self._warned or spec.get("deleting"):
+            return
+        self._warned.add(name)
+        if self.frontdoor(name) is None:
+            warn(
+                f"local endpoint {name!r} is not running (stopped, or its processes are gone, e.g. after a reboot); "
+                f"start it with: {start_command(name)}"
+            )
+            return
+        for deployment in self.store.deployments(name):
+            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
+            if status.get("health") == "unhealthy":
+                first_line = str(status.get("reason", "")).splitlines()[:1]
+                warn(f"local deployment {deployment!r} of {name!r} is unhealthy: {''.join(first_line)}")
+
+    def get_keys(self, name: str) -> Any:
+        from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
+
+        spec, keys = self.spec(name), self.keys(name)
+        if spec["auth_mode"] == "key":
+            return EndpointAuthKeys(primary_key=keys["primary_key"], secondary_key=keys["secondary_key"])
+        token, expires = auth.issue_token(name, keys["token_secret"])
+        return EndpointAuthToken(
+            access_token=token,
+            expiry_time_utc=expires,
+            refresh_after_time_utc=expires - auth.TOKEN_LIFETIME_SECONDS / 2,
+            token_type="Bearer",
+        )
+
+    def begin_regenerate_keys(self, name: str, *, key_type: str = "primary") -> LocalPoller:
+        """Replace one key ("primary", "secondary") or the token secret ("token": every token issued is revoked).
+
+        Done once the front door checks credentials against the new value: the old one is refused from the very next
+        request. The endpoint's revision moves on, so the front door's applied revision says when.
+        """
+        with self.store.lock(name):
+            spec = self.spec(name)
+            if spec.get("deleting"):
+                raise refused(f"local endpoint {name!r} is being deleted", 409)
+            self._replace_key(name, key_type)
+            spec["revision"] = int(spec.get("revision", 0)) + 1
+            write_json(self.store.endpoint_file(name), spec)
+            append_line(
+                self.store.activity_file(name),
+                {"revision": spec["revision"], "time": time.time(), "pid": os.getpid(), "regenerated": key_type},
+            )
+        if self.frontdoor(name) is None:
+            return LocalPoller(None)  # nothing serves: the next start reads the new keys
+        return self._applied_poller(name, spec["revision"])
+
+    def _replace_key(self, name: str, key_type: str) -> None:
+        keys = self.keys(name)
+        keys[auth.KEY_FIELDS[key_type]] = auth.new_secret()
+        write_json(self.store.keys_file(name), keys, private=True)
+
+    def begin_start(self, name: str) -> LocalPoller:
+        """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good
+        generation). Done once every deployment is running, unhealthy or failed."""
+        spec = self.spec(name)
+        if spec.get("deleting"):
+            raise refused(f"local endpoint {name!r} is being deleted", 409)
+        self.ensure_frontdoor(name)
+        deadline = time.monotonic() + 180.0
+
+        def check() -> tuple[bool, Any, Exception | None]:
+            pending = [d for d in self.store.deployments(name) if self._health(name, d) not in SETTLED_HEALTH]
+            if not pending or time.monotonic() > deadline:
+                return True, self._entity(self.spec(name)), None
+            if self.frontdoor(name) is None:
+                return True, None, refused(f"the front door of {name!r} stopped while starting")
+            return False, None, None
+
+        return LocalPoller(check=check)
+
+    def _health(self, endpoint: str, deployment: str) -> str | None:
+        status = read_json_or_none(self.store.status_file(endpoint, deployment)) or {}
+        spec = read_json_or_none(self.store.deployment_file(endpoint, deployment)) or {}
+        if status.get("front_door_pid") != (self.frontdoor(endpoint) or {}).get("pid"):
+            return None  # written by an earlier front door: not yet looked at by this one
+        return observed(spec, status, running=True)[1]
+
+    def begin_stop(self, name: str) -> LocalPoller:
+        """Stop the front door (which stops every deployment server); the state stays."""
+        if not self.store.endpoint_dir(name).is_dir():
+            raise not_found(f"local endpoint {name!r} does not exist")
+        self._stop_processes(name)
+        return LocalPoller(None)
+
+    def _stop_processes(self, name: str) -> None:
+        record = read_json_or_none(self.store.frontdoor_file(name))
+        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+            processes.stop(record["pid"], _marker(name, record.get("port")), grace=FRONTDOOR_STOP_SECONDS)
+        # The servers die with their front door; this only catches one a kill -9 left between two steps.
+        for deployment in self.store.deployments(name):
+            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
+            if status.get("pid"):
+                processes.stop(status["pid"], "inference_server.py", grace=5)
+        self.store.frontdoor_file(name).unlink(missing_ok=True)
+
+    def begin_delete(self, name: str) -> LocalPoller:
+        with self.store.lock(name):
+            spec = self.spec(name)
+            spec["deleting"] = True
+            write_json(self.store.endpoint_file(name), spec)
+        self._stop_processes(name)
+        with self.store.lock(name):
+            shutil.rmtree(self.store.endpoint_dir(name), ignore_errors=True)
+        for socket in self.store.sockets(name):
+            socket.unlink(missing_ok=True)
+        return LocalPoller(None)
+
+
+def _marker(endpoint: str, port: Any) -> str:
+    """What a front door's command line holds, so a pid reused by another program after a reboot is not ours."""
+    return f"--endpoint_name {endpoint} --port {port}"
