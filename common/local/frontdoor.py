@@ -30,6 +30,16 @@ from starlette.routing import Route
 
 from common.local import auth
 from common.local.recent import RETENTION_SECONDS, RecentRequests
+from common.local.refusals import (
+    BadRequest,
+    DeploymentNotFound,
+    Refusal,
+    RequestTimeout,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
+from common.local.refusals import BodyTooLarge as BodyTooLarge  # read_body's refusal, for its tests
 from common.local.state import LocalStore, write_json
 from common.local.supervisor import Deployment, Instance, LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
@@ -41,7 +51,6 @@ NO_DEPLOYMENT = "none"
 # timeout of at most 180 s and 5 MBPS of bandwidth, no size); 5 MB is the local target's choice.
 DEFAULT_MAX_REQUEST_BYTES = 5_000_000
 MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 
 log = logging.getLogger("frontdoor")
 
@@ -129,20 +138,17 @@ class AccessLog:
             self.flush()
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit`: never read whole."""
+    too_large = f"the request body is larger than {limit} bytes, the most this endpoint accepts"
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+        raise BodyTooLarge(too_large)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(too_large)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -195,16 +201,18 @@ def create_app(
                 f"(2 x max_concurrent_requests_per_instance {settings.max_concurrent_requests_per_instance} x "
                 f"instance_count {settings.instance_count}); retry with backoff"
             )
-            return _error(429, message, deployment.name)
+            raise TooManyRequests(message, deployment.name)
         instance.in_flight += 1
         try:
             async with asyncio.timeout(settings.request_timeout):
                 answer = await instance.score(body, content_type)
         except TimeoutError:
             seconds = settings.request_timeout
-            return _error(408, f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name)
+            raise RequestTimeout(
+                f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name
+            ) from None
         except Unreachable:
-            return _error(503, f"deployment {deployment.name!r} is not reachable", deployment.name)
+            raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
         finally:
             instance.in_flight -= 1
         instance.answered = True
@@ -225,15 +233,21 @@ def create_app(
         started = time.perf_counter()
         deployment, instance = serving(name)
         if deployment is None or instance is None:
-            status = 503
+            status = Unavailable.status
         else:
-            status = (await forward(deployment, instance, body, content_type)).status_code
+            try:
+                status = (await forward(deployment, instance, body, content_type)).status_code
+            except Refusal as refusal:
+                status = refusal.status
         metrics.mirrored.labels(name, str(status)).inc()
         recent.record(name, status, time.perf_counter() - started, mirrored=True)
 
     async def score(request: Request) -> Response:
         started = time.perf_counter()
-        response, deployment, mirrored = await route(request)
+        try:
+            response, deployment, mirrored = await route(request)
+        except Refusal as refusal:
+            response, deployment, mirrored = refusal.response(), refusal.deployment or NO_DEPLOYMENT, None
         seconds = time.perf_counter() - started
         metrics.observe(deployment, response.status_code, seconds)
         if deployment != NO_DEPLOYMENT:
@@ -246,15 +260,11 @@ def create_app(
         table = supervisor.routing
         problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
         if problem:
-            return _unauthorized(problem), NO_DEPLOYMENT, None
-        try:
-            body = await read_body(request, max_request_bytes)
-        except BodyTooLarge:
-            message = f"the request body is larger than {max_request_bytes} bytes, the most this endpoint accepts"
-            return _error(413, message, None), NO_DEPLOYMENT, None
+            raise Unauthorized(problem)
+        body = await read_body(request, max_request_bytes)
         chosen = request.headers.get(DEPLOYMENT_HEADER)
         if chosen and chosen not in supervisor.deployments:
-            return _error(404, f"deployment {chosen!r} not found on endpoint {endpoint!r}", None), NO_DEPLOYMENT, None
+            raise DeploymentNotFound(f"deployment {chosen!r} not found on endpoint {endpoint!r}")
         if not chosen:
             chosen = pick(table.live_traffic, rng)
             if chosen is None:
@@ -262,11 +272,11 @@ def create_app(
                     f"no deployment of endpoint {endpoint!r} takes traffic: give one a share, or name one in the "
                     f"{DEPLOYMENT_HEADER} header"
                 )
-                return _error(503, message, None), NO_DEPLOYMENT, None
+                raise Unavailable(message)
         deployment, instance = serving(chosen)
         if deployment is None or instance is None:
             why = deployment.unavailable_reason() if deployment else "is not running"
-            return _error(503, f"deployment {chosen!r} {why}", chosen), chosen, None
+            raise Unavailable(f"deployment {chosen!r} {why}", chosen)
         content_type = request.headers.get("content-type", "application/json")
         mirrored = None
         if DEPLOYMENT_HEADER not in request.headers:  # as in Azure: requests naming a deployment are not mirrored
@@ -281,7 +291,7 @@ def create_app(
     def refused(request: Request) -> Response | None:
         table = supervisor.routing
         problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
-        return _unauthorized(problem) if problem else None
+        return Unauthorized(problem).response() if problem else None
 
     async def prometheus(request: Request) -> Response:
         if (refusal := refused(request)) is not None:
@@ -296,10 +306,10 @@ def create_app(
             since = float(request.query_params["since"])
             until = float(request.query_params["until"]) if "until" in request.query_params else None
         except (KeyError, ValueError):
-            return _error(400, "give since (and optionally until) as epoch seconds", None)
+            return BadRequest("give since (and optionally until) as epoch seconds").response()
         if since < time.time() - RETENTION_SECONDS - 60:
             message = f"the front door keeps the last {RETENTION_SECONDS // 60} minutes of requests"
-            return _error(400, message, None)
+            return BadRequest(message).response()
         seconds = list(recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
         return JSONResponse(await asyncio.to_thread(recent.summarise, seconds, since, until))
 
@@ -315,32 +325,6 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-
-
-# The front door's own refusals, in Azure's error shape {"error": {"code", "message"}}: azure-ai-ml's invoke reads
-# error.message from it (a string "error" makes it fail with AttributeError), as `az ml online-endpoint invoke` does.
-ERROR_CODES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    404: "DeploymentNotFound",
-    408: "RequestTimeout",
-    413: "RequestEntityTooLarge",
-    429: "TooManyRequests",
-    503: "ServiceUnavailable",
-}
-
-
-def error_body(status: int, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": ERROR_CODES.get(status, "Error"), "message": message}}
-
-
-def _error(status: int, message: str, deployment: str | None) -> JSONResponse:
-    headers = {DEPLOYMENT_HEADER: deployment} if deployment else None
-    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
-
-
-def _unauthorized(problem: str) -> JSONResponse:
-    return JSONResponse(error_body(401, problem), status_code=401, headers=UNAUTHORIZED_HEADERS)
 
 
 def _max_request_bytes() -> int:

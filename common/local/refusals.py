@@ -1,0 +1,59 @@
+"""The front door's refusals: one exception type each, naming its HTTP status and Azure's error code, and one
+function that turns any of them into the answer (as KServe's errors.py and the inference server's routes do).
+
+The body is Azure's error shape, {"error": {"code", "message"}}: what azure-ai-ml's invoke, and so
+`az ml online-endpoint invoke`, reads (a plain string "error" makes it fail with AttributeError).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from common.operations import DEPLOYMENT_HEADER
+
+
+class Refusal(Exception):
+    """A request the front door answers itself; `deployment` is the one it was for, when one was chosen."""
+
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, message: str, deployment: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.deployment = deployment
+
+    def response(self) -> JSONResponse:
+        headers = {DEPLOYMENT_HEADER: self.deployment} if self.deployment else {}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        body = {"error": {"code": self.code, "message": self.message}}
+        return JSONResponse(body, status_code=self.status, headers=headers or None)
+
+
+class BadRequest(Refusal):
+    pass
+
+
+class Unauthorized(Refusal):
+    status, code = 401, "Unauthorized"
+
+
+class DeploymentNotFound(Refusal):
+    status, code = 404, "DeploymentNotFound"
+
+
+class RequestTimeout(Refusal):
+    status, code = 408, "RequestTimeout"
+
+
+class BodyTooLarge(Refusal):
+    status, code = 413, "RequestEntityTooLarge"
+
+
+class TooManyRequests(Refusal):
+    status, code = 429, "TooManyRequests"
+
+
+class Unavailable(Refusal):
+    status, code = 503, "ServiceUnavailable"
