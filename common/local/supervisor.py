@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 import itertools
 import logging
@@ -63,6 +64,26 @@ def server_workers(spec: dict[str, Any]) -> int:
     configured = str((spec.get("environment_variables") or {}).get(WORKER_COUNT, "1"))
     per_instance = int(configured) if configured.isdigit() and int(configured) >= 1 else 1
     return per_instance * int(spec.get("instance_count") or 1)
+
+
+class Health(enum.StrEnum):
+    """How a deployment's server is doing, as status.json and show report it."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    UNHEALTHY = "unhealthy"
+    STOPPED = "stopped"
+
+
+class State(enum.StrEnum):
+    """Azure's provisioning states of a deployment."""
+
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DELETING = "Deleting"
 
 
 @dataclass(frozen=True)
@@ -195,8 +216,8 @@ class Deployment:
     starting: Instance | None = None  # a server launched and not yet answering (a new generation or a restart)
     ready: bool = False
     serving: dict[str, Any] | None = None  # the spec of the generation that serves (the last good one)
-    state: str = "Creating"  # Azure's provisioning states: Creating, Updating, Succeeded, Failed, Deleting
-    health: str = "starting"  # starting, running, restarting, unhealthy, stopped
+    state: State = State.CREATING
+    health: Health = Health.STARTING
     reason: str = ""
     restarts: int = 0
     failures_in_a_row: int = 0
@@ -228,11 +249,11 @@ class Deployment:
         return self.store.server_log(self.endpoint, self.name)
 
     def unavailable_reason(self) -> str:
-        if self.health == "restarting":
+        if self.health == Health.RESTARTING:
             return f"is restarting ({self.reason})"
-        if self.health == "unhealthy":
+        if self.health == Health.UNHEALTHY:
             return f"is unhealthy ({self.reason.splitlines()[0] if self.reason else 'crash loop'})"
-        if self.health == "starting":
+        if self.health == Health.STARTING:
             return "is starting"
         if self.current is not None and not self.ready:
             return "is not answering its readiness probe"
@@ -267,10 +288,10 @@ class Deployment:
         previous = read_json_or_none(self.store.status_file(self.endpoint, self.name)) or {}
         self.serving = previous.get("serving")
         if previous.get("failed_generation") == self.generation:
-            self.failed_generation, self.state = self.generation, "Failed"
+            self.failed_generation, self.state = self.generation, State.FAILED
             self.reason = previous.get("reason") or "its last update failed"
         elif self.serving is not None and self.serving.get("generation") == self.generation:
-            self.state = "Succeeded"
+            self.state = State.SUCCEEDED
 
     # --- the supervision loop -------------------------------------------------------------------------------
 
@@ -283,10 +304,10 @@ class Deployment:
                 if self.generation not in (self._serving_generation(), self.failed_generation):
                     await self.roll_out(self.spec)
                     continue
-                if self.current is None and self.serving is not None and self.health == "starting":
+                if self.current is None and self.serving is not None and self.health == Health.STARTING:
                     await self.resume()  # the front door has just started: serve the last good generation
                     continue
-                if self.current is None and self.serving is not None and self.health != "unhealthy":
+                if self.current is None and self.serving is not None and self.health != Health.UNHEALTHY:
                     await self.restart("it was not running")
                     continue
                 if self.current is not None:
@@ -294,8 +315,8 @@ class Deployment:
                     if problem:
                         await self.restart(problem)
                         continue
-                if self.current is None and self.serving is None and self.health == "starting":
-                    self.health = "stopped"
+                if self.current is None and self.serving is None and self.health == Health.STARTING:
+                    self.health = Health.STOPPED
                     self.write_status()
                 await self.pause(TICK_SECONDS)
         except asyncio.CancelledError:
@@ -442,20 +463,20 @@ class Deployment:
         """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
         update does. A failure leaves the previous generation serving."""
         generation = int(spec.get("generation", 1))
-        self.state = "Updating" if self.serving else "Creating"
+        self.state = State.UPDATING if self.serving else State.CREATING
         if self.current is None:
-            self.health = "starting"
+            self.health = Health.STARTING
         self.write_status()
         instance = await self.launch(spec)
         if await self.wait_ready(instance):
             previous = self.current
             self.current, self.serving, self.ready = instance, spec, True  # new requests go to the new generation
-            self.health, self.reason = "running", ""
+            self.health, self.reason = Health.RUNNING, ""
             self.failures_in_a_row, self.failed_generation = 0, None
             self.liveness_failures = self.readiness_failures = 0
             if previous is not None:
                 await previous.stop(drain=self.settings.request_timeout)
-            self.state = "Succeeded"  # reported once the old generation is gone, as Azure's rolling update
+            self.state = State.SUCCEEDED  # reported once the old generation is gone, as Azure's rolling update
             self.write_status()
             log.info("deployment %r generation %d serves", self.name, generation)
             self.remove_stale_snapshots()
@@ -464,10 +485,10 @@ class Deployment:
             await instance.stop()
             return
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
-        self.failed_generation, self.state = generation, "Failed"
+        self.failed_generation, self.state = generation, State.FAILED
         self.reason = "its server did not become healthy (init() failed or it exited); see the log"
         if self.current is None:
-            self.health = "stopped"
+            self.health = Health.STOPPED
         self.write_status()
         log.warning("deployment %r generation %d failed to start", self.name, generation)
 
@@ -486,7 +507,7 @@ class Deployment:
         """The instance serves from now on."""
         self.current, self.ready = instance, True
         self.liveness_failures = self.readiness_failures = 0
-        self.health, self.reason = "running", ""
+        self.health, self.reason = Health.RUNNING, ""
         self.write_status()
 
     async def restart(self, problem: str) -> None:
@@ -496,12 +517,12 @@ class Deployment:
             log.warning("deployment %r: %s; restarting it", self.name, problem)
             dead = self.current
             self.current = None
-            self.health, self.reason = "restarting", problem
+            self.health, self.reason = Health.RESTARTING, problem
             self.write_status()
             await dead.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         while not self.closing and self.serving is not None:
             if self.failures_in_a_row >= CRASH_LOOP_RESTARTS:
-                self.health = "unhealthy"
+                self.health = Health.UNHEALTHY
                 self.reason = (
                     f"crash loop: {problem}; restarted {self.failures_in_a_row} times in a row without success, "
                     "not retried (run the create command again, or stop and start the endpoint)\n"
@@ -510,7 +531,7 @@ class Deployment:
                 self.write_status()
                 log.error("deployment %r is unhealthy: %s", self.name, problem)
                 return
-            self.health, self.reason = "restarting", problem
+            self.health, self.reason = Health.RESTARTING, problem
             self.write_status()
             await self.pause(RESTART_PAUSES[min(self.failures_in_a_row, len(RESTART_PAUSES) - 1)])
             if self.closing or self.spec.get("deleting"):
@@ -527,14 +548,14 @@ class Deployment:
             problem = _start_failure(instance)
             await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
 
-    async def stop(self, health: str = "stopped") -> None:
+    async def stop(self, health: Health = Health.STOPPED) -> None:
         await self._stop_instances()
         self.health = health
-        self.reason = "" if health == "stopped" and self.state != "Failed" else self.reason
+        self.reason = "" if health == Health.STOPPED and self.state != State.FAILED else self.reason
 
     async def delete(self) -> None:
         """Runs in the supervision task itself, so there is no task to cancel."""
-        self.state = "Deleting"
+        self.state = State.DELETING
         self.write_status()
         await self._stop_instances()
         await asyncio.to_thread(self._remove_folder)
