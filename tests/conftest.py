@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, create_autospec
 
 import pytest
 
+from common import surface
 from common.cli import run_main
 from common.training import synthetic_dataset, train
 
@@ -225,6 +226,8 @@ def azure(mocker: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]:
     client_class = mocker.patch("azure.ai.ml.MLClient")
     credential_class = mocker.patch("azure.identity.DefaultAzureCredential")
     client = client_class.return_value
+    for name, protocol in surface.OPERATIONS.items():  # only the calls the toolkit makes, with their signatures
+        setattr(client, name, create_autospec(protocol, instance=True))
     client.online_endpoints.get.side_effect = ResourceNotFoundError("endpoint not found")
     client.online_deployments.get.side_effect = ResourceNotFoundError("deployment not found")
     client.online_endpoints.begin_create_or_update.side_effect = lambda entity: finished_poller(

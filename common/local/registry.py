@@ -43,6 +43,14 @@ class LocalModels:
             copy_into(Path(model.path), target)
         return self.get(model.name, version=version)
 
+    def download(self, name: str, version: str, download_path: str = ".") -> None:
+        """Copy a registered model under download_path/NAME, as azure-ai-ml's download lays it out."""
+        source = Path(self.get(name, version=version).path)
+        target = Path(download_path) / name
+        target.mkdir(parents=True, exist_ok=True)
+        for item in source.iterdir():
+            copy_into(item, target)
+
 
 class LocalEnvironments:
     """Registered environments: create_or_update records the conda file; a deployment runs in a virtual environment
