@@ -10,6 +10,7 @@ from azure.ai.ml import load_online_endpoint
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 import create_online_endpoint as script
+from commands import create_endpoint
 from tests.conftest import WORKSPACE_ENV, existing_endpoint
 from tests.seeds import ENDPOINT_SEED
 
@@ -123,7 +124,7 @@ def test_dry_run_yaml_loads_back_as_the_same_entity_without_a_workspace(azure, r
     assert result.code == 0, result.err
     assert result.out.startswith("$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint")
     loaded = load_online_endpoint(io.StringIO(result.out))
-    expected = script.build_endpoint(script.parse_args(argv))
+    expected = create_endpoint.build_endpoint(create_endpoint.parse_args(argv, script.__doc__))
     assert loaded._to_dict() == expected._to_dict()
     assert type(loaded).__name__ == "ManagedOnlineEndpoint"
     azure.client_class.assert_not_called()

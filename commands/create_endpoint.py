@@ -1,0 +1,199 @@
+"""create_online_endpoint.py: create or update an Azure ML managed online endpoint.
+
+The script is a dispatcher; its docstring is the --help text this module prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from common import history, traffic, validation
+from common.cli import (
+    add_flag,
+    add_output_flags,
+    add_target_flags,
+    add_timeout_flag,
+    configure_logging,
+    emit,
+    new_parser,
+    output,
+    progress,
+    show_command,
+    toolkit_command,
+)
+from common.clients import get_client
+from common.errors import UsageError
+from common.operations import (
+    ENDPOINT_SCHEMA_URL,
+    dry_run_output,
+    enum_value,
+    get_or_none,
+    state_name,
+    update_endpoint,
+    wait_with_progress,
+)
+
+AUTH_MODES = ("key", "aml_token", "aad_token")
+CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, for a new endpoint only
+
+
+def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespace:
+    parser = new_parser(doc)
+    add_flag(parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region")
+    add_flag(parser, "--description", default=None, help="free text shown in the studio")
+    add_flag(
+        parser,
+        "--auth_mode",
+        choices=AUTH_MODES,
+        help=f"how callers authenticate (on create: {CREATE_DEFAULTS['auth_mode']}; on update: unchanged)",
+    )
+    add_flag(
+        parser,
+        "--public_network",
+        choices=("enabled", "disabled"),
+        help=f"public network access to the scoring URI (on create: {CREATE_DEFAULTS['public_network']}; "
+        "on update: unchanged)",
+    )
+    add_flag(parser, "--tags", nargs="*", metavar="KEY=VALUE", help="tags on the endpoint (replace the current ones)")
+    add_flag(
+        parser,
+        "--yes",
+        action="store_true",
+        help="confirm --public_network enabled on an endpoint that is private now (opens its scoring URI)",
+    )
+    add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
+    add_timeout_flag(parser, default_minutes=30)
+    add_target_flags(parser)
+    add_output_flags(parser)
+    args = parser.parse_args(argv)
+    validation.resource_name("endpoint", args.endpoint_name)
+    args.tags = None if args.tags is None else validation.tags(args.tags)
+    return args
+
+
+def build_endpoint(args: argparse.Namespace) -> Any:
+    """The endpoint to create: the flags, and Azure's defaults for those not given."""
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+    return ManagedOnlineEndpoint(
+        name=args.endpoint_name,
+        description=args.description,
+        auth_mode=args.auth_mode or CREATE_DEFAULTS["auth_mode"],
+        public_network_access=args.public_network or CREATE_DEFAULTS["public_network"],
+        tags=args.tags or {},
+    )
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The endpoint attributes the user passed flags for: all an update changes."""
+    settings = {
+        "description": args.description,
+        "auth_mode": args.auth_mode,
+        "public_network_access": args.public_network,
+        "tags": args.tags,
+    }
+    return {name: value for name, value in settings.items() if value is not None}
+
+
+def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
+    """Create the endpoint, or update the existing one in place: only what the flags give changes."""
+    check = show_command(endpoint.name, local=args.local)
+    if get_or_none(client.online_endpoints.get, endpoint.name) is None:
+        progress(f"Creating endpoint {endpoint.name}")
+        poller = client.online_endpoints.begin_create_or_update(endpoint)
+        return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
+    changes = given_settings(args)
+
+    def change(existing: Any) -> None:
+        refuse_opening_unconfirmed(existing, args)  # on the endpoint as read for this write: nothing is written
+        differs = [name for name, value in changes.items() if not same_setting(existing, name, value)]
+        for name, value in changes.items():
+            setattr(existing, name, history.kept_in(value, existing.tags) if name == "tags" else value)
+        kept = traffic.describe(dict(existing.traffic or {})) or "none"
+        changed = ", ".join(differs) or "nothing"
+        progress(f"Updating endpoint {endpoint.name} in place (changing {changed}; traffic kept: {kept})")
+
+    result, _ = update_endpoint(
+        client,
+        endpoint.name,
+        change,
+        local=args.local,
+        what=f"endpoint {endpoint.name}",
+        timeout=args.timeout_minutes * 60,
+    )
+    return result
+
+
+def same_setting(existing: Any, name: str, value: Any) -> bool:
+    """Whether the endpoint already has `value` for the setting `name` (Azure answers enums in its own case; tags
+    are compared without the rollback history, which --tags keeps)."""
+    current = getattr(existing, name, None)
+    if name == "tags":
+        return history.without_history(current) == history.without_history(value)
+    if name in ("auth_mode", "public_network_access"):
+        return (enum_value(current) or "").lower() == str(value).lower()
+    return (current or None) == (value or None)
+
+
+def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:
+    """A private endpoint (public network access disabled) opened to the public network needs --yes."""
+    private = (enum_value(getattr(existing, "public_network_access", None)) or "enabled").lower() == "disabled"
+    if private and args.public_network == "enabled" and not args.yes:
+        raise UsageError(
+            f"endpoint {existing.name!r} is private (public network access disabled): --public_network enabled "
+            "opens its scoring URI to the internet; add --yes to confirm"
+        )
+
+
+def report(endpoint: Any, output_format: str, local: bool) -> None:
+    next_command = next_step(endpoint, local)
+    result = {
+        "name": endpoint.name,
+        "scoring_uri": endpoint.scoring_uri,
+        "auth_mode": endpoint.auth_mode,
+        "provisioning_state": state_name(endpoint.provisioning_state),
+        "public_network_access": getattr(endpoint, "public_network_access", None),
+        "traffic": dict(endpoint.traffic or {}),
+        "next_command": next_command,
+    }
+    emit(
+        result,
+        output_format,
+        [
+            f"Endpoint:           {result['name']}",
+            f"Scoring URI:        {result['scoring_uri']}",
+            f"Auth mode:          {result['auth_mode']}",
+            f"Provisioning state: {result['provisioning_state']}",
+            f"Traffic:            {traffic.describe(result['traffic']) or 'none yet'}",
+            "Next:",
+            f"  {next_command}",
+        ],
+    )
+
+
+def next_step(endpoint: Any, local: bool) -> str:
+    """Invoke an endpoint that serves traffic; deploy to one that does not yet."""
+    if any(int(share) for share in (endpoint.traffic or {}).values()):
+        return toolkit_command("invoke_online_endpoint.py", "--endpoint_name", endpoint.name, local=local)
+    return toolkit_command(
+        "create_online_deployment.py",
+        *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
+        *("--model_path", "azureml:diabetes-predict@latest", "--environment", "diabetes-classify"),
+        *("--score_path", "09-deploy-model", "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
+        *("--instance_count", "1", "--traffic_allocation", "100"),
+        local=local,
+    )
+
+
+def main(argv: Sequence[str] | None, doc: str | None) -> int:
+    args = parse_args(argv, doc)
+    configure_logging(args.verbose)
+    endpoint = build_endpoint(args)
+    if args.dry_run:
+        output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, args.output).rstrip("\n"))
+        return 0
+    client = get_client(args)
+    report(apply(client, endpoint, args), args.output, args.local)
+    return 0
