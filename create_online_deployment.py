@@ -22,8 +22,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+import commands
 from commands import create_deployment
-from common.cli import run_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,4 +31,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(commands.run(main))

@@ -38,8 +38,9 @@ import sys
 from collections.abc import Sequence
 
 import commands
+from commands import target
 from common import validation
-from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser, run_main
+from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
 from common.clients import get_client
 
 
@@ -72,11 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     verb = commands.load(args.command)
     needs_client = getattr(verb, "needs_client", lambda _args: True)(args)
-    result = verb.run(get_client(args) if needs_client else None, args)
+    result = verb.run(get_client(args, target.of(args)) if needs_client else None, args)
     if result is not None:
         emit(result.data, args.output, result.lines)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(commands.run(main))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+import commands
 from commands import train
-from common.cli import run_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,4 +25,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(commands.run(main))

@@ -196,13 +196,14 @@ def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
         OnlineRequestSettings,
     )
 
+    from commands.target import LOCAL
     from common.local.client import LocalMLClient
     from common.local.state import LocalStore, read_json
     from common.training import synthetic_dataset, train
 
     model_dir = home / "trained-model"
     train(synthetic_dataset(), model_dir, "synthetic data")
-    client = LocalMLClient(home=home)
+    client = LocalMLClient(home=home, target=LOCAL)
     client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=ENDPOINT, auth_mode="key")).result()
     try:
         deployment = ManagedOnlineDeployment(

@@ -9,6 +9,7 @@ dispatcher's), `validate(args)` (no I/O: a bad value is a UsageError before anyt
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -63,3 +64,11 @@ VERBS = {
 
 def load(name: str) -> ModuleType:
     return importlib.import_module(VERBS[name].module)
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """A script's main through the error boundary: every failure one line and its exit code."""
+    from commands.target import AZURE
+    from common.cli import run_main
+
+    return run_main(main, argv, show_verb=AZURE.verb("show"))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from commands.target import LOCAL, Target, of
 from common import deployment_settings, history, references, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
@@ -29,8 +30,6 @@ from common.cli import (
     new_parser,
     output,
     progress,
-    show_command,
-    toolkit_command,
     warn,
 )
 from common.clients import get_client
@@ -236,7 +235,7 @@ def resolve_assets(
     model = (
         args.model
         if isinstance(args.model, references.LocalModel)
-        else resolve_model(client, args.model, local=args.local)
+        else resolve_model(client, args.model, target=of(args))
     )
     if args.preflight:
         run_preflight(client, args, model, existing, size)
@@ -256,18 +255,19 @@ def run_preflight(
 
     environment = args.environment_ref if args.create_environment else resolve_environment(client, args.environment_ref)
     planned = build_deployment(args, model, environment, existing, size)
-    preflight.run(client, args, model, preflight.conda_definition(client, args, environment), planned)
+    conda = preflight.conda_definition(client, args, environment)
+    preflight.run(client, args, model, conda, planned, LOCAL)
 
 
-def current_traffic(client: Any, endpoint_name: str, local: bool) -> tuple[Any, dict[str, int]]:
-    endpoint = require_endpoint(client, endpoint_name, local=local)
+def current_traffic(client: Any, endpoint_name: str, target: Target) -> tuple[Any, dict[str, int]]:
+    endpoint = require_endpoint(client, endpoint_name, target=target)
     return endpoint, {name: int(share) for name, share in (endpoint.traffic or {}).items()}
 
 
 def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = args.deployment_name, args.endpoint_name
-    endpoint, before = current_traffic(client, endpoint_name, args.local)
+    endpoint, before = current_traffic(client, endpoint_name, of(args))
     moves = args.traffic_allocation is not None
     planned = traffic.rebalance(before, name, args.traffic_allocation) if moves else before  # refuses up front
     note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
@@ -300,13 +300,12 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     if args.no_wait and not moves:
         return {**summary, "provisioning_state": "Creating", "traffic": before}
     if args.no_wait:
-        command = toolkit_command(
+        command = of(args).command(
             "manage_online_endpoint.py",
             *("traffic", "--endpoint_name", endpoint_name, "--set", *traffic_arguments(planned)),
-            local=args.local,
         )
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
-    check = show_command(endpoint_name, local=args.local)
+    check = of(args).show(endpoint_name)
     try:
         result = wait_with_progress(poller, f"deployment {name}", check, timeout=args.timeout_minutes * 60)
     except Exception as error:
@@ -322,7 +321,7 @@ def apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(args))
-    after = set_traffic(client, args) if moves else current_traffic(client, endpoint_name, args.local)[1]
+    after = set_traffic(client, args) if moves else current_traffic(client, endpoint_name, of(args))[1]
     return {**summary, "provisioning_state": state or "Succeeded", "traffic": after}
 
 
@@ -338,7 +337,7 @@ def set_traffic(client: Any, args: argparse.Namespace) -> dict[str, int]:
         client,
         args.endpoint_name,
         rebalance,
-        local=args.local,
+        target=of(args),
         change=f"--traffic_allocation {args.deployment_name}={args.traffic_allocation}",
         timeout=args.timeout_minutes * 60,
     )
@@ -355,19 +354,17 @@ def traffic_arguments(plan: dict[str, int]) -> list[str]:
 
 
 def delete_command(args: argparse.Namespace) -> str:
-    return toolkit_command(
+    return of(args).command(
         "manage_online_endpoint.py",
         *("delete", "--endpoint_name", args.endpoint_name, "--deployment_name", args.deployment_name, "--yes"),
-        local=args.local,
     )
 
 
-def report(result: dict[str, Any], output_format: str, local: bool) -> None:
-    invoke = toolkit_command(
+def report(result: dict[str, Any], output_format: str, target: Target) -> None:
+    invoke = target.command(
         "invoke_online_endpoint.py",
         *("--endpoint_name", result["endpoint"], "--deployment_name", result["deployment"]),
         *("--request_file", SAMPLE_REQUEST),
-        local=local,
     )
     result = {**result, "next_command": invoke}
     lines = [
@@ -393,14 +390,18 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
     configure_logging(args.verbose)
     if args.dry_run:
         if args.preflight:  # reads the model and environment from Azure, writes nothing there
-            client = get_client(args)
-            model = args.model if isinstance(args.model, references.LocalModel) else resolve_model(client, args.model)
+            client = get_client(args, of(args))
+            model = (
+                args.model
+                if isinstance(args.model, references.LocalModel)
+                else resolve_model(client, args.model, target=of(args))
+            )
             existing = get_or_none(
                 client.online_deployments.get, name=args.deployment_name, endpoint_name=args.endpoint_name
             )
             run_preflight(client, args, model, existing, planned_size(args, existing))
         output(dry_run(args).rstrip("\n"))
         return 0
-    client = get_client(args)
-    report(apply(client, args), args.output, args.local)
+    client = get_client(args, of(args))
+    report(apply(client, args), args.output, of(args))
     return 0

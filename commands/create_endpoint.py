@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from commands.target import Target, of
 from common import history, traffic, validation
 from common.cli import (
     add_flag,
@@ -20,8 +21,6 @@ from common.cli import (
     new_parser,
     output,
     progress,
-    show_command,
-    toolkit_command,
 )
 from common.clients import get_client
 from common.errors import UsageError
@@ -99,7 +98,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
     """Create the endpoint, or update the existing one in place: only what the flags give changes."""
-    check = show_command(endpoint.name, local=args.local)
+    check = of(args).show(endpoint.name)
     if get_or_none(client.online_endpoints.get, endpoint.name) is None:
         progress(f"Creating endpoint {endpoint.name}")
         poller = client.online_endpoints.begin_create_or_update(endpoint)
@@ -119,7 +118,7 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
         client,
         endpoint.name,
         change,
-        local=args.local,
+        target=of(args),
         what=f"endpoint {endpoint.name}",
         timeout=args.timeout_minutes * 60,
     )
@@ -147,8 +146,8 @@ def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:
         )
 
 
-def report(endpoint: Any, output_format: str, local: bool) -> None:
-    next_command = next_step(endpoint, local)
+def report(endpoint: Any, output_format: str, target: Target) -> None:
+    next_command = next_step(endpoint, target)
     result = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
@@ -173,17 +172,16 @@ def report(endpoint: Any, output_format: str, local: bool) -> None:
     )
 
 
-def next_step(endpoint: Any, local: bool) -> str:
+def next_step(endpoint: Any, target: Target) -> str:
     """Invoke an endpoint that serves traffic; deploy to one that does not yet."""
     if any(int(share) for share in (endpoint.traffic or {}).values()):
-        return toolkit_command("invoke_online_endpoint.py", "--endpoint_name", endpoint.name, local=local)
-    return toolkit_command(
+        return target.command("invoke_online_endpoint.py", "--endpoint_name", endpoint.name)
+    return target.command(
         "create_online_deployment.py",
         *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
         *("--model_path", "azureml:diabetes-predict@latest", "--environment", "diabetes-classify"),
         *("--score_path", "09-deploy-model", "--score_script", "score.py", "--instance_type", "Standard_DS3_v2"),
         *("--instance_count", "1", "--traffic_allocation", "100"),
-        local=local,
     )
 
 
@@ -194,6 +192,6 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
     if args.dry_run:
         output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, args.output).rstrip("\n"))
         return 0
-    client = get_client(args)
-    report(apply(client, endpoint, args), args.output, args.local)
+    client = get_client(args, of(args))
+    report(apply(client, endpoint, args), args.output, of(args))
     return 0

@@ -7,8 +7,9 @@ from typing import Any
 
 from commands import Result
 from commands.shared import add_deployment_flag, deployment_states
+from commands.target import of
 from common import history, traffic
-from common.cli import add_flag, progress, show_command
+from common.cli import add_flag, progress
 from common.errors import NotFoundError, UsageError
 from common.operations import get_or_none, wait_with_progress
 
@@ -34,7 +35,7 @@ def run(client: Any, args: argparse.Namespace) -> Result:
     endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
     if endpoint is None:
         raise NotFoundError(f"endpoint {args.endpoint_name!r} not found: there is nothing to delete")
-    check = show_command(args.endpoint_name, local=args.local)
+    check = of(args).show(args.endpoint_name)
     if args.deployment_name:
         return delete_deployment(client, args, traffic.Split.of(endpoint), check)
     split = traffic.Split.of(endpoint)
@@ -76,7 +77,7 @@ def move_share_away(client: Any, args: argparse.Namespace, share: int) -> None:
 
     try:  # change_split runs `without` before it writes: a share with nowhere to go is refused first
         before, after = history.change_split(
-            client, args.endpoint_name, without, local=args.local, change=f"delete {name} --force"
+            client, args.endpoint_name, without, target=of(args), change=f"delete {name} --force"
         )
     except traffic.ImpossibleTrafficError:
         raise UsageError(

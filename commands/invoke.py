@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from commands.target import of
 from common import scoring, validation
 from common.cli import (
     add_flag,
@@ -43,13 +44,13 @@ def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespac
 
 def invoke(client: Any, args: argparse.Namespace) -> str:
     body = Path(args.request_file).read_bytes()
-    return scoring.score(client, args.endpoint_name, body, args.deployment_name, local=args.local)
+    return scoring.score(client, args.endpoint_name, body, args.deployment_name, target=of(args))
 
 
 def main(argv: Sequence[str] | None, doc: str | None) -> int:
     args = parse_args(argv, doc)
     configure_logging(args.verbose)
-    answer = invoke(get_client(args), args).strip()
+    answer = invoke(get_client(args, of(args)), args).strip()
     if args.output == "json":
         try:
             parsed: Any = json.loads(answer)

@@ -8,7 +8,8 @@ from typing import Any
 
 from commands import Result
 from commands.shared import endpoint_or_fail
-from common.cli import add_flag, show_command, toolkit_command
+from commands.target import AZURE, of
+from common.cli import add_flag
 from common.errors import CliError, UsageError
 from common.operations import wait_with_progress
 
@@ -26,9 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def validate(args: argparse.Namespace) -> None:
     if args.regenerate == "token" and not args.local:
-        show_keys = toolkit_command(
-            "manage_online_endpoint.py", "keys", "--endpoint_name", args.endpoint_name, local=False
-        )
+        show_keys = AZURE.command("manage_online_endpoint.py", "keys", "--endpoint_name", args.endpoint_name)
         raise UsageError(
             "Azure has no way to revoke aml_token tokens: each expires on its own (after 24 hours at most); a new one "
             f"comes from: {show_keys}"
@@ -55,7 +54,7 @@ def run(client: Any, args: argparse.Namespace) -> Result:
 def regenerate(client: Any, args: argparse.Namespace, auth_mode: str) -> Result:
     """Replace one key (or, locally, the token secret); the other key keeps working throughout."""
     name, key_type = args.endpoint_name, args.regenerate
-    show_keys = toolkit_command("manage_online_endpoint.py", "keys", "--endpoint_name", name, local=args.local)
+    show_keys = of(args).command("manage_online_endpoint.py", "keys", "--endpoint_name", name)
     if key_type == "token" and auth_mode == "key":
         raise UsageError(
             f"endpoint {name!r} uses auth_mode key, so it has keys, not tokens: use --regenerate primary or secondary"
@@ -65,7 +64,7 @@ def regenerate(client: Any, args: argparse.Namespace, auth_mode: str) -> Result:
         raise UsageError(f"endpoint {name!r} uses auth_mode {auth_mode}, which has no keys to regenerate{revoke}")
     before = client.online_endpoints.get_keys(name) if key_type != "token" else None
     poller = client.online_endpoints.begin_regenerate_keys(name, key_type=key_type)
-    wait_with_progress(poller, f"regenerating the {key_type} key of {name}", show_command(name, local=args.local))
+    wait_with_progress(poller, f"regenerating the {key_type} key of {name}", of(args).show(name))
     if before is not None and getattr(client.online_endpoints.get_keys(name), f"{key_type}_key") == getattr(
         before, f"{key_type}_key"
     ):

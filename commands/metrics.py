@@ -8,6 +8,7 @@ from typing import Any
 
 from commands import Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
+from commands.target import of
 from common import metrics
 from common.cli import add_flag
 from common.errors import UsageError
@@ -32,7 +33,7 @@ def run(client: Any, args: argparse.Namespace) -> Result:
         require_deployments([args.deployment_name], dict.fromkeys(names, "Succeeded"), args)
         names = [args.deployment_name]
     end = time.time()
-    found = metrics.source(client, endpoint, local=args.local).window(end - args.minutes * 60, end)
+    found = metrics.source(client, endpoint, target=of(args)).window(end - args.minutes * 60, end)
     lines = [f"Metrics of {args.endpoint_name}, the last {args.minutes} min (per deployment):"]
     data: dict[str, Any] = {"endpoint": args.endpoint_name, "minutes": args.minutes, "deployments": {}}
     for name in names:

@@ -13,6 +13,7 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
+from commands.target import of
 from common import history, traffic
 
 
@@ -32,7 +33,7 @@ def run(client: Any, args: argparse.Namespace) -> Result:
         client,
         args.endpoint_name,
         lambda current: traffic.promoted(current, name),
-        local=args.local,
+        target=of(args),
         change=f"promote {name}",
     )
     return change_result(before, after, "promote")

@@ -7,6 +7,7 @@ from typing import Any
 
 from commands import Result
 from commands.shared import deployment_states, endpoint_or_fail
+from commands.target import of
 from common import history, traffic
 
 
@@ -21,7 +22,7 @@ def validate(_args: argparse.Namespace) -> None:
 def run(client: Any, args: argparse.Namespace) -> Result:
     endpoint_or_fail(client, args)
     existing = set(deployment_states(client, args.endpoint_name))
-    before, after, entry = history.roll_back(client, args.endpoint_name, existing, local=args.local)
+    before, after, entry = history.roll_back(client, args.endpoint_name, existing, target=of(args))
     data = {
         "traffic": after.live,
         "mirror_traffic": after.mirror,

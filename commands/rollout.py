@@ -16,6 +16,7 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
+from commands.target import of
 from common import metrics, rollout, scoring, traffic, validation
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
@@ -92,8 +93,8 @@ def run(client: Any, args: argparse.Namespace) -> Result:
         steps=args.steps,
         bake_seconds=args.bake_seconds,
         limits=rollout.Limits(args.max_error_percent, args.max_p95_ms, args.min_requests),
-        local=args.local,
-        source=metrics.source(client, endpoint, local=args.local),
+        target=of(args),
+        source=metrics.source(client, endpoint, target=of(args)),
         report=progress if args.output == "json" else output,
         prober=prober,
     )

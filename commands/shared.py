@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from commands import Result
+from commands.target import of
 from common import traffic
-from common.cli import add_flag, show_command
+from common.cli import add_flag
 from common.errors import CliError, NotFoundError, UsageError
 from common.operations import require_endpoint, state_name
 
@@ -24,7 +25,7 @@ def add_request_file_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def endpoint_or_fail(client: Any, args: argparse.Namespace) -> Any:
-    return require_endpoint(client, args.endpoint_name, local=args.local)
+    return require_endpoint(client, args.endpoint_name, target=of(args))
 
 
 def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
@@ -53,7 +54,7 @@ def require_deployments(
     if failed:
         raise UsageError(
             f"deployment {failed[0]!r} is {existing[failed[0]]}, not Succeeded: it cannot take traffic; check it "
-            f"with: {show_command(args.endpoint_name, local=args.local)}"
+            f"with: {of(args).show(args.endpoint_name)}"
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from commands import Result, show
 from commands.stop import refuse_on_azure
-from common.cli import show_command
+from commands.target import LOCAL
 from common.operations import wait_with_progress
 
 
@@ -21,5 +21,5 @@ def validate(args: argparse.Namespace) -> None:
 
 def run(client: Any, args: argparse.Namespace) -> Result:
     poller = client.online_endpoints.begin_start(args.endpoint_name)
-    wait_with_progress(poller, f"starting {args.endpoint_name}", show_command(args.endpoint_name, local=True))
+    wait_with_progress(poller, f"starting {args.endpoint_name}", LOCAL.show(args.endpoint_name))
     return show.run(client, args)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from commands import Result
-from common.cli import show_command, toolkit_command
+from commands.target import LOCAL
 from common.errors import UsageError
 from common.operations import wait_with_progress
 
@@ -29,8 +29,8 @@ def validate(args: argparse.Namespace) -> None:
 
 def run(client: Any, args: argparse.Namespace) -> Result:
     poller = client.online_endpoints.begin_stop(args.endpoint_name)
-    wait_with_progress(poller, f"stopping {args.endpoint_name}", show_command(args.endpoint_name, local=True))
-    again = toolkit_command("manage_online_endpoint.py", "start", "--endpoint_name", args.endpoint_name, local=True)
+    wait_with_progress(poller, f"stopping {args.endpoint_name}", LOCAL.show(args.endpoint_name))
+    again = LOCAL.command("manage_online_endpoint.py", "start", "--endpoint_name", args.endpoint_name)
     lines = [
         f"Stopped local endpoint {args.endpoint_name}: its front door and deployment servers; its state is kept.",
         f"Start it again with: {again}",

@@ -7,6 +7,7 @@ from typing import Any
 
 from commands import Result
 from commands.shared import change_result, deployment_states, endpoint_or_fail, require_deployments
+from commands.target import of
 from common import history, traffic
 from common.cli import add_flag, progress
 from common.errors import UsageError
@@ -46,7 +47,7 @@ def run(client: Any, args: argparse.Namespace) -> Result:
         ]
     )
     # change_split runs `decide` on the endpoint as read before it writes: Azure's mirror rules refuse before any write
-    before, after = history.change_split(client, args.endpoint_name, decide, local=args.local, change=change)
+    before, after = history.change_split(client, args.endpoint_name, decide, target=of(args), change=change)
     cleared = traffic.mirrors_cleared(before, after)
     if args.mirror_plan is None and cleared:
         progress(traffic.mirror_note(cleared))

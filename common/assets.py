@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common.cli import toolkit_command
 from common.errors import NotFoundError
 from common.operations import get_or_none
 from common.references import AssetRef
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 # Azure's image for conda-file environments, as in the Azure ML examples: it has conda, so Azure can build
 # environment.yml on top of it, and nothing of ours; the inference server comes from environment.yml's own pins.
@@ -30,8 +32,8 @@ def _resolve(operations: Any, kind: str, ref: AssetRef, how_to_register: str) ->
     return ref.with_version(str(found.version))
 
 
-def resolve_model(client: Any, ref: AssetRef, *, local: bool = False) -> AssetRef:
-    register = toolkit_command("train_model.py", "--register", "--model_name", ref.name, local=local)
+def resolve_model(client: Any, ref: AssetRef, *, target: Target) -> AssetRef:
+    register = target.register_model(ref.name)
     return _resolve(client.models, "model", ref, f"register one with: {register}")
 
 

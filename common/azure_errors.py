@@ -133,17 +133,18 @@ def quota_hint(error: BaseException) -> str:
     return f"{what}: {suggestion}request more quota at {QUOTA_PAGE}"
 
 
-def translate(error: BaseException) -> CliError | None:
-    """A CliError for an Azure SDK exception, or None when the exception is not Azure's."""
+def translate(error: BaseException, show_verb: str = "the show command") -> CliError | None:
+    """A CliError for an Azure SDK exception, or None when the exception is not Azure's. `show_verb` names the
+    command that shows an endpoint (the commands layer knows it)."""
     if not is_azure_error(error):
         return None
-    translated = _translate(error)
+    translated = _translate(error, show_verb)
     if logging.getLogger().isEnabledFor(logging.DEBUG) and request_ids(error):
         translated.details = "\n".join(filter(None, [translated.details, request_ids(error)]))
     return translated
 
 
-def _translate(error: BaseException) -> CliError:
+def _translate(error: BaseException, show_verb: str) -> CliError:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -195,7 +196,7 @@ def _translate(error: BaseException) -> CliError:
             where = f"endpoint {endpoint.group(1)!r}" if endpoint else "the resource"
             return CliError(
                 f"another operation is in progress on {where} ({message}): wait until it finishes (check it with "
-                "manage_online_endpoint.py show), then run the command again",
+                f"{show_verb}), then run the command again",
                 exit_code=EXIT_CONFLICT,
             )
         if method == "PUT" and endpoint and path.endswith(f"/onlineEndpoints/{endpoint.group(1)}"):

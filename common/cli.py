@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import re
-import shlex
 import signal
 import sys
 import threading
@@ -87,17 +86,6 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--output", choices=("text", "json"), default="text", help="result format (default: text)")
     add_flag(parser, "--verbose", action="store_true", help="debug logging, including the Azure SDK's HTTP calls")
-
-
-def toolkit_command(script: str, *arguments: str, local: bool) -> str:
-    """A command line of this toolkit, for the target in use (the follow-up commands the scripts print), quoted
-    for the shell so it runs as printed (a description with spaces, for one)."""
-    return shlex.join(["python", script, *arguments, *(["--local"] if local else [])])
-
-
-def show_command(endpoint: str, *, local: bool) -> str:
-    """How to check on an endpoint, printed when the user stops waiting for it."""
-    return toolkit_command("manage_online_endpoint.py", "show", "--endpoint_name", endpoint, local=local)
 
 
 def add_timeout_flag(parser: argparse.ArgumentParser, default_minutes: int) -> None:
@@ -210,8 +198,14 @@ def emit(result: dict[str, Any], output_format: str, text_lines: Sequence[str]) 
             output(line)
 
 
-def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+def run_main(
+    main: Callable[[Sequence[str] | None], int],
+    argv: Sequence[str] | None = None,
+    *,
+    show_verb: str = "the show command",
+) -> int:
     """Run a script's main; known failures become 'error: ...' on stderr and their exit code, never a traceback.
+    `show_verb` is how Azure's messages name the command that shows an endpoint.
 
     SIGTERM is handled as Ctrl-C, so an operation stopped either way reports the same and cleans up the same.
     """
@@ -235,7 +229,7 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
     except CliError as error:
         return _report(error)
     except Exception as error:
-        translated = translate(error)
+        translated = translate(error, show_verb)
         if translated is None:
             raise
         log.debug("Azure error", exc_info=error)

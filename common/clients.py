@@ -8,15 +8,17 @@ from typing import Any
 
 from common.cli import workspace_flags
 from common.errors import UsageError
+from common.target import Target
 from common.workspace import create_ml_client, resolve_workspace
 
 
-def get_client(args: argparse.Namespace) -> Any:
-    """The local target with --local, else an MLClient for the workspace the flags, environment or config.json name."""
-    if getattr(args, "local", False):
+def get_client(args: argparse.Namespace, target: Target) -> Any:
+    """The local target's client for a local `target`, else an MLClient for the workspace the flags, environment or
+    config.json name."""
+    if target.local:
         from common.local.client import LocalMLClient
 
-        return LocalMLClient()
+        return LocalMLClient(target=target)
     try:
         settings = resolve_workspace(workspace_flags(args))
     except UsageError as missing:

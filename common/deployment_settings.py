@@ -1,6 +1,6 @@
 """A deployment's tunable settings: request handling, probes, environment variables, Application Insights, egress.
 
-The flags of create_online_deployment.py, checked against the ranges Azure documents for a managed online
+The deployment command's flags, checked against the ranges Azure documents for a managed online
 deployment's YAML (reference-yaml-deployment-managed-online: RequestSettings, ProbeSettings), then put on the
 ManagedOnlineDeployment entity. A deployment PUT replaces the whole deployment, so a setting left out would fall back
 to Azure's default: a flag not given keeps the value the existing deployment has (as az ml online-deployment update

@@ -19,13 +19,16 @@ import datetime
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.cli import warn
 from common.errors import NotFoundError, UsageError
 from common.operations import require_endpoint, update_endpoint
 from common.traffic import Split
 from common.validation import MAX_TAG_VALUE, MAX_TAGS
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 TAG_PREFIX = "toolkit.rollback."
 MAX_ENTRIES = 5
@@ -123,7 +126,7 @@ def change_split(
     endpoint_name: str,
     decide: Callable[[Split], Split],
     *,
-    local: bool,
+    target: Target,
     change: str,
     remember: bool = True,
     timeout: float | None = None,
@@ -143,45 +146,45 @@ def change_split(
             endpoint.tags = recorded(endpoint.tags, Entry(before, change, now()))
         return before, after
 
-    current = Split.of(require_endpoint(client, endpoint_name, local=local))
+    current = Split.of(require_endpoint(client, endpoint_name, target=target))
     if decide(current) == current:
         return current, current
     _, (before, after) = update_endpoint(
-        client, endpoint_name, apply, local=local, what=f"traffic on {endpoint_name}", timeout=timeout
+        client, endpoint_name, apply, target=target, what=f"traffic on {endpoint_name}", timeout=timeout
     )
     return before, after
 
 
-def roll_back(client: Any, endpoint_name: str, deployments: set[str], *, local: bool) -> tuple[Split, Split, Entry]:
+def roll_back(client: Any, endpoint_name: str, deployments: set[str], *, target: Target) -> tuple[Split, Split, Entry]:
     """Restore the split from before the last recorded change and drop that entry: (before, after, the entry)."""
-    history = entries(require_endpoint(client, endpoint_name, local=local).tags)
+    history = entries(require_endpoint(client, endpoint_name, target=target).tags)
     if not history:
         raise NotFoundError(
             f"endpoint {endpoint_name!r} has no rollback history: no traffic change by this toolkit is recorded "
             "(promote, traffic, rollout and --traffic_allocation record one); nothing was changed"
         )
-    _check_restorable(history[0], deployments)
+    _check_restorable(history[0], deployments, target)
 
     def apply(endpoint: Any) -> tuple[Split, Split, Entry]:
         current = entries(endpoint.tags)
         if not current:  # another command rolled back the last entry in between
             raise NotFoundError(f"endpoint {endpoint_name!r} has no rollback history left; nothing was changed")
         latest, *older = current
-        _check_restorable(latest, deployments)
+        _check_restorable(latest, deployments, target)
         before = Split.of(endpoint)
         endpoint.traffic, endpoint.mirror_traffic = dict(latest.before.live), dict(latest.before.mirror)
         endpoint.tags, _ = with_entries(endpoint.tags, older)
         return before, latest.before, latest
 
-    _, outcome = update_endpoint(client, endpoint_name, apply, local=local, what=f"traffic on {endpoint_name}")
+    _, outcome = update_endpoint(client, endpoint_name, apply, target=target, what=f"traffic on {endpoint_name}")
     return outcome
 
 
-def _check_restorable(entry: Entry, deployments: set[str]) -> None:
+def _check_restorable(entry: Entry, deployments: set[str], target: Target) -> None:
     gone = sorted((set(entry.before.live) | set(entry.before.mirror)) - deployments)
     if gone:
         raise UsageError(
             f"cannot roll back to the split before {entry.change!r} ({entry.before.describe()}): deployment "
             f"{', '.join(map(repr, gone))} no longer exists; deploy it again under the same name and run rollback "
-            "again (the history is kept), or set the traffic with: manage_online_endpoint.py traffic --set ..."
+            f"again (the history is kept), or set the traffic with: {target.verb('traffic', '--set', '...')}"
         )

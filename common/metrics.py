@@ -22,10 +22,13 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.cli import progress
 from common.errors import CliError
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 LOCAL_NOTE = (
     "local figures: every request the front door answered in the window (latency as the client sees it, "
@@ -150,9 +153,10 @@ class LocalMetrics:
     note = LOCAL_NOTE
     max_minutes = LOCAL_RETENTION_MINUTES
 
-    def __init__(self, client: Any, endpoint: Any) -> None:
+    def __init__(self, client: Any, endpoint: Any, target: Target) -> None:
         self.client = client
         self.endpoint = endpoint
+        self.target = target
 
     def window(self, start: float, end: float) -> dict[str, DeploymentFigures]:
         import httpx
@@ -168,7 +172,7 @@ class LocalMetrics:
         except httpx.TransportError as error:
             raise CliError(f"the front door of {self.endpoint.name!r} is not reachable: {error}") from None
         if response.status_code != 200:
-            raise scoring.refusal(response.status_code, response.headers, response.text)
+            raise scoring.refusal(response.status_code, response.headers, response.text, self.target)
         found: dict[str, DeploymentFigures] = {}
         for name, parts in response.json()["deployments"].items():
             live, mirrored = parts.get("live"), parts.get("mirrored")
@@ -288,5 +292,5 @@ def _iso(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def source(client: Any, endpoint: Any, *, local: bool) -> LocalMetrics | AzureMonitorMetrics:
-    return LocalMetrics(client, endpoint) if local else AzureMonitorMetrics(client, endpoint)
+def source(client: Any, endpoint: Any, *, target: Target) -> LocalMetrics | AzureMonitorMetrics:
+    return LocalMetrics(client, endpoint, target) if target.local else AzureMonitorMetrics(client, endpoint)

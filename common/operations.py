@@ -7,12 +7,15 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from common.cli import progress, show_command, toolkit_command
+from common.cli import progress
 from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError, NotFoundError
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 POLL_INTERVAL_SECONDS = 10.0
 ENDPOINT_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json"
@@ -57,12 +60,11 @@ def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 DEPLOYMENT_HEADER = "azureml-model-deployment"  # names one deployment, in requests and in Azure's answers
 
 
-def require_endpoint(client: Any, name: str, *, local: bool) -> Any:
+def require_endpoint(client: Any, name: str, *, target: Target) -> Any:
     """The endpoint; NotFoundError with the command that creates it when it does not exist."""
     endpoint = get_or_none(client.online_endpoints.get, name)
     if endpoint is None:
-        create = toolkit_command("create_online_endpoint.py", "--endpoint_name", name, local=local)
-        raise NotFoundError(f"endpoint {name!r} not found; create it first with: {create}")
+        raise NotFoundError(f"endpoint {name!r} not found; create it first with: {target.create_endpoint(name)}")
     return endpoint
 
 
@@ -154,7 +156,7 @@ def update_endpoint(
     name: str,
     change: Callable[[Any], Any],
     *,
-    local: bool,
+    target: Target,
     what: str,
     timeout: float | None = None,
 ) -> tuple[Any, Any]:
@@ -168,34 +170,34 @@ def update_endpoint(
     Azure holds then is not what was written, another writer came at the same moment and the warning says so.
     """
     for attempt in range(UPDATE_ATTEMPTS):
-        endpoint = require_endpoint(client, name, local=local)
+        endpoint = require_endpoint(client, name, target=target)
         read = endpoint_fingerprint(endpoint)
         outcome = change(endpoint)
         written = endpoint_fingerprint(endpoint)
         last_attempt = attempt == UPDATE_ATTEMPTS - 1
-        if not local and not last_attempt and _changed_since(client, name, endpoint, read):
+        if not target.local and not last_attempt and _changed_since(client, name, endpoint, read, target):
             continue  # written by someone else since it was read: decide again on what is there now
         try:
             poller = client.online_endpoints.begin_create_or_update(endpoint)
-            result = wait_with_progress(poller, what, show_command(name, local=local), timeout=timeout)
+            result = wait_with_progress(poller, what, target.show(name), timeout=timeout)
         except Exception as error:
             if getattr(error, "status_code", None) != CHANGED_SINCE_READ or last_attempt:
                 raise
             time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
             continue
-        if not local:
-            _warn_if_overwritten(client, name, written)
+        if not target.local:
+            _warn_if_overwritten(client, name, written, target)
         return result, outcome
     raise AssertionError("unreachable")
 
 
-def _changed_since(client: Any, name: str, endpoint: Any, read: dict[str, Any]) -> bool:
-    fresh = require_endpoint(client, name, local=False)
+def _changed_since(client: Any, name: str, endpoint: Any, read: dict[str, Any], target: Target) -> bool:
+    fresh = require_endpoint(client, name, target=target)
     return fresh is not endpoint and endpoint_fingerprint(fresh) != read
 
 
-def _warn_if_overwritten(client: Any, name: str, written: dict[str, Any]) -> None:
-    now = endpoint_fingerprint(require_endpoint(client, name, local=False))
+def _warn_if_overwritten(client: Any, name: str, written: dict[str, Any], target: Target) -> None:
+    now = endpoint_fingerprint(require_endpoint(client, name, target=target))
     differs = [field for field in written if now[field] != written[field]]
     if differs:
         from common.cli import warn
@@ -203,7 +205,7 @@ def _warn_if_overwritten(client: Any, name: str, written: dict[str, Any]) -> Non
         warn(
             f"endpoint {name!r} changed while this command wrote it ({', '.join(differs)} now differ from what it "
             "wrote): another writer came at the same moment, and Azure keeps the last write; check it with: "
-            f"{show_command(name, local=False)}"
+            f"{target.show(name)}"
         )
 
 

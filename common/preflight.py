@@ -22,6 +22,7 @@ from common.cli import progress
 from common.errors import CliError, DeploymentFailedError
 from common.local import environments
 from common.operations import failure_details
+from common.target import Target
 
 
 class PreflightFailed(DeploymentFailedError):
@@ -47,7 +48,12 @@ def conda_definition(client: Any, args: Any, environment: references.AssetRef) -
 
 
 def run(
-    client: Any, args: Any, model: references.ModelRef, environment: tuple[str, dict[str, Any]], planned: Any
+    client: Any,
+    args: Any,
+    model: references.ModelRef,
+    environment: tuple[str, dict[str, Any]],
+    planned: Any,
+    local_target: Target,
 ) -> float:
     """Deploy and call on the local target; PreflightFailed (nothing sent to Azure) unless it answers a 2xx.
     `planned` is the deployment Azure will get: its settings (request settings, probes, environment variables) and
@@ -60,7 +66,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
-        _deploy_and_call(home, args, model_path, conda, request_file, planned)
+        _deploy_and_call(home, args, model_path, conda, request_file, planned, local_target)
     seconds = time.monotonic() - started
     progress(f"Preflight passed in {seconds:.1f} s: {args.deployment_name} answered {request_file} on the local target")
     return seconds
@@ -92,7 +98,13 @@ def _local_model(client: Any, model: references.ModelRef, folder: Path) -> Path:
 
 
 def _deploy_and_call(
-    home: Path, args: Any, model_path: Path, conda: dict[str, Any], request_file: Path, planned: Any
+    home: Path,
+    args: Any,
+    model_path: Path,
+    conda: dict[str, Any],
+    request_file: Path,
+    planned: Any,
+    local_target: Target,
 ) -> None:
     from azure.ai.ml.entities import (
         CodeConfiguration,
@@ -105,7 +117,7 @@ def _deploy_and_call(
     from common import scoring
     from common.local.client import LocalMLClient
 
-    local = LocalMLClient(home=home)
+    local = LocalMLClient(home=home, target=local_target)
     endpoint = f"preflight-{secrets.token_hex(4)}"
     environment = args.environment_ref.name
     local.environments.create_or_update(Environment(name=environment, version="1", conda_file=conda))
@@ -129,7 +141,7 @@ def _deploy_and_call(
         except Exception as error:
             raise _failed(local, endpoint, args.deployment_name, f"it did not start ({error})") from None
         try:
-            scoring.score(local, endpoint, request_file.read_bytes(), args.deployment_name, local=True)
+            scoring.score(local, endpoint, request_file.read_bytes(), args.deployment_name, target=local_target)
         except CliError as error:
             raise _failed(local, endpoint, args.deployment_name, f"{request_file} was refused: {error}") from None
     finally:

@@ -15,11 +15,14 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import history, traffic
 from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
 from common.metrics import DeploymentFigures, Figures, requests_text
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 PROBE_TIMEOUT_SECONDS = 30.0
 
@@ -144,7 +147,7 @@ class Rollout:
     steps: list[int]
     bake_seconds: float
     limits: Limits
-    local: bool
+    target: Target
     source: Any  # metrics.LocalMetrics or metrics.AzureMonitorMetrics
     report: Callable[[str], None]
     prober: Prober | None = None
@@ -169,7 +172,7 @@ class Rollout:
                     self.client,
                     self.endpoint_name,
                     self._unless_changed(expected, split),
-                    local=self.local,
+                    target=self.target,
                     change=self.change,
                     remember=not recorded,
                 )
@@ -217,7 +220,7 @@ class Rollout:
                 raise CliError(
                     f"the traffic of {self.endpoint_name} changed during the rollout ({current.describe()}; the "
                     f"rollout set {expected.describe()}): stopping and leaving it as it is; "
-                    "manage_online_endpoint.py rollback restores the split from before the rollout"
+                    f"{self.target.verb('rollback')} restores the split from before the rollout"
                 )
             return target
 
@@ -229,10 +232,10 @@ class Rollout:
         latest = history.entries(self.client.online_endpoints.get(self.endpoint_name).tags)
         if recorded and latest and latest[0].change == self.change and latest[0].before == before:
             deployments = {d.name for d in self.client.online_deployments.list(self.endpoint_name)}
-            _, after, _ = history.roll_back(self.client, self.endpoint_name, deployments, local=self.local)
+            _, after, _ = history.roll_back(self.client, self.endpoint_name, deployments, target=self.target)
             return after
         _, after = history.change_split(
-            self.client, self.endpoint_name, lambda _current: before, local=self.local, change="", remember=False
+            self.client, self.endpoint_name, lambda _current: before, target=self.target, change="", remember=False
         )
         return after
 

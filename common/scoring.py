@@ -9,10 +9,13 @@ read too. error_text still reads the older {"error": "..."} of a score.py deploy
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.errors import EXIT_AUTH, EXIT_NOT_FOUND, CliError
 from common.operations import DEPLOYMENT_HEADER, bearer_secret, get_or_none, require_endpoint
+
+if TYPE_CHECKING:
+    from common.target import Target
 
 SCORING_TIMEOUT_SECONDS = 200.0  # above Azure's largest request timeout (180 s)
 MODEL_STATUS_HEADER = "ms-azureml-model-error-statuscode"  # Azure's 424: what the model itself answered
@@ -23,11 +26,11 @@ class ScoringRefused(CliError):
     """The endpoint answered the request with an error status."""
 
 
-def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, *, local: bool) -> str:
+def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, *, target: Target) -> str:
     """POST `body` to the endpoint (to `deployment` alone when named) and return the answer's text."""
     import requests
 
-    endpoint = require_endpoint(client, endpoint_name, local=local)
+    endpoint = require_endpoint(client, endpoint_name, target=target)
     if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
         raise CliError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}", exit_code=EXIT_NOT_FOUND)
     headers = request_headers(client, endpoint_name, deployment)
@@ -37,7 +40,7 @@ def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, 
         reason = unreachable_reason(error)
         raise CliError(f"the scoring URI {endpoint.scoring_uri} is not reachable: {reason}") from None
     if response.status_code >= 300:
-        raise refusal(response.status_code, response.headers, response.text)
+        raise refusal(response.status_code, response.headers, response.text, target)
     return response.text
 
 
@@ -63,7 +66,7 @@ def request_headers(client: Any, endpoint_name: str, deployment: str | None = No
     return headers
 
 
-def refusal(status: int, headers: Any, text: str) -> ScoringRefused:
+def refusal(status: int, headers: Any, text: str, target: Target) -> ScoringRefused:
     """One line: the endpoint's status, the model's own status when Azure reports it (424), the error text."""
     model_status = headers.get(MODEL_STATUS_HEADER)
     said_by = f" (the model answered {model_status})" if model_status else ""
@@ -71,7 +74,7 @@ def refusal(status: int, headers: Any, text: str) -> ScoringRefused:
     if status == 401:
         return ScoringRefused(
             f"{message}; the endpoint refused the key or token (check its auth mode and keys with "
-            "manage_online_endpoint.py keys)",
+            f"{target.verb('keys')})",
             exit_code=EXIT_AUTH,
         )
     return ScoringRefused(message)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from common.errors import UsageError
 
-if TYPE_CHECKING:  # numpy and pandas are imported when data is handled: train_model.py --help stays fast
+if TYPE_CHECKING:  # numpy and pandas are imported when data is handled: --help stays fast
     import pandas as pd
 
 # Must match FEATURES and LABELS in 09-deploy-model/score.py (a test checks they agree).

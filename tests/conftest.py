@@ -18,8 +18,8 @@ from unittest.mock import MagicMock, create_autospec
 
 import pytest
 
+import commands
 from common import surface
-from common.cli import run_main
 from common.training import synthetic_dataset, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def run_script(capsys: pytest.CaptureFixture[str]) -> Callable[[ModuleType, Sequ
 
     def run(module: ModuleType, argv: Sequence[str]) -> ScriptResult:
         try:
-            code = run_main(module.main, list(argv))
+            code = commands.run(module.main, list(argv))
         except SystemExit as exit_:  # argparse's own errors and --help
             code = int(exit_.code or 0)
         captured = capsys.readouterr()

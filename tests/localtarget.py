@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+import commands
 import create_online_deployment
 import create_online_endpoint
 import manage_online_endpoint
-from common.cli import run_main
+from commands.target import LOCAL
 from common.local import processes
 from common.local.client import LocalMLClient
 from common.local.state import LocalStore, read_json
@@ -43,7 +44,7 @@ class LocalSetup:
         return LocalStore(self.home)
 
     def client(self) -> LocalMLClient:
-        return LocalMLClient(home=self.home)
+        return LocalMLClient(home=self.home, target=LOCAL)
 
     def endpoint(self) -> dict[str, Any]:
         return read_json(self.store.endpoint_file(self.endpoint_name))
@@ -84,7 +85,7 @@ class LocalSetup:
     def run(self, main: Callable[[Sequence[str] | None], int], argv: list[str]) -> int:
         """A script's main through the command line's error boundary, its output discarded."""
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return run_main(main, argv)
+            return commands.run(main, argv)
 
     def set_traffic(self, **shares: int) -> None:
         assignments = [f"{name}={share}" for name, share in shares.items()]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from commands.target import LOCAL
 from common import surface
 from common.local.client import LocalMLClient
 
@@ -29,7 +30,7 @@ def sdk_operations() -> dict[str, type]:
 
 
 def local_operations(tmp_path: Any) -> dict[str, type]:
-    client = LocalMLClient(home=tmp_path)
+    client = LocalMLClient(home=tmp_path, target=LOCAL)
     return {name: type(getattr(client, name)) for name in surface.OPERATIONS}
 
 

@@ -803,11 +803,9 @@ def test_deleting_an_endpoint_that_does_not_exist_does_not_suggest_creating_it(w
 def test_follow_up_commands_are_quoted_for_the_shell():
     import shlex
 
-    from common.cli import toolkit_command
+    from commands.target import LOCAL
 
-    command = toolkit_command(
-        "create_online_endpoint.py", "--description", "Diabetes classification endpoint", local=True
-    )
+    command = LOCAL.command("create_online_endpoint.py", "--description", "Diabetes classification endpoint")
 
     assert command == "python create_online_endpoint.py --description 'Diabetes classification endpoint' --local"
     assert shlex.split(command)[3] == "Diabetes classification endpoint"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.target import LOCAL
 from common.errors import UsageError
 from common.local import auth, processes
 from common.local.client import LocalMLClient
@@ -108,7 +109,7 @@ def test_stop_escalates_to_sigkill(tmp_path: Path):
 def test_local_registry_counts_versions_up_from_one(tmp_path: Path, model_dir: Path):
     from azure.ai.ml.entities import Model
 
-    client = LocalMLClient(home=tmp_path)
+    client = LocalMLClient(home=tmp_path, target=LOCAL)
     first = client.models.create_or_update(Model(name="diabetes-predict", path=str(model_dir / "diabetes-model")))
     second = client.models.create_or_update(Model(name="diabetes-predict", path=str(model_dir / "diabetes-model")))
     assert (first.version, second.version) == ("1", "2")
@@ -166,7 +167,7 @@ def test_concurrent_registrations_get_distinct_versions(tmp_path: Path, model_di
 
     from azure.ai.ml.entities import Model
 
-    client = LocalMLClient(home=tmp_path)
+    client = LocalMLClient(home=tmp_path, target=LOCAL)
 
     def register(_: int) -> str:
         return client.models.create_or_update(Model(name="m", path=str(model_dir / "diabetes-model"))).version

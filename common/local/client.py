@@ -19,14 +19,15 @@ from common.local.online_deployments import LocalDeployments
 from common.local.online_endpoints import LocalEndpoints
 from common.local.registry import LocalEnvironments, LocalModels
 from common.local.state import LocalStore, default_home
+from common.target import Target
 
 
 class LocalMLClient:
     """The MLClient surface the scripts use, one operations class each (as azure-ai-ml's own operations)."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, *, target: Target) -> None:
         self.store = LocalStore(home or default_home())
         self.models = LocalModels(self.store)
         self.environments = LocalEnvironments(self.store)
-        self.online_endpoints = LocalEndpoints(self.store)
+        self.online_endpoints = LocalEndpoints(self.store, target)
         self.online_deployments = LocalDeployments(self.store, self.online_endpoints, self.models, self.environments)

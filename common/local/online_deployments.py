@@ -21,7 +21,6 @@ from common.local.operations import (
     observed,
     plain_settings,
     refused,
-    start_command,
 )
 from common.local.registry import LocalEnvironments, LocalModels
 from common.local.state import (
@@ -187,7 +186,7 @@ class LocalDeployments:
                 return True, None, refused(reason)  # the script says which deployment failed
             if record is None:
                 problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
-                return True, None, refused(f"{problem}; start it with: {start_command(endpoint)}")
+                return True, None, refused(f"{problem}; start it with: {self.endpoints.target.start(endpoint)}")
             return False, None, None
 
         return LocalPoller(check=check)

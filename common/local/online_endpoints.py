@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from common.cli import toolkit_command, warn
+from common.cli import warn
 from common.local import auth, processes
 from common.local.operations import (
     APPLY_TIMEOUT_SECONDS,
@@ -22,7 +22,6 @@ from common.local.operations import (
     not_found,
     observed,
     refused,
-    start_command,
 )
 from common.local.state import (
     LocalStore,
@@ -31,16 +30,18 @@ from common.local.state import (
     read_json_or_none,
     write_json,
 )
+from common.target import Target
 
 
 class LocalEndpoints:
-    def __init__(self, store: LocalStore) -> None:
+    def __init__(self, store: LocalStore, target: Target) -> None:
+        self.target = target  # writes the start and stop commands its messages suggest
         self.store = store
         self._warned: set[str] = set()
 
     def remedy(self, name: str) -> str:
         """What to do about an unreadable state file of this endpoint."""
-        stop = toolkit_command("manage_online_endpoint.py", "stop", "--endpoint_name", name, local=True)
+        stop = self.target.stop(name)
         return f": restore it, or stop the endpoint ({stop}) and delete {str(self.store.endpoint_dir(name))!r}"
 
     def spec(self, name: str) -> dict[str, Any]:
@@ -187,7 +188,7 @@ class LocalEndpoints:
             if not processes.port_free(port):
                 raise refused(
                     f"port {port} of local endpoint {name!r} (its scoring URI) is taken by another program; free "
-                    f"it, then run: {start_command(name)}",
+                    f"it, then run: {self.target.start(name)}",
                     409,
                 )
             argv = [sys.executable, "-m", "common.local.frontdoor", "--home", str(self.store.home)]
@@ -213,7 +214,7 @@ class LocalEndpoints:
         if self.frontdoor(name) is None:
             warn(
                 f"local endpoint {name!r} is not running (stopped, or its processes are gone, e.g. after a reboot); "
-                f"start it with: {start_command(name)}"
+                f"start it with: {self.target.start(name)}"
             )
             return
         for deployment in self.store.deployments(name):

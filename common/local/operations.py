@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import toolkit_command
-
 ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
 FRONTDOOR_STOP_SECONDS = 30.0
@@ -82,10 +80,6 @@ class LocalPoller:
         if self._error is not None:
             raise self._error
         return self._result
-
-
-def start_command(endpoint: str) -> str:
-    return toolkit_command("manage_online_endpoint.py", "start", "--endpoint_name", endpoint, local=True)
 
 
 def observed(spec: dict[str, Any], status: dict[str, Any], running: bool) -> tuple[str, str, str]:

@@ -1,5 +1,5 @@
 """What each deployment of a local endpoint served, second by second, over the last hour: the local stand-in for
-Azure Monitor's per-minute endpoint metrics, read by `manage_online_endpoint.py metrics` and `rollout`.
+Azure Monitor's per-minute endpoint metrics, read by the metrics and rollout commands.
 
 The front door records every scoring request here (time, status and latency, live and mirrored copies apart) and
 answers GET /metrics/window?since=EPOCH[&until=EPOCH] with a summary per deployment. Each request is kept (10
