@@ -104,10 +104,13 @@ class LocalDeployments:
         """The last `lines` lines, then each line as the server writes it, until the deployment is deleted."""
         self._spec(name, endpoint_name)
         path = self.store.server_log(endpoint_name, name)
-        text = processes.tail(path, lines)
+        # where the tail ends, read before it is handed out: a line written while the caller prints the tail (or
+        # before this generator is resumed) comes next, never skipped
+        written = path.read_bytes() if path.is_file() else b""
+        position = len(written)
+        text = "\n".join(written.decode(errors="replace").splitlines()[-lines:])
         if text:
             yield text + "\n"
-        position = path.stat().st_size if path.is_file() else 0
         while self.store.deployment_file(endpoint_name, name).is_file():
             size = path.stat().st_size if path.is_file() else 0
             if size < position:  # the log was replaced (the deployment created again): read the new one whole
