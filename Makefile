@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 	@echo "Creating $(VENV) and installing requirements.txt with uv $(UV_VERSION) (seconds; pip if uv fails)..."
 	$(PYTHON) -m venv $(VENV)
 	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off "uv==$(UV_VERSION)" \
-		&& $(BIN)/uv pip install --python $(BIN)/python -r requirements.txt; then :; else \
+		&& $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements.txt; then :; else \
 		echo "uv could not install requirements.txt: installing with pip instead (about a minute)..."; \
 		$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt || exit 1; fi
 	touch $(STAMP)
