@@ -123,7 +123,15 @@ def validate(args: argparse.Namespace) -> None:
         validation.instance_count(args.instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
-    args.settings = deployment_settings.parse(args)
+    args.settings = deployment_settings.parse(
+        request_timeout_ms=args.request_timeout_ms,
+        max_concurrent_requests_per_instance=args.max_concurrent_requests_per_instance,
+        liveness_probe=args.liveness_probe,
+        readiness_probe=args.readiness_probe,
+        env=args.env,
+        app_insights=args.app_insights,
+        egress_public_network=args.egress_public_network,
+    )
     args.model = references.parse_model(args.model_path)
     args.environment_ref = references.parse_environment(args.environment)
     if args.create_environment and not Path(args.conda_file).is_file():
@@ -255,8 +263,15 @@ def run_preflight(
 
     environment = args.environment_ref if args.create_environment else resolve_environment(client, args.environment_ref)
     planned = build_deployment(args, model, environment, existing, size)
-    conda = preflight.conda_definition(client, args, environment)
-    preflight.run(client, args, model, conda, planned, LOCAL)
+    conda = preflight.conda_definition(client, environment, Path(args.conda_file) if args.create_environment else None)
+    request = preflight.PreflightRequest(
+        deployment_name=args.deployment_name,
+        environment_name=args.environment_ref.name,
+        score_path=args.score_path,
+        score_script=args.score_script,
+        request_file=Path(args.preflight_request),
+    )
+    preflight.run(client, request, model, conda, planned, LOCAL)
 
 
 def current_traffic(client: Any, endpoint_name: str, target: Target) -> tuple[Any, dict[str, int]]:

@@ -88,22 +88,33 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse(args: argparse.Namespace) -> Requested:
-    """The settings asked for, each checked against Azure's documented range (UsageError naming the bad value)."""
-    timeout = args.request_timeout_ms
-    if timeout is not None and not 1 <= timeout <= REQUEST_TIMEOUT_MS_MAX:
-        raise UsageError(f"invalid --request_timeout_ms {timeout}: use 1 to {REQUEST_TIMEOUT_MS_MAX} (Azure's maximum)")
-    concurrency = args.max_concurrent_requests_per_instance
+def parse(
+    *,
+    request_timeout_ms: int | None,
+    max_concurrent_requests_per_instance: int | None,
+    liveness_probe: list[str] | None,
+    readiness_probe: list[str] | None,
+    env: list[str] | None,
+    app_insights: str | None,
+    egress_public_network: str | None,
+) -> Requested:
+    """The settings the flags ask for (None: not given), each checked against Azure's documented range (UsageError
+    naming the bad value)."""
+    if request_timeout_ms is not None and not 1 <= request_timeout_ms <= REQUEST_TIMEOUT_MS_MAX:
+        raise UsageError(
+            f"invalid --request_timeout_ms {request_timeout_ms}: use 1 to {REQUEST_TIMEOUT_MS_MAX} (Azure's maximum)"
+        )
+    concurrency = max_concurrent_requests_per_instance
     if concurrency is not None and concurrency < 1:
         raise UsageError(f"invalid --max_concurrent_requests_per_instance {concurrency}: use 1 or more")
     return Requested(
-        request_timeout_ms=timeout,
+        request_timeout_ms=request_timeout_ms,
         max_concurrent_requests_per_instance=concurrency,
-        liveness_probe=_probe("liveness_probe", args.liveness_probe),
-        readiness_probe=_probe("readiness_probe", args.readiness_probe),
-        environment_variables=_variables(args.env),
-        app_insights_enabled=None if args.app_insights is None else args.app_insights == "enabled",
-        egress_public_network_access=args.egress_public_network,
+        liveness_probe=_probe("liveness_probe", liveness_probe),
+        readiness_probe=_probe("readiness_probe", readiness_probe),
+        environment_variables=_variables(env),
+        app_insights_enabled=None if app_insights is None else app_insights == "enabled",
+        egress_public_network_access=egress_public_network,
     )
 
 

@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,26 @@ class PreflightFailed(DeploymentFailedError):
     """The deployment failed on the local target: it would have failed in Azure, after the image build."""
 
 
-def conda_definition(client: Any, args: Any, environment: references.AssetRef) -> tuple[str, dict[str, Any]]:
-    """The label and conda document of the environment the Azure deployment will use (reads only)."""
-    if args.create_environment:
+@dataclass(frozen=True)
+class PreflightRequest:
+    """What to try: the deployment's name, code and environment, and the request that must get a 2xx."""
+
+    deployment_name: str
+    environment_name: str
+    score_path: str
+    score_script: str
+    request_file: Path
+
+
+def conda_definition(
+    client: Any, environment: references.AssetRef, conda_file: Path | None
+) -> tuple[str, dict[str, Any]]:
+    """The label and conda document of the environment the Azure deployment will use (reads only): `conda_file`
+    when the deployment registers the environment from it, else the workspace's."""
+    if conda_file is not None:
         import yaml
 
-        path = Path(args.conda_file)
-        return f"{environment.name} (from {path})", yaml.safe_load(path.read_text())
+        return f"{environment.name} (from {conda_file})", yaml.safe_load(conda_file.read_text())
     registered = client.environments.get(environment.name, version=environment.version)
     conda = registered.conda_file
     if not isinstance(conda, dict):
@@ -49,7 +63,7 @@ def conda_definition(client: Any, args: Any, environment: references.AssetRef) -
 
 def run(
     client: Any,
-    args: Any,
+    request: PreflightRequest,
     model: references.ModelRef,
     environment: tuple[str, dict[str, Any]],
     planned: Any,
@@ -61,14 +75,16 @@ def run(
     started = time.monotonic()
     label, conda = environment
     environments.read_conda(conda, f"the conda file of {label}")  # refused before anything is built
-    request_file = Path(args.preflight_request)
-    progress(f"Preflight: deploying {args.deployment_name} on the local target first (environment {label})")
+    request_file = request.request_file
+    progress(f"Preflight: deploying {request.deployment_name} on the local target first (environment {label})")
     with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
-        _deploy_and_call(home, args, model_path, conda, request_file, planned, local_target)
+        _deploy_and_call(home, request, model_path, conda, planned, local_target)
     seconds = time.monotonic() - started
-    progress(f"Preflight passed in {seconds:.1f} s: {args.deployment_name} answered {request_file} on the local target")
+    progress(
+        f"Preflight passed in {seconds:.1f} s: {request.deployment_name} answered {request_file} on the local target"
+    )
     return seconds
 
 
@@ -99,10 +115,9 @@ def _local_model(client: Any, model: references.ModelRef, folder: Path) -> Path:
 
 def _deploy_and_call(
     home: Path,
-    args: Any,
+    request: PreflightRequest,
     model_path: Path,
     conda: dict[str, Any],
-    request_file: Path,
     planned: Any,
     local_target: Target,
 ) -> None:
@@ -119,16 +134,16 @@ def _deploy_and_call(
 
     local = LocalMLClient(home=home, target=local_target)
     endpoint = f"preflight-{secrets.token_hex(4)}"
-    environment = args.environment_ref.name
+    environment = request.environment_name
     local.environments.create_or_update(Environment(name=environment, version="1", conda_file=conda))
     local.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint, auth_mode="key")).result()
     try:
         deployment = ManagedOnlineDeployment(
-            name=args.deployment_name,
+            name=request.deployment_name,
             endpoint_name=endpoint,
             model=Model(path=str(model_path)),
             environment=f"azureml:{environment}:1",
-            code_configuration=CodeConfiguration(code=args.score_path, scoring_script=args.score_script),
+            code_configuration=CodeConfiguration(code=request.score_path, scoring_script=request.score_script),
             instance_type=planned.instance_type,
             instance_count=planned.instance_count,
             request_settings=planned.request_settings,
@@ -139,11 +154,15 @@ def _deploy_and_call(
         try:
             local.online_deployments.begin_create_or_update(deployment).result()
         except Exception as error:
-            raise _failed(local, endpoint, args.deployment_name, f"it did not start ({error})") from None
+            raise _failed(local, endpoint, request.deployment_name, f"it did not start ({error})") from None
         try:
-            scoring.score(local, endpoint, request_file.read_bytes(), args.deployment_name, target=local_target)
+            scoring.score(
+                local, endpoint, request.request_file.read_bytes(), request.deployment_name, target=local_target
+            )
         except CliError as error:
-            raise _failed(local, endpoint, args.deployment_name, f"{request_file} was refused: {error}") from None
+            raise _failed(
+                local, endpoint, request.deployment_name, f"{request.request_file} was refused: {error}"
+            ) from None
     finally:
         with contextlib.suppress(Exception):
             local.online_endpoints.begin_stop(endpoint).result()
