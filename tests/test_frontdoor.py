@@ -25,8 +25,9 @@ from starlette.testclient import TestClient
 
 from common.local import auth
 from common.local.frontdoor import BodyTooLarge, create_app, read_body
+from common.local.instance import Instance
 from common.local.state import LocalStore, write_json
-from common.local.supervisor import Instance, Supervisor
+from common.local.supervisor import Supervisor
 
 KEY = "k" * 43
 KEYS = {"primary_key": KEY, "secondary_key": KEY + "2", "token_secret": "s" * 43}

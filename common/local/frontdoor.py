@@ -29,6 +29,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.local import auth
+from common.local.deployment import Deployment
+from common.local.instance import Instance
 from common.local.recent import RETENTION_SECONDS, RecentRequests
 from common.local.refusals import (
     BadRequest,
@@ -41,7 +43,7 @@ from common.local.refusals import (
 )
 from common.local.refusals import BodyTooLarge as BodyTooLarge  # read_body's refusal, for its tests
 from common.local.state import LocalStore, write_json
-from common.local.supervisor import Deployment, Instance, LiveTraffic, Supervisor
+from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
 from common.operations import DEPLOYMENT_HEADER
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER

@@ -1,0 +1,440 @@
+"""One local deployment under supervision: it starts servers, probes them, restarts them with a growing pause,
+gives up on a crash loop, rolls a new generation out beside the old one, and reports its status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.local import processes
+from common.local.instance import Instance
+from common.local.settings import (
+    START_POLL_SECONDS,
+    Health,
+    Probe,
+    Settings,
+    State,
+    server_workers,
+)
+from common.local.state import HOME_VARIABLE, LocalStore, read_json_or_none, write_json
+
+log = logging.getLogger("frontdoor")
+
+TICK_SECONDS = 0.1
+
+LAUNCHER = Path(__file__).with_name("inference_server.py")
+# The launcher runs by path without its folder on sys.path (`python launcher.py` would put common/local/ there, and
+# score.py could import the toolkit's modules): only the code folder, the working directory, is, as in Azure.
+RUN_LAUNCHER = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+# The toolkit's own Python settings stay out of a deployment's environment (its deployment variables still apply).
+TOOLKIT_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+START_TIMEOUT_SECONDS = 120.0
+RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
+CRASH_LOOP_RESTARTS = 5  # failed restarts in a row after which a deployment is unhealthy and left alone
+STABLE_SECONDS = 30.0  # a server that has answered this long resets the count of failures in a row
+UNRESPONSIVE_STOP_GRACE_SECONDS = 1.0
+SNAPSHOT_GRACE_SECONDS = 300.0  # a snapshot folder younger than this may be one a command is still writing
+LOG_TAIL_LINES = 30
+
+
+@dataclass
+class Deployment:
+    """One deployment under supervision: what is asked for (spec), what serves (current), and what to report."""
+
+    endpoint: str
+    name: str
+    store: LocalStore
+    spec: dict[str, Any]
+    current: Instance | None = None
+    starting: Instance | None = None  # a server launched and not yet answering (a new generation or a restart)
+    ready: bool = False
+    serving: dict[str, Any] | None = None  # the spec of the generation that serves (the last good one)
+    state: State = State.CREATING
+    health: Health = Health.STARTING
+    reason: str = ""
+    restarts: int = 0
+    failures_in_a_row: int = 0
+    failed_generation: int | None = None
+    attempts: int = 0
+    liveness_failures: int = 0
+    readiness_failures: int = 0
+    readiness_successes: int = 0
+    closing: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    _settings: tuple[dict[str, Any], Settings] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The serving generation's settings (the asked-for one's before any serves), read once per spec: the
+        front door asks on every request."""
+        source = self.serving or self.spec
+        if self._settings is None or self._settings[0] is not source:
+            self._settings = (source, Settings.from_spec(source))
+        return self._settings[1]
+
+    @property
+    def generation(self) -> int:
+        return int(self.spec.get("generation", 1))
+
+    @property
+    def log_path(self) -> Path:
+        return self.store.server_log(self.endpoint, self.name)
+
+    def unavailable_reason(self) -> str:
+        if self.health == Health.RESTARTING:
+            return f"is restarting ({self.reason})"
+        if self.health == Health.UNHEALTHY:
+            return f"is unhealthy ({self.reason.splitlines()[0] if self.reason else 'crash loop'})"
+        if self.health == Health.STARTING:
+            return "is starting"
+        if self.current is not None and not self.ready:
+            return "is not answering its readiness probe"
+        return "is not running"
+
+    # --- what the command-line side reads -------------------------------------------------------------------
+
+    def write_status(self) -> None:
+        status = {
+            "name": self.name,
+            "generation": self.generation,
+            "serving_generation": self.serving.get("generation") if self.serving else None,
+            "serving": self.serving,
+            "failed_generation": self.failed_generation,
+            "state": self.state,
+            "health": self.health,
+            "reason": self.reason,
+            "pid": self.current.pid if self.current else None,
+            "starting_pid": self.starting.pid if self.starting else None,
+            "socket": str(self.current.socket) if self.current else None,
+            "restarts": self.restarts,
+            "front_door_pid": os.getpid(),
+            "updated": time.time(),
+        }
+        path = self.store.status_file(self.endpoint, self.name)
+        if path.parent.is_dir():
+            write_json(path, status)
+
+    def restore(self) -> None:
+        """Pick up where an earlier front door left off: the last good generation serves again, and a generation
+        that failed is not retried (as in Azure, where a failed update leaves the previous version serving)."""
+        previous = read_json_or_none(self.store.status_file(self.endpoint, self.name)) or {}
+        self.serving = previous.get("serving")
+        if previous.get("failed_generation") == self.generation:
+            self.failed_generation, self.state = self.generation, State.FAILED
+            self.reason = previous.get("reason") or "its last update failed"
+        elif self.serving is not None and self.serving.get("generation") == self.generation:
+            self.state = State.SUCCEEDED
+
+    # --- the supervision loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self.closing:
+                if self.spec.get("deleting"):
+                    await self.delete()
+                    return
+                if self.generation not in (self._serving_generation(), self.failed_generation):
+                    await self.roll_out(self.spec)
+                    continue
+                if self.current is None and self.serving is not None and self.health == Health.STARTING:
+                    await self.resume()  # the front door has just started: serve the last good generation
+                    continue
+                if self.current is None and self.serving is not None and self.health != Health.UNHEALTHY:
+                    await self.restart("it was not running")
+                    continue
+                if self.current is not None:
+                    problem = await self.check(self.current)
+                    if problem:
+                        await self.restart(problem)
+                        continue
+                if self.current is None and self.serving is None and self.health == Health.STARTING:
+                    self.health = Health.STOPPED
+                    self.write_status()
+                await self.pause(TICK_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("supervision of deployment %r failed", self.name)
+            raise
+
+    def _serving_generation(self) -> int | None:
+        return int(self.serving["generation"]) if self.serving else None
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake at once for a new spec or a shutdown."""
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
+
+    async def check(self, instance: Instance) -> str | None:
+        """Why the serving instance must be restarted, or None. Runs the liveness and readiness probes, each on its
+        own schedule (one GET / serves both when both are due): readiness takes the instance out of the rotation
+        and back, liveness restarts it."""
+        code = instance.exit_code()
+        if code is not None:
+            return f"its server exited with code {code}" if code >= 0 else f"its server was killed by signal {-code}"
+        settings, now = self.settings, time.monotonic()
+        age = now - instance.started
+        liveness_due = (
+            age >= settings.liveness.initial_delay and now - instance.last_liveness >= settings.liveness.period
+        )
+        readiness_due = (
+            age >= settings.readiness.initial_delay and now - instance.last_readiness >= settings.readiness.period
+        )
+        if not liveness_due and not readiness_due:
+            return None
+        due = [
+            probe
+            for probe, is_due in ((settings.liveness, liveness_due), (settings.readiness, readiness_due))
+            if is_due
+        ]
+        started = time.monotonic()
+        answered = await instance.probe(max(probe.timeout for probe in due))
+        elapsed = time.monotonic() - started
+        busy, instance.answered = instance.answered, False  # a server answering scoring requests is alive and ready
+        if readiness_due:
+            instance.last_readiness = started
+            self._readiness(busy or (answered and elapsed <= settings.readiness.timeout), settings.readiness)
+        if liveness_due:
+            instance.last_liveness = started
+            return self._liveness(
+                busy or (answered and elapsed <= settings.liveness.timeout), settings.liveness, instance
+            )
+        return None
+
+    def _readiness(self, passed: bool, probe: Probe) -> None:
+        if passed:
+            self.readiness_failures, self.readiness_successes = 0, self.readiness_successes + 1
+            if not self.ready and self.readiness_successes >= probe.success_threshold:
+                log.info("deployment %r answers its readiness probe again: back in the rotation", self.name)
+                self.ready = True
+            return
+        self.readiness_failures, self.readiness_successes = self.readiness_failures + 1, 0
+        if self.ready and self.readiness_failures >= probe.failure_threshold:
+            log.warning("deployment %r failed its readiness probe; its share gets 503 until it passes", self.name)
+            self.ready = False
+
+    def _liveness(self, passed: bool, probe: Probe, instance: Instance) -> str | None:
+        if passed:
+            self.liveness_failures = 0
+            if time.monotonic() - instance.started > STABLE_SECONDS:
+                self.failures_in_a_row = 0  # it has run long enough: a later crash starts a new count
+            return None
+        self.liveness_failures += 1
+        if self.liveness_failures >= probe.failure_threshold:
+            return f"it did not answer its liveness probe (GET /) {self.liveness_failures} times in a row"
+        return None
+
+    async def launch(self, spec: dict[str, Any]) -> Instance:
+        self.attempts += 1
+        generation = int(spec.get("generation", 1))
+        socket = self.store.socket_path(self.endpoint, self.name, generation, self.attempts)
+        socket.unlink(missing_ok=True)
+        settings = Settings.from_spec(spec)
+        python = spec.get("python") or sys.executable
+        argv = [
+            *(python, "-c", RUN_LAUNCHER, str(LAUNCHER)),
+            *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
+            *("--entry_script", spec["scoring_script"], "--worker_count", str(server_workers(spec))),
+        ]
+        inherited = {key: value for key, value in os.environ.items() if key not in TOOLKIT_VARIABLES}
+        environment = {
+            **inherited,
+            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's
+            # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
+            "OMP_NUM_THREADS": "1",
+            **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
+            "AZUREML_MODEL_DIR": spec["model_dir"],
+            HOME_VARIABLE: str(self.store.home),
+        }
+        with self.log_path.open("a") as handle:
+            handle.write(
+                f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} generation {generation} "
+                f"(attempt {self.attempts}) ---\n"
+            )
+            handle.flush()
+            process = subprocess.Popen(
+                argv,
+                cwd=spec["code_dir"],
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
+        self.starting = Instance(generation, socket, process, settings.readiness)
+        self.write_status()  # the state names every server process from the moment it exists
+        return self.starting
+
+    async def wait_ready(self, instance: Instance, timeout: float = START_TIMEOUT_SECONDS) -> bool:
+        """Whether the launched server passes its readiness probe in time (after the probe's initial delay, every
+        period when the deployment sets it); the caller records the outcome."""
+        readiness = instance.readiness
+        deadline = time.monotonic() + readiness.initial_delay + timeout
+        poll = readiness.period if readiness.configured else START_POLL_SECONDS
+        try:
+            await self.pause_unless_closing(readiness.initial_delay)
+            while time.monotonic() < deadline and not self.closing:
+                if instance.exit_code() is not None:
+                    return False
+                if await instance.probe(timeout=readiness.timeout):
+                    return True
+                await asyncio.sleep(poll)
+            return False
+        finally:
+            self.starting = None
+
+    async def pause_unless_closing(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.closing and time.monotonic() < deadline:
+            await asyncio.sleep(min(TICK_SECONDS, deadline - time.monotonic()))
+
+    async def roll_out(self, spec: dict[str, Any]) -> None:
+        """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
+        update does. A failure leaves the previous generation serving."""
+        generation = int(spec.get("generation", 1))
+        self.state = State.UPDATING if self.serving else State.CREATING
+        if self.current is None:
+            self.health = Health.STARTING
+        self.write_status()
+        instance = await self.launch(spec)
+        if await self.wait_ready(instance):
+            previous = self.current
+            self.current, self.serving, self.ready = instance, spec, True  # new requests go to the new generation
+            self.health, self.reason = Health.RUNNING, ""
+            self.failures_in_a_row, self.failed_generation = 0, None
+            self.liveness_failures = self.readiness_failures = 0
+            if previous is not None:
+                await previous.stop(drain=self.settings.request_timeout)
+            self.state = State.SUCCEEDED  # reported once the old generation is gone, as Azure's rolling update
+            self.write_status()
+            log.info("deployment %r generation %d serves", self.name, generation)
+            self.remove_stale_snapshots()
+            return
+        if self.closing:
+            await instance.stop()
+            return
+        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        self.failed_generation, self.state = generation, State.FAILED
+        self.reason = "its server did not become healthy (init() failed or it exited); see the log"
+        if self.current is None:
+            self.health = Health.STOPPED
+        self.write_status()
+        log.warning("deployment %r generation %d failed to start", self.name, generation)
+
+    async def resume(self) -> None:
+        """Start the serving generation when the front door starts; a failure is handled as a crash."""
+        assert self.serving is not None
+        instance = await self.launch(self.serving)
+        if await self.wait_ready(instance):
+            self._adopt(instance)
+            log.info("deployment %r serves generation %s", self.name, self.serving.get("generation"))
+            return
+        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        await self.restart(_start_failure(instance))
+
+    def _adopt(self, instance: Instance) -> None:
+        """The instance serves from now on."""
+        self.current, self.ready = instance, True
+        self.liveness_failures = self.readiness_failures = 0
+        self.health, self.reason = Health.RUNNING, ""
+        self.write_status()
+
+    async def restart(self, problem: str) -> None:
+        """Restart the serving generation after `problem`, pausing longer each time; give up after a crash loop."""
+        self.ready = False
+        if self.current is not None:
+            log.warning("deployment %r: %s; restarting it", self.name, problem)
+            dead = self.current
+            self.current = None
+            self.health, self.reason = Health.RESTARTING, problem
+            self.write_status()
+            await dead.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        while not self.closing and self.serving is not None:
+            if self.failures_in_a_row >= CRASH_LOOP_RESTARTS:
+                self.health = Health.UNHEALTHY
+                self.reason = (
+                    f"crash loop: {problem}; restarted {self.failures_in_a_row} times in a row without success, "
+                    "not retried (run the create command again, or stop and start the endpoint)\n"
+                    + processes.tail(self.log_path, LOG_TAIL_LINES)
+                )
+                self.write_status()
+                log.error("deployment %r is unhealthy: %s", self.name, problem)
+                return
+            self.health, self.reason = Health.RESTARTING, problem
+            self.write_status()
+            await self.pause(RESTART_PAUSES[min(self.failures_in_a_row, len(RESTART_PAUSES) - 1)])
+            if self.closing or self.spec.get("deleting"):
+                return
+            if self.generation not in (self._serving_generation(), self.failed_generation):
+                return  # a new generation is asked for: roll it out instead
+            self.failures_in_a_row += 1
+            instance = await self.launch(self.serving)
+            if await self.wait_ready(instance):
+                self.restarts += 1
+                self._adopt(instance)
+                log.info("deployment %r is back (restart %d)", self.name, self.restarts)
+                return
+            problem = _start_failure(instance)
+            await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+
+    async def stop(self, health: Health = Health.STOPPED) -> None:
+        await self._stop_instances()
+        self.health = health
+        self.reason = "" if health == Health.STOPPED and self.state != State.FAILED else self.reason
+
+    async def delete(self) -> None:
+        """Runs in the supervision task itself, so there is no task to cancel."""
+        self.state = State.DELETING
+        self.write_status()
+        await self._stop_instances()
+        await asyncio.to_thread(self._remove_folder)
+        log.info("deployment %r deleted", self.name)
+
+    async def _stop_instances(self) -> None:
+        self.closing, self.ready = True, False
+        self.wake.set()
+        instances = (self.current, self.starting)  # the loop forgets a starting server when it is cancelled
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        for instance in instances:
+            if instance is not None:
+                await instance.stop(drain=1.0)
+        self.current = self.starting = None
+
+    def _remove_folder(self) -> None:
+        with self.store.lock(self.endpoint):
+            spec = read_json_or_none(self.store.deployment_file(self.endpoint, self.name))
+            if spec is None or spec.get("deleting"):
+                shutil.rmtree(self.store.deployment_dir(self.endpoint, self.name), ignore_errors=True)
+
+    def remove_stale_snapshots(self) -> None:
+        """Code and model copies that neither the asked-for nor the serving generation uses."""
+        keep = {str(p) for spec in (self.spec, self.serving) if spec for p in spec.get("snapshots", [])}
+        folder = self.store.deployment_dir(self.endpoint, self.name)
+        for path in [*folder.glob("code-*"), *folder.glob("model-*")]:
+            try:
+                young = time.time() - path.stat().st_ctime < SNAPSHOT_GRACE_SECONDS
+            except OSError:
+                continue
+            if str(path) not in keep and not young:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _start_failure(instance: Instance) -> str:
+    code = instance.exit_code()
+    return f"its server exited during start with code {code}" if code is not None else "it did not start in time"
