@@ -79,7 +79,7 @@ def with_entries(tags: Mapping[str, Any] | None, kept: list[Entry]) -> tuple[dic
     """The endpoint's tags with the history replaced by `kept` (most recent first, at most MAX_ENTRIES), and
     whether the most recent entry fitted in a tag (when it does not, there is no history). An older entry that
     does not fit ends the history there. The user's own tags are left as they are."""
-    result = {key: value for key, value in (tags or {}).items() if not key.startswith(TAG_PREFIX)}
+    result = without_history(tags)
     room = min(MAX_ENTRIES, max(0, MAX_TAGS - len(result)))
     if len(kept) > room and room < MAX_ENTRIES:
         warn(
@@ -102,8 +102,7 @@ def without_history(tags: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def kept_in(new_tags: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
     """`--tags` replaces the endpoint's tags, but not its rollback history (as much of it as the 50 tags allow)."""
-    own = {key: value for key, value in new_tags.items() if not key.startswith(TAG_PREFIX)}
-    return with_entries(own, entries(existing))[0]
+    return with_entries(without_history(new_tags), entries(existing))[0]
 
 
 def recorded(tags: Mapping[str, Any] | None, entry: Entry) -> dict[str, Any]:
