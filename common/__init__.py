@@ -15,10 +15,9 @@ def _require_the_virtual_environment() -> None:
         except ModuleNotFoundError:
             found = None
         if found is None:
-            raise SystemExit(
-                f"error: {module} is not installed here: the toolkit runs in its virtual environment; run `make "
-                "setup` and `source .venv/bin/activate`, then the command again"
-            )
+            from common.errors import not_installed
+
+            raise SystemExit(not_installed(module))
 
 
 def _interrupted_while_starting(_signum: int, _frame: object) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from common.azure_errors import translate
-from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, not_installed
 from common.workspace import SETTINGS
 
 log = logging.getLogger("deploy")
@@ -220,11 +220,7 @@ def run_main(
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in REQUIRED_MODULES:
             raise
-        print(
-            f"error: {error.name} is not installed here: the toolkit runs in its virtual environment; run `make setup` "
-            "and `source .venv/bin/activate`, then the command again",
-            file=sys.stderr,
-        )
+        print(not_installed(str(error.name)), file=sys.stderr)
         return EXIT_FAILED
     except CliError as error:
         return _report(error)

@@ -15,6 +15,14 @@ EXIT_ROLLED_BACK = 9  # a rollout crossed a limit and restored the split from be
 EXIT_INTERRUPTED = 130
 
 
+def not_installed(module: str) -> str:
+    """The line for a script run with a Python that lacks one of the toolkit's libraries."""
+    return (
+        f"error: {module} is not installed here: the toolkit runs in its virtual environment; run `make setup` and "
+        "`source .venv/bin/activate`, then the command again"
+    )
+
+
 class CliError(Exception):
     """A failure the user can act on; the message is printed as is, without a traceback."""
 

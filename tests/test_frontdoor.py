@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from common.local import auth
-from common.local.frontdoor import BodyTooLarge, create_app, read_body
+from common.local.frontdoor import create_app, read_body
 from common.local.instance import Instance
+from common.local.refusals import BodyTooLarge
 from common.local.state import LocalStore, write_json
 from common.local.supervisor import Supervisor
 

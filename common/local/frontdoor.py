@@ -34,6 +34,7 @@ from common.local.instance import Instance
 from common.local.recent import RETENTION_SECONDS, RecentRequests
 from common.local.refusals import (
     BadRequest,
+    BodyTooLarge,
     DeploymentNotFound,
     Refusal,
     RequestTimeout,
@@ -41,7 +42,6 @@ from common.local.refusals import (
     Unauthorized,
     Unavailable,
 )
-from common.local.refusals import BodyTooLarge as BodyTooLarge  # read_body's refusal, for its tests
 from common.local.state import LocalStore, write_json
 from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
