@@ -28,7 +28,7 @@ from common.errors import CliError
 
 ENVIRONMENTS_VARIABLE = "AZUREML_LOCAL_ENVIRONMENTS"  # where built environments live (default: HOME/venvs)
 SERVER_PACKAGE = "azureml-inference-server-http"
-BUILD_FORMAT = 2  # bump when the way environments are built changes: every environment is rebuilt
+BUILD_FORMAT = 1  # bump when the way environments are built changes: every environment is rebuilt
 RECORD = "environment.json"
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:(==|=|>=|<=|>|<|!=|~=)\s*([^\s#]+))?")
@@ -181,19 +181,7 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     requirements.write_text("\n".join(spec.pip) + "\n")
     progress(f"  installing {', '.join(spec.pip)}")
     _run(
-        # compiled as pip compiles in Azure's image build: without it every server start (each restart, each
-        # preflight) compiles pandas and scikit-learn again in memory, about 3 s more to the first answer
-        [
-            _uv(),
-            "pip",
-            "install",
-            "--no-config",
-            "--compile-bytecode",
-            "--python",
-            str(venv / "bin" / "python"),
-            "-r",
-            str(requirements),
-        ],
+        [_uv(), "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
         log,
         f"environment {name}: installing its pip packages failed (the image build would fail in Azure too)",
     )
