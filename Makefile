@@ -4,22 +4,34 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench bench-serving model clean
+.PHONY: setup lock test lint bench bench-serving model clean
 
 setup: $(STAMP)
 
 UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.txt)
 
-# uv (pinned in requirements.txt) installs the rest in seconds; pip, about a minute, when uv cannot be had
-$(STAMP): requirements.txt
+# uv (pinned in requirements.txt) installs the rest in seconds; pip, about a minute, when uv cannot be had.
+# requirements.lock names every package requirements.txt brings in: uv fetches them all at once instead of level by
+# level (1 s instead of 5). The bytecode is compiled once here because this machine may set PYTHONDONTWRITEBYTECODE:
+# without it every command compiles azure-ai-ml again in memory (3.5 s instead of 1.3 s). Packages' own tests are left
+# out, and a file that does not compile (a template, say) only stays uncompiled.
+$(STAMP): requirements.txt requirements.lock
 	@echo "Creating $(VENV) and installing requirements.txt with uv $(UV_VERSION) (seconds; pip if uv fails)..."
-	$(PYTHON) -m venv $(VENV)
-	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off "uv==$(UV_VERSION)" \
-		&& $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements.txt; then :; else \
-		echo "uv could not install requirements.txt: installing with pip instead (about a minute)..."; \
-		$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt || exit 1; fi
+	$(PYTHON) -m venv --without-pip $(VENV)
+	@if $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check --progress-bar off \
+		"uv==$(UV_VERSION)" && $(BIN)/uv pip install --python $(BIN)/python -r requirements.txt -r requirements.lock; \
+		then :; else echo "uv could not install requirements.txt: installing with pip instead (about a minute)..."; \
+		$(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
+		-r requirements.txt || exit 1; fi
+	@echo "Compiling the bytecode..."
+	@$(BIN)/python -m compileall -q -j 0 -x '/tests?/' $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 	@echo "Installed."
+
+# requirements.lock after a change to requirements.txt
+lock: setup
+	$(BIN)/uv pip compile --python-version 3.11 --python-platform linux --custom-compile-command "make lock" \
+		requirements.txt -o requirements.lock
 
 # Most tests wait on real processes: 4 workers keep both cores busy; a file's tests stay together (its module-scoped
 # endpoint, and tests that build on each other). PYTEST_WORKERS=0 runs it in one process.
