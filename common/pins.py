@@ -16,7 +16,7 @@ def parse_pins(lines: Iterable[str]) -> dict[str, str]:
     for line in lines:
         match = PIN.match(line.strip())
         if match:
-            found[match.group(1).lower()] = match.group(2)
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)  # PEP 503: prometheus_client
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from common.pins import pinned_versions, requirement_pins
 from tests.conftest import ROOT
 
@@ -20,3 +22,19 @@ def test_installed_scikit_learn_is_the_pinned_one():
     import sklearn
 
     assert requirement_pins(ROOT / "requirements.txt")["scikit-learn"] == sklearn.__version__
+
+
+def test_the_lock_pins_what_requirements_txt_pins():
+    """make setup installs requirements.txt and requirements.lock together: a pin changed in one alone fails it."""
+    requirements = requirement_pins(ROOT / "requirements.txt")
+    locked = requirement_pins(ROOT / "requirements.lock")
+    differing = {
+        name: (version, locked.get(name)) for name, version in requirements.items() if locked.get(name) != version
+    }
+    assert not differing, f"run make lock: requirements.txt and requirements.lock differ on {differing}"
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name = re.match(r"^([A-Za-z0-9_.-]+)", line.strip())
+        if name and not line.lstrip().startswith("#"):
+            assert re.sub(r"[-_.]+", "-", name.group(1)).lower() in locked, (
+                f"run make lock: {name.group(1)} is not in requirements.lock"
+            )
