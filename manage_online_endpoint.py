@@ -38,10 +38,8 @@ import sys
 from collections.abc import Sequence
 
 import commands
-from commands import target
 from common import validation
 from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
-from common.clients import get_client
 
 
 def chosen_verb(argv: Sequence[str]) -> str | None:
@@ -49,7 +47,7 @@ def chosen_verb(argv: Sequence[str]) -> str | None:
     return next((token for token in argv if token in commands.VERBS), None)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, commands.Request]:
     chosen = chosen_verb(sys.argv[1:] if argv is None else argv)
     parser = new_parser(__doc__)
     verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -64,18 +62,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     validation.resource_name("endpoint", args.endpoint_name)
     if getattr(args, "deployment_name", None):
         validation.resource_name("deployment", args.deployment_name)
-    commands.load(args.command).validate(args)
-    return args
+    return args, commands.load(args.command).validate(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, request = parse_args(argv)
     configure_logging(args.verbose)
     verb = commands.load(args.command)
-    needs_client = getattr(verb, "needs_client", lambda _args: True)(args)
-    result = verb.run(get_client(args, target.of(args)) if needs_client else None, args)
+    needs_client = getattr(verb, "needs_client", lambda _request: True)(request)
+    result = verb.run(commands.client_for(request) if needs_client else None, request)
     if result is not None:
-        emit(result.data, args.output, result.lines)
+        emit(result.data, request.output, result.lines)
     return 0
 
 

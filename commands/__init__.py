@@ -2,17 +2,22 @@
 (as pip's commands_dict does), so --help and a bad flag stay fast.
 
 A verb module has `add_arguments(parser)` (its own flags: --endpoint_name, the target and output flags are the
-dispatcher's), `validate(args)` (no I/O: a bad value is a UsageError before anything is read) and
-`run(client, args) -> Result | None` (the calls; the data and lines to print, or None when it printed as it went).
+dispatcher's), `validate(args) -> Request` (no I/O: a bad value is a UsageError before anything is read; what it
+returns is the typed request, a frozen dataclass, and `args` is left as parsed) and
+`run(client, request) -> Result | None` (the calls; the data and lines to print, or None when it printed as it went).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
+
+from commands.target import Target, of
+from common.cli import workspace_flags
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,31 @@ class Result:
 
     data: dict[str, Any]
     lines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What every verb is asked: the endpoint, the target, the workspace flags and the output format."""
+
+    endpoint_name: str
+    target: Target
+    workspace: Mapping[str, str | None] = field(default_factory=dict)
+    output: str = "text"
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, **fields: Any) -> Self:
+        return cls(
+            endpoint_name=args.endpoint_name,
+            target=of(args),
+            workspace=workspace_flags(args),
+            output=getattr(args, "output", "text"),
+            **fields,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentRequest(Request):
+    deployment_name: str
 
 
 VERBS = {
@@ -60,6 +90,20 @@ VERBS = {
     ),
     "stop": Verb("commands.stop", "local target: stop the endpoint's processes and keep its state"),
 }
+
+
+def client_for(request: Request) -> Any:
+    """The client of the request's target: the local target's, or an MLClient for the workspace its flags name."""
+    from common.clients import get_client
+
+    return get_client(request.target, request.workspace, request.endpoint_name)
+
+
+def client_for_args(args: argparse.Namespace) -> Any:
+    """The client for a script's parsed flags (--local, the workspace flags)."""
+    from common.clients import get_client
+
+    return get_client(of(args), workspace_flags(args), getattr(args, "endpoint_name", None))
 
 
 def load(name: str) -> ModuleType:

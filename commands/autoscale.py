@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from commands import Result
+from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import autoscale
-from common.cli import add_flag, output, progress, workspace_flags
+from common.cli import add_flag, output, progress
 from common.clients import get_monitor_client
 from common.errors import NotFoundError, UsageError
 from common.operations import get_or_none
@@ -37,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--delete", action="store_true", help="delete the deployment's autoscale setting")
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class AutoscaleRequest(DeploymentRequest):
+    action: str  # "apply", "show", "delete" or "dry_run"
+    plan: autoscale.Plan | None  # what to apply or print (None: show or delete)
+
+
+def validate(args: argparse.Namespace) -> AutoscaleRequest:
     if args.local:
         raise UsageError(
             "autoscale is an Azure Monitor setting on an Azure deployment: the local target runs a fixed number of "
@@ -46,11 +53,12 @@ def validate(args: argparse.Namespace) -> None:
     if sum((args.show, args.delete, args.dry_run)) > 1:
         raise UsageError("use one of --show, --delete and --dry_run")
     if args.show or args.delete:
-        return
+        action = "show" if args.show else "delete"
+        return AutoscaleRequest.of(args, deployment_name=args.deployment_name, action=action, plan=None)
     missing = [f"--{flag}" for flag in CAPACITY if getattr(args, flag) is None]
     if missing:
         raise UsageError(f"autoscale needs {' '.join(missing)} (or --show, or --delete)")
-    args.plan = autoscale.check(
+    plan = autoscale.check(
         autoscale.Plan(
             minimum=args.min,
             maximum=args.max,
@@ -61,56 +69,58 @@ def validate(args: argparse.Namespace) -> None:
             cooldown_minutes=args.cooldown_minutes,
         )
     )
+    action = "dry_run" if args.dry_run else "apply"
+    return AutoscaleRequest.of(args, deployment_name=args.deployment_name, action=action, plan=plan)
 
 
-def needs_client(args: argparse.Namespace) -> bool:
-    return not args.dry_run
+def needs_client(request: AutoscaleRequest) -> bool:
+    return request.action != "dry_run"
 
 
-def run(client: Any, args: argparse.Namespace) -> Result | None:
+def run(client: Any, request: AutoscaleRequest) -> Result | None:
     """Create or update (or show, or delete) the deployment's autoscale setting."""
-    if args.dry_run:
-        dry_run(args)
+    if request.action == "dry_run":
+        dry_run(request)
         return None
-    name = autoscale.setting_name(args.endpoint_name, args.deployment_name)
-    endpoint = endpoint_or_fail(client, args)
-    deployment = get_or_none(client.online_deployments.get, name=args.deployment_name, endpoint_name=endpoint.name)
+    name = autoscale.setting_name(request.endpoint_name, request.deployment_name)
+    endpoint = endpoint_or_fail(client, request)
+    deployment = get_or_none(client.online_deployments.get, name=request.deployment_name, endpoint_name=endpoint.name)
     if deployment is None:
-        require_deployments([args.deployment_name], deployment_states(client, args.endpoint_name), args)
+        require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
     monitor = get_monitor_client(client)
     group = client.resource_group_name
-    if args.show or args.delete:
+    if request.action in ("show", "delete"):
         found = get_or_none(monitor.autoscale_settings.get, group, name)
         if found is None:
-            raise NotFoundError(f"deployment {args.deployment_name!r} has no autoscale setting ({name!r})")
-        if args.delete:
+            raise NotFoundError(f"deployment {request.deployment_name!r} has no autoscale setting ({name!r})")
+        if request.action == "delete":
             monitor.autoscale_settings.delete(group, name)
             return Result({"deleted": name}, [f"Deleted autoscale setting {name}; the instance count stays as is"])
         return Result(autoscale.as_json(found), autoscale.describe(found))
     setting = autoscale.build(
-        args.plan, name=name, location=endpoint.location, deployment_id=deployment.id, endpoint_id=endpoint.id
+        request.plan, name=name, location=endpoint.location, deployment_id=deployment.id, endpoint_id=endpoint.id
     )
     saved = monitor.autoscale_settings.create_or_update(group, name, setting)
     return Result(autoscale.as_json(saved), autoscale.describe(saved))
 
 
-def dry_run(args: argparse.Namespace) -> None:
+def dry_run(request: AutoscaleRequest) -> None:
     """The setting's JSON, with the resource IDs made from the workspace settings (placeholders when none are given,
     as for the location): nothing is contacted."""
     try:
-        workspace = resolve_workspace(workspace_flags(args))
+        workspace = resolve_workspace(request.workspace)
         subscription, group, name = workspace.subscription_id, workspace.resource_group, workspace.workspace_name
     except UsageError:
         subscription, group, name = "<subscription_id>", "<resource_group>", "<workspace_name>"
         progress("No workspace given: its subscription, resource group and name are placeholders in the IDs")
     endpoint_id = (
         f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
-        f"Microsoft.MachineLearningServices/workspaces/{name}/onlineEndpoints/{args.endpoint_name}"
+        f"Microsoft.MachineLearningServices/workspaces/{name}/onlineEndpoints/{request.endpoint_name}"
     )
-    deployment_id = f"{endpoint_id}/deployments/{args.deployment_name}"
+    deployment_id = f"{endpoint_id}/deployments/{request.deployment_name}"
     setting = autoscale.build(
-        args.plan,
-        name=autoscale.setting_name(args.endpoint_name, args.deployment_name),
+        request.plan,
+        name=autoscale.setting_name(request.endpoint_name, request.deployment_name),
         location=DRY_RUN_LOCATION,
         deployment_id=deployment_id,
         endpoint_id=endpoint_id,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from commands import client_for_args
 from commands.target import LOCAL, Target, of
 from common import deployment_settings, history, references, traffic, validation
 from common.assets import (
@@ -32,7 +33,6 @@ from common.cli import (
     progress,
     warn,
 )
-from common.clients import get_client
 from common.errors import CliError, UsageError
 from common.operations import (
     DEPLOYMENT_SCHEMA_URL,
@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
     configure_logging(args.verbose)
     if args.dry_run:
         if args.preflight:  # reads the model and environment from Azure, writes nothing there
-            client = get_client(args, of(args))
+            client = client_for_args(args)
             model = (
                 args.model
                 if isinstance(args.model, references.LocalModel)
@@ -417,6 +417,6 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
             run_preflight(client, args, model, existing, planned_size(args, existing))
         output(dry_run(args).rstrip("\n"))
         return 0
-    client = get_client(args, of(args))
+    client = client_for_args(args)
     report(apply(client, args), args.output, of(args))
     return 0

@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from commands import client_for_args
 from commands.target import Target, of
 from common import history, traffic, validation
 from common.cli import (
@@ -22,7 +23,6 @@ from common.cli import (
     output,
     progress,
 )
-from common.clients import get_client
 from common.errors import UsageError
 from common.operations import (
     ENDPOINT_SCHEMA_URL,
@@ -192,6 +192,6 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
     if args.dry_run:
         output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, args.output).rstrip("\n"))
         return 0
-    client = get_client(args, of(args))
+    client = client_for_args(args)
     report(apply(client, endpoint, args), args.output, of(args))
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.shared import add_deployment_flag, deployment_states
-from commands.target import of
 from common import history, traffic
 from common.cli import add_flag, progress
 from common.errors import NotFoundError, UsageError
@@ -25,59 +25,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class DeleteRequest(Request):
+    deployment_name: str | None  # None: the whole endpoint
+    force: bool
+
+
+def validate(args: argparse.Namespace) -> DeleteRequest:
     if not args.yes and not (args.force and args.deployment_name):
         what = f"deployment {args.deployment_name!r} of " if args.deployment_name else ""
         raise UsageError(f"add --yes to confirm deleting {what}endpoint {args.endpoint_name!r}")
+    return DeleteRequest.of(args, deployment_name=args.deployment_name, force=args.force)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint = get_or_none(client.online_endpoints.get, args.endpoint_name)
+def run(client: Any, request: DeleteRequest) -> Result:
+    name = request.endpoint_name
+    endpoint = get_or_none(client.online_endpoints.get, name)
     if endpoint is None:
-        raise NotFoundError(f"endpoint {args.endpoint_name!r} not found: there is nothing to delete")
-    check = of(args).show(args.endpoint_name)
-    if args.deployment_name:
-        return delete_deployment(client, args, traffic.Split.of(endpoint), check)
+        raise NotFoundError(f"endpoint {name!r} not found: there is nothing to delete")
+    check = request.target.show(name)
+    if request.deployment_name:
+        return delete_deployment(client, request, request.deployment_name, traffic.Split.of(endpoint), check)
     split = traffic.Split.of(endpoint)
-    names = sorted(deployment_states(client, args.endpoint_name))
-    shares = ", ".join(f"{name} ({split.live.get(name, 0)}%)" for name in names) or "none"
-    progress(f"Deleting endpoint {args.endpoint_name} ({endpoint.scoring_uri}) and its deployments: {shares}")
-    poller = client.online_endpoints.begin_delete(name=args.endpoint_name)
-    wait_with_progress(poller, f"deleting endpoint {args.endpoint_name}", check)
+    names = sorted(deployment_states(client, name))
+    shares = ", ".join(f"{deployment} ({split.live.get(deployment, 0)}%)" for deployment in names) or "none"
+    progress(f"Deleting endpoint {name} ({endpoint.scoring_uri}) and its deployments: {shares}")
+    poller = client.online_endpoints.begin_delete(name=name)
+    wait_with_progress(poller, f"deleting endpoint {name}", check)
     return Result(
-        {"deleted": args.endpoint_name, "deployments": names},
-        [f"Deleted endpoint {args.endpoint_name} and its deployments ({', '.join(names) or 'none'})"],
+        {"deleted": name, "deployments": names},
+        [f"Deleted endpoint {name} and its deployments ({', '.join(names) or 'none'})"],
     )
 
 
-def delete_deployment(client: Any, args: argparse.Namespace, split: traffic.Split, check: str) -> Result:
+def delete_deployment(client: Any, request: DeleteRequest, name: str, split: traffic.Split, check: str) -> Result:
     """Delete one deployment; with --force, first move its live share to the others (in proportion) and clear
     its mirror share, in one recorded traffic change."""
-    name = args.deployment_name
     share, mirrored = split.live.get(name, 0), split.mirror.get(name, 0)
-    if (share or mirrored) and not args.force:
+    if (share or mirrored) and not request.force:
         raise UsageError(
             f"deployment {name!r} takes {share or mirrored}% of the {'live' if share else 'mirror'} traffic of "
-            f"{args.endpoint_name!r}; add --force to move it to the other deployments first, or set the traffic "
+            f"{request.endpoint_name!r}; add --force to move it to the other deployments first, or set the traffic "
             "with manage_online_endpoint.py traffic --set ..."
         )
     if share or mirrored:
-        move_share_away(client, args, share)
-    poller = client.online_deployments.begin_delete(name=name, endpoint_name=args.endpoint_name)
+        move_share_away(client, request, name, share)
+    poller = client.online_deployments.begin_delete(name=name, endpoint_name=request.endpoint_name)
     wait_with_progress(poller, f"deleting deployment {name}", check)
     return Result({"deleted": name}, [f"Deleted deployment {name}"])
 
 
-def move_share_away(client: Any, args: argparse.Namespace, share: int) -> None:
-    name = args.deployment_name
-
+def move_share_away(client: Any, request: DeleteRequest, name: str, share: int) -> None:
     def without(current: traffic.Split) -> traffic.Split:
         live = traffic.rebalance(current.live, name, 0) if current.live.get(name) else current.live
         return traffic.Split(live, {k: v for k, v in current.mirror.items() if k != name})
 
     try:  # change_split runs `without` before it writes: a share with nowhere to go is refused first
         before, after = history.change_split(
-            client, args.endpoint_name, without, target=of(args), change=f"delete {name} --force"
+            client, request.endpoint_name, without, target=request.target, change=f"delete {name} --force"
         )
     except traffic.ImpossibleTrafficError:
         raise UsageError(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from commands import client_for_args
 from commands.target import of
 from common import scoring, validation
 from common.cli import (
@@ -22,7 +23,6 @@ from common.cli import (
     new_parser,
     output,
 )
-from common.clients import get_client
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 
@@ -50,7 +50,7 @@ def invoke(client: Any, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None, doc: str | None) -> int:
     args = parse_args(argv, doc)
     configure_logging(args.verbose)
-    answer = invoke(get_client(args, of(args)), args).strip()
+    answer = invoke(client_for_args(args), args).strip()
     if args.output == "json":
         try:
             parsed: Any = json.loads(answer)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.shared import endpoint_or_fail
-from commands.target import AZURE, of
+from commands.target import AZURE
 from common.cli import add_flag
 from common.errors import CliError, UsageError
 from common.operations import wait_with_progress
@@ -25,20 +26,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class KeysRequest(Request):
+    regenerate: str | None
+
+
+def validate(args: argparse.Namespace) -> KeysRequest:
     if args.regenerate == "token" and not args.local:
         show_keys = AZURE.command("manage_online_endpoint.py", "keys", "--endpoint_name", args.endpoint_name)
         raise UsageError(
             "Azure has no way to revoke aml_token tokens: each expires on its own (after 24 hours at most); a new one "
             f"comes from: {show_keys}"
         )
+    return KeysRequest.of(args, regenerate=args.regenerate)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint = endpoint_or_fail(client, args)
-    if args.regenerate:
-        return regenerate(client, args, str(endpoint.auth_mode).lower())
-    credentials = client.online_endpoints.get_keys(args.endpoint_name)
+def run(client: Any, request: KeysRequest) -> Result:
+    endpoint = endpoint_or_fail(client, request)
+    if request.regenerate:
+        return regenerate(client, request, str(endpoint.auth_mode).lower())
+    credentials = client.online_endpoints.get_keys(request.endpoint_name)
     if getattr(credentials, "primary_key", None):
         return Result(
             {"primary_key": credentials.primary_key, "secondary_key": credentials.secondary_key},
@@ -51,20 +58,20 @@ def run(client: Any, args: argparse.Namespace) -> Result:
     )
 
 
-def regenerate(client: Any, args: argparse.Namespace, auth_mode: str) -> Result:
+def regenerate(client: Any, request: KeysRequest, auth_mode: str) -> Result:
     """Replace one key (or, locally, the token secret); the other key keeps working throughout."""
-    name, key_type = args.endpoint_name, args.regenerate
-    show_keys = of(args).command("manage_online_endpoint.py", "keys", "--endpoint_name", name)
+    name, key_type = request.endpoint_name, str(request.regenerate)
+    show_keys = request.target.command("manage_online_endpoint.py", "keys", "--endpoint_name", name)
     if key_type == "token" and auth_mode == "key":
         raise UsageError(
             f"endpoint {name!r} uses auth_mode key, so it has keys, not tokens: use --regenerate primary or secondary"
         )
     if key_type != "token" and auth_mode != "key":
-        revoke = ": --regenerate token revokes its tokens" if args.local else ""
+        revoke = ": --regenerate token revokes its tokens" if request.target.local else ""
         raise UsageError(f"endpoint {name!r} uses auth_mode {auth_mode}, which has no keys to regenerate{revoke}")
     before = client.online_endpoints.get_keys(name) if key_type != "token" else None
     poller = client.online_endpoints.begin_regenerate_keys(name, key_type=key_type)
-    wait_with_progress(poller, f"regenerating the {key_type} key of {name}", of(args).show(name))
+    wait_with_progress(poller, f"regenerating the {key_type} key of {name}", request.target.show(name))
     if before is not None and getattr(client.online_endpoints.get_keys(name), f"{key_type}_key") == getattr(
         before, f"{key_type}_key"
     ):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
-from commands import Result
+from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, endpoint_or_fail
 from common import validation
 from common.cli import add_flag, output, progress
@@ -27,7 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--follow", action="store_true", help="local target: stream new lines until Ctrl-C")
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class LogsRequest(DeploymentRequest):
+    lines: int
+    container: str
+    follow: bool
+
+
+def validate(args: argparse.Namespace) -> LogsRequest:
     validation.positive_count("--lines", args.lines)
     if args.follow and not args.local:
         raise UsageError(
@@ -36,25 +44,32 @@ def validate(args: argparse.Namespace) -> None:
         )
     if args.follow and (args.container != "inference-server" or args.output == "json"):
         raise UsageError("--follow streams the inference-server log as text: leave out --container and --output json")
+    return LogsRequest.of(
+        args, deployment_name=args.deployment_name, lines=args.lines, container=args.container, follow=args.follow
+    )
 
 
-def run(client: Any, args: argparse.Namespace) -> Result | None:
-    endpoint_or_fail(client, args)
-    if args.follow:
-        follow(client, args)
+def run(client: Any, request: LogsRequest) -> Result | None:
+    endpoint_or_fail(client, request)
+    if request.follow:
+        follow(client, request)
         return None
     text = client.online_deployments.get_logs(
-        name=args.deployment_name, endpoint_name=args.endpoint_name, lines=args.lines, container_type=args.container
+        name=request.deployment_name,
+        endpoint_name=request.endpoint_name,
+        lines=request.lines,
+        container_type=request.container,
     )
-    return Result({"deployment": args.deployment_name, "container": args.container, "logs": text}, [str(text).rstrip()])
+    data = {"deployment": request.deployment_name, "container": request.container, "logs": text}
+    return Result(data, [str(text).rstrip()])
 
 
-def follow(client: Any, args: argparse.Namespace) -> None:
+def follow(client: Any, request: LogsRequest) -> None:
     """Stream the local server's log; Ctrl-C is how it ends, so it ends quietly."""
-    lines = client.online_deployments.follow_logs(args.deployment_name, args.endpoint_name, args.lines)
+    lines = client.online_deployments.follow_logs(request.deployment_name, request.endpoint_name, request.lines)
     try:
         for chunk in lines:
             output(chunk, end="")
     except KeyboardInterrupt:
         return
-    progress(f"deployment {args.deployment_name} was deleted: its log ends here")
+    progress(f"deployment {request.deployment_name} was deleted: its log ends here")

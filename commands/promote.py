@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result
+from commands import DeploymentRequest, Result
 from commands.shared import (
     add_deployment_flag,
     change_result,
@@ -13,7 +13,6 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
-from commands.target import of
 from common import history, traffic
 
 
@@ -21,19 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deployment_flag(parser, required=True)
 
 
-def validate(_args: argparse.Namespace) -> None:
-    pass
+def validate(args: argparse.Namespace) -> DeploymentRequest:
+    return DeploymentRequest.of(args, deployment_name=args.deployment_name)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint_or_fail(client, args)
-    name = args.deployment_name
-    require_deployments([name], deployment_states(client, args.endpoint_name), args, serving=[name])
+def run(client: Any, request: DeploymentRequest) -> Result:
+    endpoint_or_fail(client, request)
+    name = request.deployment_name
+    require_deployments([name], deployment_states(client, request.endpoint_name), request, serving=[name])
     before, after = history.change_split(
         client,
-        args.endpoint_name,
+        request.endpoint_name,
         lambda current: traffic.promoted(current, name),
-        target=of(args),
+        target=request.target,
         change=f"promote {name}",
     )
     return change_result(before, after, "promote")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.shared import deployment_states, endpoint_or_fail
-from commands.target import of
 from common import history, traffic
 
 
@@ -15,14 +14,14 @@ def add_arguments(_parser: argparse.ArgumentParser) -> None:
     pass
 
 
-def validate(_args: argparse.Namespace) -> None:
-    pass
+def validate(args: argparse.Namespace) -> Request:
+    return Request.of(args)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint_or_fail(client, args)
-    existing = set(deployment_states(client, args.endpoint_name))
-    before, after, entry = history.roll_back(client, args.endpoint_name, existing, target=of(args))
+def run(client: Any, request: Request) -> Result:
+    endpoint_or_fail(client, request)
+    existing = set(deployment_states(client, request.endpoint_name))
+    before, after, entry = history.roll_back(client, request.endpoint_name, existing, target=request.target)
     data = {
         "traffic": after.live,
         "mirror_traffic": after.mirror,

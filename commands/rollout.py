@@ -4,10 +4,11 @@ limit."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commands import Result
+from commands import DeploymentRequest, Result
 from commands.shared import (
     MAX_PROBES,
     add_deployment_flag,
@@ -16,7 +17,6 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
-from commands.target import of
 from common import metrics, rollout, scoring, traffic, validation
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
@@ -46,9 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_request_file_flag(parser)
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class RolloutRequest(DeploymentRequest):
+    steps: list[int]
+    bake_seconds: int
+    limits: rollout.Limits
+    probe_requests: int  # 0: the clients' own traffic is judged
+    request_file: Path
+
+
+def validate(args: argparse.Namespace) -> RolloutRequest:
     validation.request_file(Path(args.request_file))
-    args.steps = rollout.check_steps(args.steps)
+    steps = rollout.check_steps(args.steps)
     if not 1 <= args.bake_seconds <= MAX_BAKE_SECONDS:
         raise UsageError(f"invalid --bake_seconds {args.bake_seconds}: use 1 to {MAX_BAKE_SECONDS}")
     if not 0 <= args.max_error_percent <= 100:
@@ -63,49 +72,58 @@ def validate(args: argparse.Namespace) -> None:
         )
     if not 0 <= args.probe_requests <= MAX_PROBES:
         raise UsageError(f"invalid --probe_requests {args.probe_requests}: use 0 to {MAX_PROBES}")
-    expected = args.probe_requests * args.steps[0] / 100
+    expected = args.probe_requests * steps[0] / 100
     if args.probe_requests and expected < 2 * args.min_requests:
-        needed = -(-2 * args.min_requests * 100 // args.steps[0])
+        needed = -(-2 * args.min_requests * 100 // steps[0])
         raise UsageError(
             f"--probe_requests {args.probe_requests} gives {args.deployment_name} about {expected:g} requests at its "
-            f"first step ({args.steps[0]}%), too close to --min_requests {args.min_requests} to judge it: use "
+            f"first step ({steps[0]}%), too close to --min_requests {args.min_requests} to judge it: use "
             f"--probe_requests {needed} or more"
         )
-
-
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint = endpoint_or_fail(client, args)
-    existing = deployment_states(client, args.endpoint_name)
-    require_deployments([args.deployment_name], existing, args, serving=[args.deployment_name])
-    before = traffic.Split.of(endpoint)
-    rollout.plan(before, args.deployment_name, args.steps)  # an impossible step is refused before any write
-    if not args.local and args.bake_seconds < 60:
-        progress("note: Azure Monitor reports per minute, so each step is judged on whole minutes")
-    prober = None
-    if args.probe_requests:
-        headers = scoring.request_headers(client, args.endpoint_name)
-        body = Path(args.request_file).read_bytes()
-        prober = rollout.Prober(endpoint.scoring_uri, headers, body, args.probe_requests)
-    staged = rollout.Rollout(
-        client=client,
-        endpoint_name=args.endpoint_name,
-        deployment=args.deployment_name,
-        steps=args.steps,
+    return RolloutRequest.of(
+        args,
+        deployment_name=args.deployment_name,
+        steps=steps,
         bake_seconds=args.bake_seconds,
         limits=rollout.Limits(args.max_error_percent, args.max_p95_ms, args.min_requests),
-        target=of(args),
-        source=metrics.source(client, endpoint, target=of(args)),
-        report=progress if args.output == "json" else output,
+        probe_requests=args.probe_requests,
+        request_file=Path(args.request_file),
+    )
+
+
+def run(client: Any, request: RolloutRequest) -> Result:
+    endpoint = endpoint_or_fail(client, request)
+    name = request.deployment_name
+    require_deployments([name], deployment_states(client, request.endpoint_name), request, serving=[name])
+    before = traffic.Split.of(endpoint)
+    rollout.plan(before, name, request.steps)  # an impossible step is refused before any write
+    if not request.target.local and request.bake_seconds < 60:
+        progress("note: Azure Monitor reports per minute, so each step is judged on whole minutes")
+    prober = None
+    if request.probe_requests:
+        headers = scoring.request_headers(client, request.endpoint_name)
+        body = request.request_file.read_bytes()
+        prober = rollout.Prober(endpoint.scoring_uri, headers, body, request.probe_requests)
+    staged = rollout.Rollout(
+        client=client,
+        endpoint_name=request.endpoint_name,
+        deployment=name,
+        steps=request.steps,
+        bake_seconds=request.bake_seconds,
+        limits=request.limits,
+        target=request.target,
+        source=metrics.source(client, endpoint, target=request.target),
+        report=progress if request.output == "json" else output,
         prober=prober,
     )
     final = staged.run(before)
     data = {
-        "endpoint": args.endpoint_name,
-        "deployment": args.deployment_name,
+        "endpoint": request.endpoint_name,
+        "deployment": name,
         "outcome": "completed",
         "traffic": final.live,
         "mirror_traffic": final.mirror,
         "before": before.as_dict(),
         "steps": [record.as_dict() for record in staged.records],
     }
-    return Result(data, [f"Rollout of {args.deployment_name} completed:", *traffic.change_lines(before, final)])
+    return Result(data, [f"Rollout of {name} completed:", *traffic.change_lines(before, final)])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result
-from commands.target import of
+from commands import Request, Result
 from common import traffic
 from common.cli import add_flag
 from common.errors import CliError, NotFoundError, UsageError
@@ -24,8 +23,8 @@ def add_request_file_flag(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
 
 
-def endpoint_or_fail(client: Any, args: argparse.Namespace) -> Any:
-    return require_endpoint(client, args.endpoint_name, target=of(args))
+def endpoint_or_fail(client: Any, request: Request) -> Any:
+    return require_endpoint(client, request.endpoint_name, target=request.target)
 
 
 def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
@@ -38,7 +37,7 @@ def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
 def require_deployments(
     names: Any,
     existing: dict[str, str],
-    args: argparse.Namespace,
+    request: Request,
     *,
     serving: Any = (),
     missing: type[CliError] = NotFoundError,
@@ -47,14 +46,14 @@ def require_deployments(
     unknown = sorted(set(names) - set(existing))
     if unknown:
         raise missing(
-            f"endpoint {args.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
+            f"endpoint {request.endpoint_name!r} has no deployment {', '.join(map(repr, unknown))}; "
             f"it has: {', '.join(sorted(existing)) or 'none'}"
         )
     failed = sorted(name for name in serving if existing[name].lower() != "succeeded")
     if failed:
         raise UsageError(
             f"deployment {failed[0]!r} is {existing[failed[0]]}, not Succeeded: it cannot take traffic; check it "
-            f"with: {of(args).show(args.endpoint_name)}"
+            f"with: {request.target.show(request.endpoint_name)}"
         )
 
 

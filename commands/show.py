@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from common import deployment_settings, traffic
 from common.operations import state_name
@@ -17,13 +17,13 @@ def add_arguments(_parser: argparse.ArgumentParser) -> None:
     pass
 
 
-def validate(_args: argparse.Namespace) -> None:
-    pass
+def validate(args: argparse.Namespace) -> Request:
+    return Request.of(args)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint = endpoint_or_fail(client, args)
-    deployments = [_deployment(d, endpoint) for d in client.online_deployments.list(args.endpoint_name)]
+def run(client: Any, request: Request) -> Result:
+    endpoint = endpoint_or_fail(client, request)
+    deployments = [_deployment(d, endpoint) for d in client.online_deployments.list(request.endpoint_name)]
     data = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,

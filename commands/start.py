@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result, show
+from commands import Request, Result, show
 from commands.stop import refuse_on_azure
 from commands.target import LOCAL
 from common.operations import wait_with_progress
@@ -15,11 +15,12 @@ def add_arguments(_parser: argparse.ArgumentParser) -> None:
     pass
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: argparse.Namespace) -> Request:
     refuse_on_azure(args)
+    return Request.of(args)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    poller = client.online_endpoints.begin_start(args.endpoint_name)
-    wait_with_progress(poller, f"starting {args.endpoint_name}", LOCAL.show(args.endpoint_name))
-    return show.run(client, args)
+def run(client: Any, request: Request) -> Result:
+    poller = client.online_endpoints.begin_start(request.endpoint_name)
+    wait_with_progress(poller, f"starting {request.endpoint_name}", LOCAL.show(request.endpoint_name))
+    return show.run(client, request)

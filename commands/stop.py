@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.target import LOCAL
 from common.errors import UsageError
 from common.operations import wait_with_progress
@@ -23,16 +23,18 @@ def refuse_on_azure(args: argparse.Namespace) -> None:
         )
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: argparse.Namespace) -> Request:
     refuse_on_azure(args)
+    return Request.of(args)
 
 
-def run(client: Any, args: argparse.Namespace) -> Result:
-    poller = client.online_endpoints.begin_stop(args.endpoint_name)
-    wait_with_progress(poller, f"stopping {args.endpoint_name}", LOCAL.show(args.endpoint_name))
-    again = LOCAL.command("manage_online_endpoint.py", "start", "--endpoint_name", args.endpoint_name)
+def run(client: Any, request: Request) -> Result:
+    name = request.endpoint_name
+    poller = client.online_endpoints.begin_stop(name)
+    wait_with_progress(poller, f"stopping {name}", LOCAL.show(name))
+    again = LOCAL.start(name)
     lines = [
-        f"Stopped local endpoint {args.endpoint_name}: its front door and deployment servers; its state is kept.",
+        f"Stopped local endpoint {name}: its front door and deployment servers; its state is kept.",
         f"Start it again with: {again}",
     ]
-    return Result({"stopped": args.endpoint_name, "start_command": again}, lines)
+    return Result({"stopped": name, "start_command": again}, lines)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
-from commands import Result
+from commands import Request, Result
 from commands.shared import change_result, deployment_states, endpoint_or_fail, require_deployments
-from commands.target import of
 from common import history, traffic
 from common.cli import add_flag, progress
 from common.errors import UsageError
@@ -18,37 +18,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--mirror", nargs="+", metavar="DEPLOYMENT=PERCENT", help="mirror share (at most 50), or none")
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True, kw_only=True)
+class TrafficRequest(Request):
+    plan: dict[str, int] | None  # the live split --set gives
+    mirror_plan: dict[str, int] | None  # the mirror --mirror gives ({} for none)
+    change: str  # the command as the rollback history records it
+
+
+def validate(args: argparse.Namespace) -> TrafficRequest:
     if not args.assignments and not args.mirror:
         raise UsageError("traffic needs --set DEPLOYMENT=PERCENT ..., --mirror DEPLOYMENT=PERCENT (or none), or both")
-    args.plan = traffic.parse_assignments(args.assignments) if args.assignments else None
-    args.mirror_plan = traffic.parse_mirror(args.mirror) if args.mirror else None
-
-
-def run(client: Any, args: argparse.Namespace) -> Result:
-    endpoint_or_fail(client, args)
-    existing = deployment_states(client, args.endpoint_name)
-    given = args.plan or {}
-    serving = [name for name, share in given.items() if share]
-    require_deployments(given, existing, args, serving=serving, missing=UsageError)
-
-    def decide(before: traffic.Split) -> traffic.Split:
-        live = args.plan if args.plan is not None else before.live
-        if args.mirror_plan is None:
-            return traffic.Split(live, traffic.without_live_mirrors(live, before.mirror)[0])
-        traffic.check_mirror(args.mirror_plan, live, existing)
-        return traffic.Split(live, args.mirror_plan)
-
+    plan = traffic.parse_assignments(args.assignments) if args.assignments else None
     change = " ".join(
         [
             "traffic",
-            *(["--set", *args.assignments] if args.plan else []),
+            *(["--set", *args.assignments] if plan else []),
             *(["--mirror", *args.mirror] if args.mirror else []),
         ]
     )
+    mirror_plan = traffic.parse_mirror(args.mirror) if args.mirror else None
+    return TrafficRequest.of(args, plan=plan, mirror_plan=mirror_plan, change=change)
+
+
+def run(client: Any, request: TrafficRequest) -> Result:
+    endpoint_or_fail(client, request)
+    existing = deployment_states(client, request.endpoint_name)
+    given = request.plan or {}
+    serving = [name for name, share in given.items() if share]
+    require_deployments(given, existing, request, serving=serving, missing=UsageError)
+
+    def decide(before: traffic.Split) -> traffic.Split:
+        live = request.plan if request.plan is not None else before.live
+        if request.mirror_plan is None:
+            return traffic.Split(live, traffic.without_live_mirrors(live, before.mirror)[0])
+        traffic.check_mirror(request.mirror_plan, live, existing)
+        return traffic.Split(live, request.mirror_plan)
+
     # change_split runs `decide` on the endpoint as read before it writes: Azure's mirror rules refuse before any write
-    before, after = history.change_split(client, args.endpoint_name, decide, target=of(args), change=change)
+    before, after = history.change_split(
+        client, request.endpoint_name, decide, target=request.target, change=request.change
+    )
     cleared = traffic.mirrors_cleared(before, after)
-    if args.mirror_plan is None and cleared:
+    if request.mirror_plan is None and cleared:
         progress(traffic.mirror_note(cleared))
     return change_result(before, after, "traffic")

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from commands.target import of
+from commands import client_for_args
 from common import validation
 from common.assets import MODEL_NAME
 from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
-from common.clients import get_client
 from common.errors import UsageError
 from common.operations import get_or_none
 from common.training import MIN_ROWS, TrainingResult, load_dataset, synthetic_dataset, train
@@ -67,7 +66,7 @@ def register(client: Any, result: TrainingResult, name: str) -> str:
 def main(argv: Sequence[str] | None, doc: str | None) -> int:
     args = parse_args(argv, doc)
     configure_logging(args.verbose)
-    client = get_client(args, of(args)) if args.register else None
+    client = client_for_args(args) if args.register else None
     if client is not None:  # the credential and workspace are tried before any training (a read, nothing written)
         get_or_none(client.models.get, args.model_name, label="latest")
     prepare_output(args.output_dir)

@@ -3,26 +3,25 @@ models, environments)."""
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Mapping
 from typing import Any
 
-from common.cli import workspace_flags
 from common.errors import UsageError
 from common.target import Target
 from common.workspace import create_ml_client, resolve_workspace
 
 
-def get_client(args: argparse.Namespace, target: Target) -> Any:
-    """The local target's client for a local `target`, else an MLClient for the workspace the flags, environment or
-    config.json name."""
+def get_client(target: Target, workspace: Mapping[str, str | None], endpoint_name: str | None = None) -> Any:
+    """The local target's client for a local `target`, else an MLClient for the workspace the flags (`workspace`),
+    environment or config.json name; `endpoint_name`, the endpoint the command is about, for a forgotten --local."""
     if target.local:
         from common.local.client import LocalMLClient
 
         return LocalMLClient(target=target)
     try:
-        settings = resolve_workspace(workspace_flags(args))
+        settings = resolve_workspace(workspace)
     except UsageError as missing:
-        raise UsageError(missing.message + _local_endpoint_hint(getattr(args, "endpoint_name", None))) from None
+        raise UsageError(missing.message + _local_endpoint_hint(endpoint_name)) from None
     return create_ml_client(settings)
 
 
