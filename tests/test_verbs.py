@@ -1,0 +1,74 @@
+"""Every verb's contract (commands/__init__.py): validate(args) returns a frozen, typed request and leaves the
+parsed flags as they were; run reads the request only."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+import commands
+import manage_online_endpoint
+from commands.target import AZURE, LOCAL
+
+VALID_FLAGS = {
+    "show": [],
+    "keys": ["--regenerate", "secondary"],
+    "logs": ["--deployment_name", "blue", "--lines", "5"],
+    "traffic": ["--set", "blue=90", "green=10", "--mirror", "green=5"],
+    "promote": ["--deployment_name", "green"],
+    "rollback": [],
+    "metrics": ["--minutes", "10"],
+    "rollout": ["--deployment_name", "green", "--steps", "10", "100", "--bake_seconds", "60"],
+    "autoscale": [
+        *("--deployment_name", "blue", "--min", "1", "--max", "3", "--default", "1"),
+        *("--cpu_out", "70", "--cpu_in", "30"),
+    ],
+    "delete": ["--deployment_name", "green", "--yes"],
+    "probe": ["--requests", "20"],
+    "start": ["--local"],
+    "stop": ["--local"],
+}
+
+
+def test_every_verb_has_a_valid_command_line_here():
+    assert set(VALID_FLAGS) == set(commands.VERBS)
+
+
+@pytest.mark.parametrize("verb", sorted(VALID_FLAGS))
+def test_validate_returns_a_frozen_request_and_leaves_the_flags_alone(verb: str):
+    args, request = manage_online_endpoint.parse_args(
+        [verb, "--endpoint_name", "diabetes-classify", *VALID_FLAGS[verb]]
+    )
+    assert isinstance(request, commands.Request) and dataclasses.is_dataclass(request)
+    assert request.endpoint_name == "diabetes-classify"
+    assert request.target == (LOCAL if "--local" in VALID_FLAGS[verb] else AZURE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.endpoint_name = "other"  # type: ignore[misc]
+    parsed = copy.deepcopy(vars(args))
+    assert commands.load(verb).validate(args) == request
+    assert vars(args) == parsed
+
+
+def test_a_request_carries_what_validate_worked_out():
+    _, traffic = manage_online_endpoint.parse_args(
+        ["traffic", "--endpoint_name", "diabetes-classify", "--set", "blue=90", "green=10", "--mirror", "green=5"]
+    )
+    assert (traffic.plan, traffic.mirror_plan) == ({"blue": 90, "green": 10}, {"green": 5})
+    assert traffic.change == "traffic --set blue=90 green=10 --mirror green=5"
+    _, rollout = manage_online_endpoint.parse_args(
+        [
+            "rollout",
+            "--endpoint_name",
+            "diabetes-classify",
+            "--deployment_name",
+            "green",
+            "--steps",
+            "10",
+            "100",
+            "--max_p95_ms",
+            "250",
+        ]
+    )
+    assert rollout.steps == [10, 100] and rollout.limits.max_p95_ms == 250
