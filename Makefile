@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test lint bench bench-serving model clean
+.PHONY: setup lock test lint bench bench-deploy bench-serving model clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/startup.py
+
+# Time to a local deployment's first 200 (environment built, then cached) and to a passed preflight (about 30 s)
+bench-deploy: setup
+	$(BIN)/python benchmarks/deploy.py
 
 # Serving speed and the front door's memory (about 2 minutes; wrk when installed: apt-get install -y wrk)
 bench-serving: setup

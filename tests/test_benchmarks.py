@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -71,3 +72,16 @@ def test_help_imports_none_of_the_heavy_libraries(script):
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout[-500:]
+
+
+def test_the_deployment_benchmark_prints_its_figures():
+    """With the session's built environments: both deployments then reuse one, which the table does not check."""
+    environments = os.environ["AZUREML_LOCAL_ENVIRONMENTS"]
+    argv = [sys.executable, "benchmarks/deploy.py", "--preflight_runs", "1", "--environments", environments]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for what in ("environment built on the way", "environment cached"):
+        row = re.search(rf"^local deployment, {what}\s+([\d.]+)s\s+([\d.]+)s$", result.stdout, re.M)
+        assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, result.stdout
+    assert re.search(r"^preflight \(.*\): [\d.]+s$", result.stdout, re.M), result.stdout
+    assert re.search(r"^target: preflight under 5 s \(imports loaded\): (met|MISSED)$", result.stdout, re.M)
