@@ -12,7 +12,7 @@ from azure.ai.ml import load_online_deployment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 import create_online_deployment as script
-from commands import create_deployment
+from commands import create_deployment, deployment_plan
 from common.assets import DEFAULT_BASE_IMAGE
 from tests.conftest import WORKSPACE_ENV, asset, existing_endpoint, finished_poller
 from tests.seeds import DEPLOYMENT_SEED, with_flag
@@ -252,8 +252,9 @@ def test_dry_run_yaml_loads_back_as_the_same_deployment(azure, run_script, monke
 
     assert result.code == 0, result.err
     loaded = load_online_deployment(io.StringIO(result.out))
-    args = create_deployment.parse_args(argv, script.__doc__)
-    assert loaded._to_dict() == create_deployment.build_deployment(args, args.model, args.environment_ref)._to_dict()
+    request = create_deployment.parse_args(argv, script.__doc__)
+    built = deployment_plan.build_deployment(request, request.model, request.environment)
+    assert loaded._to_dict() == built._to_dict()
     assert loaded.environment.endswith("diabetes-classify@latest")
     assert result.out.splitlines()[-1] == (
         "# traffic after success: diabetes-classify-blue-dp=10%; the other deployments share 90% "
