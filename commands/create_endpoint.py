@@ -5,12 +5,12 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from commands import client_for_args
-from commands.target import Target, of
+from commands import Request, client_for
+from commands.target import Target
 from common import history, traffic, validation
 from common.cli import (
     add_flag,
@@ -38,7 +38,21 @@ AUTH_MODES = ("key", "aml_token", "aad_token")
 CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, for a new endpoint only
 
 
-def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespace:
+@dataclass(frozen=True, kw_only=True)
+class CreateEndpointRequest(Request):
+    """The flags, checked; None: not given (Azure's default on create, unchanged on update)."""
+
+    description: str | None
+    auth_mode: str | None
+    public_network: str | None
+    tags: dict[str, str] | None
+    yes: bool
+    dry_run: bool
+    timeout_minutes: int
+    verbose: bool
+
+
+def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointRequest:
     parser = new_parser(doc)
     add_flag(parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region")
     add_flag(parser, "--description", default=None, help="free text shown in the studio")
@@ -68,45 +82,54 @@ def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespac
     add_output_flags(parser)
     args = parser.parse_args(argv)
     validation.resource_name("endpoint", args.endpoint_name)
-    args.tags = None if args.tags is None else validation.tags(args.tags)
-    return args
+    return CreateEndpointRequest.of(
+        args,
+        description=args.description,
+        auth_mode=args.auth_mode,
+        public_network=args.public_network,
+        tags=None if args.tags is None else validation.tags(args.tags),
+        yes=args.yes,
+        dry_run=args.dry_run,
+        timeout_minutes=args.timeout_minutes,
+        verbose=args.verbose,
+    )
 
 
-def build_endpoint(args: argparse.Namespace) -> Any:
+def build_endpoint(request: CreateEndpointRequest) -> Any:
     """The endpoint to create: the flags, and Azure's defaults for those not given."""
     from azure.ai.ml.entities import ManagedOnlineEndpoint
 
     return ManagedOnlineEndpoint(
-        name=args.endpoint_name,
-        description=args.description,
-        auth_mode=args.auth_mode or CREATE_DEFAULTS["auth_mode"],
-        public_network_access=args.public_network or CREATE_DEFAULTS["public_network"],
-        tags=args.tags or {},
+        name=request.endpoint_name,
+        description=request.description,
+        auth_mode=request.auth_mode or CREATE_DEFAULTS["auth_mode"],
+        public_network_access=request.public_network or CREATE_DEFAULTS["public_network"],
+        tags=request.tags or {},
     )
 
 
-def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+def given_settings(request: CreateEndpointRequest) -> dict[str, Any]:
     """The endpoint attributes the user passed flags for: all an update changes."""
     settings = {
-        "description": args.description,
-        "auth_mode": args.auth_mode,
-        "public_network_access": args.public_network,
-        "tags": args.tags,
+        "description": request.description,
+        "auth_mode": request.auth_mode,
+        "public_network_access": request.public_network,
+        "tags": request.tags,
     }
     return {name: value for name, value in settings.items() if value is not None}
 
 
-def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
+def apply(client: Any, endpoint: Any, request: CreateEndpointRequest) -> Any:
     """Create the endpoint, or update the existing one in place: only what the flags give changes."""
-    check = of(args).show(endpoint.name)
+    check = request.target.show(endpoint.name)
     if get_or_none(client.online_endpoints.get, endpoint.name) is None:
         progress(f"Creating endpoint {endpoint.name}")
         poller = client.online_endpoints.begin_create_or_update(endpoint)
-        return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=args.timeout_minutes * 60)
-    changes = given_settings(args)
+        return wait_with_progress(poller, f"endpoint {endpoint.name}", check, timeout=request.timeout_minutes * 60)
+    changes = given_settings(request)
 
     def change(existing: Any) -> None:
-        refuse_opening_unconfirmed(existing, args)  # on the endpoint as read for this write: nothing is written
+        refuse_opening_unconfirmed(existing, request)  # on the endpoint as read for this write: nothing is written
         differs = [name for name, value in changes.items() if not same_setting(existing, name, value)]
         for name, value in changes.items():
             setattr(existing, name, history.kept_in(value, existing.tags) if name == "tags" else value)
@@ -118,9 +141,9 @@ def apply(client: Any, endpoint: Any, args: argparse.Namespace) -> Any:
         client,
         endpoint.name,
         change,
-        target=of(args),
+        target=request.target,
         what=f"endpoint {endpoint.name}",
-        timeout=args.timeout_minutes * 60,
+        timeout=request.timeout_minutes * 60,
     )
     return result
 
@@ -136,10 +159,10 @@ def same_setting(existing: Any, name: str, value: Any) -> bool:
     return (current or None) == (value or None)
 
 
-def refuse_opening_unconfirmed(existing: Any, args: argparse.Namespace) -> None:
+def refuse_opening_unconfirmed(existing: Any, request: CreateEndpointRequest) -> None:
     """A private endpoint (public network access disabled) opened to the public network needs --yes."""
     private = (enum_value(getattr(existing, "public_network_access", None)) or "enabled").lower() == "disabled"
-    if private and args.public_network == "enabled" and not args.yes:
+    if private and request.public_network == "enabled" and not request.yes:
         raise UsageError(
             f"endpoint {existing.name!r} is private (public network access disabled): --public_network enabled "
             "opens its scoring URI to the internet; add --yes to confirm"
@@ -186,12 +209,12 @@ def next_step(endpoint: Any, target: Target) -> str:
 
 
 def main(argv: Sequence[str] | None, doc: str | None) -> int:
-    args = parse_args(argv, doc)
-    configure_logging(args.verbose)
-    endpoint = build_endpoint(args)
-    if args.dry_run:
-        output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, args.output).rstrip("\n"))
+    request = parse_args(argv, doc)
+    configure_logging(request.verbose)
+    endpoint = build_endpoint(request)
+    if request.dry_run:
+        output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, request.output).rstrip("\n"))
         return 0
-    client = client_for_args(args)
-    report(apply(client, endpoint, args), args.output, of(args))
+    client = client_for(request)
+    report(apply(client, endpoint, request), request.output, request.target)
     return 0
