@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from common.local.deployment import LAUNCHER, RUN_LAUNCHER  # noqa: E402
+from common.local.instance import LAUNCHER, RUN_LAUNCHER  # noqa: E402
 
 CANONICAL_ROW = [2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]
 ENDPOINT = "serving-bench"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from common.local import processes
-from common.local.deployment import LAUNCHER
+from common.local.instance import LAUNCHER
 from common.training import LABELS
 from tests.conftest import CANONICAL_ROW, SCORE_DIR
 

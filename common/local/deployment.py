@@ -8,37 +8,26 @@ import contextlib
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from common.local import processes
-from common.local.instance import Instance
+from common.local.instance import Instance, start_server
 from common.local.settings import (
     START_POLL_SECONDS,
     Health,
     Probe,
     Settings,
     State,
-    server_workers,
 )
-from common.local.state import HOME_VARIABLE, LocalStore, read_json_or_none, write_json
+from common.local.state import LocalStore, read_json_or_none, write_json
 
 log = logging.getLogger("frontdoor")
 
 TICK_SECONDS = 0.1
 
-LAUNCHER = Path(__file__).with_name("inference_server.py")
-# The launcher runs by path without its folder on sys.path (`python launcher.py` would put common/local/ there, and
-# score.py could import the toolkit's modules): only the code folder, the working directory, is, as in Azure.
-RUN_LAUNCHER = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
-# The toolkit's own Python settings stay out of a deployment's environment (its deployment variables still apply).
-# Without PYTHONDONTWRITEBYTECODE the first server start writes the bytecode of what score.py imports, as Azure's
-# image holds it compiled: every later start (restarts, preflights, a second deployment) imports in 1.6 s, not 4.8.
-TOOLKIT_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "PYTHONDONTWRITEBYTECODE")
 START_TIMEOUT_SECONDS = 120.0
 RESTART_PAUSES = (0.5, 1.0, 2.0, 4.0)  # before the 1st, 2nd, ... restart in a row; the last one repeats
 CRASH_LOOP_RESTARTS = 5  # failed restarts in a row after which a deployment is unhealthy and left alone
@@ -243,38 +232,8 @@ class Deployment:
         socket = self.store.socket_path(self.endpoint, self.name, generation, self.attempts)
         socket.unlink(missing_ok=True)
         settings = Settings.from_spec(spec)
-        python = spec.get("python") or sys.executable
-        argv = [
-            *(python, "-c", RUN_LAUNCHER, str(LAUNCHER)),
-            *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
-            *("--entry_script", spec["scoring_script"], "--worker_count", str(server_workers(spec))),
-        ]
-        inherited = {key: value for key, value in os.environ.items() if key not in TOOLKIT_VARIABLES}
-        environment = {
-            **inherited,
-            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's
-            # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
-            "OMP_NUM_THREADS": "1",
-            **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
-            "AZUREML_MODEL_DIR": spec["model_dir"],
-            HOME_VARIABLE: str(self.store.home),
-        }
-        with self.log_path.open("a") as handle:
-            handle.write(
-                f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} generation {generation} "
-                f"(attempt {self.attempts}) ---\n"
-            )
-            handle.flush()
-            process = subprocess.Popen(
-                argv,
-                cwd=spec["code_dir"],
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        banner = f"starting {self.name} generation {generation} (attempt {self.attempts})"
+        process = start_server(spec, socket, self.log_path, banner, self.store.home)
         log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
         self.starting = Instance(generation, socket, process, settings.readiness)
         self.write_status()  # the state names every server process from the moment it exists
