@@ -6,7 +6,7 @@ On a throw-away local home: a model is registered and an endpoint created, then 
 a new environment folder (built on the way, uv's download cache as it is) and in the same one (cached). For each,
 the time from the command's start to the first 200 through the front door (a client polling every 20 ms) and to
 the command's exit. Then the preflight of an Azure deployment against the fake control plane the tests use
-(tests/fake_azure.py), in this process, with its imports already loaded (a command adds about 1.3 s of them).
+(tests/fake_azure/), in this process, with its imports already loaded (a command adds about 1.3 s of them).
 """
 
 from __future__ import annotations

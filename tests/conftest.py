@@ -126,7 +126,7 @@ class FakeCredential:
 
 @pytest.fixture
 def fake_azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The real MLClient and SDK, talking HTTP to a fake Azure ML control plane (tests/fake_azure.py)."""
+    """The real MLClient and SDK, talking HTTP to a fake Azure ML control plane (tests/fake_azure/)."""
     import responses
 
     from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, FakeAzureML

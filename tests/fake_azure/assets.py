@@ -1,0 +1,137 @@
+"""The workspace, its datastore and blob store (code and model uploads), and the model, environment and code assets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from tests.fake_azure.wire import (
+    BLOB,
+    CONTAINER,
+    LOCATION,
+    RESOURCE_GROUP,
+    STORAGE_ACCOUNT,
+    SUBSCRIPTION,
+    WORKSPACE,
+    WORKSPACE_ID,
+    Reply,
+    SeenRequest,
+    _asset,
+    _error,
+    _ok,
+)
+
+
+class AssetRoutes:
+    """Routes of FakeAzureML (tests/fake_azure/__init__.py), on its state."""
+
+    # ---- workspace and datastore --------------------------------------------------------------------------
+
+    def _workspace(self, _request: SeenRequest) -> Reply:
+        return _ok(
+            {
+                "id": WORKSPACE_ID,
+                "name": WORKSPACE,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "location": LOCATION,
+                "kind": "Default",
+                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())},
+                "properties": {
+                    "friendlyName": WORKSPACE,
+                    "storageAccount": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+                    f"/providers/Microsoft.Storage/storageAccounts/{STORAGE_ACCOUNT}",
+                    "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
+                    "provisioningState": "Succeeded",
+                    "publicNetworkAccess": "Enabled",
+                },
+            }
+        )
+
+    def _datastore_body(self, name: str) -> dict[str, Any]:
+        return {
+            "id": f"{WORKSPACE_ID}/datastores/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "properties": {
+                "datastoreType": "AzureBlob",
+                "accountName": STORAGE_ACCOUNT,
+                "containerName": CONTAINER,
+                "endpoint": "core.windows.net",
+                "protocol": "https",
+                "credentials": {"credentialsType": "AccountKey"},
+                "isDefault": True,
+            },
+        }
+
+    def _datastores(self, _request: SeenRequest) -> Reply:
+        return _ok({"value": [self._datastore_body("workspaceblobstore")]})
+
+    def _datastore(self, _request: SeenRequest, name: str) -> Reply:
+        return _ok(self._datastore_body(name))
+
+    def _datastore_secrets(self, _request: SeenRequest, _name: str) -> Reply:
+        return _ok({"secretsType": "AccountKey", "key": "ZmFrZS1zdG9yYWdlLWtleQ=="})
+
+    # ---- blobs (the code and model uploads) ---------------------------------------------------------------
+
+    def _get_blob(self, request: SeenRequest, path: str) -> Reply:
+        if path not in self.blobs:
+            return 404, {"x-ms-error-code": "BlobNotFound"}, ""
+        return 200, {"Content-Length": str(len(self.blobs[path])), "x-ms-meta-upload_status": "completed"}, ""
+
+    def _put_blob(self, request: SeenRequest, path: str) -> Reply:
+        headers = {"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2030 00:00:00 GMT"}
+        if "comp" in request.query:  # set metadata (the SDK marks an upload complete)
+            return 200, headers, ""
+        self.blobs[path] = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        return 201, headers, ""
+
+    def _list_blobs(self, request: SeenRequest, container: str) -> Reply:
+        prefix = container + "/" + request.query.get("prefix", [""])[0]
+        names = "".join(
+            f"<Blob><Name>{p.split('/', 1)[1]}</Name><Properties/></Blob>" for p in self.blobs if p.startswith(prefix)
+        )
+        xml = f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{names}</Blobs></EnumerationResults>'
+        return 200, {"Content-Type": "application/xml"}, xml
+
+    # ---- assets -------------------------------------------------------------------------------------------
+
+    def _asset_get(self, store: dict[tuple[str, str], dict[str, Any]]) -> Callable[..., Reply]:
+        def get(_request: SeenRequest, name: str, version: str) -> Reply:
+            if (name, version) not in store:
+                return _error(404, "UserError", f"Could not find asset with ID: {name}:{version}")
+            return _ok(store[(name, version)])
+
+        return get
+
+    def _asset_list(self, store: dict[tuple[str, str], dict[str, Any]]) -> Callable[..., Reply]:
+        def versions(_request: SeenRequest, name: str) -> Reply:
+            found = [body for (n, _v), body in store.items() if n == name]
+            found.sort(key=lambda body: int(body["name"]) if body["name"].isdigit() else 0, reverse=True)
+            return _ok({"value": found[:1]})
+
+        return versions
+
+    def _codes_by_hash(self, request: SeenRequest, _name: str) -> Reply:
+        wanted = request.query.get("hash", [None])[0]
+        found = [body for body in self.codes.values() if body["properties"].get("contentHash") == wanted]
+        return _ok({"value": found})
+
+    def _start_pending_upload(self, _request: SeenRequest, name: str, version: str) -> Reply:
+        blob_uri = f"{BLOB}/{CONTAINER}/LocalUpload/{name}"
+        return _ok(
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": blob_uri,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{blob_uri}?sv=2021-08-06&sig=fake"},
+                },
+                "pendingUploadId": f"{name}-{version}",
+                "pendingUploadType": "TemporaryBlobReference",
+            }
+        )
+
+    def _put_code(self, request: SeenRequest, name: str, version: str) -> Reply:
+        self.codes[(name, version)] = _asset("codes", name, version, request.body["properties"])
+        return _ok(self.codes[(name, version)], status=201)

@@ -1,0 +1,72 @@
+"""Azure Monitor: the endpoint metrics API and autoscale settings."""
+
+from __future__ import annotations
+
+from tests.fake_azure.wire import (
+    AUTOSCALE_PREFIX,
+    WORKSPACE_ID,
+    Reply,
+    SeenRequest,
+    _error,
+    _ok,
+)
+
+
+class MonitorRoutes:
+    """Routes of FakeAzureML (tests/fake_azure/__init__.py), on its state."""
+
+    # ---- Azure Monitor -------------------------------------------------------------------------------------
+
+    def _metrics(self, request: SeenRequest, endpoint: str) -> Reply:
+        """Azure Monitor's metrics API (Microsoft.Insights/metrics) on the endpoint resource: one minute's point per
+        series, from `monitor`; a series per deployment (and per status class for RequestsPerMinute)."""
+        names = request.query["metricnames"][0].split(",")
+        minute = request.query["timespan"][0].split("/")[0]
+        empty = self.monitor_empty_reads > 0
+        self.monitor_empty_reads -= 1 if "RequestsPerMinute" in names else 0
+        value = []
+        for name in names:
+            series = []
+            for deployment, figures in ({} if empty else self.monitor).items():
+                dimensions = [{"name": {"value": "deployment", "localizedValue": "deployment"}, "value": deployment}]
+                if name == "RequestsPerMinute":
+                    for code_class in ("2xx", "4xx", "5xx"):
+                        if code_class in figures:
+                            by_class = [*dimensions, {"name": {"value": "statuscodeclass"}, "value": code_class}]
+                            point = {"timeStamp": minute, "average": figures[code_class]}
+                            series.append({"metadatavalues": by_class, "data": [point]})
+                else:
+                    percentile = name.rsplit("_", 1)[1].lower()
+                    point = {"timeStamp": minute, **({"average": figures[percentile]} if percentile in figures else {})}
+                    series.append({"metadatavalues": dimensions, "data": [point]})
+            value.append(
+                {
+                    "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/providers/Microsoft.Insights/metrics/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Count" if name == "RequestsPerMinute" else "MilliSeconds",
+                    "timeseries": series,
+                    "errorCode": "Success",
+                }
+            )
+        return _ok({"cost": 0, "timespan": request.query["timespan"][0], "interval": "PT1M", "value": value})
+
+    def _put_autoscale(self, request: SeenRequest, name: str) -> Reply:
+        """Azure Monitor answers a PUT with the resource as stored, id and name added."""
+        body = {
+            "id": f"{AUTOSCALE_PREFIX}/{name}",
+            "name": name,
+            "type": "Microsoft.Insights/autoscaleSettings",
+            **request.body,
+        }
+        status = 200 if name in self.autoscale else 201
+        self.autoscale[name] = body
+        return _ok(body, status)
+
+    def _get_autoscale(self, _request: SeenRequest, name: str) -> Reply:
+        if name not in self.autoscale:
+            return _error(404, "ResourceNotFound", f"The autoscale setting {name} was not found.")
+        return _ok(self.autoscale[name])
+
+    def _delete_autoscale(self, _request: SeenRequest, name: str) -> Reply:
+        return 200 if self.autoscale.pop(name, None) is not None else 204, {}, ""
