@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 ENDPOINT_SEED = [
     *("--endpoint_name", "diabetes-classify", "--description", "Diabetes classification endpoint"),
     *("--auth_mode", "aml_token", "--public_network", "enabled", "--verbose"),
@@ -19,3 +21,11 @@ def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
     changed = list(argv)
     changed[changed.index(flag) + 1] = value
     return changed
+
+
+def with_seed_assets(fake_azure: Any) -> Any:
+    """The fake control plane holding what the seed's deployment names: the model and two environment versions."""
+    fake_azure.add_model("diabetes-predict", "3")
+    fake_azure.add_environment("diabetes-classify", "6")
+    fake_azure.add_environment("diabetes-classify", "7")
+    return fake_azure

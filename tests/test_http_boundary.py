@@ -14,15 +14,12 @@ import create_online_endpoint
 import manage_online_endpoint
 from tests.conftest import SCORE_DIR
 from tests.fake_azure import WORKSPACE_ID
-from tests.seeds import DEPLOYMENT_SEED, ENDPOINT_SEED, with_flag
+from tests.seeds import DEPLOYMENT_SEED, ENDPOINT_SEED, with_flag, with_seed_assets
 
 
 @pytest.fixture
 def workspace(fake_azure):
-    fake_azure.add_model("diabetes-predict", "3")
-    fake_azure.add_environment("diabetes-classify", "6")
-    fake_azure.add_environment("diabetes-classify", "7")
-    return fake_azure
+    return with_seed_assets(fake_azure)
 
 
 def test_seed_endpoint_put_body(workspace, run_script):

@@ -12,14 +12,12 @@ from azure.core.exceptions import ClientAuthenticationError
 import invoke_online_endpoint
 import manage_online_endpoint
 from tests.conftest import SCORE_DIR, FakeCredential
+from tests.seeds import with_seed_assets
 
 
 @pytest.fixture
 def workspace(fake_azure):
-    fake_azure.add_model("diabetes-predict", "3")
-    fake_azure.add_environment("diabetes-classify", "6")
-    fake_azure.add_environment("diabetes-classify", "7")
-    return fake_azure
+    return with_seed_assets(fake_azure)
 
 
 @pytest.mark.parametrize(("auth_mode", "call"), [("Key", "listKeys"), ("AMLToken", "token")])

@@ -15,15 +15,12 @@ import invoke_online_endpoint
 import manage_online_endpoint
 from common import operations
 from tests.conftest import FakeCredential
-from tests.seeds import DEPLOYMENT_SEED, ENDPOINT_SEED, with_flag
+from tests.seeds import DEPLOYMENT_SEED, ENDPOINT_SEED, with_flag, with_seed_assets
 
 
 @pytest.fixture
 def workspace(fake_azure):
-    fake_azure.add_model("diabetes-predict", "3")
-    fake_azure.add_environment("diabetes-classify", "6")
-    fake_azure.add_environment("diabetes-classify", "7")
-    return fake_azure
+    return with_seed_assets(fake_azure)
 
 
 # ---- Azure failures users hit: one line, a distinct exit code, nothing half-applied -------------------------

@@ -13,13 +13,12 @@ from tests.fake_azure.wire import (
     LOCATION,
     OPERATIONS_PREFIX,
     POLLS_BEFORE_DONE,
-    SYSTEM_DATA,
     WORKSPACE_GUID,
-    WORKSPACE_ID,
     Reply,
     SeenRequest,
     _error,
     _ok,
+    tracked_resource,
 )
 
 
@@ -43,17 +42,9 @@ class DeploymentRoutes:
         for probe in ("livenessProbe", "readinessProbe"):  # Azure's defaults for managed online deployments
             properties.setdefault(probe, dict(DEFAULT_PROBE))
         properties["provisioningState"] = state
-        return {
-            "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
-            "name": name,
-            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
-            "location": body.get("location", LOCATION),
-            "tags": body.get("tags") or {},
-            "kind": "Managed",
-            "sku": body.get("sku") or {"name": "Default", "capacity": 1},
-            "properties": properties,
-            "systemData": SYSTEM_DATA,
-        }
+        path = f"onlineEndpoints/{endpoint}/deployments/{name}"
+        resource = tracked_resource(path, "onlineEndpoints/deployments", body, properties)
+        return {**resource, "sku": body.get("sku") or {"name": "Default", "capacity": 1}}
 
     def _list_deployments(self, _request: SeenRequest, endpoint: str) -> Reply:
         return _ok({"value": [body for (e, _d), body in self.deployments.items() if e == endpoint]})

@@ -13,13 +13,13 @@ from tests.fake_azure.wire import (
     ARM,
     LOCATION,
     OPERATIONS_PREFIX,
-    SYSTEM_DATA,
     WORKSPACE_ID,
     Reply,
     SeenRequest,
     _error,
     _ok,
     _tag_refusal,
+    tracked_resource,
 )
 
 
@@ -42,17 +42,8 @@ class EndpointRoutes:
             "azureml.onlineendpointid": f"{WORKSPACE_ID}/onlineEndpoints/{name}".lower(),
         }
         properties["traffic"] = {k: v for k, v in (properties.get("traffic") or {}).items() if v}
-        return {
-            "id": f"{WORKSPACE_ID}/onlineEndpoints/{name}",
-            "name": name,
-            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-            "location": body.get("location", LOCATION),
-            "tags": body.get("tags") or {},
-            "kind": "Managed",
-            "identity": {"type": "SystemAssigned", "principalId": "p-1", "tenantId": "t-1"},
-            "properties": properties,
-            "systemData": SYSTEM_DATA,
-        }
+        resource = tracked_resource(f"onlineEndpoints/{name}", "onlineEndpoints", body, properties)
+        return {**resource, "identity": {"type": "SystemAssigned", "principalId": "p-1", "tenantId": "t-1"}}
 
     def _get_endpoint(self, _request: SeenRequest, name: str) -> Reply:
         if name not in self.endpoints:

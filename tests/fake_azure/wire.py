@@ -101,3 +101,17 @@ def _error(status: int, code: str, message: str) -> Reply:
         "x-ms-correlation-request-id": "11111111-aaaa-bbbb-cccc-" + f"{status:012d}",
     }
     return status, headers, json.dumps({"error": {"code": code, "message": message}})
+
+
+def tracked_resource(path: str, resource_type: str, body: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """An ARM resource below the workspace as Azure answers it: id, name, type, location, tags, properties."""
+    return {
+        "id": f"{WORKSPACE_ID}/{path}",
+        "name": path.rsplit("/", 1)[-1],
+        "type": f"Microsoft.MachineLearningServices/workspaces/{resource_type}",
+        "location": body.get("location", LOCATION),
+        "tags": body.get("tags") or {},
+        "kind": "Managed",
+        "properties": properties,
+        "systemData": SYSTEM_DATA,
+    }
