@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.local import auth
+from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
 from common.local.instance import Instance
 from common.local.recent import RETENTION_SECONDS, RecentRequests
@@ -53,6 +54,7 @@ NO_DEPLOYMENT = "none"
 # timeout of at most 180 s and 5 MBPS of bandwidth, no size); 5 MB is the local target's choice.
 DEFAULT_MAX_REQUEST_BYTES = 5_000_000
 MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
+KEEP_ALIVE_SECONDS = 5  # an idle connection between requests is closed after this (uvicorn's default)
 
 log = logging.getLogger("frontdoor")
 
@@ -364,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         record.unlink(missing_ok=True)
         log.info("front door of %r stopped, and its deployment servers with it", args.endpoint_name)
 
+    soft, hard = raise_descriptor_limit()
+    log.info("open files: %s of %s allowed; at most %d connections", soft, hard, connection_cap())
     supervisor = Supervisor(store, args.endpoint_name, on_applied=applied)
     app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes(), on_stopped=stopped)
     log.info("front door of %r on 127.0.0.1:%d (pid %d)", args.endpoint_name, args.port, os.getpid())
@@ -377,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=False,
             proxy_headers=False,  # nothing stands in front of it: X-Forwarded-For would only be a client's claim
             loop="uvloop",
-            http="httptools",
+            http=GuardedHttpToolsProtocol,  # httptools, with header deadlines and bounds and a connection cap
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     finally:  # reached when uvicorn could not start (the port is taken); a stop by signal ends in on_stopped
         record.unlink(missing_ok=True)

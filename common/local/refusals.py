@@ -7,6 +7,9 @@ The body is Azure's error shape, {"error": {"code", "message"}}: what azure-ai-m
 
 from __future__ import annotations
 
+import http
+import json
+
 from starlette.responses import JSONResponse
 
 from common.operations import DEPLOYMENT_HEADER
@@ -27,8 +30,20 @@ class Refusal(Exception):
         headers = {DEPLOYMENT_HEADER: self.deployment} if self.deployment else {}
         if self.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        body = {"error": {"code": self.code, "message": self.message}}
-        return JSONResponse(body, status_code=self.status, headers=headers or None)
+        return JSONResponse(self.body(), status_code=self.status, headers=headers or None)
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+    def raw_response(self) -> bytes:
+        """The answer as bytes on the wire, closing the connection: for refusals made below the app (the
+        connection guard), before any request object exists."""
+        body = json.dumps(self.body()).encode()
+        head = (
+            f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        return head.encode() + body
 
 
 class BadRequest(Refusal):
@@ -45,6 +60,10 @@ class DeploymentNotFound(Refusal):
 
 class RequestTimeout(Refusal):
     status, code = 408, "RequestTimeout"
+
+
+class HeadersTooLarge(Refusal):
+    status, code = 431, "RequestHeaderFieldsTooLarge"
 
 
 class BodyTooLarge(Refusal):

@@ -1,0 +1,176 @@
+"""What another user of this machine can do to a local endpoint: connect to its front door on 127.0.0.1 like any
+client. Holding connections open, or sending an endless header block, must not keep the endpoint's own clients
+from being answered, nor restart anything (real processes, a throw-away user, 127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import psutil
+
+from tests.localtarget import LocalSetup, local_target
+from tests.other_user import OtherUser, limit_descriptors, other_user, soft_descriptor_limit
+
+ENDPOINT = "other-user"
+DESCRIPTORS = 1024  # soft and hard: the front door cannot raise its way out of the attack
+IDLE_CONNECTIONS = 1100
+ATTACK_SECONDS = 8.0
+# Holds `count` connections open and sends nothing; a connection the server closes is opened again at once. Prints
+# how many it held at the end and how many times it had to reconnect.
+HOLD_IDLE = """
+import selectors, socket, sys, time
+port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+selector = selectors.DefaultSelector()
+reconnects = 0
+def connect():
+    try:
+        held = socket.create_connection(("127.0.0.1", port), timeout=2)
+    except OSError:
+        return False
+    held.setblocking(False)
+    selector.register(held, selectors.EVENT_READ)
+    return True
+opened = sum(connect() for _ in range(count))
+print("opened", opened, flush=True)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    for key, _ in selector.select(timeout=0.2):
+        try:
+            if key.fileobj.recv(65536):
+                continue
+        except OSError:
+            pass
+        selector.unregister(key.fileobj)
+        key.fileobj.close()
+        reconnects += connect()
+    while len(selector.get_map()) < count and connect():
+        reconnects += 1
+print("held", len(selector.get_map()), "reconnects", reconnects, flush=True)
+"""
+
+
+def served_while(setup: LocalSetup, attack_running) -> tuple[int, int]:
+    """(answered, sent): scoring requests of a legitimate client while `attack_running()` is true."""
+    answered = sent = 0
+    with httpx.Client(timeout=5.0) as http:
+        while attack_running() and sent < 2000:
+            sent += 1
+            try:
+                response = http.post(
+                    f"{setup.uri}/score",
+                    content=b'{"data": [[2, 180, 74, 24, 21, 23.9, 1.48, 22]]}',
+                    headers=setup.headers(),
+                )
+                answered += response.status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.05)
+    return answered, sent
+
+
+def hold_idle_connections_and_score(setup: LocalSetup, attacker: OtherUser) -> None:
+    frontdoor, server = setup.frontdoor_pid(), setup.status("blue")["pid"]
+    restarts = setup.status("blue").get("restarts", 0)
+    attack = attacker.python(HOLD_IDLE, str(setup.endpoint()["port"]), str(IDLE_CONNECTIONS), str(ATTACK_SECONDS))
+    assert attack.stdout is not None
+    opened = attack.stdout.readline().strip()
+    answered, sent = served_while(setup, lambda: attack.poll() is None)
+    out, err = attack.communicate(timeout=30)
+    print(f"attacker: {opened}; {out.strip()}; client: {answered}/{sent} answered")
+
+    assert attack.returncode == 0, err
+    assert sent >= 20 and answered >= 0.95 * sent, f"{answered} of {sent} answered ({opened}, {out.strip()})"
+    assert setup.frontdoor_pid() == frontdoor and psutil.pid_exists(frontdoor)
+    assert setup.status("blue")["pid"] == server and setup.status("blue").get("restarts", 0) == restarts
+    assert "Too many open files" not in (setup.store.endpoint_dir(ENDPOINT) / "frontdoor.log").read_text()
+
+
+def test_a_front_door_started_with_a_low_soft_limit_raises_it_and_outlasts_idle_connections(tmp_path, model_dir):
+    """The soft limit a command inherits (often 1,024) is raised to the hard one at start."""
+    with (
+        other_user() as attacker,
+        soft_descriptor_limit(DESCRIPTORS),  # the front door starts with the endpoint, with these limits
+        local_target(tmp_path / "home", ENDPOINT, model_dir) as setup,
+    ):
+        setup.deploy("blue", 100)
+        hold_idle_connections_and_score(setup, attacker)
+
+
+def test_idle_connections_of_another_user_beyond_the_descriptor_limit_leave_the_endpoint_answering(tmp_path, model_dir):
+    """Where the hard limit is low too, the front door keeps descriptors for its own work and closes the connection
+    idle the longest to admit a new one."""
+    with other_user() as attacker, local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
+        setup.deploy("blue", 100)
+        limit_descriptors(setup.frontdoor_pid(), DESCRIPTORS)
+        hold_idle_connections_and_score(setup, attacker)
+
+
+# Four connections each start a 16 MB header block and never finish it (what took the front door from 35 to 204
+# MiB), held open together; each prints how much it sent and the first line of any answer, then all wait for a line
+# on stdin (the test measures the front door meanwhile).
+ENDLESS_HEADERS = """
+import socket, sys
+port = int(sys.argv[1])
+held = []
+for _ in range(4):
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.sendall(b"POST /score HTTP/1.1\\r\\nHost: x\\r\\nX-Filler: ")
+    sent = 0
+    try:
+        while sent < 16 * 1024 * 1024:
+            connection.sendall(b"a" * 65536)
+            sent += 65536
+        answer = b"unanswered"
+    except OSError:
+        try:
+            answer = connection.recv(200) or b"closed"
+        except OSError:
+            answer = b"reset"
+    held.append(connection)
+    print(sent, answer.split(b"\\r\\n")[0].decode(), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_an_endless_header_block_is_refused_before_auth_and_costs_no_memory(tmp_path, model_dir):
+    with other_user() as attacker, local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
+        setup.deploy("blue", 100)
+        frontdoor = psutil.Process(setup.frontdoor_pid())
+        before = frontdoor.memory_info().rss
+        attack = attacker.python(ENDLESS_HEADERS, str(setup.endpoint()["port"]))
+        assert attack.stdout is not None
+        lines = [attack.stdout.readline().strip() for _ in range(4)]
+        grown = (frontdoor.memory_info().rss - before) / 2**20
+        out, err = attack.communicate("done\n", timeout=30)
+        print(f"front door grew {grown:.1f} MiB; {lines}")
+
+        assert attack.returncode == 0, err
+        assert all(line.endswith("HTTP/1.1 431 Request Header Fields Too Large") for line in lines), out
+        assert all(int(line.split()[0]) < 16 * 1024 * 1024 for line in lines), out  # refused before the end
+        assert grown < 16, f"the front door grew by {grown:.1f} MiB"
+        assert setup.score().status_code == 200
+
+
+def test_a_header_block_that_trickles_in_is_closed_at_its_deadline(tmp_path, model_dir, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("AZUREML_LOCAL_HEADER_TIMEOUT_SECONDS", "1")
+    with local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
+        port = setup.endpoint()["port"]
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+        slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+        started = time.monotonic()
+        slow.sendall(b"POST /score HTTP/1.1\r\n")
+        answer = b""
+        for _ in range(30):  # one header byte every 0.1 s: never a complete block
+            try:
+                slow.sendall(b"X")
+            except OSError:
+                break
+            time.sleep(0.1)
+        slow.settimeout(2)
+        answer = slow.recv(200)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - started < 2.5
+        assert silent.recv(10) == b""  # a connection that sent nothing is closed without an answer
+        assert setup.score().status_code == 503  # no deployment yet: the front door itself answers
