@@ -4,11 +4,15 @@ from being answered, nor restart anything (real processes, a throw-away user, 12
 
 from __future__ import annotations
 
+import stat
 import time
+from pathlib import Path
 
 import httpx
 import psutil
 
+import create_online_deployment
+import manage_online_endpoint
 from tests.localtarget import LocalSetup, local_target
 from tests.other_user import OtherUser, limit_descriptors, other_user, soft_descriptor_limit
 
@@ -174,3 +178,57 @@ def test_a_header_block_that_trickles_in_is_closed_at_its_deadline(tmp_path, mod
         assert time.monotonic() - started < 2.5
         assert silent.recv(10) == b""  # a connection that sent nothing is closed without an answer
         assert setup.score().status_code == 503  # no deployment yet: the front door itself answers
+
+
+# Tries to list the home and read each file named; prints one line per path: "read" or the error's name
+READ_EACH = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").read(1)
+        print(path, "read")
+    except OSError as error:
+        print(path, type(error).__name__)
+"""
+
+
+def too_open(home: Path) -> list[str]:
+    """Folders and files under `home` that group or others may use (sockets and links aside)."""
+    found = []
+    for path in [home, *home.rglob("*")]:
+        info = path.lstat()
+        if not (stat.S_ISLNK(info.st_mode) or stat.S_ISSOCK(info.st_mode)) and stat.S_IMODE(info.st_mode) & 0o077:
+            found.append(f"{oct(stat.S_IMODE(info.st_mode))} {path.relative_to(home)}")
+    return found
+
+
+def test_another_user_can_read_no_key_no_env_value_and_no_log(tmp_path, model_dir):
+    with other_user() as reader, local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
+        argv = [*setup.deployment_args("blue", 100), "--env", "API_TOKEN=s3cret-value"]
+        assert setup.run(create_online_deployment.main, argv) == 0
+        assert setup.score().status_code == 200
+        home, store = setup.home, setup.store
+        assert not too_open(home), too_open(home)
+        secrets = [
+            store.keys_file(ENDPOINT),
+            store.deployment_file(ENDPOINT, "blue"),
+            store.status_file(ENDPOINT, "blue"),
+            store.server_log(ENDPOINT, "blue"),
+            store.endpoint_dir(ENDPOINT) / "frontdoor.log",
+            store.endpoint_dir(ENDPOINT) / "access.log",
+        ]
+        home.parent.chmod(0o755)  # the test's own folder aside: only the home's modes stand in the way
+        attempt = reader.python(READ_EACH, str(home), *map(str, secrets))
+        out, err = attempt.communicate(timeout=30)
+        assert attempt.returncode == 0, err
+        assert out.split() == [word for path in [home, *secrets] for word in (str(path), "PermissionError")], out
+
+        # an older home (or a hand-made chmod) is tightened at the next command
+        store.deployment_file(ENDPOINT, "blue").chmod(0o644)
+        store.endpoint_dir(ENDPOINT).chmod(0o755)
+        home.chmod(0o755)
+        assert setup.run(manage_online_endpoint.main, ["show", "--local", "--endpoint_name", ENDPOINT]) == 0
+        assert not too_open(home), too_open(home)

@@ -18,7 +18,7 @@ from pathlib import Path
 from common.local.online_deployments import LocalDeployments
 from common.local.online_endpoints import LocalEndpoints
 from common.local.registry import LocalEnvironments, LocalModels
-from common.local.state import LocalStore, default_home
+from common.local.state import LocalStore, default_home, make_private
 from common.target import Target
 
 
@@ -27,6 +27,7 @@ class LocalMLClient:
 
     def __init__(self, home: Path | None = None, *, target: Target) -> None:
         self.store = LocalStore(home or default_home())
+        make_private(self.store.home)
         self.models = LocalModels(self.store)
         self.environments = LocalEnvironments(self.store)
         self.online_endpoints = LocalEndpoints(self.store, target)

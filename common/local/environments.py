@@ -25,6 +25,7 @@ from typing import Any
 
 from common.cli import progress
 from common.errors import CliError
+from common.local.state import ENVIRONMENTS_FOLDER
 
 ENVIRONMENTS_VARIABLE = "AZUREML_LOCAL_ENVIRONMENTS"  # where built environments live (default: HOME/venvs)
 SERVER_PACKAGE = "azureml-inference-server-http"
@@ -121,7 +122,7 @@ def load_conda_file(path: Path) -> CondaSpec:
 
 def root(home: Path) -> Path:
     configured = os.environ.get(ENVIRONMENTS_VARIABLE, "").strip()
-    return Path(configured).expanduser() if configured else home / "venvs"
+    return Path(configured).expanduser() if configured else home / ENVIRONMENTS_FOLDER
 
 
 def _uv() -> str:

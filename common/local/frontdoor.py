@@ -43,7 +43,7 @@ from common.local.refusals import (
     Unauthorized,
     Unavailable,
 )
-from common.local.state import LocalStore, write_json
+from common.local.state import LocalStore, make_private, write_json
 from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
 from common.operations import DEPLOYMENT_HEADER
@@ -347,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     store = LocalStore(args.home)
+    make_private(args.home)  # its logs and state files, and what its deployment servers write
     # One front door per endpoint: the lock is the operating system's, so it is released even on kill -9.
     running = FileLock(args.home / "locks" / f"{args.endpoint_name}.frontdoor.lock", blocking=False)
     try:

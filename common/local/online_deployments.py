@@ -17,6 +17,7 @@ from common.local.operations import (
     LocalPoller,
     StateErrorWatch,
     copy_into,
+    copy_private,
     not_found,
     observed,
     plain_settings,
@@ -134,7 +135,7 @@ class LocalDeployments:
         folder = self.store.deployment_dir(endpoint_name, name)
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
-        shutil.copytree(Path(deployment.code_configuration.code), code_dir)
+        copy_private(Path(deployment.code_configuration.code), code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
         _warn_about_scikit_learn(model_dir, conda, label)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))

@@ -106,7 +106,7 @@ class LocalEndpoints:
             self._check_traffic(name, traffic, mirror)
             auth_mode = (endpoint.auth_mode or "key").lower()
             if not self.store.keys_file(name).is_file():
-                write_json(self.store.keys_file(name), auth.new_keys(), private=True)
+                write_json(self.store.keys_file(name), auth.new_keys())
             elif spec.get("auth_mode") != auth_mode:
                 # tokens issued under the old auth mode must not outlive it
                 self._replace_key(name, "token")
@@ -261,7 +261,7 @@ class LocalEndpoints:
     def _replace_key(self, name: str, key_type: str) -> None:
         keys = self.keys(name)
         keys[auth.KEY_FIELDS[key_type]] = auth.new_secret()
-        write_json(self.store.keys_file(name), keys, private=True)
+        write_json(self.store.keys_file(name), keys)
 
     def begin_start(self, name: str) -> LocalPoller:
         """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common.local.state import tighten_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
 FRONTDOOR_STOP_SECONDS = 30.0
@@ -106,8 +108,14 @@ def plain_settings(settings: Any) -> dict[str, Any]:
 
 
 def copy_into(source: Path, folder: Path) -> None:
-    """Copy a model file or folder into folder, keeping its name (as Azure mounts a model under its name)."""
+    """Copy a model file or folder into folder, keeping its name (as Azure mounts a model under its name), private
+    to the user as the rest of the local home."""
+    copy_private(source, folder / source.name)
+
+
+def copy_private(source: Path, destination: Path) -> None:
     if source.is_dir():
-        shutil.copytree(source, folder / source.name)
+        shutil.copytree(source, destination)
     else:
-        shutil.copy2(source, folder / source.name)
+        shutil.copy2(source, destination)
+    tighten_tree(destination)

@@ -33,6 +33,7 @@ from common.errors import EXIT_FAILED, CliError, UsageError
 
 HOME_VARIABLE = "AZUREML_LOCAL_HOME"
 LOCK_TIMEOUT_SECONDS = 60.0
+ENVIRONMENTS_FOLDER = "venvs"  # the built environments' default place (common/local/environments.py)
 SOCKET_PATH_LIMIT = 107  # sun_path is 108 bytes on Linux, one of them the terminating NUL
 
 
@@ -47,14 +48,14 @@ def default_home() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".azureml-local"
 
 
-def write_json(path: Path, data: Any, *, private: bool = False) -> None:
-    """Write atomically (readers such as the front door never see half a file); private files get mode 0600."""
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically (readers such as the front door never see half a file), mode 0600 (see make_private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
-        os.chmod(temporary, 0o600 if private else 0o644)
+        os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -84,8 +85,52 @@ def read_json_or_none(path: Path) -> dict[str, Any] | None:
 
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as handle:
+    with open(path, "a", opener=_private_opener) as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def make_private(home: Path) -> None:
+    """The local home and what the toolkit keeps in it are its user's alone: folders 0700, files 0600 (keys, --env
+    values in the deployments' state, logs that hold request data). This process creates them so from now on (umask
+    077, which the front door's deployment servers inherit); what is more open (an older version's files) is
+    tightened; a home that belongs to another user is refused. Built environments are closed at their root."""
+    os.umask(0o077)
+    with contextlib.suppress(FileExistsError):
+        home.mkdir(parents=True, mode=0o700)
+    info = os.lstat(home)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise LocalStateError(
+            f"{HOME_VARIABLE} {str(home)!r} must be a folder owned by you (it holds the local endpoints' keys and "
+            f"state); point {HOME_VARIABLE} at a folder of your own"
+        )
+    tighten_tree(home, skip=ENVIRONMENTS_FOLDER)
+
+
+def tighten_tree(root: Path, skip: str | None = None) -> None:
+    """Folders 0700 and files 0600 (at most) under `root`, itself included; a top-level folder named `skip` is closed
+    at its root only (the built environments: thousands of files). Copies (shutil keeps the source's modes) go
+    through it too."""
+    _tighten(root, os.lstat(root), 0o700)
+    for folder, subfolders, files in os.walk(root):
+        if skip and Path(folder) == root and skip in subfolders:
+            subfolders.remove(skip)
+            _tighten(root / skip, os.lstat(root / skip), 0o700)
+        for name in subfolders:
+            _tighten(Path(folder, name), os.lstat(Path(folder, name)), 0o700)
+        for name in files:
+            _tighten(Path(folder, name), os.lstat(Path(folder, name)), 0o600)
+
+
+def _tighten(path: Path, info: os.stat_result, mode: int) -> None:
+    """Take group and other permissions off `path` (symbolic links and sockets left alone)."""
+    if stat.S_ISLNK(info.st_mode) or stat.S_ISSOCK(info.st_mode) or not stat.S_IMODE(info.st_mode) & 0o077:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
 
 
 def _check_home(home: Path) -> None:
