@@ -4,7 +4,12 @@ from being answered, nor restart anything (real processes, a throw-away user, 12
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +18,7 @@ import psutil
 
 import create_online_deployment
 import manage_online_endpoint
+from tests.conftest import ROOT
 from tests.localtarget import LocalSetup, local_target
 from tests.other_user import OtherUser, limit_descriptors, other_user, soft_descriptor_limit
 
@@ -232,3 +238,43 @@ def test_another_user_can_read_no_key_no_env_value_and_no_log(tmp_path, model_di
         home.chmod(0o755)
         assert setup.run(manage_online_endpoint.main, ["show", "--local", "--endpoint_name", ENDPOINT]) == 0
         assert not too_open(home), too_open(home)
+
+
+def test_a_socket_folder_made_by_another_user_is_refused_by_the_command_in_seconds(tmp_path, model_dir):
+    """Another user can create the deployments' socket folder first (it lives under the shared TMPDIR)."""
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="azml-shared-"))
+    shared.chmod(0o1777)  # as /tmp itself
+    squatted = shared / f"azureml-local-{os.getuid()}"
+    try:
+        with other_user() as squatter, local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
+            made = squatter.python("import os, sys; os.mkdir(sys.argv[1], 0o777)", str(squatted))
+            assert made.communicate(timeout=30)[1] == "" and made.returncode == 0
+            assert setup.run(manage_online_endpoint.main, ["stop", "--local", "--endpoint_name", ENDPOINT]) == 0
+            environment = {**os.environ, "TMPDIR": str(shared), "AZUREML_LOCAL_HOME": str(setup.home)}
+
+            def command(*argv: str) -> tuple[subprocess.CompletedProcess[str], float]:
+                started = time.monotonic()
+                done = subprocess.run(
+                    [sys.executable, *argv], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+                )
+                return done, time.monotonic() - started
+
+            for argv in (
+                ["create_online_deployment.py", *setup.deployment_args("blue", 100)],
+                ["manage_online_endpoint.py", "start", "--local", "--endpoint_name", ENDPOINT],
+            ):
+                done, seconds = command(*argv)
+                assert done.returncode == 1 and seconds < 10, (seconds, done.stderr)
+                assert done.stderr.strip().splitlines()[-1] == (
+                    f"error: {str(squatted)!r} belongs to another user, and the local deployments' sockets go "
+                    "there: have it removed (by its owner or an administrator), or set TMPDIR to a folder of your "
+                    "own, and run the command again"
+                ), done.stderr
+            assert not setup.store.deployment_file(ENDPOINT, "blue").exists()  # nothing half-written
+            assert not list(setup.store.deployment_dir(ENDPOINT, "blue").glob("code-*"))
+
+            done, _ = command("manage_online_endpoint.py", "delete", "--local", "--endpoint_name", ENDPOINT, "--yes")
+            assert done.returncode == 0, done.stderr
+            assert not setup.store.endpoint_dir(ENDPOINT).exists()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -28,6 +28,7 @@ from common.local.state import (
     LocalStore,
     read_json,
     read_json_or_none,
+    runtime_dir,
     write_json,
 )
 
@@ -130,6 +131,7 @@ class LocalDeployments:
         if self.endpoints.spec(endpoint_name).get("deleting"):
             raise refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
         self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
+        runtime_dir(self.store.home)  # where its server's socket goes: refused now, not after the wait
         label, conda = self.environments.definition(deployment.environment)  # refused before anything is written
         built = environments.ensure(conda, label, self.store.home)
         folder = self.store.deployment_dir(endpoint_name, name)

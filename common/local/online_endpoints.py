@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -24,10 +25,12 @@ from common.local.operations import (
     refused,
 )
 from common.local.state import (
+    LocalStateError,
     LocalStore,
     append_line,
     read_json,
     read_json_or_none,
+    runtime_dir,
     write_json,
 )
 from common.target import Target
@@ -183,6 +186,7 @@ class LocalEndpoints:
         with self.store.lock(f"{name}.start"):
             if self.frontdoor(name) is not None:
                 return
+            runtime_dir(self.store.home)  # the deployments' socket folder: a bad one is refused here, in seconds
             spec = self.spec(name)
             port = int(spec["port"])
             if not processes.port_free(port):
@@ -315,8 +319,9 @@ class LocalEndpoints:
         self._stop_processes(name)
         with self.store.lock(name):
             shutil.rmtree(self.store.endpoint_dir(name), ignore_errors=True)
-        for socket in self.store.sockets(name):
-            socket.unlink(missing_ok=True)
+        with contextlib.suppress(LocalStateError):  # a socket folder that is not ours holds none of its sockets
+            for socket in self.store.sockets(name):
+                socket.unlink(missing_ok=True)
         return LocalPoller(None)
 
 

@@ -154,10 +154,16 @@ def runtime_dir(home: Path) -> Path:
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)
         info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        if info.st_uid != os.getuid():
             raise LocalStateError(
-                f"{str(path)!r} must be a folder owned by you with mode 0700 (it holds the local deployments' "
-                "sockets); remove it and run the command again"
+                f"{str(path)!r} belongs to another user, and the local deployments' sockets go there: have it "
+                "removed (by its owner or an administrator), or set TMPDIR to a folder of your own, and run the "
+                "command again"
+            )
+        if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077:
+            raise LocalStateError(
+                f"{str(path)!r} must be a folder with mode 0700 (it holds the local deployments' sockets); remove it "
+                "and run the command again"
             )
     return folder
 
