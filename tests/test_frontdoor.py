@@ -376,4 +376,4 @@ def test_the_access_log_is_written_by_the_time_the_front_door_stops(tmp_path, so
         r"mirror=- [\d.]+ms",
         lines[0],
     ), lines[0]
-    assert '"POST /score" 401 deployment=none' in lines[1]
+    assert '"POST /score" 401 deployment=-' in lines[1]

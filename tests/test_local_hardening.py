@@ -250,11 +250,11 @@ def test_a_home_that_is_a_file_is_one_line(run_script, tmp_path, monkeypatch):
 
 
 def test_the_access_log_keeps_no_credential_and_metrics_count_limits(local):
-    log = local.access_log('"POST /score" 413 deployment=none')
+    log = local.access_log('"POST /score" 413 deployment=-')
     headers = {"Authorization": f"Bearer {local.key}"}
     metrics = httpx.get(f"{local.uri}/metrics", headers=headers, timeout=10).text
 
     assert local.key not in log
-    assert '"POST /score" 413 deployment=none' in log
+    assert '"POST /score" 413 deployment=-' in log
     assert 'endpoint_requests_total{deployment="slow",status_code="408"} 1.0' in metrics
     assert json.loads(json.dumps(local.endpoint()))["traffic"] == {"blue": 100}

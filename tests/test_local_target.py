@@ -219,16 +219,16 @@ def test_metrics_count_requests_per_deployment_and_status(local):
 
     assert metrics['endpoint_requests_total{deployment="blue",status_code="200"}'] > 500
     assert metrics['endpoint_requests_total{deployment="blue",status_code="424"}'] >= 1
-    assert metrics['endpoint_errors_total{deployment="none",status_code="401"}'] >= 3
+    assert metrics['endpoint_errors_total{deployment="-",status_code="401"}'] >= 3
     assert metrics['endpoint_request_duration_seconds_count{deployment="green",status_code="200"}'] > 50
 
 
 def test_access_log_has_requests_and_no_credentials(local):
-    log = local.access_log('"POST /score" 401 deployment=none')
+    log = local.access_log('"POST /score" 401 deployment=-')
     keys = read_json(local.store.keys_file(ENDPOINT))
 
     assert '"POST /score" 200 deployment=blue' in log
-    assert '"POST /score" 401 deployment=none' in log
+    assert '"POST /score" 401 deployment=-' in log
     assert keys["primary_key"] not in log and keys["secondary_key"] not in log
     assert "Bearer" not in log
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from common.local.refusals import HeadersTooLarge, Refusal, RequestTimeout, Unavailable
+from common.local.refusals import BadRequest, HeadersTooLarge, Refusal, RequestTimeout, Unavailable
 
 HEADER_TIMEOUT_VARIABLE = "AZUREML_LOCAL_HEADER_TIMEOUT_SECONDS"  # read when the front door starts
 MAX_HEADER_BYTES = 64 * 1024  # Azure's front end refuses large header blocks too; nginx's default is 4 x 8 KB
@@ -91,7 +91,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.reading_headers = False
         self._cancel_deadline()
+        if self.parser.should_upgrade():  # uvicorn would drop the body that follows and pass the app an empty one
+            self.refuse(BadRequest("the front door speaks HTTP/1.1 only: send the request without Upgrade"))
+            return
         super().on_headers_complete()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """Refused above; not logged again for each such request."""
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)  # a request already read starts now: its headers are in

@@ -37,6 +37,8 @@ from common.local.refusals import (
     BadRequest,
     BodyTooLarge,
     DeploymentNotFound,
+    MethodNotAllowed,
+    NotFound,
     Refusal,
     RequestTimeout,
     TooManyRequests,
@@ -49,7 +51,7 @@ from common.local.upstream import Unreachable
 from common.operations import DEPLOYMENT_HEADER
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
 
-NO_DEPLOYMENT = "none"
+NO_DEPLOYMENT = "-"  # the label of requests no deployment took: a deployment name starts with a letter
 # The Azure ML docs give no request size limit for managed online endpoints (the quotas page lists a request
 # timeout of at most 180 s and 5 MBPS of bandwidth, no size); 5 MB is the local target's choice.
 DEFAULT_MAX_REQUEST_BYTES = 5_000_000
@@ -266,7 +268,7 @@ def create_app(
         if problem:
             raise Unauthorized(problem)
         body = await read_body(request, max_request_bytes)
-        chosen = request.headers.get(DEPLOYMENT_HEADER)
+        named = chosen = request.headers.get(DEPLOYMENT_HEADER, "").strip()  # spaces around it, as HTTP allows
         if chosen and chosen not in supervisor.deployments:
             raise DeploymentNotFound(f"deployment {chosen!r} not found on endpoint {endpoint!r}")
         if not chosen:
@@ -283,7 +285,7 @@ def create_app(
             raise Unavailable(f"deployment {chosen!r} {why}", chosen)
         content_type = request.headers.get("content-type", "application/json")
         mirrored = None
-        if DEPLOYMENT_HEADER not in request.headers:  # as in Azure: requests naming a deployment are not mirrored
+        if not named:  # as in Azure: requests naming a deployment are not mirrored
             for target, share in table.mirror_traffic.items():
                 if rng.random() * 100 < share:
                     task = asyncio.create_task(mirror(target, body, content_type))
@@ -320,7 +322,11 @@ def create_app(
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
-    return Starlette(
+    async def no_route(request: Request, error: Exception) -> Response:
+        kind = MethodNotAllowed if getattr(error, "status_code", 404) == 405 else NotFound
+        return kind(f"no {request.method} {request.url.path} here: scoring is POST /score").response()
+
+    app = Starlette(
         routes=[
             Route("/score", score, methods=["POST"]),
             Route("/metrics", prometheus, methods=["GET"]),
@@ -328,7 +334,11 @@ def create_app(
             Route("/", health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: no_route, 405: no_route},
     )
+    # Starlette answers /score/ with a 307 to a Location built from the client's Host header: no redirects here
+    app.router.redirect_slashes = False
+    return app
 
 
 def _max_request_bytes() -> int:
@@ -383,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxy_headers=False,  # nothing stands in front of it: X-Forwarded-For would only be a client's claim
             loop="uvloop",
             http=GuardedHttpToolsProtocol,  # httptools, with header deadlines and bounds and a connection cap
+            ws="none",  # no upgrades (a POST with Upgrade: h2c is refused, its body never dropped)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     finally:  # reached when uvicorn could not start (the port is taken); a stop by signal ends in on_stopped

@@ -54,6 +54,14 @@ class Unauthorized(Refusal):
     status, code = 401, "Unauthorized"
 
 
+class NotFound(Refusal):
+    status, code = 404, "NotFound"
+
+
+class MethodNotAllowed(Refusal):
+    status, code = 405, "MethodNotAllowed"
+
+
 class DeploymentNotFound(Refusal):
     status, code = 404, "DeploymentNotFound"
 
