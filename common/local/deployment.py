@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.local import processes
+from common.local import logfiles
 from common.local.instance import Instance, start_server
 from common.local.settings import (
     START_POLL_SECONDS,
@@ -329,7 +329,7 @@ class Deployment:
                 self.reason = (
                     f"crash loop: {problem}; restarted {self.failures_in_a_row} times in a row without success, "
                     "not retried (run the create command again, or stop and start the endpoint)\n"
-                    + processes.tail(self.log_path, LOG_TAIL_LINES)
+                    + logfiles.tail(self.log_path, LOG_TAIL_LINES)
                 )
                 self.write_status()
                 log.error("deployment %r is unhealthy: %s", self.name, problem)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from common.local import auth
+from common.local import auth, logfiles
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
 from common.local.instance import Instance
@@ -36,6 +36,7 @@ from common.local.recent import RETENTION_SECONDS, RecentRequests
 from common.local.refusals import (
     BadRequest,
     BodyTooLarge,
+    ClientClosed,
     DeploymentNotFound,
     MethodNotAllowed,
     NotFound,
@@ -151,11 +152,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(too_large)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(too_large)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(too_large)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosed("the client closed the connection before its request body was in") from None
     return b"".join(chunks)
 
 
@@ -182,7 +186,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(access.run(), name="access log")]
+        tasks = [loop.create_task(access.run(), name="access log"), loop.create_task(keep_logs(), name="logs")]
         if supervise:
             tasks.append(loop.create_task(supervisor.run(), name="supervisor"))
         else:
@@ -198,6 +202,19 @@ def create_app(
                 await supervisor.shutdown()
                 if on_stopped is not None:
                     on_stopped()
+
+    async def keep_logs() -> None:
+        """Every log of the endpoint kept under its size (common/local/logfiles.py)."""
+        folder, max_bytes = store.endpoint_dir(endpoint), logfiles.log_max_bytes()
+        while True:
+            await asyncio.sleep(logfiles.CHECK_SECONDS)
+            logs = [
+                folder / "frontdoor.log",
+                access.path,
+                *(store.server_log(endpoint, d) for d in store.deployments(endpoint)),
+            ]
+            for path in await asyncio.to_thread(logfiles.rotate, logs, max_bytes):
+                log.info("rotated %s (over %d bytes; %d older files kept)", path.name, max_bytes, logfiles.LOG_KEEP)
 
     async def forward(deployment: Deployment, instance: Instance, body: bytes, content_type: str) -> Response:
         settings = deployment.settings

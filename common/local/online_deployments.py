@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import warn
-from common.local import environments, processes
+from common.local import environments, logfiles
 from common.local.online_endpoints import LocalEndpoints
 from common.local.operations import (
     LocalPoller,
@@ -100,7 +100,7 @@ class LocalDeployments:
                 f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.get('model')}). The server's own log: "
                 "--container inference-server"
             )
-        return processes.tail(self.store.server_log(endpoint_name, name), lines)
+        return logfiles.tail(self.store.server_log(endpoint_name, name), lines)
 
     def follow_logs(self, name: str, endpoint_name: str, lines: int, *, poll_seconds: float = 0.2) -> Iterator[str]:
         """The last `lines` lines, then each line as the server writes it, until the deployment is deleted."""

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from common.cli import warn
-from common.local import auth, processes
+from common.local import auth, logfiles, processes
 from common.local.operations import (
     APPLY_TIMEOUT_SECONDS,
     FRONTDOOR_START_SECONDS,
@@ -151,7 +151,7 @@ class LocalEndpoints:
             if record is not None and int(record.get("applied_revision", -1)) >= revision:
                 return True, self._entity(self.spec(name)), None
             if record is None or time.monotonic() > deadline:
-                log_tail = processes.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
+                log_tail = logfiles.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
                 return True, None, refused(f"the front door of {name!r} did not apply the change:\n{log_tail}")
             return False, None, None
 
@@ -208,7 +208,7 @@ class LocalEndpoints:
                     break
                 time.sleep(POLL_SECONDS)
             processes.stop(pid, grace=5)
-            raise refused(f"the front door of {name!r} did not start:\n{processes.tail(log, 20)}")
+            raise refused(f"the front door of {name!r} did not start:\n{logfiles.tail(log, 20)}")
 
     def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
         name = spec["name"]

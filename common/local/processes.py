@@ -132,9 +132,3 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
             return 200 <= response.status < 300
     except (OSError, urllib.error.URLError):
         return False
-
-
-def tail(path: Path, lines: int) -> str:
-    if not path.is_file():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

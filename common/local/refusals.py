@@ -78,6 +78,13 @@ class BodyTooLarge(Refusal):
     status, code = 413, "RequestEntityTooLarge"
 
 
+class ClientClosed(Refusal):
+    """Not an answer anyone reads: the status nginx logs for a request its client abandoned, for the access log and
+    the metrics."""
+
+    status, code = 499, "ClientClosedRequest"
+
+
 class TooManyRequests(Refusal):
     status, code = 429, "TooManyRequests"
 

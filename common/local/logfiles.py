@@ -1,0 +1,71 @@
+"""The local target's logs, kept to a size: the front door's own log, its access log and each deployment server's
+log are rotated once they pass LOG_MAX_BYTES, keeping LOG_KEEP older files (NAME.1 the newest), so an endpoint's
+logs never hold more than (1 + LOG_KEEP) x LOG_MAX_BYTES each.
+
+Rotation copies the file to NAME.1 and truncates it in place (logrotate's copytruncate): the processes writing
+to it hold it open in append mode and go on writing at its new end. A line written between the copy and the
+truncation can be lost; nothing else is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+LOG_MAX_BYTES_VARIABLE = "AZUREML_LOCAL_LOG_MAX_BYTES"  # read when the front door starts
+DEFAULT_LOG_MAX_BYTES = 10 * 2**20
+LOG_KEEP = 3
+CHECK_SECONDS = 2.0
+
+
+def log_max_bytes() -> int:
+    configured = os.environ.get(LOG_MAX_BYTES_VARIABLE, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_LOG_MAX_BYTES
+
+
+def rotate(paths: Iterable[Path], max_bytes: int, keep: int = LOG_KEEP) -> list[Path]:
+    """Rotate each of `paths` larger than `max_bytes`; the ones rotated."""
+    rotated = []
+    for path in paths:
+        try:
+            if path.stat().st_size <= max_bytes:
+                continue
+            for number in range(keep - 1, 0, -1):
+                older = path.with_name(f"{path.name}.{number}")
+                if older.exists():
+                    os.replace(older, path.with_name(f"{path.name}.{number + 1}"))
+            shutil.copyfile(path, path.with_name(f"{path.name}.1"))
+            os.truncate(path, 0)
+            rotated.append(path)
+        except OSError:  # the endpoint is being deleted, or the disk is full: rotation waits for the next round
+            continue
+    return rotated
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last `lines` lines of a log, from its newest rotated file too when it was just rotated."""
+    found: list[str] = []
+    for candidate in (path, path.with_name(f"{path.name}.1")):
+        with contextlib.suppress(OSError):
+            found = _last_lines(candidate, lines - len(found)) + found
+        if len(found) >= lines:
+            break
+    return "\n".join(found[-lines:])
+
+
+def _last_lines(path: Path, count: int) -> list[str]:
+    """The file's last `count` lines, reading back from its end (a log may be megabytes)."""
+    if count <= 0:
+        return []
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        end = position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            position = max(0, position - 65536)
+            handle.seek(position)
+            data = handle.read(end - position)
+    return data.decode(errors="replace").splitlines()[-count:]
