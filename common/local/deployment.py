@@ -35,6 +35,7 @@ STABLE_SECONDS = 30.0  # a server that has answered this long resets the count o
 UNRESPONSIVE_STOP_GRACE_SECONDS = 1.0
 SNAPSHOT_GRACE_SECONDS = 300.0  # a snapshot folder younger than this may be one a command is still writing
 LOG_TAIL_LINES = 30
+FAILURE_LOG_LINES = 200  # kept in status.json; what a failure report prints is the last few
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Deployment:
     readiness_failures: int = 0
     readiness_successes: int = 0
     closing: bool = False
+    failure_log: str = ""  # the own output of the last server that failed to start (its log is shared)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     _settings: tuple[dict[str, Any], Settings] | None = field(default=None, init=False, repr=False)
@@ -101,6 +103,7 @@ class Deployment:
             "serving_generation": self.serving.get("generation") if self.serving else None,
             "serving": self.serving,
             "failed_generation": self.failed_generation,
+            "failure_log": self.failure_log,
             "state": self.state,
             "health": self.health,
             "reason": self.reason,
@@ -235,7 +238,7 @@ class Deployment:
         banner = f"starting {self.name} generation {generation} (attempt {self.attempts})"
         process = start_server(spec, socket, self.log_path, banner, self.store.home)
         log.info("deployment %r generation %d: server pid %d on %s", self.name, generation, process.pid, socket)
-        self.starting = Instance(generation, socket, process, settings.readiness)
+        self.starting = Instance(generation, socket, process, settings.readiness, banner)
         self.write_status()  # the state names every server process from the moment it exists
         return self.starting
 
@@ -275,7 +278,7 @@ class Deployment:
             previous = self.current
             self.current, self.serving, self.ready = instance, spec, True  # new requests go to the new generation
             self.health, self.reason = Health.RUNNING, ""
-            self.failures_in_a_row, self.failed_generation = 0, None
+            self.failures_in_a_row, self.failed_generation, self.failure_log = 0, None, ""
             self.liveness_failures = self.readiness_failures = 0
             if previous is not None:
                 await previous.stop(drain=self.settings.request_timeout)
@@ -288,6 +291,7 @@ class Deployment:
             await instance.stop()
             return
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        self.failure_log = self.own_output(instance)
         self.failed_generation, self.state = generation, State.FAILED
         self.reason = "its server did not become healthy (init() failed or it exited); see the log"
         if self.current is None:
@@ -305,6 +309,13 @@ class Deployment:
             return
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         await self.restart(_start_failure(instance))
+
+    def own_output(self, instance: Instance) -> str:
+        """What a server that failed to start wrote itself (the log is shared with the generation still serving)."""
+        if instance.pid is None:
+            return ""
+        found = logfiles.process_output(self.log_path, instance.banner, instance.pid, FAILURE_LOG_LINES)
+        return found if found is not None else logfiles.tail(self.log_path, LOG_TAIL_LINES)
 
     def _adopt(self, instance: Instance) -> None:
         """The instance serves from now on."""
@@ -329,7 +340,7 @@ class Deployment:
                 self.reason = (
                     f"crash loop: {problem}; restarted {self.failures_in_a_row} times in a row without success, "
                     "not retried (run the create command again, or stop and start the endpoint)\n"
-                    + logfiles.tail(self.log_path, LOG_TAIL_LINES)
+                    + (self.failure_log or logfiles.tail(self.log_path, LOG_TAIL_LINES))
                 )
                 self.write_status()
                 log.error("deployment %r is unhealthy: %s", self.name, problem)
@@ -350,6 +361,7 @@ class Deployment:
                 return
             problem = _start_failure(instance)
             await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+            self.failure_log = self.own_output(instance)
 
     async def stop(self, health: Health = Health.STOPPED) -> None:
         await self._stop_instances()

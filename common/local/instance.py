@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.local import processes, upstream
+from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
 from common.local.state import HOME_VARIABLE
 
@@ -52,7 +53,7 @@ def start_server(
         HOME_VARIABLE: str(home),
     }
     with log_path.open("a") as handle:
-        handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {banner} ---\n")
+        handle.write(f"{BANNER_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')} {banner} ---\n")
         handle.flush()
         return subprocess.Popen(
             argv,
@@ -74,8 +75,10 @@ class Instance:
         socket: Path,
         process: subprocess.Popen[bytes] | None,
         readiness: Probe = LOCAL_READINESS,
+        banner: str = "",
     ) -> None:
         self.generation, self.socket, self.process = generation, socket, process
+        self.banner = banner  # the log line written before it started: where its own output begins
         self.readiness = readiness  # its generation's readiness probe, which decides when it first serves
         self.in_flight = 0
         self.answered = False  # answered a scoring request since the last probe (a busy server is a live one)

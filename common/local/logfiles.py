@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +20,10 @@ LOG_MAX_BYTES_VARIABLE = "AZUREML_LOCAL_LOG_MAX_BYTES"  # read when the front do
 DEFAULT_LOG_MAX_BYTES = 10 * 2**20
 LOG_KEEP = 3
 CHECK_SECONDS = 2.0
+# A line of the inference server's and gunicorn's own logging: "2026-12-01 10:59:43,530 I [9519] azmlinfsrv - ..."
+PROCESS_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z] \[(\d+)\] ")
+WORKER_NAMED = re.compile(r"\(pid:\s?(\d+)\)|Booting worker with pid: (\d+)")  # gunicorn's master on its workers
+BANNER_PREFIX = "--- "
 
 
 def log_max_bytes() -> int:
@@ -69,3 +74,33 @@ def _last_lines(path: Path, count: int) -> list[str]:
             handle.seek(position)
             data = handle.read(end - position)
     return data.decode(errors="replace").splitlines()[-count:]
+
+
+def process_output(path: Path, banner: str, pid: int, lines: int) -> str | None:
+    """The last `lines` lines one server process (and its workers) wrote to a log several share, from the `banner`
+    line written before it started: a generation that fails beside one still serving under load has its traceback
+    among thousands of the other's access lines. Its workers are the ones its master names (gunicorn's "Worker
+    (pid:N) exited"); a line without a process header (a traceback's continuation, print output) goes with the line
+    before it. None when the banner is no longer in the log (rotated away)."""
+    with contextlib.suppress(OSError):
+        text = path.read_text(errors="replace")
+        start = text.rfind(banner)
+        if start < 0:
+            return None
+        written = text[start:].splitlines()[1:]
+        pids = {pid} | {int(a or b) for line in _lines_of(written, {pid}) for a, b in WORKER_NAMED.findall(line)}
+        return "\n".join(_lines_of(written, pids)[-lines:])
+    return None
+
+
+def _lines_of(lines: list[str], pids: set[int]) -> list[str]:
+    own, mine = [], True
+    for line in lines:
+        header = PROCESS_LINE.match(line)
+        if header:
+            mine = int(header.group(1)) in pids
+        elif line.startswith(BANNER_PREFIX):
+            mine = False  # another server's start
+        if mine:
+            own.append(line)
+    return own

@@ -100,6 +100,15 @@ class LocalDeployments:
                 f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.get('model')}). The server's own log: "
                 "--container inference-server"
             )
+        status = read_json_or_none(self.store.status_file(endpoint_name, name)) or {}
+        failed = status.get("failed_generation")
+        if (
+            status.get("failure_log")
+            and failed == spec.get("generation")
+            and failed != status.get("serving_generation")
+        ):
+            own = "\n".join(str(status["failure_log"]).splitlines()[-lines:])
+            return f"(generation {failed} of {name} failed to start; what its server wrote:)\n{own}"
         return logfiles.tail(self.store.server_log(endpoint_name, name), lines)
 
     def follow_logs(self, name: str, endpoint_name: str, lines: int, *, poll_seconds: float = 0.2) -> Iterator[str]:
