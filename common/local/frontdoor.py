@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = LocalStore(args.home)
     make_private(args.home)  # its logs and state files, and what its deployment servers write
     # One front door per endpoint: the lock is the operating system's, so it is released even on kill -9.
-    running = FileLock(args.home / "locks" / f"{args.endpoint_name}.frontdoor.lock", blocking=False)
+    running = FileLock(store.frontdoor_lock(args.endpoint_name), blocking=False)
     try:
         running.acquire()
     except Timeout:

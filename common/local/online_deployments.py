@@ -12,8 +12,9 @@ from typing import Any
 
 from common.cli import warn
 from common.local import environments, logfiles
-from common.local.online_endpoints import LocalEndpoints
+from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
 from common.local.operations import (
+    POLL_SECONDS,
     LocalPoller,
     StateErrorWatch,
     copy_into,
@@ -25,7 +26,9 @@ from common.local.operations import (
 )
 from common.local.registry import LocalEnvironments, LocalModels
 from common.local.state import (
+    LocalStateError,
     LocalStore,
+    read_deployment,
     read_json,
     read_json_or_none,
     runtime_dir,
@@ -44,7 +47,7 @@ class LocalDeployments:
         path = self.store.deployment_file(endpoint_name, name)
         if not path.is_file():
             raise not_found(f"local deployment {name!r} does not exist on endpoint {endpoint_name!r}")
-        return read_json(path, self.endpoints.remedy(endpoint_name))
+        return read_deployment(path, self.endpoints.remedy(endpoint_name))
 
     def _entity(self, spec: dict[str, Any]) -> Any:
         from azure.ai.ml.entities import (
@@ -55,9 +58,16 @@ class LocalDeployments:
         )
 
         endpoint, name = spec["endpoint_name"], spec["name"]
-        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
         running = self.endpoints.frontdoor(endpoint) is not None
-        state, health, reason = observed(spec, status, running)
+        status = self._status(endpoint, name, running)
+        if status is None:
+            path = self.store.status_file(endpoint, name)
+            state, health = "Unknown", "unknown"
+            reason = (
+                f"its status file {str(path)!r} stays unreadable although the front door rewrites it every few seconds"
+            )
+        else:
+            state, health, reason = observed(spec, status, running)
         return ManagedOnlineDeployment(
             name=name,
             endpoint_name=endpoint,
@@ -78,11 +88,26 @@ class LocalDeployments:
             properties={
                 "health": health,
                 "health_reason": reason,
-                "restarts": str(status.get("restarts", 0)),
-                "pid": str(status.get("pid") or "") if running else "",
+                "restarts": str((status or {}).get("restarts", 0)),
+                "pid": str((status or {}).get("pid") or "") if running else "",
                 "local_environment": _describe_environment(spec.get("local_environment")),
             },
         )
+
+    def _status(self, endpoint: str, name: str, running: bool) -> dict[str, Any] | None:
+        """What the front door last wrote of the deployment ({} before it wrote anything); None when the file is
+        there but unreadable and stays so past the front door's next rewrite."""
+        path = self.store.status_file(endpoint, name)
+        deadline = time.monotonic() + RECORD_REPAIR_SECONDS
+        while True:
+            try:
+                return read_json(path)
+            except FileNotFoundError:
+                return {}
+            except LocalStateError:
+                if not running or time.monotonic() > deadline:
+                    return None
+                time.sleep(POLL_SECONDS)
 
     def get(self, name: str, endpoint_name: str) -> Any:
         return self._entity(self._spec(name, endpoint_name))
@@ -192,16 +217,21 @@ class LocalDeployments:
         def check() -> tuple[bool, Any, Exception | None]:
             record = self.endpoints.frontdoor(endpoint)
             if record is not None and watch.persistent(record):
-                return True, None, self.endpoints.state_error(endpoint, record)
+                saved = f"deployment {name!r} generation {generation} is saved"
+                return True, None, self.endpoints.state_error(endpoint, record, saved)
             status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
             if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
                 return True, self.get(name, endpoint), None
             if status.get("failed_generation") == generation:
                 reason = status.get("reason") or "it failed"
                 return True, None, refused(reason)  # the script says which deployment failed
-            if record is None:
-                problem = f"the front door of {endpoint!r} stopped before deployment {name!r} was ready"
-                return True, None, refused(f"{problem}; start it with: {self.endpoints.target.start(endpoint)}")
+            if record is None:  # not a failed deployment: nobody knows yet how this generation would have done
+                problem = (
+                    f"the front door of {endpoint!r} stopped before deployment {name!r} generation {generation} was "
+                    f"ready, so its outcome is unknown; starting the endpoint rolls it out: "
+                    f"{self.endpoints.target.start(endpoint)}"
+                )
+                return True, None, refused(problem, 503)
             return False, None, None
 
         return LocalPoller(check=check)

@@ -28,12 +28,15 @@ from common.local.state import (
     LocalStateError,
     LocalStore,
     append_line,
+    read_deployment,
     read_json,
     read_json_or_none,
     runtime_dir,
     write_json,
 )
 from common.target import Target
+
+RECORD_REPAIR_SECONDS = 3.0  # a running front door rewrites its record every 2 s (supervisor.RECORDS_REFRESH_SECONDS)
 
 
 class LocalEndpoints:
@@ -57,11 +60,24 @@ class LocalEndpoints:
         return read_json(self.store.keys_file(name), self.remedy(name))
 
     def frontdoor(self, name: str) -> dict[str, Any] | None:
-        """The running front door's record (pid, port, applied revision), or None when none runs."""
-        record = read_json_or_none(self.store.frontdoor_file(name))
-        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
-            return record
-        return None
+        """The running front door's record (pid, port, applied revision), or None when none runs. A front door
+        that runs (it holds its lock) with its record unreadable rewrites it within seconds: that is waited for."""
+        deadline = time.monotonic() + RECORD_REPAIR_SECONDS
+        while True:
+            record = read_json_or_none(self.store.frontdoor_file(name))
+            if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+                return record
+            if not self.store.frontdoor_holds_lock(name):
+                return None
+            if time.monotonic() > deadline:
+                raise refused(
+                    f"the front door of local endpoint {name!r} runs, but its record "
+                    f"{str(self.store.frontdoor_file(name))!r} stays unreadable although it rewrites it every few "
+                    f"seconds: stop the endpoint ({self.target.stop(name)}) and start it again "
+                    f"({self.target.start(name)})",
+                    503,
+                )
+            time.sleep(POLL_SECONDS)
 
     def _entity(self, spec: dict[str, Any]) -> Any:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
@@ -107,6 +123,7 @@ class LocalEndpoints:
                     412,
                 )
             self._check_traffic(name, traffic, mirror)
+            self._require_readable_state(name)  # else the front door could not apply the change: nothing written
             auth_mode = (endpoint.auth_mode or "key").lower()
             if not self.store.keys_file(name).is_file():
                 write_json(self.store.keys_file(name), auth.new_keys())
@@ -139,6 +156,13 @@ class LocalEndpoints:
         self.ensure_frontdoor(name)
         return self._applied_poller(name, spec["revision"])
 
+    def _require_readable_state(self, name: str) -> None:
+        """Every file the front door applies a change from is readable (those that exist yet)."""
+        if self.store.keys_file(name).exists():
+            self.keys(name)
+        for deployment in self.store.deployments(name):
+            read_deployment(self.store.deployment_file(name, deployment), self.remedy(name))
+
     def _applied_poller(self, name: str, revision: int) -> LocalPoller:
         """Done once the front door routes by `revision` (a traffic change applies before the command returns)."""
         deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
@@ -147,7 +171,7 @@ class LocalEndpoints:
         def check() -> tuple[bool, Any, Exception | None]:
             record = self.frontdoor(name)
             if record is not None and watch.persistent(record):
-                return True, None, self.state_error(name, record)
+                return True, None, self.state_error(name, record, f"the change (revision {revision}) is saved")
             if record is not None and int(record.get("applied_revision", -1)) >= revision:
                 return True, self._entity(self.spec(name)), None
             if record is None or time.monotonic() > deadline:
@@ -157,11 +181,11 @@ class LocalEndpoints:
 
         return LocalPoller(check=check)
 
-    def state_error(self, name: str, record: dict[str, Any]) -> Exception:
-        """The front door cannot read the endpoint's state: the change waits until the file is fixed."""
+    def state_error(self, name: str, record: dict[str, Any], saved: str) -> Exception:
+        """The front door cannot read the endpoint's state: what was saved waits until the file is readable."""
         return refused(
-            f"the front door of {name!r} cannot read the endpoint's state, so the change is not applied: "
-            f"{record['state_error']}{self.remedy(name)}"
+            f"{saved} but not applied yet: the front door of {name!r} cannot read the endpoint's state "
+            f"({record['state_error']}); it applies it as soon as the file is readable again{self.remedy(name)}"
         )
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:

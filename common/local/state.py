@@ -76,6 +76,31 @@ def read_json(path: Path, remedy: str = "") -> Any:
     return data
 
 
+DEPLOYMENT_FIELDS = {
+    "name": str,
+    "endpoint_name": str,
+    "model_dir": str,
+    "code_dir": str,
+    "scoring_script": str,
+    "generation": int,
+}
+
+
+def read_deployment(path: Path, remedy: str = "") -> dict[str, Any]:
+    """A deployment.json, with the fields a server is started from checked: one that lacks them (edited by hand,
+    half-written by another tool) is unreadable state, not a deployment to crash-loop on."""
+    spec = read_json(path, remedy)
+    if spec.get("deleting"):
+        return spec
+    wrong = [name for name, kind in DEPLOYMENT_FIELDS.items() if not isinstance(spec.get(name), kind)]
+    if wrong:
+        raise LocalStateError(
+            f"local state file {str(path)!r} is unreadable (no valid {', '.join(wrong)}: it is not a deployment "
+            f"this toolkit wrote){remedy}"
+        )
+    return spec
+
+
 def read_json_or_none(path: Path) -> dict[str, Any] | None:
     """For files the front door writes: missing or unreadable both mean 'not known'."""
     try:
@@ -214,6 +239,25 @@ class LocalStore:
         path = self.home / "locks" / f"{endpoint}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path, timeout=timeout, is_singleton=True)
+
+    def frontdoor_lock(self, endpoint: str) -> Path:
+        """Held by the endpoint's running front door (an operating-system lock, released even on kill -9)."""
+        return self.home / "locks" / f"{endpoint}.frontdoor.lock"
+
+    def frontdoor_holds_lock(self, endpoint: str) -> bool:
+        """Whether a front door of the endpoint runs, whatever its record says."""
+        from filelock import FileLock, Timeout
+
+        path = self.frontdoor_lock(endpoint)
+        if not path.exists():
+            return False
+        probe = FileLock(path, blocking=False)
+        try:
+            probe.acquire()
+        except Timeout:
+            return True
+        probe.release()
+        return False
 
     def socket_path(self, endpoint: str, deployment: str, generation: int, attempt: int) -> Path:
         path = runtime_dir(self.home) / f"{_socket_tag(endpoint)}-{deployment}-{generation}-{attempt}.sock"

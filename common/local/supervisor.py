@@ -18,13 +18,16 @@ import functools
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from common.local.deployment import TICK_SECONDS, Deployment
-from common.local.state import LocalStateError, LocalStore, read_json
+from common.local.state import LocalStateError, LocalStore, read_deployment, read_json
+
+RECORDS_REFRESH_SECONDS = 2.0  # how soon a damaged frontdoor.json or status.json is whole again
 
 log = logging.getLogger("frontdoor")
 
@@ -66,6 +69,7 @@ class Supervisor:
         self.on_applied = on_applied
         self._signature: tuple[Any, ...] | None = None
         self._running = False
+        self._refreshed = time.monotonic()
 
     def _files(self) -> list[Path]:
         folder = self.store.endpoint_dir(self.endpoint) / "deployments"
@@ -85,7 +89,7 @@ class Supervisor:
         try:
             spec = read_json(files[0])
             keys = read_json(files[1])
-            specs = {path.parent.name: read_json(path) for path in files[2:] if path.exists()}
+            specs = {path.parent.name: read_deployment(path) for path in files[2:] if path.exists()}
             routing = Routing(
                 auth_mode=str(spec["auth_mode"]),
                 keys={name: str(keys[name]) for name in ("primary_key", "secondary_key", "token_secret")},
@@ -146,12 +150,24 @@ class Supervisor:
 
     def tick(self) -> None:
         self.reload()
+        if time.monotonic() - self._refreshed >= RECORDS_REFRESH_SECONDS:
+            self.refresh_records()
         for deployment in list(self.deployments.values()):
             if deployment.task is not None and deployment.task.done() and not deployment.closing:
                 deployment.task = None  # a supervision loop that crashed: start it again
                 self._start(deployment)
             if deployment.task is not None and deployment.task.done() and deployment.spec.get("deleting"):
                 self.deployments.pop(deployment.name, None)
+
+    def refresh_records(self) -> None:
+        """Rewrite the front door's record and every status file now and then, so that one damaged by hand or by
+        another program is whole again within seconds (commands wait that long before they call it unknown)."""
+        self._refreshed = time.monotonic()
+        if self.on_applied is not None:
+            self.on_applied(self.routing.revision, self.state_error)
+        for deployment in list(self.deployments.values()):
+            if not deployment.closing:
+                deployment.write_status()
 
     async def shutdown(self) -> None:
         """Stop every server (in parallel) and record them as stopped."""
