@@ -35,12 +35,15 @@ from common.local.state import (
     write_json,
 )
 
+LEFTOVER_SECONDS = 60.0  # a create writes deployment.json seconds after it copied the code and model
+
 
 class LocalDeployments:
     def __init__(
         self, store: LocalStore, endpoints: LocalEndpoints, models: LocalModels, environments: LocalEnvironments
     ) -> None:
         self.store, self.endpoints, self.models, self.environments = store, endpoints, models, environments
+        self._reported: set[tuple[str, str]] = set()
 
     def _spec(self, name: str, endpoint_name: str) -> dict[str, Any]:
         self.endpoints.spec(endpoint_name)
@@ -113,7 +116,36 @@ class LocalDeployments:
         return self._entity(self._spec(name, endpoint_name))
 
     def list(self, endpoint_name: str) -> list[Any]:
+        for name in self.leftovers(endpoint_name):
+            if (endpoint_name, name) not in self._reported:
+                self._reported.add((endpoint_name, name))
+                delete = self.endpoints.target.command(
+                    "manage_online_endpoint.py",
+                    "delete",
+                    "--endpoint_name",
+                    endpoint_name,
+                    "--deployment_name",
+                    name,
+                    "--yes",
+                )
+                warn(
+                    f"{str(self.store.deployment_dir(endpoint_name, name))!r} holds the snapshots of a create that was "
+                    f"killed before it wrote the deployment (no deployment.json); remove it with: {delete}"
+                )
         return [self.get(name, endpoint_name) for name in self.store.deployments(endpoint_name)]
+
+    def leftovers(self, endpoint_name: str) -> list[str]:
+        """Deployment folders with snapshots and no deployment.json, older than a create takes to write one: what
+        a create killed while copying leaves."""
+        folder = self.store.endpoint_dir(endpoint_name) / "deployments"
+        if not folder.is_dir():
+            return []
+        cutoff = time.time() - LEFTOVER_SECONDS
+        return sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_dir() and not (path / "deployment.json").exists() and path.stat().st_mtime < cutoff
+        )
 
     def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None) -> str:
         """The server's log (Azure's inference-server container); the local target has no storage initializer."""
@@ -248,6 +280,9 @@ class LocalDeployments:
 
     def begin_delete(self, name: str, endpoint_name: str) -> LocalPoller:
         with self.store.lock(endpoint_name):
+            if name in self.leftovers(endpoint_name):
+                shutil.rmtree(self.store.deployment_dir(endpoint_name, name), ignore_errors=True)
+                return LocalPoller(None)
             spec = self._spec(name, endpoint_name)
             endpoint = self.endpoints.spec(endpoint_name)
             share = endpoint.get("traffic", {}).get(name, 0) or endpoint.get("mirror_traffic", {}).get(name, 0)

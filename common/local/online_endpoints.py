@@ -31,6 +31,7 @@ from common.local.state import (
     read_deployment,
     read_json,
     read_json_or_none,
+    repair_activity,
     runtime_dir,
     write_json,
 )
@@ -139,19 +140,10 @@ class LocalEndpoints:
                 mirror_traffic=mirror,
                 revision=int(spec.get("revision", 0)) + 1,
             )
-            write_json(path, spec)
             endpoint._local_revision = spec["revision"]  # the caller may change and write this entity again
-            append_line(
-                self.store.activity_file(name),
-                {
-                    "revision": spec["revision"],
-                    "time": time.time(),
-                    "pid": os.getpid(),
-                    "traffic": traffic,
-                    "mirror_traffic": mirror,
-                    "auth_mode": spec["auth_mode"],
-                    "description": spec["description"],
-                },
+            change = {"traffic": traffic, "mirror_traffic": mirror}
+            self._record_change(
+                name, spec, {**change, "auth_mode": spec["auth_mode"], "description": spec["description"]}
             )
         self.ensure_frontdoor(name)
         return self._applied_poller(name, spec["revision"])
@@ -277,14 +269,20 @@ class LocalEndpoints:
                 raise refused(f"local endpoint {name!r} is being deleted", 409)
             self._replace_key(name, key_type)
             spec["revision"] = int(spec.get("revision", 0)) + 1
-            write_json(self.store.endpoint_file(name), spec)
-            append_line(
-                self.store.activity_file(name),
-                {"revision": spec["revision"], "time": time.time(), "pid": os.getpid(), "regenerated": key_type},
-            )
+            self._record_change(name, spec, {"regenerated": key_type})
         if self.frontdoor(name) is None:
             return LocalPoller(None)  # nothing serves: the next start reads the new keys
         return self._applied_poller(name, spec["revision"])
+
+    def _record_change(self, name: str, spec: dict[str, Any], change: dict[str, Any]) -> None:
+        """Write endpoint.json with the record of this change inside it (one atomic write), then append the record
+        to activity.jsonl. A command killed between the two leaves the record in endpoint.json: the next one to
+        take the lock (a command, or the front door reading the change) appends it first, so the change and its
+        record never exist one without the other for longer than that."""
+        repair_activity(self.store, name)
+        spec["last_change"] = {"revision": spec["revision"], "time": time.time(), "pid": os.getpid(), **change}
+        write_json(self.store.endpoint_file(name), spec)
+        append_line(self.store.activity_file(name), spec["last_change"])
 
     def _replace_key(self, name: str, key_type: str) -> None:
         keys = self.keys(name)

@@ -114,6 +114,24 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+def repair_activity(store: LocalStore, name: str) -> bool:
+    """Append endpoint.json's record of its last change to activity.jsonl when a killed command left it out; the
+    caller holds the endpoint's lock. Whether anything was appended."""
+    try:
+        change = read_json(store.endpoint_file(name)).get("last_change")
+    except (FileNotFoundError, LocalStateError):
+        return False
+    if not isinstance(change, dict) or "revision" not in change:
+        return False
+    activity = store.activity_file(name)
+    lines = activity.read_text().splitlines() if activity.is_file() else []
+    last = max((int(json.loads(line).get("revision", 0)) for line in lines[-20:] if line.strip()), default=0)
+    if last >= int(change["revision"]):
+        return False
+    append_line(activity, {**change, "recorded_late": True})
+    return True
+
+
 def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import Timeout
+
 from common.local.deployment import TICK_SECONDS, Deployment
-from common.local.state import LocalStateError, LocalStore, read_deployment, read_json
+from common.local.state import LocalStateError, LocalStore, read_deployment, read_json, repair_activity
 
 RECORDS_REFRESH_SECONDS = 2.0  # how soon a damaged frontdoor.json or status.json is whole again
 
@@ -103,6 +105,8 @@ class Supervisor:
             if self.on_applied is not None:
                 self.on_applied(self.routing.revision, self.state_error)
             return False
+        if routing.revision != self.routing.revision:
+            self._repair_activity()
         self.routing, self.state_error = routing, None
         for name, deployment_spec in specs.items():
             self._update(name, deployment_spec)
@@ -113,6 +117,18 @@ class Supervisor:
         if self.on_applied is not None:
             self.on_applied(routing.revision, None)
         return True
+
+    def _repair_activity(self) -> None:
+        """A change whose command was killed before it logged it is logged now (see LocalEndpoints._record_change);
+        when a command holds the lock it logs the change itself."""
+        try:
+            with self.store.lock(self.endpoint, timeout=0):
+                if repair_activity(self.store, self.endpoint):
+                    log.warning(
+                        "activity.jsonl lacked the last change (revision %d): recorded it", self.routing.revision
+                    )
+        except (Timeout, OSError):
+            return
 
     def _update(self, name: str, spec: dict[str, Any]) -> None:
         deployment = self.deployments.get(name)
