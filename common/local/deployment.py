@@ -22,7 +22,7 @@ from common.local.settings import (
     Settings,
     State,
 )
-from common.local.state import LocalStore, read_json_or_none, write_json
+from common.local.state import LocalStateError, LocalStore, read_json_or_none, write_json
 
 log = logging.getLogger("frontdoor")
 
@@ -62,6 +62,7 @@ class Deployment:
     readiness_successes: int = 0
     closing: bool = False
     failure_log: str = ""  # the own output of the last server that failed to start (its log is shared)
+    status_problem: str = ""  # why the last status write failed (logged once)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     _settings: tuple[dict[str, Any], Settings] | None = field(default=None, init=False, repr=False)
@@ -115,8 +116,16 @@ class Deployment:
             "updated": time.time(),
         }
         path = self.store.status_file(self.endpoint, self.name)
-        if path.parent.is_dir():
-            write_json(path, status)
+        try:
+            if path.parent.is_dir():
+                write_json(path, status)
+        except (OSError, LocalStateError) as error:
+            # a full disk must not stop supervision: commands see the file go stale and its server gone (observed)
+            if str(error) != self.status_problem:
+                log.error("deployment %r: cannot write its status: %s", self.name, error)
+            self.status_problem = str(error)
+        else:
+            self.status_problem = ""
 
     def restore(self) -> None:
         """Pick up where an earlier front door left off: the last good generation serves again, and a generation

@@ -16,10 +16,12 @@ Usage: python inference_server.py --socket PATH --parent_pid PID -- [azmlinfsrv 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -30,6 +32,27 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:
         sys.exit("the front door that started this server is gone")
+
+
+class LossyOutput:
+    """The server's stdout or stderr, which go to its log: a write the disk refuses (full) is dropped, so a full disk
+    costs log lines, never the server (print(..., flush=True) would otherwise end it at start)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def gunicorn_argv(bind: str, worker_count: str) -> list[str]:
@@ -65,6 +88,7 @@ def main() -> None:
     parser.add_argument("--parent_pid", type=int, required=True)
     ours, server_arguments = parser.parse_known_args()
     die_with_parent(ours.parent_pid)
+    sys.stdout, sys.stderr = LossyOutput(sys.stdout), LossyOutput(sys.stderr)  # type: ignore[assignment]
 
     from azureml_inference_server_http import amlserver
     from azureml_inference_server_http.constants import ENV_WORKER_COUNT, PACKAGE_ROOT

@@ -4,6 +4,7 @@ and its stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -52,9 +53,9 @@ def start_server(
         "AZUREML_MODEL_DIR": spec["model_dir"],
         HOME_VARIABLE: str(home),
     }
-    with log_path.open("a") as handle:
-        handle.write(f"{BANNER_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')} {banner} ---\n")
-        handle.flush()
+    with log_path.open("ab", buffering=0) as handle:  # unbuffered: nothing left to fail when it is closed
+        with contextlib.suppress(OSError):  # a full disk: the server starts all the same, its banner unwritten
+            handle.write(f"{BANNER_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')} {banner} ---\n".encode())
         return subprocess.Popen(
             argv,
             cwd=spec["code_dir"],

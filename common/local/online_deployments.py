@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import warn
-from common.local import environments, logfiles
+from common.local import environments, logfiles, processes
 from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
 from common.local.operations import (
     POLL_SECONDS,
@@ -71,6 +71,14 @@ class LocalDeployments:
             )
         else:
             state, health, reason = observed(spec, status, running)
+            pid = status.get("pid")
+            if running and health == "running" and pid and not processes.is_running(pid):
+                age = time.time() - float(status.get("updated") or 0)
+                health = "unknown"
+                reason = (
+                    f"its server (pid {pid}) is gone, and the front door has not written its status for {age:.0f} s "
+                    "(a full disk?): it may be restarting"
+                )
         return ManagedOnlineDeployment(
             name=name,
             endpoint_name=endpoint,

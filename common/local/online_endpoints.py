@@ -32,6 +32,7 @@ from common.local.state import (
     read_json,
     read_json_or_none,
     repair_activity,
+    require_space,
     runtime_dir,
     write_json,
 )
@@ -125,6 +126,7 @@ class LocalEndpoints:
                 )
             self._check_traffic(name, traffic, mirror)
             self._require_readable_state(name)  # else the front door could not apply the change: nothing written
+            self._require_space(name)
             auth_mode = (endpoint.auth_mode or "key").lower()
             if not self.store.keys_file(name).is_file():
                 write_json(self.store.keys_file(name), auth.new_keys())
@@ -147,6 +149,12 @@ class LocalEndpoints:
             )
         self.ensure_frontdoor(name)
         return self._applied_poller(name, spec["revision"])
+
+    def _require_space(self, name: str) -> None:
+        """Room for every file a change of the endpoint rewrites (each through a temporary copy), checked first."""
+        files = (self.store.endpoint_file(name), self.store.keys_file(name), self.store.activity_file(name))
+        needed = sum(2 * path.stat().st_size if path.exists() else 4096 for path in files[:2]) + 4096
+        require_space(self.store.endpoint_dir(name), needed, f"a change of local endpoint {name!r}")
 
     def _require_readable_state(self, name: str) -> None:
         """Every file the front door applies a change from is readable (those that exist yet)."""
@@ -267,6 +275,7 @@ class LocalEndpoints:
             spec = self.spec(name)
             if spec.get("deleting"):
                 raise refused(f"local endpoint {name!r} is being deleted", 409)
+            self._require_space(name)  # keys.json and endpoint.json change together, or neither
             self._replace_key(name, key_type)
             spec["revision"] = int(spec.get("revision", 0)) + 1
             self._record_change(name, spec, {"regenerated": key_type})

@@ -3,13 +3,14 @@ asks the local target whether the work is done, and how a deployment's state is 
 
 from __future__ import annotations
 
+import errno
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.local.state import tighten_tree
+from common.local.state import NoSpace, no_space_message, require_space, tighten_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
@@ -114,8 +115,22 @@ def copy_into(source: Path, folder: Path) -> None:
 
 
 def copy_private(source: Path, destination: Path) -> None:
-    if source.is_dir():
-        shutil.copytree(source, destination)
-    else:
-        shutil.copy2(source, destination)
+    """Copy a file or folder, refused before it starts when the device lacks the room, and removed again when the
+    copy fails half-way: never a partial snapshot."""
+    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file()) if source.is_dir() else source.stat().st_size
+    require_space(destination.parent, size, f"a copy of {source}")
+    try:
+        if source.is_dir():
+            shutil.copytree(source, destination)
+        else:
+            shutil.copy2(source, destination)
+    except OSError as error:
+        if destination.is_dir():
+            shutil.rmtree(destination, ignore_errors=True)
+        else:
+            destination.unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(no_space_message(destination.parent, f"a copy of {source}", size)) from None
+        require_space(destination.parent, size, f"a copy of {source}")  # copytree gathers errors without an errno
+        raise
     tighten_tree(destination)

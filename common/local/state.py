@@ -21,6 +21,7 @@ a socket path must fit in 107 bytes, which a home folder deep in the file system
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -48,18 +49,62 @@ def default_home() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".azureml-local"
 
 
+class NoSpace(LocalStateError):
+    """The device holding the local home is full: nothing was written."""
+
+
+SPACE_MARGIN_BYTES = 64 * 1024  # what a write needs beyond its bytes (the file system's own blocks)
+
+
+def require_space(folder: Path, needed: int, what: str) -> None:
+    """NoSpace, naming the folder and both figures, unless its device has `needed` bytes (and a margin) free."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    try:
+        stats = os.statvfs(existing)
+    except OSError:
+        return
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed + SPACE_MARGIN_BYTES:
+        raise NoSpace(no_space_message(folder, what, needed, free))
+
+
+def no_space_message(folder: Path, what: str, needed: int, free: int | None = None) -> str:
+    if free is None:
+        with contextlib.suppress(OSError):
+            stats = os.statvfs(next((p for p in (folder, *folder.parents) if p.exists()), folder))
+            free = stats.f_bavail * stats.f_frsize
+    has = f"{free:,} bytes free" if free is not None else "too little space"
+    return (
+        f"no space left on the device for {what}: {str(folder)!r} has {has}, {needed + SPACE_MARGIN_BYTES:,} "
+        "are needed; free some space and run the command again (nothing was changed)"
+    )
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write atomically (readers such as the front door never see half a file), mode 0600 (see make_private)."""
+    """Write atomically (readers such as the front door never see half a file), mode 0600 (see make_private);
+    NoSpace when the device is full, the file as it was."""
+    text = json.dumps(data, indent=2, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as error:
+        raise _when_full(error, path, len(text)) from None
     try:
         with os.fdopen(descriptor, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write(text)
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _when_full(error, path, len(text)) from None
         raise
+
+
+def _when_full(error: OSError, path: Path, size: int) -> Exception:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(no_space_message(path.parent, f"{path.name}", size))
+    return error
 
 
 def read_json(path: Path, remedy: str = "") -> Any:
@@ -110,8 +155,12 @@ def read_json_or_none(path: Path) -> dict[str, Any] | None:
 
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", opener=_private_opener) as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    line = json.dumps(record, sort_keys=True) + "\n"
+    try:
+        with open(path, "a", opener=_private_opener) as handle:
+            handle.write(line)
+    except OSError as error:
+        raise _when_full(error, path, len(line)) from None
 
 
 def repair_activity(store: LocalStore, name: str) -> bool:

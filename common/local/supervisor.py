@@ -72,6 +72,7 @@ class Supervisor:
         self._signature: tuple[Any, ...] | None = None
         self._running = False
         self._refreshed = time.monotonic()
+        self._report_problem = ""
 
     def _files(self) -> list[Path]:
         folder = self.store.endpoint_dir(self.endpoint) / "deployments"
@@ -102,8 +103,7 @@ class Supervisor:
         except (LocalStateError, FileNotFoundError, KeyError, TypeError, ValueError, AttributeError) as error:
             self.state_error = _describe(error)
             log.error("the endpoint's state is unreadable (%s); keeping the last good routing", self.state_error)
-            if self.on_applied is not None:
-                self.on_applied(self.routing.revision, self.state_error)
+            self._report(self.routing.revision, self.state_error)
             return False
         if routing.revision != self.routing.revision:
             self._repair_activity()
@@ -114,9 +114,22 @@ class Supervisor:
             gone = self.deployments.pop(name)
             if self._running:
                 asyncio.get_running_loop().create_task(gone.stop())
-        if self.on_applied is not None:
-            self.on_applied(routing.revision, None)
+        self._report(routing.revision, None)
         return True
+
+    def _report(self, revision: int, state_error: str | None) -> None:
+        """Tell the commands (frontdoor.json) what is applied; a full disk must not stop supervision, it is logged
+        once and the record goes stale (commands then wait for the front door, and say so)."""
+        if self.on_applied is None:
+            return
+        try:
+            self.on_applied(revision, state_error)
+        except (OSError, LocalStateError) as error:
+            if str(error) != self._report_problem:
+                log.error("cannot write the front door's record: %s", error)
+            self._report_problem = str(error)
+        else:
+            self._report_problem = ""
 
     def _repair_activity(self) -> None:
         """A change whose command was killed before it logged it is logged now (see LocalEndpoints._record_change);
@@ -179,8 +192,7 @@ class Supervisor:
         """Rewrite the front door's record and every status file now and then, so that one damaged by hand or by
         another program is whole again within seconds (commands wait that long before they call it unknown)."""
         self._refreshed = time.monotonic()
-        if self.on_applied is not None:
-            self.on_applied(self.routing.revision, self.state_error)
+        self._report(self.routing.revision, self.state_error)
         for deployment in list(self.deployments.values()):
             if not deployment.closing:
                 deployment.write_status()
