@@ -46,21 +46,20 @@ def revisions(setup: LocalSetup) -> list[int]:
     return [json.loads(line)["revision"] for line in lines]
 
 
+def traffic_killed_before_logging(setup: LocalSetup, *shares: str) -> int:
+    """`traffic --set SHARES` killed right after it wrote endpoint.json, before it appended to activity.jsonl."""
+    argv = ["traffic", "--local", "--endpoint_name", ENDPOINT, "--set", *shares]
+    return killed_at(
+        setup, "common.local.online_endpoints", "append_line", "before", "manage_online_endpoint.py", *argv
+    )
+
+
 def test_a_change_whose_command_is_killed_before_logging_it_is_logged(tmp_path, model_dir, run_script):
     with local_target(tmp_path / "home", ENDPOINT, model_dir) as setup:
         setup.deploy("blue", 100)
         setup.deploy("green", 0)
         traffic = ["traffic", "--local", "--endpoint_name", ENDPOINT, "--set"]
-        code = killed_at(
-            setup,
-            "common.local.online_endpoints",
-            "append_line",
-            "before",
-            "manage_online_endpoint.py",
-            *traffic,
-            "blue=90",
-            "green=10",
-        )
+        code = traffic_killed_before_logging(setup, "blue=90", "green=10")
         assert code == -9
         revision = setup.endpoint()["revision"]
         assert setup.endpoint()["traffic"] == {"blue": 90, "green": 10}
@@ -70,16 +69,7 @@ def test_a_change_whose_command_is_killed_before_logging_it_is_logged(tmp_path, 
         assert recorded["traffic"] == {"blue": 90, "green": 10} and recorded["recorded_late"] is True
 
         setup.run(manage_online_endpoint.main, ["stop", "--local", "--endpoint_name", ENDPOINT])
-        code = killed_at(
-            setup,
-            "common.local.online_endpoints",
-            "append_line",
-            "before",
-            "manage_online_endpoint.py",
-            *traffic,
-            "blue=80",
-            "green=20",
-        )
+        code = traffic_killed_before_logging(setup, "blue=80", "green=20")
         assert code == -9 and setup.endpoint()["revision"] not in revisions(setup)
         assert run_script(manage_online_endpoint, [*traffic, "blue=70", "green=30"]).code == 0  # the next command
         logged = revisions(setup)
