@@ -45,7 +45,7 @@ def test_the_failed_generations_own_traceback_is_reported_under_load(tmp_path, m
         assert "cause: RuntimeError: the model of this version cannot be loaded (marker 7f3a)" in result.err, result.err
         tail = result.err.split("lines of the deployment log ---", 1)[1]
         assert "Traceback" in tail and "POST /score 200" not in tail, tail
-        assert len(answered) > 100 and set(answered) == {200}  # the old generation served throughout
+        assert len(answered) >= 10 and set(answered) == {200}  # the old generation served throughout
 
         logs = run_script(
             manage_online_endpoint, ["logs", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "blue"]

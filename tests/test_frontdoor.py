@@ -76,7 +76,10 @@ def endpoint_with(tmp_path: Path, traffic: dict[str, int], names: list[str], aut
     write_json(store.endpoint_file("ep1"), spec)
     write_json(store.keys_file("ep1"), KEYS)
     for name in names:
-        write_json(store.deployment_file("ep1", name), {"name": name, "generation": 1, "instance_count": 1})
+        deployment = {"name": name, "endpoint_name": "ep1", "generation": 1, "instance_count": 1}
+        # what a server would be started from (these tests put their servers in by hand)
+        deployment |= {"model_dir": str(tmp_path), "code_dir": str(tmp_path), "scoring_script": "score.py"}
+        write_json(store.deployment_file("ep1", name), deployment)
     return store
 
 

@@ -73,6 +73,7 @@ class Supervisor:
         self._running = False
         self._refreshed = time.monotonic()
         self._report_problem = ""
+        self._activity_unchecked = False
 
     def _files(self) -> list[Path]:
         folder = self.store.endpoint_dir(self.endpoint) / "deployments"
@@ -106,7 +107,7 @@ class Supervisor:
             self._report(self.routing.revision, self.state_error)
             return False
         if routing.revision != self.routing.revision:
-            self._repair_activity()
+            self._activity_unchecked = True
         self.routing, self.state_error = routing, None
         for name, deployment_spec in specs.items():
             self._update(name, deployment_spec)
@@ -132,16 +133,18 @@ class Supervisor:
             self._report_problem = ""
 
     def _repair_activity(self) -> None:
-        """A change whose command was killed before it logged it is logged now (see LocalEndpoints._record_change);
-        when a command holds the lock it logs the change itself."""
+        """A change whose command was killed before it logged it is logged now (see LocalEndpoints._record_change).
+        Tried at each round until the lock is free: a command holding it logs its own change (and any missing one)
+        first, and a killed one holds it until the system has released it."""
         try:
             with self.store.lock(self.endpoint, timeout=0):
                 if repair_activity(self.store, self.endpoint):
-                    log.warning(
-                        "activity.jsonl lacked the last change (revision %d): recorded it", self.routing.revision
-                    )
-        except (Timeout, OSError):
+                    log.warning("activity.jsonl lacked the last change: recorded it now")
+        except Timeout:
             return
+        except (OSError, LocalStateError) as error:
+            log.error("cannot check activity.jsonl: %s", error)
+        self._activity_unchecked = False
 
     def _update(self, name: str, spec: dict[str, Any]) -> None:
         deployment = self.deployments.get(name)
@@ -179,6 +182,8 @@ class Supervisor:
 
     def tick(self) -> None:
         self.reload()
+        if self._activity_unchecked:
+            self._repair_activity()
         if time.monotonic() - self._refreshed >= RECORDS_REFRESH_SECONDS:
             self.refresh_records()
         for deployment in list(self.deployments.values()):
