@@ -79,4 +79,9 @@ def test_a_full_disk_stops_no_restart_and_every_command_says_so_in_one_line(tmp_
 
         filler.unlink()
         assert run_script(manage_online_endpoint, traffic).code == 0
-        assert setup.score().status_code == 200
+
+        def both_answer() -> bool:
+            return all(setup.score(deployment=name).status_code == 200 for name in ("blue", "green"))
+
+        answers = {name: setup.score(deployment=name).text for name in ("blue", "green")}
+        assert wait_until(both_answer, 15), (answers, setup.status("blue"), setup.status("green"))
