@@ -327,10 +327,7 @@ def traffic_arguments(plan: dict[str, int]) -> list[str]:
 
 
 def delete_command(request: CreateDeploymentRequest) -> str:
-    return request.target.command(
-        "manage_online_endpoint.py",
-        *("delete", "--endpoint_name", request.endpoint_name, "--deployment_name", request.deployment_name, "--yes"),
-    )
+    return request.target.delete_deployment(request.endpoint_name, request.deployment_name)
 
 
 def report(result: dict[str, Any], output_format: str, target: Target) -> None:

@@ -33,6 +33,9 @@ class Target:
     def stop(self, endpoint: str) -> str:
         return LOCAL.command(MANAGE, "stop", "--endpoint_name", endpoint)
 
+    def delete_deployment(self, endpoint: str, deployment: str) -> str:
+        return self.command(MANAGE, "delete", "--endpoint_name", endpoint, "--deployment_name", deployment, "--yes")
+
     def verb(self, name: str, *arguments: str) -> str:
         return " ".join([MANAGE, name, *arguments])
 

@@ -25,6 +25,10 @@ class Target(Protocol):
 
     def stop(self, endpoint: str) -> str: ...
 
+    def delete_deployment(self, endpoint: str, deployment: str) -> str:
+        """The command that deletes one deployment of an endpoint."""
+        ...
+
     def verb(self, name: str, *arguments: str) -> str:
         """A verb named in prose, as the commands layer writes it (with its script's name)."""
         ...

@@ -127,15 +127,7 @@ class LocalDeployments:
         for name in self.leftovers(endpoint_name):
             if (endpoint_name, name) not in self._reported:
                 self._reported.add((endpoint_name, name))
-                delete = self.endpoints.target.command(
-                    "manage_online_endpoint.py",
-                    "delete",
-                    "--endpoint_name",
-                    endpoint_name,
-                    "--deployment_name",
-                    name,
-                    "--yes",
-                )
+                delete = self.endpoints.target.delete_deployment(endpoint_name, name)
                 warn(
                     f"{str(self.store.deployment_dir(endpoint_name, name))!r} holds the snapshots of a create that was "
                     f"killed before it wrote the deployment (no deployment.json); remove it with: {delete}"
