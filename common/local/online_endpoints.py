@@ -152,8 +152,8 @@ class LocalEndpoints:
 
     def _require_space(self, name: str) -> None:
         """Room for every file a change of the endpoint rewrites (each through a temporary copy), checked first."""
-        files = (self.store.endpoint_file(name), self.store.keys_file(name), self.store.activity_file(name))
-        needed = sum(2 * path.stat().st_size if path.exists() else 4096 for path in files[:2]) + 4096
+        rewritten = (self.store.endpoint_file(name), self.store.keys_file(name))
+        needed = sum(2 * path.stat().st_size if path.exists() else 4096 for path in rewritten) + 4096  # + a record
         require_space(self.store.endpoint_dir(name), needed, f"a change of local endpoint {name!r}")
 
     def _require_readable_state(self, name: str) -> None:

@@ -58,21 +58,23 @@ SPACE_MARGIN_BYTES = 64 * 1024  # what a write needs beyond its bytes (the file 
 
 def require_space(folder: Path, needed: int, what: str) -> None:
     """NoSpace, naming the folder and both figures, unless its device has `needed` bytes (and a margin) free."""
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    free = _free_bytes(folder)
+    if free is not None and free < needed + SPACE_MARGIN_BYTES:
+        raise NoSpace(no_space_message(folder, what, needed))
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """What the device holding `folder` (or its nearest existing parent) has free for this user."""
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), folder)
     try:
         stats = os.statvfs(existing)
     except OSError:
-        return
-    free = stats.f_bavail * stats.f_frsize
-    if free < needed + SPACE_MARGIN_BYTES:
-        raise NoSpace(no_space_message(folder, what, needed, free))
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
-def no_space_message(folder: Path, what: str, needed: int, free: int | None = None) -> str:
-    if free is None:
-        with contextlib.suppress(OSError):
-            stats = os.statvfs(next((p for p in (folder, *folder.parents) if p.exists()), folder))
-            free = stats.f_bavail * stats.f_frsize
+def no_space_message(folder: Path, what: str, needed: int) -> str:
+    free = _free_bytes(folder)
     has = f"{free:,} bytes free" if free is not None else "too little space"
     return (
         f"no space left on the device for {what}: {str(folder)!r} has {has}, {needed + SPACE_MARGIN_BYTES:,} "
@@ -206,22 +208,24 @@ def tighten_tree(root: Path, skip: str | None = None) -> None:
     """Folders 0700 and files 0600 (at most) under `root`, itself included; a top-level folder named `skip` is closed
     at its root only (the built environments: thousands of files). Copies (shutil keeps the source's modes) go
     through it too."""
-    _tighten(root, os.lstat(root), 0o700)
+    _tighten(root, 0o700)
     for folder, subfolders, files in os.walk(root):
         if skip and Path(folder) == root and skip in subfolders:
             subfolders.remove(skip)
-            _tighten(root / skip, os.lstat(root / skip), 0o700)
+            _tighten(root / skip, 0o700)
         for name in subfolders:
-            _tighten(Path(folder, name), os.lstat(Path(folder, name)), 0o700)
+            _tighten(Path(folder, name), 0o700)
         for name in files:
-            _tighten(Path(folder, name), os.lstat(Path(folder, name)), 0o600)
+            _tighten(Path(folder, name), 0o600)
 
 
-def _tighten(path: Path, info: os.stat_result, mode: int) -> None:
-    """Take group and other permissions off `path` (symbolic links and sockets left alone)."""
-    if stat.S_ISLNK(info.st_mode) or stat.S_ISSOCK(info.st_mode) or not stat.S_IMODE(info.st_mode) & 0o077:
-        return
+def _tighten(path: Path, mode: int) -> None:
+    """Take group and other permissions off `path` (symbolic links and sockets left alone); one removed meanwhile
+    (a rotated log, a snapshot the front door cleans up) is no matter."""
     with contextlib.suppress(FileNotFoundError):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode) or stat.S_ISSOCK(info.st_mode) or not stat.S_IMODE(info.st_mode) & 0o077:
+            return
         os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
 
 
