@@ -9,7 +9,7 @@ import httpx
 
 import create_online_deployment
 import manage_online_endpoint
-from tests.localtarget import SAMPLE, local_target, write_score
+from tests.localtarget import SAMPLE, local_target, wait_until, write_score
 
 ENDPOINT = "failure-cause"
 BROKEN_INIT = """
@@ -35,6 +35,7 @@ def test_the_failed_generations_own_traceback_is_reported_under_load(tmp_path, m
                     )
 
         threading.Thread(target=load, daemon=True).start()
+        assert wait_until(lambda: len(answered) >= 5, 30)  # the old generation is busy before the new one starts
         try:
             broken = write_score(tmp_path / "broken", BROKEN_INIT)
             result = run_script(create_online_deployment, setup.deployment_args("blue", 100, score_path=broken))
@@ -45,7 +46,7 @@ def test_the_failed_generations_own_traceback_is_reported_under_load(tmp_path, m
         assert "cause: RuntimeError: the model of this version cannot be loaded (marker 7f3a)" in result.err, result.err
         tail = result.err.split("lines of the deployment log ---", 1)[1]
         assert "Traceback" in tail and "POST /score 200" not in tail, tail
-        assert len(answered) >= 10 and set(answered) == {200}  # the old generation served throughout
+        assert set(answered) == {200}  # the old generation served throughout
 
         logs = run_script(
             manage_online_endpoint, ["logs", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "blue"]
