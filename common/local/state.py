@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import EXIT_FAILED, CliError, UsageError
+from common.local import logfiles
 
 HOME_VARIABLE = "AZUREML_LOCAL_HOME"
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -174,9 +175,9 @@ def repair_activity(store: LocalStore, name: str) -> bool:
         return False
     if not isinstance(change, dict) or "revision" not in change:
         return False
-    activity = store.activity_file(name)
-    lines = activity.read_text().splitlines() if activity.is_file() else []
-    last = max((int(json.loads(line).get("revision", 0)) for line in lines[-20:] if line.strip()), default=0)
+    activity = store.activity_file(name)  # one line per change for the endpoint's life: only its end is read
+    lines = logfiles.tail(activity, 20).splitlines()
+    last = max((int(json.loads(line).get("revision", 0)) for line in lines if line.strip()), default=0)
     if last >= int(change["revision"]):
         return False
     append_line(activity, {**change, "recorded_late": True})
