@@ -18,6 +18,12 @@ that name the problem. The second pass is the reference: both accept exactly the
 
 Environment variables: AZUREML_MODEL_DIR (required by init()); MAX_ROWS_PER_REQUEST (optional: refuse requests with
 more rows; by default the number of rows is limited only by the request size and the request timeout, as in Azure).
+
+Data collection (Azure's data collector, how-to-collect-production-data): when the deployment collects
+model_inputs or model_outputs (the platform configures azureml-ai-monitoring through AZUREML_MDC_CONFIG_PATH or
+AZUREML_MDC_ENABLED) and the package is installed, run() collects the frame it scores and the labels with the
+probability of "diabetic", under the request id the server was given (x-request-id) as correlation id. Otherwise
+nothing extra is done. A collection that fails is logged (at most once a minute) and the request answered all the same.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import operator
 import os
 import reprlib
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +79,11 @@ FORMATS = (
 
 model: Any = None
 max_rows: int | None = None  # from MAX_ROWS_PER_REQUEST, read by init()
+collectors: dict[str, Any] = {}  # the data collection's Collector per collection name, set by init()
+COLLECTION_VARIABLES = ("AZUREML_MDC_CONFIG_PATH", "AZUREML_MDC_ENABLED")  # what azureml-ai-monitoring reads
+COLLECTION_NAMES = ("model_inputs", "model_outputs")
+OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability"])
+COLLECTION_ERROR_LOG_SECONDS = 60.0
 
 
 def _logger() -> logging.Logger:
@@ -84,6 +96,7 @@ def _logger() -> logging.Logger:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s [%(process)d] score - %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        log.propagate = False  # a root handler (the server's packages may add one) would print every line twice
     return log
 
 
@@ -130,6 +143,69 @@ def init() -> None:
         logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
     if max_rows is not None:
         logger.info("At most %d rows per request (%s)", max_rows, MAX_ROWS_VARIABLE)
+    collectors.clear()
+    collectors.update(_collectors())
+
+
+class _CollectionErrors:
+    """A collection's errors logged at most once a minute, with how many there were: one per request would flood
+    the log of a busy deployment."""
+
+    def __init__(self) -> None:
+        self.count, self.logged_at = 0, -math.inf
+
+    def __call__(self, error: BaseException) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.logged_at >= COLLECTION_ERROR_LOG_SECONDS:
+            logger.warning(
+                "Data collection failed (%d so far; requests are answered all the same): %s", self.count, error
+            )
+            self.logged_at = now
+
+
+collection_errors = _CollectionErrors()
+
+
+class _OnError:
+    """A Collector's on_error: errors while it is made say the collection is off; after, they are logged."""
+
+    def __init__(self) -> None:
+        self.at_start: list[BaseException] = []
+        self.started = False
+
+    def __call__(self, error: BaseException) -> None:
+        if self.started:
+            collection_errors(error)
+        else:
+            self.at_start.append(error)
+
+
+def _collectors() -> dict[str, Any]:
+    """A Collector for each collection the platform turned on; none when data collection is off or
+    azureml-ai-monitoring is not installed."""
+    if not any(os.environ.get(name) for name in COLLECTION_VARIABLES):
+        return {}
+    try:
+        from azureml.ai.monitoring import Collector
+    except ImportError:
+        logger.warning("Data collection is configured but azureml-ai-monitoring is not installed: nothing is collected")
+        return {}
+    found = {}
+    for name in COLLECTION_NAMES:
+        handler = _OnError()
+        try:
+            collector = Collector(name=name, on_error=handler)
+        except Exception as error:  # the package must never stop the deployment from starting
+            handler(error)
+        if handler.at_start:  # the package reports a collection that is not enabled as an error at construction
+            logger.info("Data collection: %s off (%s)", name, handler.at_start[0])
+            continue
+        handler.started = True
+        found[name] = collector
+    if found:
+        logger.info("Data collection: collecting %s", ", ".join(found))
+    return found
 
 
 def _short_repr() -> reprlib.Repr:
@@ -288,7 +364,50 @@ def parse_request(raw_data: Any) -> np.ndarray:
 
 def predict(rows: np.ndarray) -> list[str]:
     frame = pd.DataFrame(rows, columns=COLUMNS, copy=False)
-    return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
+    if not collectors:
+        return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
+    return _predict_collected(frame)
+
+
+def _predict_collected(frame: pd.DataFrame) -> list[str]:
+    """predict() with data collection on: the inputs, then the labels and probabilities, under one correlation id."""
+    context = _correlation()
+    inputs = collectors.get("model_inputs")
+    if inputs is not None:
+        context = _collect(inputs, frame, context)
+    outputs = collectors.get("model_outputs")
+    if outputs is None or not hasattr(model, "predict_proba"):
+        return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
+    probabilities = model.predict_proba(frame)
+    # the class of highest probability, as scikit-learn's classifiers predict (first class on a tie)
+    classes = np.asarray(model.classes_)[probabilities.argmax(axis=1)].astype(np.intp)
+    labels = LABEL_ARRAY[classes]
+    diabetic = probabilities[:, list(model.classes_).index(1)] if 1 in model.classes_ else np.zeros(len(frame))
+    _collect(
+        outputs, pd.DataFrame({"label": labels, "diabetic_probability": diabetic}, columns=OUTPUT_COLUMNS), context
+    )
+    return labels.tolist()
+
+
+def _correlation() -> Any:
+    """The request's id (x-request-id, the id the server puts on its answer) as the collection's correlation id; None
+    outside a request (the collector then makes one up)."""
+    try:
+        from azureml.ai.monitoring.context import BasicCorrelationContext
+        from flask import g, has_request_context
+    except ImportError:
+        return None
+    if has_request_context() and getattr(g, "request_id", ""):
+        return BasicCorrelationContext(id=g.request_id)
+    return None
+
+
+def _collect(collector: Any, frame: pd.DataFrame, context: Any) -> Any:
+    try:
+        return collector.collect(frame, context)
+    except Exception as error:  # a collection must never fail the request
+        collection_errors(error)
+        return context
 
 
 def run(raw_data: Any) -> Any:

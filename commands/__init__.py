@@ -77,6 +77,14 @@ VERBS = {
         "commands.rollout",
         "raise a deployment's share step by step, judge each step's metrics, roll back on a crossed limit",
     ),
+    "compare": Verb(
+        "commands.compare",
+        "what a mirrored (shadow) deployment answered against the live one: agreement, 2x2 table, latency",
+    ),
+    "drift": Verb(
+        "commands.drift",
+        "the collected inputs against the training distribution: PSI per feature, label shares, a plot",
+    ),
     "autoscale": Verb(
         "commands.autoscale",
         "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",

@@ -149,6 +149,8 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         env=args.env,
         app_insights=args.app_insights,
         egress_public_network=args.egress_public_network,
+        data_collection=args.data_collection,
+        sampling_rate=args.sampling_rate,
     )
     model = references.parse_model(args.model_path)
     environment = references.parse_environment(args.environment)

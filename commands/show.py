@@ -7,7 +7,7 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
-from common import deployment_settings, traffic
+from common import capture, deployment_settings, traffic
 from common.operations import state_name
 
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
@@ -48,6 +48,8 @@ def run(client: Any, request: Request) -> Result:
 
 
 def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
+    collection = capture.of_deployment(d)
+    collected_to = (d.properties or {}).get("collected_to") or capture.azure_location(endpoint.name, d.name)
     return {
         "name": d.name,
         "provisioning_state": state_name(d.provisioning_state),
@@ -58,6 +60,7 @@ def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
         "settings": deployment_settings.in_force(d),
         # the local target reports how each deployment's server is doing; Azure reports no such property
         **{key: (d.properties or {})[key] for key in HEALTH_PROPERTIES if key in (d.properties or {})},
+        **({"collected_to": collected_to} if collection.enabled else {}),
     }
 
 
@@ -72,4 +75,7 @@ def _deployment_lines(d: dict[str, Any]) -> list[str]:
     if d.get("local_environment"):
         lines.append(f"    environment: {d['local_environment']}")
     lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")
+    if d.get("collected_to"):
+        collection = capture.Collection(tuple(d["settings"]["data_collection"]["collections"]))
+        lines.append(f"    data collection: {', '.join(collection.names)} -> {d['collected_to']}")
     return lines

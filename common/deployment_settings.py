@@ -1,4 +1,5 @@
-"""A deployment's tunable settings: request handling, probes, environment variables, Application Insights, egress.
+"""A deployment's tunable settings: request handling, probes, environment variables, Application Insights, egress,
+data collection (common/capture.py).
 
 The deployment command's flags, checked against the ranges Azure documents for a managed online
 deployment's YAML (reference-yaml-deployment-managed-online: RequestSettings, ProbeSettings), then put on the
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from common import capture
 from common.cli import add_flag
 from common.errors import UsageError
 from common.operations import enum_value
@@ -48,6 +50,7 @@ class Requested:
     environment_variables: dict[str, str] | None = None
     app_insights_enabled: bool | None = None
     egress_public_network_access: str | None = None
+    data_collection: capture.Collection | None = None
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +89,19 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         choices=SWITCH,
         help="outbound access of the deployment (Azure, legacy network isolation; default: current)",
     )
+    add_flag(
+        parser,
+        "--data_collection",
+        metavar="COLLECTIONS",
+        help=f"collect what the deployment scores: {','.join(capture.COLLECTIONS)} (Azure's data collector; "
+        "`none` turns it off; default: the current setting)",
+    )
+    add_flag(
+        parser,
+        "--sampling_rate",
+        type=float,
+        help="the share of requests collected, 0.0-1.0 (with --data_collection; default 1.0)",
+    )
 
 
 def parse(
@@ -97,6 +113,8 @@ def parse(
     env: list[str] | None,
     app_insights: str | None,
     egress_public_network: str | None,
+    data_collection: str | None = None,
+    sampling_rate: float | None = None,
 ) -> Requested:
     """The settings the flags ask for (None: not given), each checked against Azure's documented range (UsageError
     naming the bad value)."""
@@ -115,6 +133,7 @@ def parse(
         environment_variables=_variables(env),
         app_insights_enabled=None if app_insights is None else app_insights == "enabled",
         egress_public_network_access=egress_public_network,
+        data_collection=capture.parse(data_collection, sampling_rate),
     )
 
 
@@ -255,6 +274,10 @@ def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
     )
     egress = requested.egress_public_network_access or _egress(existing)
     deployment.egress_public_network_access = egress
+    collection = requested.data_collection
+    if collection is None:
+        collection = capture.of_deployment(existing) if existing is not None else capture.OFF
+    deployment.data_collector = capture.data_collector(collection)
 
 
 def _egress(deployment: Any) -> str | None:
@@ -279,6 +302,7 @@ def in_force(deployment: Any) -> dict[str, Any]:
         "environment_variables": sorted(deployment.environment_variables or {}),
         "app_insights": "enabled" if deployment.app_insights_enabled else "disabled",
         "egress_public_network": egress or "enabled",
+        "data_collection": capture.of_deployment(deployment).as_dict(),
     }
 
 
@@ -294,4 +318,7 @@ def describe(settings: dict[str, Any]) -> str:
     variables = settings["environment_variables"]
     parts.append(f"env {','.join(variables)}" if variables else "no env")
     parts += [f"app insights {settings['app_insights']}", f"egress {settings['egress_public_network']}"]
+    collection = settings.get("data_collection") or {}
+    if collection.get("collections"):
+        parts.append(f"collects {'+'.join(collection['collections'])} at {collection['sampling_rate']:.0%}")
     return "; ".join(parts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 BINS = 10
@@ -83,3 +84,64 @@ def verdict(index: float) -> str:
 
 def _rounded(shares: Sequence[float]) -> list[float]:
     return [round(share, 6) for share in shares]
+
+
+MIN_ROWS = 100  # about ten rows a bin: fewer and the index measures sampling noise more than drift
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    edges: list[float]
+    training: list[float]
+    recent: list[float]
+    index: float
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.index)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "psi": round(self.index, 4),
+            "verdict": self.verdict,
+            "edges": self.edges,
+            "training_shares": self.training,
+            "recent_shares": _rounded(self.recent),
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    rows: int
+    features: list[FeatureDrift]
+    labels: FeatureDrift | None  # the predicted labels' shares against the training labels' (None: no outputs)
+    label_rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "thresholds": {"watch": WATCH, "drift": DRIFT},
+            "features": {feature.name: feature.as_dict() for feature in self.features},
+            "predicted_labels": None if self.labels is None else {"rows": self.label_rows, **self.labels.as_dict()},
+        }
+
+
+def report(
+    recorded: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], labels: Sequence[str], label_names: Sequence[str]
+) -> DriftReport:
+    """Each feature's PSI of `rows` (the collected inputs) against `recorded` (metadata.json's
+    training_distribution), and the predicted `labels`' shares against the training label shares."""
+    found = []
+    for name, training in recorded["features"].items():
+        values = [float(row[name]) for row in rows if isinstance(row.get(name), int | float)]
+        if not values:
+            continue
+        recent = bin_shares(values, training["edges"])
+        found.append(FeatureDrift(name, training["edges"], training["shares"], recent, psi(training["shares"], recent)))
+    label_drift = None
+    if labels:
+        expected = [float(recorded["labels"].get(name, 0.0)) for name in label_names]
+        recent = [sum(1 for label in labels if label == name) / len(labels) for name in label_names]
+        label_drift = FeatureDrift("label", [], expected, recent, psi(expected, recent))
+    return DriftReport(len(rows), found, label_drift, len(labels))

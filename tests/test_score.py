@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -231,7 +232,11 @@ def test_init_needs_azureml_model_dir(monkeypatch):
 def test_init_logs_both_scikit_learn_versions(model_dir, monkeypatch, caplog):
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
     caplog.set_level("INFO", logger="score")
-    load_score_module().init()
+    logging.getLogger("score").addHandler(caplog.handler)  # the score logger does not propagate to the root
+    try:
+        load_score_module().init()
+    finally:
+        logging.getLogger("score").removeHandler(caplog.handler)
     import sklearn
 
     assert f"trained with scikit-learn {sklearn.__version__}; runtime {sklearn.__version__}" in caplog.text

@@ -408,7 +408,7 @@ class Deployment:
         """Code and model copies that neither the asked-for nor the serving generation uses."""
         keep = {str(p) for spec in (self.spec, self.serving) if spec for p in spec.get("snapshots", [])}
         folder = self.store.deployment_dir(self.endpoint, self.name)
-        for path in [*folder.glob("code-*"), *folder.glob("model-*")]:
+        for path in [*folder.glob("code-*"), *folder.glob("model-*"), *folder.glob("mdc-*")]:
             try:
                 young = time.time() - path.stat().st_ctime < SNAPSHOT_GRACE_SECONDS
             except OSError:

@@ -1,5 +1,6 @@
-"""The front door of a local endpoint: auth, Azure's request limits, traffic routing, mirroring, metrics, an access
-log, and the supervision of the endpoint's deployments (common/local/supervisor.py).
+"""The front door of a local endpoint: auth, Azure's request limits, traffic routing, mirroring (the live and shadow
+answers kept in pairs: common/local/shadow_pairs.py), metrics, an access log, and the supervision of the endpoint's
+deployments (common/local/supervisor.py).
 
 A Starlette app served by uvicorn on 127.0.0.1, the only port of the local target: deployments listen on Unix
 sockets in a folder only the owner can enter, so every request passes the credential check here. The state files
@@ -19,6 +20,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from common.local import auth, logfiles
+from common.local import auth, capture_files, logfiles
 from common.local.accounting import AccessLog, Metrics
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
@@ -47,6 +49,7 @@ from common.local.refusals import (
     Unauthorized,
     Unavailable,
 )
+from common.local.shadow_pairs import Pair, ShadowPairs
 from common.local.state import LocalStore, make_private, write_json
 from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
@@ -59,6 +62,7 @@ NO_DEPLOYMENT = "-"  # the label of requests no deployment took: a deployment na
 DEFAULT_MAX_REQUEST_BYTES = 5_000_000
 MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
 KEEP_ALIVE_SECONDS = 5  # an idle connection between requests is closed after this (uvicorn's default)
+REQUEST_ID_HEADER = "x-request-id"  # Azure's id of a request, on its answer
 
 log = logging.getLogger("frontdoor")
 
@@ -109,10 +113,21 @@ def create_app(
     access = AccessLog(store.endpoint_dir(endpoint) / "access.log")
     background: set[asyncio.Task[None]] = set()
 
+    def capture_folder(name: str) -> Path | None:
+        deployment = supervisor.deployments.get(name)
+        spec = deployment.spec if deployment is not None else None
+        return Path(spec["capture_dir"]) if spec and spec.get("data_collection") and spec.get("capture_dir") else None
+
+    pairs = ShadowPairs(capture_folder)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(access.run(), name="access log"), loop.create_task(keep_logs(), name="logs")]
+        tasks = [
+            loop.create_task(access.run(), name="access log"),
+            loop.create_task(keep_logs(), name="logs"),
+            loop.create_task(keep_pairs(), name="pairs"),
+        ]
         if supervise:
             tasks.append(loop.create_task(supervisor.run(), name="supervisor"))
         else:
@@ -141,8 +156,28 @@ def create_app(
             ]
             for path in await asyncio.to_thread(logfiles.rotate, logs, max_bytes):
                 log.info("rotated %s (over %d bytes; %d older files kept)", path.name, max_bytes, logfiles.LOG_KEEP)
+            await asyncio.to_thread(keep_captures)
 
-    async def forward(deployment: Deployment, instance: Instance, body: bytes, content_type: str) -> Response:
+    def keep_captures() -> None:
+        """Each deployment's collected data kept under its cap (common/local/capture_files.py)."""
+        limit = capture_files.max_bytes()
+        data = store.endpoint_dir(endpoint) / "data"
+        for folder in data.iterdir() if data.is_dir() else ():
+            removed = capture_files.prune(folder, limit)
+            if removed:
+                log.info("removed %d oldest collected file(s) of %s (over %d bytes)", len(removed), folder.name, limit)
+
+    async def keep_pairs() -> None:
+        try:
+            while True:
+                await asyncio.sleep(AccessLog.FLUSH_SECONDS)
+                pairs.flush()
+        finally:
+            pairs.flush()
+
+    async def forward(
+        deployment: Deployment, instance: Instance, body: bytes, content_type: str, request_id: str
+    ) -> Response:
         settings = deployment.settings
         if instance.in_flight >= settings.admitted_requests:
             message = (
@@ -154,7 +189,7 @@ def create_app(
         instance.in_flight += 1
         try:
             async with asyncio.timeout(settings.request_timeout):
-                answer = await instance.score(body, content_type)
+                answer = await instance.score(body, content_type, request_id)
         except TimeoutError:
             seconds = settings.request_timeout
             raise RequestTimeout(
@@ -165,7 +200,7 @@ def create_app(
         finally:
             instance.in_flight -= 1
         instance.answered = True
-        headers = {DEPLOYMENT_HEADER: deployment.name}
+        headers = {DEPLOYMENT_HEADER: deployment.name, REQUEST_ID_HEADER: request_id}
         if 200 <= answer.status < 300:
             return Response(answer.body, answer.status, headers, media_type=answer.content_type)
         # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.
@@ -178,18 +213,22 @@ def create_app(
             return deployment, None
         return deployment, deployment.current
 
-    async def mirror(name: str, body: bytes, content_type: str) -> None:
+    async def mirror(name: str, body: bytes, content_type: str, pair: Pair) -> None:
         started = time.perf_counter()
         deployment, instance = serving(name)
+        answer: bytes | None = None
         if deployment is None or instance is None:
             status = Unavailable.status
         else:
             try:
-                status = (await forward(deployment, instance, body, content_type)).status_code
+                response = await forward(deployment, instance, body, content_type, pair.request_id)
+                status, answer = response.status_code, bytes(response.body)
             except Refusal as refusal:
                 status = refusal.status
+        seconds = time.perf_counter() - started
         metrics.mirrored.labels(name, str(status)).inc()
-        recent.record(name, status, time.perf_counter() - started, mirrored=True)
+        recent.record(name, status, seconds, mirrored=True)
+        pairs.answered(pair, shadow=True, deployment=name, status=status, seconds=seconds, body=answer)
 
     async def score(request: Request) -> Response:
         started = time.perf_counter()
@@ -227,15 +266,29 @@ def create_app(
             why = deployment.unavailable_reason() if deployment else "is not running"
             raise Unavailable(f"deployment {chosen!r} {why}", chosen)
         content_type = request.headers.get("content-type", "application/json")
-        mirrored = None
+        request_id = str(uuid.uuid4())
+        mirrored, pair = None, None
         if not named:  # as in Azure: requests naming a deployment are not mirrored
-            for target, share in table.mirror_traffic.items():
+            for target, share in table.mirror_traffic.items():  # Azure allows one mirror deployment
                 if rng.random() * 100 < share:
-                    task = asyncio.create_task(mirror(target, body, content_type))
+                    pair = pairs.opened(request_id)
+                    task = asyncio.create_task(mirror(target, body, content_type, pair))
                     background.add(task)
                     task.add_done_callback(background.discard)
                     mirrored = target
-        return await forward(deployment, instance, body, content_type), chosen, mirrored
+        if pair is None:
+            return await forward(deployment, instance, body, content_type, request_id), chosen, mirrored
+        started = time.perf_counter()
+        try:
+            response = await forward(deployment, instance, body, content_type, request_id)
+        except Refusal as refusal:
+            seconds = time.perf_counter() - started
+            pairs.answered(pair, shadow=False, deployment=chosen, status=refusal.status, seconds=seconds, body=None)
+            raise
+        seconds = time.perf_counter() - started
+        answer = bytes(response.body)
+        pairs.answered(pair, shadow=False, deployment=chosen, status=response.status_code, seconds=seconds, body=answer)
+        return response, chosen, mirrored
 
     def refused(request: Request) -> Response | None:
         table = supervisor.routing
@@ -262,6 +315,19 @@ def create_app(
         seconds = list(recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
         return JSONResponse(await asyncio.to_thread(recent.summarise, seconds, since, until))
 
+    async def shadow_pairs(request: Request) -> Response:
+        """The live and shadow answers of mirrored requests from `since` to `until` (epoch seconds), optionally of one
+        shadow `deployment`: what compare and rollout --max_disagreement_percent read."""
+        if (refusal := refused(request)) is not None:
+            return refusal
+        try:
+            since = float(request.query_params["since"])
+            until = float(request.query_params.get("until", time.time()))
+        except (KeyError, ValueError):
+            return BadRequest("give since (and optionally until) as epoch seconds").response()
+        found = pairs.window(since, until, request.query_params.get("deployment") or None)
+        return JSONResponse({"since": since, "until": until, "retention_seconds": pairs.retention, "pairs": found})
+
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
@@ -274,6 +340,7 @@ def create_app(
             Route("/score", score, methods=["POST"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/metrics/window", window, methods=["GET"]),
+            Route("/shadow/pairs", shadow_pairs, methods=["GET"]),
             Route("/", health, methods=["GET"]),
         ],
         lifespan=lifespan,

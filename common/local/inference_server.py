@@ -21,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -53,6 +54,20 @@ class LossyOutput:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+def install_collector_sink() -> None:
+    """The deployment's collected data to files instead of Azure's collector sidecar (collector_sink.py, beside this
+    file, loaded by path: the project is not on this process's path). Installed before gunicorn forks its workers,
+    so each worker's package sends there."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("collector_sink", Path(__file__).with_name("collector_sink.py"))
+    if spec is None or spec.loader is None:
+        return
+    sink = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sink)
+    sink.install()
 
 
 def gunicorn_argv(bind: str, worker_count: str) -> list[str]:
@@ -89,6 +104,7 @@ def main() -> None:
     ours, server_arguments = parser.parse_known_args()
     die_with_parent(ours.parent_pid)
     sys.stdout, sys.stderr = LossyOutput(sys.stdout), LossyOutput(sys.stderr)  # type: ignore[assignment]
+    install_collector_sink()
 
     from azureml_inference_server_http import amlserver
     from azureml_inference_server_http.constants import ENV_WORKER_COUNT, PACKAGE_ROOT

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.local import processes, upstream
+from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SOURCE_VARIABLE
 from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
 from common.local.state import HOME_VARIABLE
@@ -52,6 +53,7 @@ def start_server(
         **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
         "AZUREML_MODEL_DIR": spec["model_dir"],
         HOME_VARIABLE: str(home),
+        **_collection_variables(spec),
     }
     with log_path.open("ab", buffering=0) as handle:  # unbuffered: nothing left to fail when it is closed
         with contextlib.suppress(OSError):  # a full disk: the server starts all the same, its banner unwritten
@@ -65,6 +67,19 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _collection_variables(spec: dict[str, Any]) -> dict[str, str]:
+    """What configures azureml-ai-monitoring in the server (AZUREML_MDC_CONFIG_PATH, as the package reads it) and
+    where the local collector writes (collector_sink.py); none when the deployment collects nothing."""
+    if not spec.get("collector_config"):
+        return {}
+    source = f"/local/onlineEndpoints/{spec['endpoint_name']}/deployments/{spec['name']}"
+    return {
+        "AZUREML_MDC_CONFIG_PATH": spec["collector_config"],
+        CAPTURE_DIR_VARIABLE: spec["capture_dir"],
+        SOURCE_VARIABLE: source,
+    }
 
 
 class Instance:
@@ -93,9 +108,9 @@ class Instance:
     def exit_code(self) -> int | None:
         return self.process.poll() if self.process else None
 
-    async def score(self, body: bytes, content_type: str) -> upstream.Answer:
+    async def score(self, body: bytes, content_type: str, request_id: str = "") -> upstream.Answer:
         """POST /score; upstream.Unreachable when the socket does not answer (the caller bounds the time)."""
-        return await upstream.exchange(str(self.socket), upstream.scoring_request(body, content_type))
+        return await upstream.exchange(str(self.socket), upstream.scoring_request(body, content_type, request_id))
 
     async def probe(self, timeout: float) -> bool:
         try:

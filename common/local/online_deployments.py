@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common import capture
 from common.cli import warn
 from common.local import environments, logfiles, processes
 from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
@@ -95,6 +96,7 @@ class LocalDeployments:
             environment_variables=dict(spec.get("environment_variables") or {}),
             app_insights_enabled=bool(spec.get("app_insights_enabled")),
             egress_public_network_access=spec.get("egress_public_network_access"),
+            data_collector=capture.data_collector(_collection(spec)),
             provisioning_state=state,
             properties={
                 "health": health,
@@ -102,6 +104,8 @@ class LocalDeployments:
                 "restarts": str((status or {}).get("restarts", 0)),
                 "pid": str((status or {}).get("pid") or "") if running else "",
                 "local_environment": _describe_environment(spec.get("local_environment")),
+                "model_dir": spec["model_dir"],
+                **({"collected_to": spec["capture_dir"]} if spec.get("data_collection") else {}),
             },
         )
 
@@ -205,6 +209,8 @@ class LocalDeployments:
         code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
         copy_private(Path(deployment.code_configuration.code), code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
+        collection = capture.of_deployment(deployment)
+        collector_config = write_collector_config(folder / f"mdc-{stamp}", collection)
         _warn_about_scikit_learn(model_dir, conda, label)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
         spec = {
@@ -227,7 +233,14 @@ class LocalDeployments:
             # Azure-only switches: recorded (and shown) so a local deployment says what its Azure twin would do
             "app_insights_enabled": bool(deployment.app_insights_enabled),
             "egress_public_network_access": getattr(deployment, "egress_public_network_access", None),
-            "snapshots": [str(code_dir), *([str(model_copy)] if model_copy.exists() else [])],
+            "data_collection": collection.as_dict() if collection.enabled else None,
+            "collector_config": str(collector_config) if collector_config else None,
+            "capture_dir": str(self.store.capture_dir(endpoint_name, name)),
+            "snapshots": [
+                str(code_dir),
+                *([str(model_copy)] if model_copy.exists() else []),
+                *([str(collector_config.parent)] if collector_config else []),
+            ],
         }
         with self.store.lock(endpoint_name):
             self.endpoints.spec(endpoint_name)  # still there
@@ -307,6 +320,24 @@ class LocalDeployments:
             return False, None, None
 
         return LocalPoller(check=check)
+
+
+def _collection(spec: dict[str, Any]) -> capture.Collection:
+    given = spec.get("data_collection") or {}
+    return capture.Collection(tuple(given.get("collections") or ()), float(given.get("sampling_rate", 1.0)))
+
+
+def write_collector_config(folder: Path, collection: capture.Collection) -> Path | None:
+    """The data collection's configuration as azureml-ai-monitoring reads it (AZUREML_MDC_CONFIG_PATH: each
+    collection enabled, with its sample rate in percent); None when nothing is collected."""
+    if not collection.enabled:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    percent = collection.sampling_rate * 100
+    collections = {name: {"enabled": True, "sampleRatePercentage": percent} for name in collection.names}
+    path = folder / "config.json"
+    write_json(path, {"collections": collections, "runMode": "cloud"})
+    return path
 
 
 def _warn_about_scikit_learn(model_dir: Path, conda: environments.CondaSpec, label: str) -> None:

@@ -10,7 +10,8 @@ Layout under the home directory ($AZUREML_LOCAL_HOME, default ~/.azureml-local):
   endpoints/NAME/frontdoor.log      the front door's own log (supervision events included)
   endpoints/NAME/deployments/D/     deployment.json (what the user asked for, with a generation number),
                                     status.json (written by the front door alone: health, pid, restarts, reason),
-                                    server.log, code-*/ and model-*/ snapshots
+                                    server.log, code-*/, model-*/ and mdc-*/ (data collection) snapshots
+  endpoints/NAME/data/D/COLLECTION/yyyy/MM/dd/HH/PID.jsonl   what deployment D collected (common/capture.py)
   models/NAME/VERSION/              registered model folders
   locks/NAME.lock                   the endpoint's lock (kept outside the endpoint so deleting it is safe)
 
@@ -293,6 +294,10 @@ class LocalStore:
 
     def status_file(self, endpoint: str, deployment: str) -> Path:
         return self.deployment_dir(endpoint, deployment) / "status.json"
+
+    def capture_dir(self, endpoint: str, deployment: str) -> Path:
+        """What the deployment collects (--data_collection), in Azure's blob layout below it."""
+        return self.endpoint_dir(endpoint) / "data" / deployment
 
     def server_log(self, endpoint: str, deployment: str) -> Path:
         """The deployment's server output (every instance's), the local inference-server container log."""

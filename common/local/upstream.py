@@ -36,12 +36,15 @@ class Unreachable(Exception):
     """The socket refused the connection, or it closed before a whole answer came."""
 
 
-def scoring_request(body: bytes, content_type: str) -> bytes:
-    """POST /score with the caller's body and content type (anything that could break the header is replaced)."""
+def scoring_request(body: bytes, content_type: str, request_id: str = "") -> bytes:
+    """POST /score with the caller's body and content type (anything that could break the header is replaced), and
+    the front door's id of the request as x-request-id (the inference server's request id, which score.py's data
+    collection uses as correlation id)."""
     if not content_type.isprintable() or not content_type.isascii():
         content_type = DEFAULT_CONTENT_TYPE
+    request_line = f"x-request-id: {request_id}\r\n" if request_id else ""
     head = (
-        f"POST /score HTTP/1.1\r\nHost: deployment\r\nContent-Type: {content_type}\r\n"
+        f"POST /score HTTP/1.1\r\nHost: deployment\r\nContent-Type: {content_type}\r\n{request_line}"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode("ascii") + body

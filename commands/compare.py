@@ -1,0 +1,82 @@
+"""compare: what a shadow (mirrored) deployment answered against the live one, for the same requests."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from commands import DeploymentRequest, Result
+from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
+from common import collected, shadow, validation
+from common.cli import add_flag
+from common.errors import UsageError
+
+LOCAL_MAX_MINUTES = 60  # the front door keeps the last hour of pairs
+AZURE_MAX_MINUTES = 7 * 24 * 60  # a week of hour folders, listed one by one
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=True)
+    add_flag(
+        parser,
+        "--against",
+        metavar="DEPLOYMENT",
+        help="the live deployment to compare with (default: the one with the largest live share)",
+    )
+    add_flag(parser, "--minutes", type=int, default=60, help="the window: the last N minutes (default: %(default)s)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareRequest(DeploymentRequest):
+    against: str | None
+    minutes: int
+
+
+def validate(args: argparse.Namespace) -> CompareRequest:
+    validation.resource_name("deployment", args.deployment_name)
+    if args.against is not None:
+        validation.resource_name("deployment", args.against)
+        if args.against == args.deployment_name:
+            raise UsageError(f"--against {args.against!r} is the deployment compared: name the live one")
+    limit = LOCAL_MAX_MINUTES if args.local else AZURE_MAX_MINUTES
+    if not 1 <= args.minutes <= limit:
+        where = "the local front door keeps the last hour of pairs" if args.local else "a week at most"
+        raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {limit} ({where})")
+    return CompareRequest.of(args, deployment_name=args.deployment_name, against=args.against, minutes=args.minutes)
+
+
+def live_deployment(endpoint: Any, shadow_name: str) -> str | None:
+    """The deployment with the largest live share other than `shadow_name` (first by name on a tie)."""
+    ranked = sorted(
+        (-int(share), name) for name, share in (endpoint.traffic or {}).items() if name != shadow_name and int(share)
+    )
+    return ranked[0][1] if ranked else None
+
+
+def run(client: Any, request: CompareRequest) -> Result:
+    endpoint = endpoint_or_fail(client, request)
+    states = deployment_states(client, request.endpoint_name)
+    against = request.against or live_deployment(endpoint, request.deployment_name)
+    if against is None:
+        raise UsageError(
+            f"no deployment of {request.endpoint_name!r} other than {request.deployment_name!r} takes live traffic: "
+            "name the one to compare with in --against"
+        )
+    require_deployments([request.deployment_name, against], states, request)
+    until = time.time()
+    since = until - request.minutes * 60
+    source = collected.source(client, endpoint, target=request.target)
+    found = shadow.gather(source, against, request.deployment_name, since, until, local=request.target.local)
+    data = {"endpoint": request.endpoint_name, "minutes": request.minutes, **found.as_dict()}
+    lines = [f"Comparison on {request.endpoint_name}, the last {request.minutes} min:", *found.lines()]
+    if found.rows == 0:
+        mirror = request.target.verb(
+            "traffic", "--endpoint_name", request.endpoint_name, "--mirror", f"{request.deployment_name}=50"
+        )
+        lines.append(
+            f"Nothing to compare yet: mirror live traffic to {request.deployment_name} ({mirror}), or collect "
+            "model_outputs on both deployments (create_online_deployment.py --data_collection model_outputs)"
+        )
+    return Result(data, lines)

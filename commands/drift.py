@@ -1,0 +1,124 @@
+"""drift: a deployment's collected inputs (and predicted labels) against the distribution its model was trained on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from commands import DeploymentRequest, Result
+from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
+from common import capture, collected, drift, references, validation
+from common.cli import add_flag
+from common.errors import CliError, UsageError
+from common.training import LABELS, METADATA_FILE
+
+MAX_MINUTES = 7 * 24 * 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_deployment_flag(parser, required=True)
+    add_flag(parser, "--minutes", type=int, default=60, help="the window: the last N minutes (default: %(default)s)")
+    add_flag(parser, "--plot", metavar="FILE.png", help="also draw a histogram per feature, training against recent")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftRequest(DeploymentRequest):
+    minutes: int
+    plot: Path | None
+
+
+def validate(args: argparse.Namespace) -> DriftRequest:
+    validation.resource_name("deployment", args.deployment_name)
+    if not 1 <= args.minutes <= MAX_MINUTES:
+        raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {MAX_MINUTES} (a week)")
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise UsageError(f"invalid --plot {args.plot!r}: name a .png file")
+        if not plot.resolve().parent.is_dir():
+            raise UsageError(f"invalid --plot {args.plot!r}: its folder {str(plot.resolve().parent)!r} does not exist")
+    return DriftRequest.of(args, deployment_name=args.deployment_name, minutes=args.minutes, plot=plot)
+
+
+def training_distribution(client: Any, deployment: Any, local: bool) -> dict[str, Any]:
+    """metadata.json's training_distribution of the deployment's model (train_model.py writes it)."""
+    if local:
+        folder = Path(deployment.properties.get("model_dir") or "")
+        return _from_metadata(folder, str(deployment.model))
+    name, _, version = references.asset_key(deployment.model).partition(":")
+    if not version:
+        raise CliError(f"deployment {deployment.name!r} uses model {deployment.model}, not a registered version")
+    with tempfile.TemporaryDirectory() as folder:
+        client.models.download(name=name, version=version, download_path=folder)
+        return _from_metadata(Path(folder), f"{name}:{version}")
+
+
+def _from_metadata(folder: Path, model: str) -> dict[str, Any]:
+    found = sorted(folder.rglob(METADATA_FILE)) if folder.is_dir() else []
+    recorded = json.loads(found[0].read_text()).get("training_distribution") if found else None
+    if not recorded:
+        raise CliError(
+            f"model {model} has no training distribution in its {METADATA_FILE}: train it again with "
+            "train_model.py (which records it) and deploy that version"
+        )
+    return dict(recorded)
+
+
+def run(client: Any, request: DriftRequest) -> Result:
+    endpoint = endpoint_or_fail(client, request)
+    require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
+    deployment = client.online_deployments.get(request.deployment_name, request.endpoint_name)
+    until = time.time()
+    since = until - request.minutes * 60
+    source = collected.source(client, endpoint, target=request.target)
+    inputs = [
+        row
+        for record in source.records(request.deployment_name, "model_inputs", since, until)
+        for row in capture.rows(record)
+    ]
+    labels = [
+        row.get(capture.OUTPUT_LABEL)
+        for record in source.records(request.deployment_name, "model_outputs", since, until)
+        for row in capture.rows(record)
+    ]
+    labels = [label for label in labels if isinstance(label, str)]
+    where = source.where(request.deployment_name)
+    base = {"endpoint": request.endpoint_name, "deployment": request.deployment_name, "minutes": request.minutes}
+    if len(inputs) < drift.MIN_ROWS:
+        message = (
+            f"too few collected rows for a drift figure: {len(inputs)} in the last {request.minutes} min, "
+            f"{drift.MIN_ROWS} needed (model_inputs of {request.deployment_name} in {where}"
+        )
+        if not capture.of_deployment(deployment).enabled:
+            message += "; it collects nothing: create_online_deployment.py --data_collection model_inputs,model_outputs"
+        message += ")"
+        return Result({**base, "rows": len(inputs), "needed": drift.MIN_ROWS, "features": {}}, [message])
+    recorded = training_distribution(client, deployment, request.target.local)
+    found = drift.report(recorded, inputs, labels, LABELS)
+    lines = [
+        f"Drift of {request.deployment_name} on {request.endpoint_name}: {found.rows} collected rows of the last "
+        f"{request.minutes} min against the training distribution (PSI: under {drift.WATCH} ok, {drift.WATCH} to "
+        f"{drift.DRIFT} watch, {drift.DRIFT} and over drift)",
+        *(f"  {f.name:24} PSI {f.index:7.3f}  {f.verdict}" for f in found.features),
+    ]
+    if found.labels is not None:
+        shares = ", ".join(
+            f"{n} {s:.1%} (training {t:.1%})"
+            for n, s, t in zip(LABELS, found.labels.recent, found.labels.training, strict=True)
+        )
+        lines.append(f"  {'predicted labels':24} PSI {found.labels.index:7.3f}  {found.labels.verdict}: {shares}")
+    else:
+        lines.append("  predicted labels: n/a (model_outputs not collected)")
+    data = {**base, **found.as_dict()}
+    if request.plot is not None:
+        from common.drift_plot import plot
+
+        title = f"{request.endpoint_name}/{request.deployment_name}: last {request.minutes} min vs training"
+        data["plot"] = str(plot(found, request.plot, list(LABELS), title))
+        lines.append(f"Plot: {request.plot}")
+    return Result(data, lines)

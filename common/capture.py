@@ -1,0 +1,153 @@
+"""Data capture: what a deployment collects of the requests it scores (Azure's data collector, on both targets), and
+reading the collected records back for `compare` and `drift`.
+
+Azure: the deployment carries a DataCollector (azure-ai-ml) whose collections score.py fills through
+azureml-ai-monitoring's Collector; Azure's collector writes JSON lines to the workspace's default blob datastore
+under modelDataCollector/ENDPOINT/DEPLOYMENT/COLLECTION/yyyy/MM/dd/HH/ (how-to-collect-production-data). Local:
+the same score.py and package, the records written as the same JSON lines in the endpoint's folder, under
+data/DEPLOYMENT/COLLECTION/yyyy/MM/dd/HH/ (common/local/collector_sink.py).
+
+A record is one collect() call, one request: {"id", "type": "azureml.inference.COLLECTION", "time",
+"correlationid", "data": [one object per row]}. model_inputs rows are the 8 features as scored; model_outputs rows
+are {"label", "diabetic_probability"}.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import UsageError
+
+COLLECTIONS = ("model_inputs", "model_outputs")
+AZURE_PREFIX = "modelDataCollector"  # the blob folder Azure's data collector writes under
+LOCAL_FOLDER = "data"  # the endpoint folder's subfolder the local collector writes under
+OUTPUT_LABEL = "label"
+OUTPUT_PROBABILITY = "diabetic_probability"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """--data_collection and --sampling_rate: the collections on (empty: off) and the share of requests kept."""
+
+    names: tuple[str, ...]
+    sampling_rate: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.names)
+
+    def describe(self) -> str:
+        if not self.names:
+            return "off"
+        return f"{', '.join(self.names)} ({self.sampling_rate:.0%} of requests)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"collections": list(self.names), "sampling_rate": self.sampling_rate}
+
+
+OFF = Collection(())
+
+
+def parse(data_collection: str | None, sampling_rate: float | None) -> Collection | None:
+    """The collection asked for (None: flags not given, keep the deployment's). `--data_collection none` turns it
+    off; names are Azure's collection names, comma-separated."""
+    if sampling_rate is not None and not 0.0 <= sampling_rate <= 1.0:
+        raise UsageError(f"invalid --sampling_rate {sampling_rate:g}: use 0.0 to 1.0 (the share of requests kept)")
+    if data_collection is None:
+        if sampling_rate is not None:
+            raise UsageError(f"--sampling_rate needs --data_collection ({','.join(COLLECTIONS)})")
+        return None
+    if data_collection.strip().lower() == "none":
+        if sampling_rate is not None:
+            raise UsageError("--sampling_rate with --data_collection none: nothing is collected to sample")
+        return OFF
+    names = [name.strip() for name in data_collection.split(",")]
+    for name in names:
+        if name not in COLLECTIONS:
+            raise UsageError(
+                f"invalid --data_collection {name!r}: use {', '.join(COLLECTIONS)} (comma-separated), or none"
+            )
+    if len(set(names)) != len(names):
+        raise UsageError(f"invalid --data_collection {data_collection!r}: a collection is named twice")
+    ordered = tuple(name for name in COLLECTIONS if name in names)
+    return Collection(ordered, 1.0 if sampling_rate is None else sampling_rate)
+
+
+def of_deployment(deployment: Any) -> Collection:
+    """What a deployment entity collects (its DataCollector; OFF without one)."""
+    collector = getattr(deployment, "data_collector", None)
+    if collector is None or not getattr(collector, "collections", None):
+        return OFF
+    names, rate = [], None
+    for name, collection in collector.collections.items():
+        if str(getattr(collection, "enabled", "")).lower() == "true":
+            names.append(name)
+        rate = getattr(collection, "sampling_rate", None) if rate is None else rate
+    rate = getattr(collector, "sampling_rate", None) if rate is None else rate
+    ordered = tuple(n for n in COLLECTIONS if n in names) + tuple(sorted(n for n in names if n not in COLLECTIONS))
+    return Collection(ordered, 1.0 if rate is None else float(rate)) if ordered else OFF
+
+
+def data_collector(collection: Collection) -> Any:
+    """The azure-ai-ml DataCollector entity for `collection` (None when off), as the collect-production-data guide
+    builds it: one DeploymentCollection per name, the sampling rate on the collector."""
+    if not collection.enabled:
+        return None
+    from azure.ai.ml.entities import DataCollector, DeploymentCollection
+
+    # azure-ai-ml logs "This is an experimental class" for each of them, on every command that reads a deployment:
+    # said once in the docs instead (docs/data-capture.md)
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+
+    collections = {name: DeploymentCollection(enabled="true") for name in collection.names}
+    return DataCollector(collections=collections, sampling_rate=collection.sampling_rate)
+
+
+def azure_location(endpoint: str, deployment: str) -> str:
+    """Where Azure's data collector writes a deployment's collections: the workspace's default blob datastore."""
+    return f"azureml://datastores/workspaceblobstore/paths/{AZURE_PREFIX}/{endpoint}/{deployment}/"
+
+
+def partition(moment: float) -> str:
+    """The hour folder a record written at `moment` (epoch seconds) goes in: yyyy/MM/dd/HH, UTC, as Azure's."""
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y/%m/%d/%H")
+
+
+def hours(since: float, until: float) -> list[str]:
+    """Every hour folder from `since` to `until`, oldest first."""
+    start = int(since // 3600 * 3600)
+    return [partition(hour) for hour in range(start, int(until) + 1, 3600)]
+
+
+def record_time(record: dict[str, Any]) -> float | None:
+    moment = record.get("time")
+    if isinstance(moment, int | float):
+        return float(moment)
+    if isinstance(moment, str):
+        try:
+            return datetime.datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def records(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
+    """The records of JSON lines written from `since` to `until`; a line that is not a record (cut short by a full
+    disk or a kill) is skipped."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        moment = record_time(record) if isinstance(record, dict) else None
+        if moment is not None and since <= moment <= until and isinstance(record.get("data"), list):
+            yield record
+
+
+def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [row for row in record["data"] if isinstance(row, dict)]

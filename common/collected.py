@@ -1,0 +1,97 @@
+"""Where `compare` and `drift` read what deployments collected, on either target (common/capture.py's records).
+
+Local: the endpoint's folder (common/local/capture_files.py), and the front door's live/shadow answer pairs
+(GET /shadow/pairs, common/local/shadow_pairs.py). Azure: the workspace's default datastore, read the way azure-ai-ml
+reads and writes its own blobs (artifact utilities: the datastore's account, container and credential, then
+azure-storage-blob's container client), listing each hour folder of the window under modelDataCollector/. Nothing
+is written on either target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common import capture
+from common.errors import CliError
+
+if TYPE_CHECKING:
+    from common.target import Target
+
+QUERY_TIMEOUT_SECONDS = 30.0
+
+
+class LocalCollected:
+    def __init__(self, client: Any, endpoint: Any, target: Target) -> None:
+        self.client, self.endpoint, self.target = client, endpoint, target
+
+    def where(self, deployment: str) -> str:
+        return str(self.client.store.capture_dir(self.endpoint.name, deployment))
+
+    def records(self, deployment: str, collection: str, since: float, until: float) -> list[dict[str, Any]]:
+        from common.local import capture_files
+
+        folder = Path(self.where(deployment))
+        return list(capture_files.read(folder, collection, since, until))
+
+    def pairs(self, shadow: str, since: float, until: float) -> list[dict[str, Any]]:
+        """The front door's pairs of mirrored requests whose shadow was `shadow`."""
+        import httpx
+
+        from common import scoring
+
+        url = self.endpoint.scoring_uri.rsplit("/", 1)[0] + "/shadow/pairs"
+        headers = scoring.request_headers(self.client, self.endpoint.name)
+        params: dict[str, Any] = {"since": since, "until": until, "deployment": shadow}
+        try:
+            response = httpx.get(url, params=params, headers=headers, timeout=QUERY_TIMEOUT_SECONDS)
+        except httpx.TransportError as error:
+            raise CliError(f"the front door of {self.endpoint.name!r} is not reachable: {error}") from None
+        if response.status_code != 200:
+            raise scoring.refusal(response.status_code, response.headers, response.text, self.target)
+        return list(response.json()["pairs"])
+
+
+class AzureCollected:
+    def __init__(self, client: Any, endpoint: Any) -> None:
+        self.client, self.endpoint = client, endpoint
+        self._container: Any = None
+
+    def where(self, deployment: str) -> str:
+        return capture.azure_location(self.endpoint.name, deployment)
+
+    def container(self) -> Any:
+        """The default datastore's blob container, with the credential azure-ai-ml would use for it."""
+        if self._container is None:
+            from azure.ai.ml._artifacts._artifact_utilities import get_datastore_info
+            from azure.ai.ml._utils._storage_utils import get_storage_client
+
+            default = self.client.datastores.get_default()
+            info = get_datastore_info(self.client.datastores, default.name)
+            storage = get_storage_client(**info)
+            self._container = storage.container_client
+        return self._container
+
+    def records(self, deployment: str, collection: str, since: float, until: float) -> list[dict[str, Any]]:
+        from azure.core.exceptions import HttpResponseError
+
+        found: list[dict[str, Any]] = []
+        folder = f"{capture.AZURE_PREFIX}/{self.endpoint.name}/{deployment}/{collection}"
+        try:
+            container = self.container()
+            for hour in capture.hours(since, until):
+                for blob in container.list_blobs(name_starts_with=f"{folder}/{hour}/"):
+                    if not str(blob.name).endswith(".jsonl"):
+                        continue
+                    text = container.download_blob(blob.name).readall()
+                    found += capture.records(text.splitlines(), since, until)
+        except HttpResponseError as error:
+            reason = getattr(error, "reason", None) or str(error).splitlines()[0]
+            raise CliError(
+                f"cannot read the collected data of {deployment!r} in the workspace's default datastore ({reason})"
+            ) from None
+        return found
+
+
+def source(client: Any, endpoint: Any, *, target: Target) -> LocalCollected | AzureCollected:
+    return LocalCollected(client, endpoint, target) if target.local else AzureCollected(client, endpoint)
