@@ -9,7 +9,7 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import collected, shadow, validation
+from common import collected, shadow, traffic, validation
 from common.cli import add_flag
 from common.errors import UsageError
 
@@ -47,18 +47,10 @@ def validate(args: argparse.Namespace) -> CompareRequest:
     return CompareRequest.of(args, deployment_name=args.deployment_name, against=args.against, minutes=args.minutes)
 
 
-def live_deployment(endpoint: Any, shadow_name: str) -> str | None:
-    """The deployment with the largest live share other than `shadow_name` (first by name on a tie)."""
-    ranked = sorted(
-        (-int(share), name) for name, share in (endpoint.traffic or {}).items() if name != shadow_name and int(share)
-    )
-    return ranked[0][1] if ranked else None
-
-
 def run(client: Any, request: CompareRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     states = deployment_states(client, request.endpoint_name)
-    against = request.against or live_deployment(endpoint, request.deployment_name)
+    against = request.against or traffic.largest_live(traffic.Split.of(endpoint), request.deployment_name)
     if against is None:
         raise UsageError(
             f"no deployment of {request.endpoint_name!r} other than {request.deployment_name!r} takes live traffic: "

@@ -17,7 +17,7 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
-from common import metrics, rollout, scoring, traffic, validation
+from common import collected, metrics, rollout, scoring, traffic, validation
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
 
@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local target: send the sample request N times during each bake, through the traffic split "
         "(default: none)",
     )
+    add_flag(
+        parser,
+        "--max_disagreement_percent",
+        type=float,
+        help="before the first live step, mirror the deployment for one bake and stop when its labels disagree with "
+        "the live deployment's on more than this percentage of the compared requests (default: no shadow bake)",
+    )
     add_request_file_flag(parser)
 
 
@@ -53,6 +60,7 @@ class RolloutRequest(DeploymentRequest):
     limits: rollout.Limits
     probe_requests: int  # 0: the clients' own traffic is judged
     request_file: Path
+    max_disagreement_percent: float | None  # None: no shadow bake
 
 
 def validate(args: argparse.Namespace) -> RolloutRequest:
@@ -65,6 +73,9 @@ def validate(args: argparse.Namespace) -> RolloutRequest:
     if not args.max_p95_ms > 0:
         raise UsageError(f"invalid --max_p95_ms {args.max_p95_ms:g}: use a number of milliseconds above 0")
     validation.positive_count("--min_requests", args.min_requests)
+    disagreement = args.max_disagreement_percent
+    if disagreement is not None and not 0 <= disagreement <= 100:
+        raise UsageError(f"invalid --max_disagreement_percent {disagreement:g}: use 0 to 100")
     if args.probe_requests and not args.local:
         raise UsageError(
             "--probe_requests is for the local target (add --local): on Azure a rollout judges the traffic your "
@@ -88,6 +99,7 @@ def validate(args: argparse.Namespace) -> RolloutRequest:
         limits=rollout.Limits(args.max_error_percent, args.max_p95_ms, args.min_requests),
         probe_requests=args.probe_requests,
         request_file=Path(args.request_file),
+        max_disagreement_percent=disagreement,
     )
 
 
@@ -104,6 +116,17 @@ def run(client: Any, request: RolloutRequest) -> Result:
         headers = scoring.request_headers(client, request.endpoint_name)
         body = request.request_file.read_bytes()
         prober = rollout.Prober(endpoint.scoring_uri, headers, body, request.probe_requests)
+    gate = None
+    if request.max_disagreement_percent is not None:
+        rollout.shadow_split(before, name)  # refused before any write when Azure's mirror rules would refuse it
+        live = traffic.largest_live(before, name)
+        if live is None:
+            raise UsageError(
+                f"--max_disagreement_percent compares {name!r} with the live deployment, but no other deployment of "
+                f"{request.endpoint_name!r} takes live traffic"
+            )
+        source = collected.source(client, endpoint, target=request.target)
+        gate = rollout.ShadowGate(request.max_disagreement_percent, live, source)
     staged = rollout.Rollout(
         client=client,
         endpoint_name=request.endpoint_name,
@@ -115,6 +138,7 @@ def run(client: Any, request: RolloutRequest) -> Result:
         source=metrics.source(client, endpoint, target=request.target),
         report=progress if request.output == "json" else output,
         prober=prober,
+        shadow_gate=gate,
     )
     final = staged.run(before)
     data = {
@@ -126,4 +150,6 @@ def run(client: Any, request: RolloutRequest) -> Result:
         "before": before.as_dict(),
         "steps": [record.as_dict() for record in staged.records],
     }
+    if staged.shadow_comparison is not None:
+        data["shadow_bake"] = staged.shadow_comparison.as_dict()
     return Result(data, [f"Rollout of {name} completed:", *traffic.change_lines(before, final)])

@@ -25,6 +25,33 @@ if TYPE_CHECKING:
     from common.target import Target
 
 PROBE_TIMEOUT_SECONDS = 30.0
+SHADOW_MIRROR_PERCENT = 50  # Azure's most: the most compared requests in a bake
+
+
+@dataclass(frozen=True)
+class ShadowGate:
+    """--max_disagreement_percent: green mirrored for one bake before its first live step, compared with `live`."""
+
+    max_disagreement_percent: float
+    live: str
+    source: Any  # common/collected.py's source of pairs and collected records
+
+
+def shadow_split(before: traffic.Split, deployment: str) -> traffic.Split:
+    """The split of the shadow bake: the live split unchanged, `deployment` mirrored (at its own share if it has one).
+    Refused (UsageError) when Azure's mirror rules would refuse it."""
+    if before.live.get(deployment, 0):
+        raise UsageError(
+            f"--max_disagreement_percent compares {deployment!r} before it takes live traffic, but it takes "
+            f"{before.live[deployment]}% already"
+        )
+    others = sorted(name for name in before.mirror if name != deployment)
+    if others:
+        raise UsageError(
+            f"--max_disagreement_percent mirrors {deployment!r} for its bake, but {others[0]!r} takes the mirror "
+            "traffic (Azure allows one mirror deployment): clear it first with traffic --mirror none"
+        )
+    return traffic.Split(before.live, {deployment: before.mirror.get(deployment, SHADOW_MIRROR_PERCENT)})
 
 
 @dataclass(frozen=True)
@@ -151,9 +178,11 @@ class Rollout:
     source: Any  # metrics.LocalMetrics or metrics.AzureMonitorMetrics
     report: Callable[[str], None]
     prober: Prober | None = None
+    shadow_gate: ShadowGate | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     records: list[StepRecord] = field(default_factory=list)
+    shadow_comparison: Any = None  # the shadow bake's common/shadow.py Comparison, once made
 
     @property
     def change(self) -> str:
@@ -166,6 +195,9 @@ class Rollout:
         recorded = False
         expected = before
         try:
+            if self.shadow_gate is not None:
+                expected = self._shadow_bake(before, self.shadow_gate)
+                recorded = True
             for index, (percent, split) in enumerate(zip(self.steps, splits, strict=True), start=1):
                 label = f"step {index}/{len(self.steps)}"
                 was, now = history.change_split(
@@ -211,6 +243,62 @@ class Rollout:
                 raise
             self._interrupted(before, recorded)
         return expected
+
+    def _bake(self) -> tuple[float, float]:
+        started = self.clock()
+        if self.prober is not None:
+            self.prober.bake(self.bake_seconds, self.clock, self.sleep)
+        else:
+            self.sleep(self.bake_seconds)
+        return started, self.clock()
+
+    def _shadow_bake(self, before: traffic.Split, gate: ShadowGate) -> traffic.Split:
+        """Mirror the deployment for one bake and compare its answers with the live deployment's; restore `before`
+        and raise RolledBack when they disagree on more than the limit or too few requests were compared."""
+        from common import shadow
+
+        split = shadow_split(before, self.deployment)
+        history.change_split(
+            self.client,
+            self.endpoint_name,
+            self._unless_changed(before, split),
+            target=self.target,
+            change=self.change,
+            remember=True,
+        )
+        probing = f", sending {self.prober.count} probe requests" if self.prober else ""
+        self.report(
+            f"[{_clock_text(self.clock())}] shadow bake: {self.deployment} mirrored "
+            f"{split.mirror[self.deployment]}%; baking {self.bake_seconds:g} s{probing}"
+        )
+        started, ended = self._bake()
+        found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=self.target.local)
+        self.shadow_comparison = found
+        crossed = []
+        if found.rows < self.limits.min_requests:
+            crossed.append(
+                f"{found.rows} compared requests' rows, fewer than --min_requests {self.limits.min_requests} (too few "
+                "to judge is never a pass)"
+            )
+        disagreement = found.disagreement_percent
+        if disagreement is not None and disagreement > gate.max_disagreement_percent:
+            crossed.append(
+                f"{self.deployment} disagrees with {gate.live} on {disagreement:.1f}% of {found.rows} compared rows, "
+                f"above --max_disagreement_percent {gate.max_disagreement_percent:g}"
+            )
+        verdict = Verdict(tuple(crossed))
+        figure = "n/a" if disagreement is None else f"{disagreement:.1f}%"
+        self.report(
+            f"[{_clock_text(self.clock())}] shadow bake: {found.rows} rows compared with {gate.live}, disagreement "
+            f"{figure} -> {verdict.text()}"
+        )
+        if not verdict.passed:
+            restored = self._restore(before, True)
+            raise RolledBack(
+                f"rollout of {self.deployment} stopped before its first live step: " + "; ".join(verdict.crossed),
+                details="\n".join(traffic.change_lines(split, restored)),
+            )
+        return split
 
     def _unless_changed(
         self, expected: traffic.Split, target: traffic.Split

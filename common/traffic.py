@@ -47,6 +47,13 @@ def change_lines(before: Split, after: Split) -> list[str]:
     ]
 
 
+def largest_live(split: Split, excluding: str) -> str | None:
+    """The deployment with the largest live share other than `excluding` (first by name on a tie): the one a new
+    deployment is compared with."""
+    ranked = sorted((-share, name) for name, share in split.live.items() if name != excluding)
+    return ranked[0][1] if ranked else None
+
+
 class ImpossibleTrafficError(UsageError):
     """The requested share leaves traffic with nowhere to go."""
 

@@ -26,6 +26,7 @@ from tests.fake_azure.wire import (
     ARM,
     AUTOSCALE_PREFIX,
     BLOB,
+    CONTAINER,
     LOCATION,
     OPERATIONS_PREFIX,
     POLLS_BEFORE_DONE,
@@ -62,6 +63,7 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     environments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     codes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # data assets (a collection's)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
     failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
@@ -84,8 +86,29 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
-    def add_model(self, name: str, version: str) -> None:
-        self.models[(name, version)] = _asset("models", name, version, {"modelType": "custom_model", "flavors": {}})
+    def add_model(self, name: str, version: str, files: dict[str, bytes] | None = None) -> None:
+        """A registered model; with `files`, their content in the datastore at the model's path (for downloads)."""
+        properties: dict[str, Any] = {"modelType": "custom_model", "flavors": {}}
+        if files is not None:
+            folder = f"LocalUpload/{name}-{version}/model"
+            for relative, content in files.items():
+                self.blobs[f"{CONTAINER}/{folder}/{relative}"] = content
+            properties["modelUri"] = (
+                f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
+                f"/datastores/workspaceblobstore/paths/{folder}"
+            )
+        self.models[(name, version)] = _asset("models", name, version, properties)
+
+    def add_collected(self, endpoint: str, deployment: str, collection: str, records: list[dict[str, Any]]) -> None:
+        """What Azure's data collector would have written: JSON lines in the default datastore, under
+        modelDataCollector/ENDPOINT/DEPLOYMENT/COLLECTION/yyyy/MM/dd/HH/ by each record's time (ISO, UTC)."""
+        by_hour: dict[str, list[str]] = {}
+        for record in records:
+            hour = record["time"][:13].replace("-", "/").replace("T", "/")
+            by_hour.setdefault(hour, []).append(json.dumps(record))
+        for hour, lines in by_hour.items():
+            path = f"{CONTAINER}/modelDataCollector/{endpoint}/{deployment}/{collection}/{hour}/instance-0.jsonl"
+            self.blobs[path] = ("\n".join(lines) + "\n").encode()
 
     def add_environment(self, name: str, version: str, conda_file: str | None = None) -> None:
         properties = {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
@@ -109,9 +132,13 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
         for deployment in traffic or {}:
             self.add_deployment(name, deployment)
 
-    def add_deployment(self, endpoint: str, name: str) -> None:
-        """An existing deployment as Azure answers it: its instance type, and its count in the sku."""
-        body = {"properties": {"instanceType": "Standard_DS3_v2"}, "sku": {"name": "Default", "capacity": 1}}
+    def add_deployment(self, endpoint: str, name: str, **properties: Any) -> None:
+        """An existing deployment as Azure answers it: its instance type, and its count in the sku; `properties` are
+        REST ones (model, dataCollector, ...)."""
+        body = {
+            "properties": {"instanceType": "Standard_DS3_v2", **properties},
+            "sku": {"name": "Default", "capacity": 1},
+        }
         self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, body)
 
     def fail(self, method: str, resource_pattern: str, status: int, code: str, message: str, times: int = 1) -> None:
@@ -189,6 +216,8 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
             ("GET", f"/codes/{name}/versions/{name}", self._asset_get(self.codes)),
             ("GET", f"/codes/{name}/versions", self._codes_by_hash),
             ("PUT", f"/codes/{name}/versions/{name}", self._put_code),
+            ("GET", f"/data/{name}/versions/{name}", self._asset_get(self.data)),
+            ("PUT", f"/data/{name}/versions/{name}", self._put_data),
             ("POST", f"/codes/{name}/versions/{name}/startPendingUpload", self._start_pending_upload),
             ("GET", "/datastores", self._datastores),
             ("GET", f"/datastores/{name}", self._datastore),

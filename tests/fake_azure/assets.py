@@ -79,7 +79,19 @@ class AssetRoutes:
     def _get_blob(self, request: SeenRequest, path: str) -> Reply:
         if path not in self.blobs:
             return 404, {"x-ms-error-code": "BlobNotFound"}, ""
-        return 200, {"Content-Length": str(len(self.blobs[path])), "x-ms-meta-upload_status": "completed"}, ""
+        content = self.blobs[path]
+        headers = {
+            "Content-Length": str(len(content)),
+            "x-ms-meta-upload_status": "completed",
+            "x-ms-blob-type": "BlockBlob",
+            "Content-Type": "application/octet-stream",
+        }
+        if request.method == "HEAD":
+            return 200, headers, ""
+        if "x-ms-range" in {name.lower() for name in request.headers}:  # azure-storage-blob's download: the whole blob
+            headers["Content-Range"] = f"bytes 0-{max(len(content) - 1, 0)}/{len(content)}"
+            return 206, headers, content.decode("utf-8")
+        return 200, headers, content.decode("utf-8")
 
     def _put_blob(self, request: SeenRequest, path: str) -> Reply:
         headers = {"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2030 00:00:00 GMT"}
@@ -91,7 +103,10 @@ class AssetRoutes:
     def _list_blobs(self, request: SeenRequest, container: str) -> Reply:
         prefix = container + "/" + request.query.get("prefix", [""])[0]
         names = "".join(
-            f"<Blob><Name>{p.split('/', 1)[1]}</Name><Properties/></Blob>" for p in self.blobs if p.startswith(prefix)
+            f"<Blob><Name>{p.split('/', 1)[1]}</Name><Properties><Content-Length>{len(content)}</Content-Length>"
+            "<BlobType>BlockBlob</BlobType></Properties></Blob>"
+            for p, content in self.blobs.items()
+            if p.startswith(prefix)
         )
         xml = f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{names}</Blobs></EnumerationResults>'
         return 200, {"Content-Type": "application/xml"}, xml
@@ -131,6 +146,13 @@ class AssetRoutes:
                 "pendingUploadType": "TemporaryBlobReference",
             }
         )
+
+    def _put_data(self, request: SeenRequest, name: str, version: str) -> Reply:
+        """A data asset (azure-ai-ml registers one per collected collection); a version is never replaced."""
+        if (name, version) in self.data:
+            return _error(409, "UserError", f"Data {name}:{version} already exists and cannot be changed")
+        self.data[(name, version)] = _asset("data", name, version, request.body["properties"])
+        return _ok(self.data[(name, version)], status=201)
 
     def _put_code(self, request: SeenRequest, name: str, version: str) -> Reply:
         self.codes[(name, version)] = _asset("codes", name, version, request.body["properties"])

@@ -41,6 +41,13 @@ class DeploymentRoutes:
         )
         for probe in ("livenessProbe", "readinessProbe"):  # Azure's defaults for managed online deployments
             properties.setdefault(probe, dict(DEFAULT_PROBE))
+        collector = properties.get("dataCollector")
+        if collector:  # the service answers the REST spec's enum casing (azure-ai-ml 1.35.2 sends "enabled")
+            collections = {}
+            for collection_name, collection in (collector.get("collections") or {}).items():
+                mode = str(collection.get("dataCollectionMode", "")).capitalize()
+                collections[collection_name] = {**collection, "dataCollectionMode": mode}
+            properties["dataCollector"] = {"rollingRate": "Hour", **collector, "collections": collections}
         properties["provisioningState"] = state
         path = f"onlineEndpoints/{endpoint}/deployments/{name}"
         resource = tracked_resource(path, "onlineEndpoints/deployments", body, properties)

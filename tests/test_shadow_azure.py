@@ -1,0 +1,184 @@
+"""Data capture, compare and drift on the Azure path, through the fake control plane: the deployment PUT carries the
+data collector as the REST spec has it, and compare and drift read the collected JSON lines from the default
+datastore as azure-ai-ml reads blobs, writing nothing."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+import time
+
+import pytest
+
+import create_online_deployment
+import manage_online_endpoint
+from common import drift
+from common.training import FEATURES, LABELS
+from tests.fake_azure import WORKSPACE_ID
+from tests.seeds import DEPLOYMENT_SEED, with_seed_assets
+
+ENDPOINT = "diabetes-classify"
+MODEL_ID = f"{WORKSPACE_ID}/models/diabetes-predict/versions/3"
+COLLECTING = {"collections": {"model_inputs": {"dataCollectionMode": "Enabled", "samplingRate": 1.0}}}
+
+
+@pytest.fixture
+def workspace(fake_azure):
+    return with_seed_assets(fake_azure)
+
+
+def iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def outputs(ids: list[str], labels: list[str], moment: float) -> list[dict]:
+    return [
+        {
+            "specversion": "1.0",
+            "id": f"record-{index}",
+            "type": "azureml.inference.model_outputs",
+            "time": iso(moment),
+            "correlationid": request_id,
+            "data": [{"label": label, "diabetic_probability": 0.9 if label == "diabetic" else 0.2}],
+        }
+        for index, (request_id, label) in enumerate(zip(ids, labels, strict=True))
+    ]
+
+
+def test_the_deployment_put_carries_the_data_collector_as_the_rest_spec_has_it(workspace, run_script):
+    workspace.add_endpoint(ENDPOINT)
+    argv = [*DEPLOYMENT_SEED, "--data_collection", "model_inputs,model_outputs", "--sampling_rate", "0.25"]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 0, result.err
+    (put,) = workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}/deployments/diabetes-classify-blue-dp")
+    collector = put.body["properties"]["dataCollector"]
+    # azure-ai-ml 1.35.2 sends the mode in lower case (the REST enum is Enabled/Disabled) and the rate per collection
+    data = f"{WORKSPACE_ID}/data/{ENDPOINT}-diabetes-classify-blue-dp-{{}}/versions/1"
+    assert collector["collections"] == {
+        name: {"dataCollectionMode": "enabled", "samplingRate": 0.25, "dataId": data.format(name)}
+        for name in ("model_inputs", "model_outputs")
+    }
+    # azure-ai-ml registers each collection as a data asset at modelDataCollector/ENDPOINT/DEPLOYMENT/COLLECTION
+    (registered,) = workspace.sent("PUT", f"/data/{ENDPOINT}-diabetes-classify-blue-dp-model_inputs/versions/1")
+    path = registered.body["properties"]["dataUri"]
+    assert path.endswith(f"/paths/modelDataCollector/{ENDPOINT}/diabetes-classify-blue-dp/model_inputs")
+    assert "collects model_inputs+model_outputs at 25%" in result.out
+
+
+def test_an_update_without_the_flag_keeps_the_collection_and_none_turns_it_off(workspace, run_script):
+    workspace.add_endpoint(ENDPOINT, {"diabetes-classify-blue-dp": 100})
+    workspace.deployments[(ENDPOINT, "diabetes-classify-blue-dp")]["properties"]["dataCollector"] = COLLECTING
+
+    kept = run_script(create_online_deployment, DEPLOYMENT_SEED)
+    off = run_script(create_online_deployment, [*DEPLOYMENT_SEED, "--data_collection", "none"])
+
+    assert kept.code == 0 and off.code == 0, kept.err + off.err
+    first, second = workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}/deployments/diabetes-classify-blue-dp")
+    assert first.body["properties"]["dataCollector"]["collections"]["model_inputs"]["dataCollectionMode"] == "enabled"
+    assert second.body["properties"].get("dataCollector") is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--data_collection", "model_inputs,payload"], "invalid --data_collection 'payload'"),
+        (["--data_collection", "model_inputs", "--sampling_rate", "1.5"], "invalid --sampling_rate 1.5"),
+        (["--sampling_rate", "0.5"], "--sampling_rate needs --data_collection"),
+    ],
+)
+def test_bad_collection_flags_are_refused_before_any_call(workspace, run_script, flags, message):
+    result = run_script(create_online_deployment, [*DEPLOYMENT_SEED, *flags])
+
+    assert result.code == 2
+    assert message in result.err
+    assert workspace.requests == []
+
+
+def test_show_says_what_is_collected_and_where(workspace, run_script):
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    workspace.deployments[(ENDPOINT, "blue")]["properties"]["dataCollector"] = COLLECTING
+
+    result = run_script(manage_online_endpoint, ["show", "--endpoint_name", ENDPOINT])
+
+    assert result.code == 0, result.err
+    where = f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{ENDPOINT}/blue/"
+    assert f"    data collection: model_inputs -> {where}" in result.out.splitlines()
+
+
+def test_compare_joins_the_collected_outputs_on_the_correlation_id_and_writes_nothing(workspace, run_script):
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    workspace.add_deployment(ENDPOINT, "green")
+    now = time.time() - 60
+    ids = [f"request-{index}" for index in range(40)]
+    rng = random.Random(7)
+    blue = [rng.choice(LABELS) for _ in ids]
+    green = [label if index % 4 else LABELS[1] for index, label in enumerate(blue)]  # every 4th said diabetic
+    workspace.add_collected(ENDPOINT, "blue", "model_outputs", outputs(ids, blue, now))
+    workspace.add_collected(ENDPOINT, "green", "model_outputs", outputs(ids[:30], green[:30], now))
+    expected_agreeing = sum(a == b for a, b in zip(blue[:30], green[:30], strict=True))
+
+    result = run_script(
+        manage_online_endpoint, ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--output", "json"]
+    )
+
+    assert result.code == 0, result.err
+    found = json.loads(result.out)
+    assert found["live"] == "blue" and found["compared_rows"] == 30
+    assert found["agreeing_rows"] == expected_agreeing
+    assert found["agreement_percent"] == round(100 * expected_agreeing / 30, 3)
+    disagreeing = [(a, b) for a, b in zip(blue[:30], green[:30], strict=True) if a != b]
+    assert found["table"]["not-diabetic"]["diabetic"] == len(disagreeing)
+    assert found["mean_abs_probability_diff"] == round(0.7 * len(disagreeing) / 30, 6)
+    assert workspace.writes() == []
+    listed = [r for r in workspace.requests if r.method == "GET" and r.query.get("comp") == ["list"]]
+    assert any("modelDataCollector/diabetes-classify/green/model_outputs/" in r.query["prefix"][0] for r in listed)
+
+
+def test_compare_says_when_the_records_cannot_be_joined_and_compares_label_shares(workspace, run_script):
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    workspace.add_deployment(ENDPOINT, "green")
+    now = time.time() - 60
+    workspace.add_collected(ENDPOINT, "blue", "model_outputs", outputs(["a", "b"], ["diabetic", "not-diabetic"], now))
+    workspace.add_collected(ENDPOINT, "green", "model_outputs", outputs(["c", "d"], ["diabetic", "diabetic"], now))
+
+    result = run_script(manage_online_endpoint, ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green"])
+
+    assert result.code == 0, result.err
+    assert "cannot be joined, so label distributions are compared instead" in result.out
+    assert "diabetic 50.0% vs 100.0%" in result.out
+
+
+def test_drift_reads_the_collected_inputs_and_the_models_training_distribution(workspace, run_script, tmp_path):
+    rng = random.Random(3)
+    training = {name: [rng.gauss(100, 10) for _ in range(2000)] for name in FEATURES}
+    recorded = drift.training_distribution(training, [0, 1] * 1000, LABELS)
+    metadata = json.dumps({"training_distribution": recorded}).encode()
+    workspace.add_model("diabetes-predict", "3", {"metadata.json": metadata, "model.pkl": b"not read"})
+    workspace.add_endpoint(ENDPOINT, {})
+    workspace.add_deployment(ENDPOINT, "blue", model=MODEL_ID, dataCollector=COLLECTING)
+    now = time.time() - 120
+    records = [
+        {
+            "id": f"r{index}",
+            "type": "azureml.inference.model_inputs",
+            "time": iso(now),
+            "correlationid": f"c{index}",
+            "data": [{name: rng.gauss(130 if name == "BMI" else 100, 10) for name in FEATURES}],
+        }
+        for index in range(300)
+    ]
+    workspace.add_collected(ENDPOINT, "blue", "model_inputs", records)
+
+    result = run_script(
+        manage_online_endpoint, ["drift", "--endpoint_name", ENDPOINT, "--deployment_name", "blue", "--output", "json"]
+    )
+
+    assert result.code == 0, result.err
+    found = json.loads(result.out)
+    assert found["rows"] == 300
+    assert found["features"]["BMI"]["verdict"] == "drift"
+    assert {name for name, f in found["features"].items() if f["verdict"] == "drift"} == {"BMI"}
+    assert workspace.writes() == []
