@@ -251,3 +251,77 @@ def test_without_orjson_the_standard_library_decodes_the_same_requests(score):
     assert score.run(json.dumps({"data": rows})) == expected
     assert score.run(json.dumps([RECORD])) == expected[:1]
     assert "is not a finite number" in bad(score, '{"data": [[2, 180, 74, 24, 21, NaN, 1.4, 22]]}')["error"]["message"]
+
+
+def collecting(monkeypatch, tmp_path, collections: dict) -> None:
+    """azureml-ai-monitoring configured as the platform does (AZUREML_MDC_CONFIG_PATH), its worker never started."""
+    import azureml.ai.monitoring.init as mdc_init
+
+    config = tmp_path / "mdc.json"
+    config.write_text(json.dumps({"collections": collections, "runMode": "cloud"}))
+    monkeypatch.setenv("AZUREML_MDC_CONFIG_PATH", str(config))
+    monkeypatch.setattr(mdc_init, "sdk_ready", False)
+    monkeypatch.setattr("azureml.ai.monitoring.init.init_worker", lambda queue, config: None)
+
+
+def test_without_data_collection_configured_nothing_is_collected(score):
+    assert score.collectors == {}
+
+
+def test_only_the_collections_the_platform_enabled_are_collected(model_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    collecting(monkeypatch, tmp_path, {"model_inputs": {"enabled": True}, "model_outputs": {"enabled": False}})
+    module = load_score_module()
+    module.init()
+
+    assert sorted(module.collectors) == ["model_inputs"]
+
+
+def test_a_failing_collection_is_logged_and_the_request_answered(model_dir, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    collecting(monkeypatch, tmp_path, {"model_inputs": {"enabled": True}, "model_outputs": {"enabled": True}})
+    module = load_score_module()
+    module.init()
+    logging.getLogger("score").addHandler(caplog.handler)
+
+    class Broken:
+        def collect(self, *_args):
+            raise RuntimeError("queue full")
+
+    try:
+        module.collectors["model_inputs"] = Broken()
+        answer = module.run(json.dumps({"data": [CANONICAL_ROW]}))
+    finally:
+        logging.getLogger("score").removeHandler(caplog.handler)
+
+    assert answer == ["diabetic"]
+    assert "Data collection failed (1 so far; requests are answered all the same): queue full" in caplog.text
+
+
+def test_collected_outputs_carry_the_labels_and_probability_under_the_request_id(model_dir, monkeypatch, tmp_path):
+    from flask import Flask, g
+
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    collecting(monkeypatch, tmp_path, {"model_inputs": {"enabled": True}, "model_outputs": {"enabled": True}})
+    module = load_score_module()
+    module.init()
+    seen = []
+
+    class Recording:
+        def __init__(self, name):
+            self.name = name
+
+        def collect(self, frame, context):
+            seen.append((self.name, frame.copy(), context.get_id()))
+            return context
+
+    module.collectors.update({name: Recording(name) for name in module.collectors})
+    with Flask("test").test_request_context():
+        g.request_id = "request-7"
+        answer = module.run(json.dumps({"data": [CANONICAL_ROW, CANONICAL_ROW]}))
+
+    (_, inputs, first), (_, outputs, second) = seen
+    assert first == second == "request-7"
+    assert list(inputs.columns) == list(FEATURES) and len(inputs) == 2
+    assert list(outputs["label"]) == answer == ["diabetic", "diabetic"]
+    assert ((outputs["diabetic_probability"] > 0.5) & (outputs["diabetic_probability"] <= 1)).all()

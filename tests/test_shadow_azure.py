@@ -121,7 +121,8 @@ def test_compare_joins_the_collected_outputs_on_the_correlation_id_and_writes_no
     expected_agreeing = sum(a == b for a, b in zip(blue[:30], green[:30], strict=True))
 
     result = run_script(
-        manage_online_endpoint, ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--output", "json"]
+        manage_online_endpoint,
+        ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--output", "json"],
     )
 
     assert result.code == 0, result.err
