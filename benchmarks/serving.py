@@ -24,6 +24,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from common.local.instance import LAUNCHER, RUN_LAUNCHER  # noqa: E402
 CANONICAL_ROW = [2, 180, 74, 24, 21, 23.9091702, 1.488172308, 22]
 ENDPOINT = "serving-bench"
 DEPLOYMENT = "blue"
+COLLECTING = "collecting"  # the same deployment with --data_collection model_inputs,model_outputs at 100%
 # Azure admits 2 x this x instances requests in flight before answering 429: room for the most connections measured,
 # and for a warm-up's requests still queued when a cell starts.
 MAX_CONCURRENT_REQUESTS = 32
@@ -55,6 +57,7 @@ TARGETS = {
     "overhead_ms": 0.5,  # front door p50 - direct p50, 1 connection
     "throughput_1": 0.80,  # front door requests/s over direct, 1 connection
     "throughput_8": 0.95,  # the same, 8 connections
+    "capture_ms": 0.1,  # data capture's cost on the front door's p50 at 1 connection
     "run_1": 1.1,  # run() over bare predict, 1 row
     "run_many": 1.2,  # the same, 1,000 and 10,000 rows
 }
@@ -70,8 +73,9 @@ def rows(count: int, seed: int = 7) -> list[list[float]]:
 
 
 @contextlib.contextmanager
-def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
-    """An endpoint with one deployment taking all traffic; yields its scoring target and the deployment's spec."""
+def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any], Target, Target]]:
+    """An endpoint with one deployment taking all traffic and a twin that collects data; yields its scoring target,
+    the deployment's spec, and the deployment and its collecting twin named in the header (the same routing)."""
     os.environ["AZUREML_LOCAL_HOME"] = str(home)
     from azure.ai.ml.entities import (
         CodeConfiguration,
@@ -82,6 +86,7 @@ def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
     )
 
     from commands.target import LOCAL
+    from common import capture
     from common.local.client import LocalMLClient
     from common.local.state import LocalStore, read_json
     from common.training import synthetic_dataset, train
@@ -102,6 +107,9 @@ def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
             request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=MAX_CONCURRENT_REQUESTS),
         )
         client.online_deployments.begin_create_or_update(deployment).result()
+        deployment.name = COLLECTING
+        deployment.data_collector = capture.data_collector(capture.Collection(capture.COLLECTIONS, 1.0))
+        client.online_deployments.begin_create_or_update(deployment).result()
         endpoint = client.online_endpoints.get(ENDPOINT)
         endpoint.traffic = {DEPLOYMENT: 100}
         client.online_endpoints.begin_create_or_update(endpoint).result()
@@ -109,7 +117,9 @@ def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any]]]:
         key = client.online_endpoints.get_keys(ENDPOINT).primary_key
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         spec = read_json(LocalStore(home).deployment_file(ENDPOINT, DEPLOYMENT))
-        yield Target(endpoint.scoring_uri, headers), spec
+        named = Target(endpoint.scoring_uri, {**headers, "azureml-model-deployment": DEPLOYMENT})
+        collecting = Target(endpoint.scoring_uri, {**headers, "azureml-model-deployment": COLLECTING})
+        yield Target(endpoint.scoring_uri, headers), spec, named, collecting
     finally:
         with contextlib.suppress(Exception):
             client.online_endpoints.begin_stop(ENDPOINT).result()
@@ -270,6 +280,20 @@ def print_cells(cells: list[Cell], generator: str) -> None:
         print(f"{connections:11d} {overhead:16.3f} {ratio:16.1%}  {target}")
 
 
+def print_capture(cells: list[Cell]) -> None:
+    """Data capture's cost on the front door's p50 at 1 connection: one deployment named in the header, against its
+    twin collecting model_inputs and model_outputs of every request (median of the rounds' p50s)."""
+    print("\nData capture at 1 connection (the deployment named in the header, without and with collection at 100%)")
+    p50s: dict[str, list[float]] = {}
+    for cell in cells:
+        p50s.setdefault(cell.path, []).append(cell.p50_ms)
+        print(f"  {cell.path:12} p50 {cell.p50_ms:6.3f} ms, p99 {cell.p99_ms:6.2f} ms, {cell.per_second:7.1f} req/s")
+    named, collecting = statistics.median(p50s["named"]), statistics.median(p50s["collecting"])
+    overhead = collecting - named
+    limit = TARGETS["capture_ms"]
+    print(f"  overhead on p50 (median of rounds): {overhead:.3f} ms; target < {limit} ms: {verdict(overhead < limit)}")
+
+
 def print_run(results: list[tuple[int, float, float]]) -> None:
     print("\nscore.py in-process: run() on the JSON body vs model.predict on a ready DataFrame (best of 7)")
     print(f"{'rows':>6} {'run() ms':>9} {'predict ms':>11} {'ratio':>6}  target")
@@ -287,6 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=10_000, help="for the memory reading (default: 10000)")
     parser.add_argument("--oversized", type=int, default=20, help="refused requests (default: %(default)s)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 100, 1000, 10_000], help="run() sizes")
+    parser.add_argument("--capture_rounds", type=int, default=3, help="capture cells, alternated (default: 3)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows of the one large request (default: 10000)")
     parser.add_argument(
         "--load_generator",
@@ -309,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as folder:
         home = Path(folder)
         print("Starting a local endpoint (training a model on synthetic data)...", flush=True)
-        with local_endpoint(home) as (front, spec), direct_server(spec, home / "direct.log") as direct:
+        with (
+            local_endpoint(home) as (front, spec, named, collecting),
+            direct_server(spec, home / "direct.log") as direct,
+        ):
             memory = memory_phase(home, front, args.requests, args.oversized)
             cells: list[Cell] = []
             for connections in args.connections:
@@ -319,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(measure(path, target, body, connections, args.seconds, home))
                     print(f"  measured {path} with {connections} connections", flush=True)
             memory.append(("after the HTTP cells", frontdoor_process(home).memory_info().rss / 1024 / 1024, ""))
+            capture_cells = []
+            for _round in range(args.capture_rounds):  # alternated: a busy machine's drift falls on both alike
+                for path, target in (("named", named), ("collecting", collecting)):
+                    measure(path, target, body, 1, min(1.0, args.seconds), home)
+                    time.sleep(0.5)
+                    capture_cells.append(measure(path, target, body, 1, args.seconds, home))
+            print("  measured data capture at 1 connection", flush=True)
             batches = []
             for path, target in (("direct", direct), ("front door", front)):
                 batch_request(target, args.batch)  # the first large request pays for memory the next ones reuse
@@ -329,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, status, seconds, labels in batches:
         print(f"  {path:12} HTTP {status}, {seconds * 1000:.0f} ms, {labels:,} labels")
     print_run(timings)
+    print_capture(capture_cells)
     print("\nFront door resident memory")
     for label, mib, note in memory:
         print(f"  {label:32} {mib:7.1f} MiB  {note}")

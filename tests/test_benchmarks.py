@@ -12,7 +12,10 @@ import pytest
 
 from tests.conftest import ROOT
 
-TINY = ["--seconds", "0.5", "--connections", "1", "2", "--requests", "40", "--oversized", "2", "--rows", "1", "10"]
+TINY = [
+    *("--seconds", "0.5", "--connections", "1", "2", "--requests", "40", "--oversized", "2", "--rows", "1", "10"),
+    *("--capture_rounds", "1"),
+]
 
 
 def run_serving(generator: str) -> str:
@@ -35,6 +38,8 @@ def check_table(output: str) -> None:
     assert re.search(r"^\s+10\s+[\d.]+\s+[\d.]+\s+[\d.]+", output, re.M), output
     assert re.search(r"after 40 requests\s+[\d.]+ MiB\s+0 non-2xx", output), output
     assert re.search(r"after 2 oversized requests\s+[\d.]+ MiB\s+2 got 413", output), output
+    assert re.search(r"^\s+collecting\s+p50\s+[\d.]+ ms", output, re.M), output
+    assert re.search(r"overhead on p50 \(median of rounds\): -?[\d.]+ ms; target < 0.1 ms", output), output
 
 
 def test_the_serving_benchmark_prints_its_table_with_the_python_generator():

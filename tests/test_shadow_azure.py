@@ -183,3 +183,26 @@ def test_drift_reads_the_collected_inputs_and_the_models_training_distribution(w
     assert found["features"]["BMI"]["verdict"] == "drift"
     assert {name for name, f in found["features"].items() if f["verdict"] == "drift"} == {"BMI"}
     assert workspace.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["compare", "--deployment_name", "green", "--against", "green"],
+            "--against 'green' is the deployment compared",
+        ),
+        (["compare", "--deployment_name", "green", "--minutes", "0"], "invalid --minutes 0: use 1 to 10080"),
+        (["drift", "--deployment_name", "blue", "--plot", "drift.txt"], "invalid --plot 'drift.txt': name a .png file"),
+        (
+            ["rollout", "--deployment_name", "green", "--steps", "100", "--max_disagreement_percent", "150"],
+            "invalid --max_disagreement_percent 150: use 0 to 100",
+        ),
+    ],
+)
+def test_bad_compare_drift_and_gate_flags_are_one_line_before_any_call(workspace, run_script, argv, message):
+    result = run_script(manage_online_endpoint, [argv[0], "--endpoint_name", ENDPOINT, *argv[1:]])
+
+    assert result.code == 2
+    assert message in result.err and len(result.err.strip().splitlines()) == 1
+    assert workspace.requests == []

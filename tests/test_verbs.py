@@ -21,6 +21,8 @@ VALID_FLAGS = {
     "rollback": [],
     "metrics": ["--minutes", "10"],
     "rollout": ["--deployment_name", "green", "--steps", "10", "100", "--bake_seconds", "60"],
+    "compare": ["--deployment_name", "green", "--against", "blue", "--minutes", "30"],
+    "drift": ["--deployment_name", "blue", "--minutes", "30", "--plot", "drift.png"],
     "autoscale": [
         *("--deployment_name", "blue", "--min", "1", "--max", "3", "--default", "1"),
         *("--cpu_out", "70", "--cpu_in", "30"),
