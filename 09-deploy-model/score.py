@@ -84,6 +84,9 @@ COLLECTION_VARIABLES = ("AZUREML_MDC_CONFIG_PATH", "AZUREML_MDC_ENABLED")  # wha
 COLLECTION_NAMES = ("model_inputs", "model_outputs")
 OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability"])
 COLLECTION_ERROR_LOG_SECONDS = 60.0
+class_labels: np.ndarray = LABEL_ARRAY  # the label of each of the model's classes, in predict_proba's column order
+positive_column: int | None = None  # predict_proba's column of "diabetic"
+request_context: tuple[Any, Any, Any] | None = None  # flask's, to read the request id the server keeps
 
 
 def _logger() -> logging.Logger:
@@ -145,6 +148,8 @@ def init() -> None:
         logger.info("At most %d rows per request (%s)", max_rows, MAX_ROWS_VARIABLE)
     collectors.clear()
     collectors.update(_collectors())
+    if collectors:
+        _prepare_collection()
 
 
 class _CollectionErrors:
@@ -380,26 +385,39 @@ def _predict_collected(frame: pd.DataFrame) -> list[str]:
         return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
     probabilities = model.predict_proba(frame)
     # the class of highest probability, as scikit-learn's classifiers predict (first class on a tie)
-    classes = np.asarray(model.classes_)[probabilities.argmax(axis=1)].astype(np.intp)
-    labels = LABEL_ARRAY[classes]
-    diabetic = probabilities[:, list(model.classes_).index(1)] if 1 in model.classes_ else np.zeros(len(frame))
-    _collect(
-        outputs, pd.DataFrame({"label": labels, "diabetic_probability": diabetic}, columns=OUTPUT_COLUMNS), context
-    )
+    labels = class_labels[probabilities.argmax(axis=1)]
+    diabetic = probabilities[:, positive_column] if positive_column is not None else np.zeros(len(frame))
+    table = np.empty((len(labels), 2), dtype=object)  # one block: a third of what a frame from a dict costs
+    table[:, 0], table[:, 1] = labels, diabetic
+    _collect(outputs, pd.DataFrame(table, columns=OUTPUT_COLUMNS, copy=False), context)
     return labels.tolist()
 
 
 def _correlation() -> Any:
     """The request's id (x-request-id, the id the server puts on its answer) as the collection's correlation id; None
     outside a request (the collector then makes one up)."""
+    if request_context is None:
+        return None
+    context, has_request_context, g = request_context
+    if has_request_context() and getattr(g, "request_id", ""):
+        return context(id=g.request_id)
+    return None
+
+
+def _prepare_collection() -> None:
+    """What each collected request needs, worked out once: the label of each of the model's classes, the column of
+    "diabetic"'s probability, and flask's request context (where the server keeps the request id)."""
+    global class_labels, positive_column, request_context
+    classes = list(getattr(model, "classes_", []))
+    class_labels = LABEL_ARRAY[np.asarray(classes, dtype=np.intp)] if classes else LABEL_ARRAY
+    positive_column = classes.index(1) if 1 in classes else None
     try:
         from azureml.ai.monitoring.context import BasicCorrelationContext
         from flask import g, has_request_context
     except ImportError:
-        return None
-    if has_request_context() and getattr(g, "request_id", ""):
-        return BasicCorrelationContext(id=g.request_id)
-    return None
+        request_context = None
+    else:
+        request_context = (BasicCorrelationContext, has_request_context, g)
 
 
 def _collect(collector: Any, frame: pd.DataFrame, context: Any) -> Any:
