@@ -86,7 +86,7 @@ OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability"])
 COLLECTION_ERROR_LOG_SECONDS = 60.0
 class_labels: np.ndarray = LABEL_ARRAY  # the label of each of the model's classes, in predict_proba's column order
 positive_column: int | None = None  # predict_proba's column of "diabetic"
-request_context: tuple[Any, Any, Any] | None = None  # flask's, to read the request id the server keeps
+request_context: tuple[Any, Any, Any, Any] | None = None  # flask's: the request id the server keeps, after-answer
 
 
 def _logger() -> logging.Logger:
@@ -375,33 +375,62 @@ def predict(rows: np.ndarray) -> list[str]:
 
 
 def _predict_collected(frame: pd.DataFrame) -> list[str]:
-    """predict() with data collection on: the inputs, then the labels and probabilities, under one correlation id."""
-    context = _correlation()
-    inputs = collectors.get("model_inputs")
-    if inputs is not None:
-        context = _collect(inputs, frame, context)
+    """predict() with data collection on: the labels (and probabilities when outputs are collected), then the inputs
+    and outputs collected under one correlation id. In a request, collecting waits until the answer is sent (the
+    server's worker does it before it takes the next request), so the caller does not wait for it."""
+    request_id = _request_id()
     outputs = collectors.get("model_outputs")
     if outputs is None or not hasattr(model, "predict_proba"):
-        return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
-    probabilities = model.predict_proba(frame)
-    # the class of highest probability, as scikit-learn's classifiers predict (first class on a tie)
-    labels = class_labels[probabilities.argmax(axis=1)]
-    diabetic = probabilities[:, positive_column] if positive_column is not None else np.zeros(len(frame))
-    table = np.empty((len(labels), 2), dtype=object)  # one block: a third of what a frame from a dict costs
-    table[:, 0], table[:, 1] = labels, diabetic
-    _collect(outputs, pd.DataFrame(table, columns=OUTPUT_COLUMNS, copy=False), context)
+        labels = LABEL_ARRAY[model.predict(frame).astype(np.intp)]
+        diabetic = None
+    else:
+        probabilities = model.predict_proba(frame)
+        # the class of highest probability, as scikit-learn's classifiers predict (first class on a tie)
+        labels = class_labels[probabilities.argmax(axis=1)]
+        diabetic = probabilities[:, positive_column] if positive_column is not None else np.zeros(len(frame))
+
+    def collect() -> None:
+        context = request_context[0](id=request_id) if request_context and request_id else None
+        inputs = collectors.get("model_inputs")
+        if inputs is not None:
+            context = _collect(inputs, frame, context)
+        if outputs is not None and diabetic is not None:
+            table = np.empty((len(labels), 2), dtype=object)  # one block: a third of what a frame from a dict costs
+            table[:, 0], table[:, 1] = labels, diabetic
+            _collect(outputs, pd.DataFrame(table, columns=OUTPUT_COLUMNS, copy=False), context)
+
+    if not _after_answer(collect):
+        collect()
     return labels.tolist()
 
 
-def _correlation() -> Any:
-    """The request's id (x-request-id, the id the server puts on its answer) as the collection's correlation id; None
+def _request_id() -> str:
+    """The request's id (x-request-id, the id the server puts on its answer), the collection's correlation id; ""
     outside a request (the collector then makes one up)."""
     if request_context is None:
-        return None
-    context, has_request_context, g = request_context
-    if has_request_context() and getattr(g, "request_id", ""):
-        return context(id=g.request_id)
-    return None
+        return ""
+    _context, has_request_context, g, _after = request_context
+    return str(getattr(g, "request_id", "") or "") if has_request_context() else ""
+
+
+def _after_answer(job: Any) -> bool:
+    """Run `job` once the answer is sent (Werkzeug calls a response's on-close functions after the server wrote
+    it); False outside a request."""
+    if request_context is None or not request_context[1]():
+        return False
+
+    def guarded() -> None:
+        try:
+            job()
+        except Exception as error:  # nothing of a collection may reach the server
+            collection_errors(error)
+
+    def on_close(response: Any) -> Any:
+        response.call_on_close(guarded)
+        return response
+
+    request_context[3](on_close)
+    return True
 
 
 def _prepare_collection() -> None:
@@ -413,11 +442,11 @@ def _prepare_collection() -> None:
     positive_column = classes.index(1) if 1 in classes else None
     try:
         from azureml.ai.monitoring.context import BasicCorrelationContext
-        from flask import g, has_request_context
+        from flask import after_this_request, g, has_request_context
     except ImportError:
         request_context = None
     else:
-        request_context = (BasicCorrelationContext, has_request_context, g)
+        request_context = (BasicCorrelationContext, has_request_context, g, after_this_request)
 
 
 def _collect(collector: Any, frame: pd.DataFrame, context: Any) -> Any:

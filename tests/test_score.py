@@ -299,7 +299,8 @@ def test_a_failing_collection_is_logged_and_the_request_answered(model_dir, monk
 
 
 def test_collected_outputs_carry_the_labels_and_probability_under_the_request_id(model_dir, monkeypatch, tmp_path):
-    from flask import Flask, g
+    """In a request, the collection happens once the answer is sent (the caller does not wait for it)."""
+    from flask import Flask, g, jsonify
 
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
     collecting(monkeypatch, tmp_path, {"model_inputs": {"enabled": True}, "model_outputs": {"enabled": True}})
@@ -316,12 +317,23 @@ def test_collected_outputs_carry_the_labels_and_probability_under_the_request_id
             return context
 
     module.collectors.update({name: Recording(name) for name in module.collectors})
-    with Flask("test").test_request_context():
+    app = Flask("test")
+    answers = []
+
+    @app.post("/score")
+    def score():
         g.request_id = "request-7"
-        answer = module.run(json.dumps({"data": [CANONICAL_ROW, CANONICAL_ROW]}))
+        answers.append(module.run(json.dumps({"data": [CANONICAL_ROW, CANONICAL_ROW]})))
+        assert seen == []  # not yet: the answer is not sent
+        return jsonify(answers[-1])
+
+    with app.test_client() as client:
+        response = client.post("/score")
+        response.close()
 
     (_, inputs, first), (_, outputs, second) = seen
+    assert response.json == answers[0] == ["diabetic", "diabetic"]
     assert first == second == "request-7"
     assert list(inputs.columns) == list(FEATURES) and len(inputs) == 2
-    assert list(outputs["label"]) == answer == ["diabetic", "diabetic"]
+    assert list(outputs["label"]) == answers[0]
     assert ((outputs["diabetic_probability"] > 0.5) & (outputs["diabetic_probability"] <= 1)).all()
