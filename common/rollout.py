@@ -210,17 +210,11 @@ class Rollout:
                 )
                 recorded = recorded or was != now
                 expected = split
-                started = self.clock()
-                probing = f", sending {self.prober.count} probe requests" if self.prober else ""
                 self.report(
-                    f"[{_clock_text(started)}] {label}: {traffic.describe(split.live)}; baking {self.bake_seconds:g} s"
-                    f"{probing}"
+                    f"[{_clock_text(self.clock())}] {label}: {traffic.describe(split.live)}; baking "
+                    f"{self.bake_seconds:g} s{self._probing}"
                 )
-                if self.prober is not None:
-                    self.prober.bake(self.bake_seconds, self.clock, self.sleep)
-                else:
-                    self.sleep(self.bake_seconds)
-                ended = self.clock()
+                started, ended = self._bake()
                 found: DeploymentFigures = self.source.settled(self.deployment, started, ended)
                 verdict = judge(found.live, self.limits)
                 record = StepRecord(index, percent, split, found.live, verdict, started, ended)
@@ -244,6 +238,10 @@ class Rollout:
             self._interrupted(before, recorded)
         return expected
 
+    @property
+    def _probing(self) -> str:
+        return f", sending {self.prober.count} probe requests" if self.prober else ""
+
     def _bake(self) -> tuple[float, float]:
         started = self.clock()
         if self.prober is not None:
@@ -266,10 +264,9 @@ class Rollout:
             change=self.change,
             remember=True,
         )
-        probing = f", sending {self.prober.count} probe requests" if self.prober else ""
         self.report(
             f"[{_clock_text(self.clock())}] shadow bake: {self.deployment} mirrored "
-            f"{split.mirror[self.deployment]}%; baking {self.bake_seconds:g} s{probing}"
+            f"{split.mirror[self.deployment]}%; baking {self.bake_seconds:g} s{self._probing}"
         )
         started, ended = self._bake()
         found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=self.target.local)

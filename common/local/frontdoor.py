@@ -276,18 +276,19 @@ def create_app(
                     background.add(task)
                     task.add_done_callback(background.discard)
                     mirrored = target
-        if pair is None:
-            return await forward(deployment, instance, body, content_type, request_id), chosen, mirrored
         started = time.perf_counter()
         try:
             response = await forward(deployment, instance, body, content_type, request_id)
         except Refusal as refusal:
-            seconds = time.perf_counter() - started
-            pairs.answered(pair, shadow=False, deployment=chosen, status=refusal.status, seconds=seconds, body=None)
+            if pair is not None:
+                seconds = time.perf_counter() - started
+                pairs.answered(pair, shadow=False, deployment=chosen, status=refusal.status, seconds=seconds, body=None)
             raise
-        seconds = time.perf_counter() - started
-        answer = bytes(response.body)
-        pairs.answered(pair, shadow=False, deployment=chosen, status=response.status_code, seconds=seconds, body=answer)
+        if pair is not None:
+            seconds, answer = time.perf_counter() - started, bytes(response.body)
+            pairs.answered(
+                pair, shadow=False, deployment=chosen, status=response.status_code, seconds=seconds, body=answer
+            )
         return response, chosen, mirrored
 
     def refused(request: Request) -> Response | None:
