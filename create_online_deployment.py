@@ -22,8 +22,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import commands
-from commands import create_deployment
+try:
+    import commands
+    from commands import create_deployment
+except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
+    raise SystemExit(130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

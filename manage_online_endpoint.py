@@ -37,9 +37,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import commands
-from common import validation
-from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+try:
+    import commands
+    from common import validation
+    from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
+    raise SystemExit(130) from None
 
 
 def chosen_verb(argv: Sequence[str]) -> str | None:
@@ -54,12 +57,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, commands
     for name, verb in commands.VERBS.items():
         sub = verbs.add_parser(name, help=verb.summary, description=verb.summary)
         if name == chosen:
-            add_flag(sub, "--endpoint_name", required=True, help="the endpoint")
-            commands.load(name).add_arguments(sub)
+            module = commands.load(name)
+            add_flag(sub, "--endpoint_name", required=getattr(module, "ENDPOINT_REQUIRED", True), help="the endpoint")
+            module.add_arguments(sub)
             add_target_flags(sub)
             add_output_flags(sub)
     args = parser.parse_args(argv)
-    validation.resource_name("endpoint", args.endpoint_name)
+    if args.endpoint_name is not None:
+        validation.resource_name("endpoint", args.endpoint_name)
     if getattr(args, "deployment_name", None):
         validation.resource_name("deployment", args.deployment_name)
     return args, commands.load(args.command).validate(args)

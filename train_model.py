@@ -16,8 +16,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import commands
-from commands import train
+try:
+    import commands
+    from commands import train
+except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
+    raise SystemExit(130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,6 +85,10 @@ VERBS = {
         "commands.drift",
         "the collected inputs against the training distribution: PSI per feature, label shares, a plot",
     ),
+    "capacity": Verb(
+        "commands.capacity",
+        "Azure: the cores a deployment of N instances needs against the subscription's quota in the region",
+    ),
     "autoscale": Verb(
         "commands.autoscale",
         "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",

@@ -13,7 +13,7 @@ from typing import Any
 
 from commands import DeploymentRequest, client_for, deployment_plan
 from commands.target import LOCAL, Target
-from common import deployment_settings, history, references, traffic, validation
+from common import capacity, deployment_settings, history, references, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
     build_environment,
@@ -69,6 +69,7 @@ class CreateDeploymentRequest(DeploymentRequest):
     preflight: bool
     preflight_request: Path
     verbose: bool
+    skip_capacity_check: bool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +116,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     deployment_settings.add_flags(parser)
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_timeout_flag(parser, default_minutes=90)
-    add_flag(parser, "--dry_run", action="store_true", help="print the deployment YAML; contact nothing")
+    add_flag(
+        parser,
+        "--dry_run",
+        action="store_true",
+        help="print the deployment YAML; contact nothing (with workspace flags: also the capacity check's result)",
+    )
+    add_flag(
+        parser,
+        "--skip_capacity_check",
+        action="store_true",
+        help="Azure: do not read the region's VM sizes and the subscription's quota before deploying",
+    )
     add_flag(
         parser,
         "--preflight",
@@ -188,6 +200,7 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         preflight=args.preflight,
         preflight_request=Path(args.preflight_request),
         verbose=args.verbose,
+        skip_capacity_check=args.skip_capacity_check,
     )
 
 
@@ -251,6 +264,8 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     existing = get_or_none(client.online_deployments.get, name=name, endpoint_name=endpoint_name)
     deployment_settings.check_update(request.settings, existing)
     size = deployment_plan.planned_size(request, existing)
+    if not request.target.local and not request.skip_capacity_check:
+        capacity.before_deploying(client, size[0], size[1], existing)  # refused here: nothing written yet
     model, environment = resolve_assets(client, request, existing, size)
     deployment = deployment_plan.build_deployment(request, model, environment, existing, size)
     note = deployment_settings.worker_count_note(request.settings, existing)
@@ -378,6 +393,12 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
                 client.online_deployments.get, name=request.deployment_name, endpoint_name=request.endpoint_name
             )
             run_preflight(client, request, model, existing, deployment_plan.planned_size(request, existing))
+        if any(request.workspace.values()) and not request.target.local and not request.skip_capacity_check:
+            client = client_for(request)
+            existing = get_or_none(
+                client.online_deployments.get, name=request.deployment_name, endpoint_name=request.endpoint_name
+            )
+            capacity.before_deploying(client, *deployment_plan.planned_size(request, existing), existing)
         output(deployment_plan.dry_run(request).rstrip("\n"))
         return 0
     client = client_for(request)

@@ -40,7 +40,7 @@ def small_disk(folder: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write a file until the device is full; the file, to remove to free the space again."""
     filler = disk / "filler"
-    with filler.open("wb") as handle, contextlib.suppress(OSError):
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):  # nothing left to flush at close
         while True:
             handle.write(b"\0" * 65536)
             handle.flush()

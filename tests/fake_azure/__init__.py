@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import responses
 
 from tests.fake_azure.assets import AssetRoutes
+from tests.fake_azure.capacity import CapacityRoutes, default_sizes, default_usages
 from tests.fake_azure.deployments import DeploymentRoutes
 from tests.fake_azure.endpoints import EndpointRoutes, refusal_of_score_py, score_py
 from tests.fake_azure.monitor import MonitorRoutes
@@ -57,13 +58,16 @@ __all__ = [
 
 
 @dataclass
-class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
+class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, CapacityRoutes):
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     environments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     codes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # data assets (a collection's)
+    # the region's VM sizes and the subscription's dedicated-core usage (tests/fake_azure/capacity.py's defaults)
+    vm_sizes: list[dict[str, Any]] = field(default_factory=default_sizes)
+    usages: list[dict[str, Any]] = field(default_factory=default_usages)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
     failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
@@ -223,6 +227,8 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes):
             ("GET", f"/datastores/{name}", self._datastore),
             ("POST", f"/datastores/{name}/listSecrets", self._datastore_secrets),
             ("GET", OPERATIONS_PREFIX + f"/locations/{name}/mfeOperationsStatus/{name}", self._operation),
+            ("GET", OPERATIONS_PREFIX + f"/locations/{name}/vmSizes", self._vm_sizes),
+            ("GET", OPERATIONS_PREFIX + f"/locations/{name}/usages", self._usages),
             ("GET", "/([^/]+/.+)", self._get_blob),
             ("HEAD", "/([^/]+/.+)", self._get_blob),
             ("PUT", "/([^/]+/.+)", self._put_blob),
