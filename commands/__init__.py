@@ -89,6 +89,10 @@ VERBS = {
         "commands.capacity",
         "Azure: the cores a deployment of N instances needs against the subscription's quota in the region",
     ),
+    "doctor": Verb(
+        "commands.doctor",
+        "why a deployment failed: its error and both containers' logs against a table of known causes, with the fix",
+    ),
     "autoscale": Verb(
         "commands.autoscale",
         "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",
