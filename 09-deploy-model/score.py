@@ -37,7 +37,7 @@ import reprlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
@@ -86,7 +86,7 @@ OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability"])
 COLLECTION_ERROR_LOG_SECONDS = 60.0
 class_labels: np.ndarray = LABEL_ARRAY  # the label of each of the model's classes, in predict_proba's column order
 positive_column: int | None = None  # predict_proba's column of "diabetic"
-request_context: tuple[Any, Any, Any, Any] | None = None  # flask's: the request id the server keeps, after-answer
+request_context: RequestContext | None = None  # set by init() when data collection is on
 
 
 def _logger() -> logging.Logger:
@@ -104,6 +104,15 @@ def _logger() -> logging.Logger:
 
 
 logger = _logger()
+
+
+class RequestContext(NamedTuple):
+    """What collecting needs of the request being served: flask's, where the inference server keeps the request."""
+
+    correlation: Any  # azureml-ai-monitoring's BasicCorrelationContext
+    active: Any  # flask.has_request_context
+    g: Any  # flask.g: the server sets g.request_id from x-request-id
+    after_this_request: Any  # flask.after_this_request
 
 
 class BadRequest(ValueError):
@@ -390,7 +399,7 @@ def _predict_collected(frame: pd.DataFrame) -> list[str]:
         diabetic = probabilities[:, positive_column] if positive_column is not None else np.zeros(len(frame))
 
     def collect() -> None:
-        context = request_context[0](id=request_id) if request_context and request_id else None
+        context = request_context.correlation(id=request_id) if request_context and request_id else None
         inputs = collectors.get("model_inputs")
         if inputs is not None:
             context = _collect(inputs, frame, context)
@@ -407,16 +416,15 @@ def _predict_collected(frame: pd.DataFrame) -> list[str]:
 def _request_id() -> str:
     """The request's id (x-request-id, the id the server puts on its answer), the collection's correlation id; ""
     outside a request (the collector then makes one up)."""
-    if request_context is None:
+    if request_context is None or not request_context.active():
         return ""
-    _context, has_request_context, g, _after = request_context
-    return str(getattr(g, "request_id", "") or "") if has_request_context() else ""
+    return str(getattr(request_context.g, "request_id", "") or "")
 
 
 def _after_answer(job: Any) -> bool:
     """Run `job` once the answer is sent (Werkzeug calls a response's on-close functions after the server wrote
     it); False outside a request."""
-    if request_context is None or not request_context[1]():
+    if request_context is None or not request_context.active():
         return False
 
     def guarded() -> None:
@@ -429,7 +437,7 @@ def _after_answer(job: Any) -> bool:
         response.call_on_close(guarded)
         return response
 
-    request_context[3](on_close)
+    request_context.after_this_request(on_close)
     return True
 
 
@@ -446,7 +454,7 @@ def _prepare_collection() -> None:
     except ImportError:
         request_context = None
     else:
-        request_context = (BasicCorrelationContext, has_request_context, g, after_this_request)
+        request_context = RequestContext(BasicCorrelationContext, has_request_context, g, after_this_request)
 
 
 def _collect(collector: Any, frame: pd.DataFrame, context: Any) -> Any:

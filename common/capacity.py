@@ -42,6 +42,8 @@ class Size:
 
 @dataclass(frozen=True)
 class Quota:
+    """A usage's figures; a limit of -1 is no limit (the Usage API's way)."""
+
     name: str
     in_use: int
     limit: int
@@ -139,10 +141,9 @@ def quotas_of(entities: Any) -> tuple[dict[str, Quota], Quota | None]:
         name = _field(entity, "name", "name")
         label = str(name.get("value") if isinstance(name, dict) else getattr(name, "value", name) or "")
         kind = str(_field(entity, "type", "type") or "").lower()
+        limit = _field(entity, "limit", "limit")
         quota = Quota(
-            label,
-            int(_field(entity, "currentValue", "current_value") or 0),
-            int(_field(entity, "limit", "limit") if _field(entity, "limit", "limit") is not None else -1),
+            label, int(_field(entity, "currentValue", "current_value") or 0), -1 if limit is None else int(limit)
         )
         if label.lower() == REGIONAL_TOTAL:
             region = quota
