@@ -1,4 +1,5 @@
-"""Look after an online endpoint: show it, keys, logs, traffic and safe rollout, metrics, delete.
+"""Look after an online endpoint: show it, keys, logs, traffic and safe rollout, metrics, shadow comparison and
+drift, capacity, the doctor, delete.
 
 Examples:
   python manage_online_endpoint.py show --endpoint_name diabetes-classify
@@ -13,6 +14,10 @@ Examples:
       --steps 10 50 100 --bake_seconds 300 --max_error_percent 1 --max_p95_ms 500
   python manage_online_endpoint.py promote --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py rollback --endpoint_name diabetes-classify
+  python manage_online_endpoint.py compare --endpoint_name diabetes-classify --deployment_name green --minutes 30
+  python manage_online_endpoint.py drift --endpoint_name diabetes-classify --deployment_name blue --plot drift.png
+  python manage_online_endpoint.py capacity --instance_type Standard_DS3_v2 --instance_count 2
+  python manage_online_endpoint.py doctor --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name blue --force --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --yes
