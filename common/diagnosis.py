@@ -155,7 +155,7 @@ CAUSES: tuple[Cause, ...] = (
         "quota",
         re.compile(r"(?i)(OutOfQuota|not enough quota|QuotaExceeded)[^\n]*"),
         lambda m, e: (
-            f"the subscription lacks cores for this size: see manage_online_endpoint.py capacity, request "
+            f"the subscription lacks cores for this size: see the capacity verb's table, request "
             f"more at {QUOTA_PAGE}, or use a smaller --instance_type or --instance_count"
         ),
         ("error",),
@@ -186,7 +186,7 @@ CAUSES: tuple[Cause, ...] = (
             r"(?i)(\b401\b[^\n]*unauthori[sz]ed[^\n]*|key_auth_access_denied[^\n]*|invalid authentication[^\n]*)"
         ),
         lambda m, e: (
-            "the endpoint refused the credential: fetch the key again (manage_online_endpoint.py keys), a "
+            "the endpoint refused the credential: fetch the key again (the keys verb), a "
             "regenerated key replaces the old one; with aml_token, tokens expire (fetch a new one)"
         ),
         ("error",),
