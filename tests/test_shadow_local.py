@@ -57,6 +57,16 @@ def manage(capsys, *argv: str) -> tuple[int, str]:
     return code, printed.out if "--output" in argv else printed.out + printed.err
 
 
+def rollout(capsys, steps: list[str], *, max_disagreement_percent: float) -> tuple[int, str]:
+    """green rolled out through --steps with a shadow bake of 2 s and 60 probe requests first."""
+    return manage(
+        capsys,
+        *("rollout", "--deployment_name", "green", "--steps", *steps, "--bake_seconds", "2"),
+        *("--probe_requests", "60", "--min_requests", "10"),
+        *("--max_disagreement_percent", f"{max_disagreement_percent:g}"),
+    )
+
+
 def model_of(folder: Path):
     (path,) = folder.rglob("model.pkl")
     return joblib.load(path)
@@ -141,23 +151,7 @@ def test_rollout_stops_a_green_that_disagrees(target, models, capsys):
     deploy(target, "green", models["reversed"], 0)
     assert manage(capsys, "traffic", "--mirror", "none")[0] == 0
 
-    code, out = manage(
-        capsys,
-        "rollout",
-        "--deployment_name",
-        "green",
-        "--steps",
-        "50",
-        "100",
-        "--bake_seconds",
-        "2",
-        "--probe_requests",
-        "60",
-        "--min_requests",
-        "10",
-        "--max_disagreement_percent",
-        "5",
-    )
+    code, out = rollout(capsys, ["50", "100"], max_disagreement_percent=5)
 
     assert code == 9, out
     assert "stopped before its first live step" in out
@@ -173,22 +167,7 @@ def test_rollout_lets_an_identical_green_through(target, capsys):
     assert green["settings"]["data_collection"]["collections"] == []  # a redeploy keeps it unless told: none is off
     assert "collected_to" not in green
 
-    code, out = manage(
-        capsys,
-        "rollout",
-        "--deployment_name",
-        "green",
-        "--steps",
-        "100",
-        "--bake_seconds",
-        "2",
-        "--probe_requests",
-        "60",
-        "--min_requests",
-        "10",
-        "--max_disagreement_percent",
-        "0",
-    )
+    code, out = rollout(capsys, ["100"], max_disagreement_percent=0)
 
     assert code == 0, out
     assert "disagreement 0.0% -> ok" in out

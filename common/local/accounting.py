@@ -86,9 +86,14 @@ class AccessLog:
             self.failing = False
 
     async def run(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(self.FLUSH_SECONDS)
-                self.flush()
-        finally:
-            self.flush()
+        await flush_every(self.flush, self.FLUSH_SECONDS)
+
+
+async def flush_every(flush: Callable[[], None], seconds: float) -> None:
+    """Call `flush` every `seconds` on the event loop, and once more when cancelled (the front door stops)."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            flush()
+    finally:
+        flush()

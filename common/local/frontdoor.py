@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.local import auth, capture_files, logfiles
-from common.local.accounting import AccessLog, Metrics
+from common.local.accounting import AccessLog, Metrics, flush_every
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
 from common.local.instance import Instance
@@ -126,7 +126,7 @@ def create_app(
         tasks = [
             loop.create_task(access.run(), name="access log"),
             loop.create_task(keep_logs(), name="logs"),
-            loop.create_task(keep_pairs(), name="pairs"),
+            loop.create_task(flush_every(pairs.flush, AccessLog.FLUSH_SECONDS), name="pairs"),
         ]
         if supervise:
             tasks.append(loop.create_task(supervisor.run(), name="supervisor"))
@@ -166,14 +166,6 @@ def create_app(
             removed = capture_files.prune(folder, limit)
             if removed:
                 log.info("removed %d oldest collected file(s) of %s (over %d bytes)", len(removed), folder.name, limit)
-
-    async def keep_pairs() -> None:
-        try:
-            while True:
-                await asyncio.sleep(AccessLog.FLUSH_SECONDS)
-                pairs.flush()
-        finally:
-            pairs.flush()
 
     async def forward(
         deployment: Deployment, instance: Instance, body: bytes, content_type: str, request_id: str
