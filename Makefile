@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test lint bench bench-deploy bench-serving model clean
+.PHONY: setup lock test lint bench bench-deploy bench-serving bench-train model clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,10 @@ bench-deploy: setup
 bench-serving: setup
 	$(BIN)/python benchmarks/serving.py
 
+# train_model.py's time on a quiet and a busy machine, one OpenMP thread against one per core (about 2 minutes)
+bench-train: setup
+	$(BIN)/python benchmarks/training.py
+
 model: setup
 	$(BIN)/python train_model.py
 
@@ -100,8 +104,10 @@ demo-rollout: setup
 	@echo "== 2. a broken green (every request fails): rolled back automatically at its first step"
 	$(subst --score_path 09-deploy-model,--score_path demo/broken-release,$(ROLLOUT_DEPLOY)) --deployment_name green \
 		--traffic_allocation 0
+	@echo "== expected next: the rollout's 'error:' line and exit 9, the split restored: the automatic rollback at work"
 	$(ROLLOUT) || test $$? -eq 9
 	$(MANAGE_ROLLOUT) show --local --endpoint_name $(ROLLOUT_ENDPOINT)
+	@echo "== demo-rollout done: blue serves 100%; the broken green holds no traffic (make demo-clean removes it all)"
 
 # Shadow comparison on a local endpoint of its own (under a minute once set up): blue, and a green trained on 300
 # rows instead of 5000, mirrored at 50%; 200 requests of 100 rows each (demo/shadow-requests.json); compare, drift
@@ -122,9 +128,12 @@ demo-shadow: setup
 	$(MANAGE_SHADOW) probe $(SHADOW_FLAGS) --requests 200 --request_file demo/shadow-requests.json
 	$(MANAGE_SHADOW) compare $(SHADOW_FLAGS) --deployment_name green
 	$(MANAGE_SHADOW) drift $(SHADOW_FLAGS) --deployment_name blue --plot outputs/drift-blue.png
+	@echo "== a rollout gated on green's disagreement with blue (at most 5% of rows): green, trained on 300 rows, is"
+	@echo "   expected to cross it, so the rollout stops before its first live step ('error:' line, exit 9)"
 	$(MANAGE_SHADOW) rollout $(SHADOW_FLAGS) --deployment_name green --steps 50 100 --bake_seconds 2 \
 		--probe_requests 100 --request_file demo/shadow-requests.json --max_disagreement_percent 5 || test $$? -eq 9
 	$(MANAGE_SHADOW) show $(SHADOW_FLAGS)
+	@echo "== demo-shadow done: blue serves 100%, green stayed a shadow (make demo-clean removes it all)"
 
 # Every local endpoint the demos and the README's examples create (tests/test_readme.py keeps the list complete)
 README_ENDPOINTS := $(DEMO_ENDPOINT) $(ROLLOUT_ENDPOINT) $(SHADOW_ENDPOINT) diabetes-safe diabetes-local

@@ -15,7 +15,7 @@ Examples:
   python manage_online_endpoint.py promote --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py rollback --endpoint_name diabetes-classify
   python manage_online_endpoint.py compare --endpoint_name diabetes-classify --deployment_name green --minutes 30
-  python manage_online_endpoint.py drift --endpoint_name diabetes-classify --deployment_name blue --plot drift.png
+  python manage_online_endpoint.py drift --endpoint_name diabetes-classify --deployment_name blue --plot
   python manage_online_endpoint.py capacity --instance_type Standard_DS3_v2 --instance_count 2
   python manage_online_endpoint.py doctor --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
@@ -27,13 +27,13 @@ Examples:
   python manage_online_endpoint.py stop --endpoint_name diabetes-classify --local
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
-Every subcommand takes --local for the local target; start and stop exist only there (an Azure endpoint runs until
-it is deleted). traffic, promote, rollout and create_online_deployment.py --traffic_allocation record the split
-they replace in the endpoint's tags; rollback restores the most recent one. Exit codes: 0 done, 1 failed, 2 bad
-input, 3 not found (rollback: no history), 9 a rollout crossed a limit and was rolled back, 130 interrupted (a
-rollout restores the split from before it). Environment variables: AZURE_SUBSCRIPTION_ID,
-AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace flags are not given), and those
-DefaultAzureCredential reads.
+Every subcommand but capacity and autoscale (Azure's quota and Azure Monitor: Azure only) takes --local for the
+local target; start and stop exist only there (an Azure endpoint runs until it is deleted). traffic, promote,
+rollout and create_online_deployment.py --traffic_allocation record the split they replace in the endpoint's tags;
+rollback restores the most recent one. Exit codes: 0 done, 1 failed, 2 bad input, 3 not found (rollback: no
+history), 9 a rollout crossed a limit and was rolled back, 130 interrupted (a rollout restores the split from before
+it). Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace
+flags are not given), and those DefaultAzureCredential reads.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from collections.abc import Sequence
 try:
     import commands
     from common import validation
-    from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+    from common.cli import add_name_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
     raise SystemExit(130) from None
 
@@ -63,7 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, commands
         sub = verbs.add_parser(name, help=verb.summary, description=verb.summary)
         if name == chosen:
             module = commands.load(name)
-            add_flag(sub, "--endpoint_name", required=getattr(module, "ENDPOINT_REQUIRED", True), help="the endpoint")
+            add_name_flag(
+                sub, "--endpoint_name", required=getattr(module, "ENDPOINT_REQUIRED", True), help="the endpoint"
+            )
             module.add_arguments(sub)
             add_target_flags(sub)
             add_output_flags(sub)

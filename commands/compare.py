@@ -10,7 +10,7 @@ from typing import Any
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import collected, shadow, traffic, validation
-from common.cli import add_flag
+from common.cli import add_flag, add_name_flag
 from common.errors import UsageError
 
 LOCAL_MAX_MINUTES = 60  # the front door keeps the last hour of pairs
@@ -19,7 +19,7 @@ AZURE_MAX_MINUTES = 7 * 24 * 60  # a week of hour folders, listed one by one
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deployment_flag(parser, required=True)
-    add_flag(
+    add_name_flag(
         parser,
         "--against",
         metavar="DEPLOYMENT",

@@ -6,7 +6,8 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,17 @@ from common.assets import (
     resolve_environment,
     resolve_model,
 )
-from common.azure_errors import is_azure_error, is_quota_error, is_transient, quota_hint, service_message
+from common.azure_errors import (
+    is_azure_error,
+    is_quota_error,
+    is_transient,
+    quota_hint,
+    service_message,
+    translate,
+)
 from common.cli import (
     add_flag,
+    add_name_flag,
     add_output_flags,
     add_target_flags,
     add_timeout_flag,
@@ -34,7 +43,7 @@ from common.cli import (
     progress,
     warn,
 )
-from common.errors import CliError, UsageError
+from common.errors import EXIT_CONFLICT, EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError, UsageError
 from common.operations import (
     deployment_failed,
     get_or_none,
@@ -73,8 +82,8 @@ class CreateDeploymentRequest(DeploymentRequest):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--deployment_name", required=True, help="3-32 letters, digits or hyphens")
-    add_flag(parser, "--endpoint_name", required=True, help="an existing endpoint")
+    add_name_flag(parser, "--deployment_name", required=True, help="3-32 letters, digits or hyphens")
+    add_name_flag(parser, "--endpoint_name", required=True, help="an existing endpoint")
     add_flag(
         parser,
         "--model_path",
@@ -225,6 +234,22 @@ def resolve_assets(
     return model, resolve_environment(client, request.environment)
 
 
+def latest_note(asked: references.AssetRef, resolved: references.AssetRef, existing: Any) -> str | None:
+    """What @latest (or a name without a version) turned out to be, said before it replaces another version."""
+    if asked.version is not None:
+        return None
+    note = f"Model {asked.name}@latest is version {resolved.version}"
+    if existing is None:
+        return note
+    name, _, running = references.asset_key(existing.model).partition(":")
+    if name == resolved.name and running and running != resolved.version:
+        return (
+            f"{note}; {existing.name} runs version {running} now and moves to {resolved.version} (to keep it, "
+            f"give --model_path azureml:{name}:{running})"
+        )
+    return note
+
+
 def run_preflight(
     client: Any, request: CreateDeploymentRequest, model: references.ModelRef, existing: Any, size: tuple[str, int]
 ) -> None:
@@ -267,6 +292,10 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     if not request.target.local and not request.skip_capacity_check:
         capacity.before_deploying(client, size[0], size[1], existing)  # refused here: nothing written yet
     model, environment = resolve_assets(client, request, existing, size)
+    if isinstance(request.model, references.AssetRef) and isinstance(model, references.AssetRef):
+        note = latest_note(request.model, model, existing)
+        if note:
+            progress(note)
     deployment = deployment_plan.build_deployment(request, model, environment, existing, size)
     note = deployment_settings.worker_count_note(request.settings, existing)
     if note:
@@ -277,6 +306,21 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     else:
         changed = ", ".join(deployment_plan.changes(existing, deployment)) or "nothing but the code, if it differs"
         progress(f"Updating deployment {name} on endpoint {endpoint_name} in place (changing {changed}; {instances})")
+    with traffic_kept_on_failure(request, planned):
+        return deploy_then_move_traffic(client, request, deployment, model, environment, before, planned)
+
+
+def deploy_then_move_traffic(
+    client: Any,
+    request: CreateDeploymentRequest,
+    deployment: Any,
+    model: references.ModelRef,
+    environment: references.AssetRef,
+    before: dict[str, int],
+    planned: dict[str, int],
+) -> dict[str, Any]:
+    name, endpoint_name = request.deployment_name, request.endpoint_name
+    moves = request.traffic_allocation is not None
     poller = client.online_deployments.begin_create_or_update(deployment)
     summary = {
         "deployment": name,
@@ -290,10 +334,7 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     if request.no_wait and not moves:
         return {**summary, "provisioning_state": "Creating", "traffic": before}
     if request.no_wait:
-        command = request.target.command(
-            "manage_online_endpoint.py",
-            *("traffic", "--endpoint_name", endpoint_name, "--set", *traffic_arguments(planned)),
-        )
+        command = traffic_command(request, planned)
         return {**summary, "provisioning_state": "Creating", "traffic": before, "traffic_command": command}
     check = request.target.show(endpoint_name)
     try:
@@ -313,6 +354,46 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(request))
     after = set_traffic(client, request) if moves else current_traffic(client, endpoint_name, request.target)[1]
     return {**summary, "provisioning_state": state or "Succeeded", "traffic": after}
+
+
+@contextlib.contextmanager
+def traffic_kept_on_failure(request: CreateDeploymentRequest, planned: dict[str, int]) -> Iterator[None]:
+    """A create whose deployment may still go ahead without it (interrupted, given up on, or refused because another
+    operation on it is in progress) says that its --traffic_allocation was not applied. A create refused outright
+    or a failed deployment changes nothing, and says what failed."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if request.traffic_allocation is None:
+            raise
+        raise with_traffic_note(CliError("interrupted", exit_code=EXIT_INTERRUPTED), request, planned) from None
+    except CliError as error:
+        raise with_traffic_note(error, request, planned) from None
+    except Exception as error:
+        translated = translate(error, request.target.show(request.endpoint_name))
+        if translated is None:
+            raise
+        raise with_traffic_note(translated, request, planned) from None
+
+
+UNFINISHED = (EXIT_INTERRUPTED, EXIT_TIMEOUT, EXIT_CONFLICT)  # the exits after which a deployment may still go ahead
+
+
+def with_traffic_note(error: CliError, request: CreateDeploymentRequest, planned: dict[str, int]) -> CliError:
+    if request.traffic_allocation is None or error.exit_code not in UNFINISHED:
+        return error
+    note = f"--traffic_allocation {request.traffic_allocation} was not applied (traffic unchanged)"
+    if error.exit_code != EXIT_CONFLICT:  # a conflict's own message says to run the command again
+        note += f"; once {request.deployment_name} has succeeded, apply it with: {traffic_command(request, planned)}"
+    return CliError(f"{error.message}; {note}", exit_code=error.exit_code, details=error.details)
+
+
+def traffic_command(request: CreateDeploymentRequest, planned: dict[str, int]) -> str:
+    """The command that sets the split this create planned."""
+    return request.target.command(
+        "manage_online_endpoint.py",
+        *("traffic", "--endpoint_name", request.endpoint_name, "--set", *traffic_arguments(planned)),
+    )
 
 
 def set_traffic(client: Any, request: CreateDeploymentRequest) -> dict[str, int]:

@@ -14,6 +14,7 @@ from commands.target import Target
 from common import history, traffic, validation
 from common.cli import (
     add_flag,
+    add_name_flag,
     add_output_flags,
     add_target_flags,
     add_timeout_flag,
@@ -54,7 +55,9 @@ class CreateEndpointRequest(Request):
 
 def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointRequest:
     parser = new_parser(doc)
-    add_flag(parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region")
+    add_name_flag(
+        parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region"
+    )
     add_flag(parser, "--description", default=None, help="free text shown in the studio")
     add_flag(
         parser,

@@ -40,6 +40,8 @@ def validate(args: argparse.Namespace) -> DeleteRequest:
 
 def run(client: Any, request: DeleteRequest) -> Result:
     name = request.endpoint_name
+    if request.target.local and not request.deployment_name:
+        client.online_endpoints.without_state_warnings(name)  # never "start it with" just before deleting it
     endpoint = get_or_none(client.online_endpoints.get, name)
     if endpoint is None:
         raise NotFoundError(f"endpoint {name!r} not found: there is nothing to delete")

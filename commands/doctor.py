@@ -47,6 +47,12 @@ def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagno
     return diagnosis.Evidence(error=error, logs=logs, settings=settings)
 
 
+def is_healthy(deployment: Any) -> bool:
+    """Succeeded, and (where the target reports it: locally) its server running."""
+    health = (deployment.properties or {}).get("health", "running")
+    return state_name(deployment.provisioning_state) == "Succeeded" and health == "running"
+
+
 def instance_memory(client: Any, instance_type: str, local: bool) -> float | None:
     """The instance type's memory, from the region's sizes (Azure; one read, only when out of memory is suspected)."""
     if local:
@@ -72,12 +78,20 @@ def run(client: Any, request: DeploymentRequest) -> Result:
         found.settings["memory_gb"] = instance_memory(client, found.settings["instance_type"], request.target.local)
         findings = diagnosis.diagnose(found)
     lines = [f"Doctor for {request.deployment_name} on {request.endpoint_name} ({found.error}):"]
-    lines += diagnosis.lines(findings, found)
+    healthy = not findings and is_healthy(deployment)
+    if healthy:
+        lines.append(
+            f"nothing wrong found: {request.deployment_name} succeeded and is running, and none of the doctor's "
+            f"{len(diagnosis.CAUSES)} known causes shows in its state or its logs"
+        )
+    else:
+        lines += diagnosis.lines(findings, found)
     data = {
         "endpoint": request.endpoint_name,
         "deployment": request.deployment_name,
         "state": found.error,
         "causes": [{"cause": f.cause, "source": f.source, "evidence": f.evidence, "fix": f.fix} for f in findings],
         "known": bool(findings),
+        "healthy": healthy,
     }
     return Result(data, lines)

@@ -18,12 +18,20 @@ from common.errors import CliError, UsageError
 from common.training import LABELS, METADATA_FILE
 
 MAX_MINUTES = 7 * 24 * 60
+DEFAULT_PLOT_FOLDER = Path("outputs")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deployment_flag(parser, required=True)
     add_flag(parser, "--minutes", type=int, default=60, help="the window: the last N minutes (default: %(default)s)")
-    add_flag(parser, "--plot", metavar="FILE.png", help="also draw a histogram per feature, training against recent")
+    add_flag(
+        parser,
+        "--plot",
+        nargs="?",
+        const="",
+        metavar="FILE.png",
+        help="also draw a histogram per feature, training against recent (no FILE: outputs/drift-DEPLOYMENT.png)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +45,9 @@ def validate(args: argparse.Namespace) -> DriftRequest:
     if not 1 <= args.minutes <= MAX_MINUTES:
         raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {MAX_MINUTES} (a week)")
     plot = Path(args.plot) if args.plot else None
-    if plot is not None:
+    if args.plot == "":  # --plot alone: beside the trained model, in the folder the checkout ignores
+        plot = DEFAULT_PLOT_FOLDER / f"drift-{args.deployment_name}.png"
+    elif plot is not None:
         if plot.suffix.lower() != ".png":
             raise UsageError(f"invalid --plot {args.plot!r}: name a .png file")
         if not plot.resolve().parent.is_dir():
@@ -119,6 +129,7 @@ def run(client: Any, request: DriftRequest) -> Result:
         from common.drift_plot import plot
 
         title = f"{request.endpoint_name}/{request.deployment_name}: last {request.minutes} min vs training"
+        request.plot.parent.mkdir(parents=True, exist_ok=True)  # outputs/ for --plot alone; a given folder exists
         data["plot"] = str(plot(found, request.plot, list(LABELS), title))
         lines.append(f"Plot: {request.plot}")
     return Result(data, lines)

@@ -16,6 +16,7 @@ from commands.target import of
 from common import scoring, validation
 from common.cli import (
     add_flag,
+    add_name_flag,
     add_output_flags,
     add_target_flags,
     configure_logging,
@@ -29,8 +30,8 @@ SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 
 def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespace:
     parser = new_parser(doc)
-    add_flag(parser, "--endpoint_name", required=True, help="the endpoint to call")
-    add_flag(parser, "--deployment_name", help="call this deployment only (even one with 0%% of the traffic)")
+    add_name_flag(parser, "--endpoint_name", required=True, help="the endpoint to call")
+    add_name_flag(parser, "--deployment_name", help="call this deployment only (even one with 0%% of the traffic)")
     add_flag(parser, "--request_file", default=SAMPLE_REQUEST, help="JSON request body (default: %(default)s)")
     add_target_flags(parser)
     add_output_flags(parser)

@@ -7,7 +7,7 @@ from typing import Any
 
 from commands import Request, Result
 from common import traffic
-from common.cli import add_flag
+from common.cli import add_flag, add_name_flag
 from common.errors import CliError, NotFoundError, UsageError
 from common.operations import require_endpoint, state_name
 
@@ -16,7 +16,7 @@ MAX_PROBES = 10_000
 
 
 def add_deployment_flag(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    add_flag(parser, "--deployment_name", required=required, help="the deployment")
+    add_name_flag(parser, "--deployment_name", required=required, help="the deployment")
 
 
 def add_request_file_flag(parser: argparse.ArgumentParser) -> None:

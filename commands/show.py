@@ -8,9 +8,10 @@ from typing import Any
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from common import capture, deployment_settings, traffic
-from common.operations import state_name
+from common.operations import enum_value, state_name
 
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
+NAME_COLUMN = 24
 
 
 def add_arguments(_parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def run(client: Any, request: Request) -> Result:
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
         "auth_mode": endpoint.auth_mode,
+        "public_network_access": (enum_value(getattr(endpoint, "public_network_access", None)) or "").lower() or None,
         "provisioning_state": state_name(endpoint.provisioning_state),
         "traffic": dict(endpoint.traffic or {}),
         "mirror_traffic": dict(endpoint.mirror_traffic or {}),
@@ -37,13 +39,15 @@ def run(client: Any, request: Request) -> Result:
         f"Endpoint:           {endpoint.name}",
         f"Scoring URI:        {endpoint.scoring_uri}",
         f"Auth mode:          {endpoint.auth_mode}",
+        f"Public network:     {data['public_network_access'] or 'unknown'}",
         f"Provisioning state: {data['provisioning_state']}",
         f"Traffic:            {traffic.describe(data['traffic']) or 'none'}",
         f"Mirror traffic:     {traffic.describe(data['mirror_traffic']) or 'none'}",
         "Deployments:" if deployments else "Deployments:        none",
     ]
+    width = max([NAME_COLUMN, *(len(d["name"]) for d in deployments)])  # names run to 32 characters
     for d in deployments:
-        lines += _deployment_lines(d)
+        lines += _deployment_lines(d, width)
     return Result(data, lines)
 
 
@@ -64,10 +68,10 @@ def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _deployment_lines(d: dict[str, Any]) -> list[str]:
+def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
     health = f" {d['health']:10}" if "health" in d else ""
     lines = [
-        f"  {d['name']:24} {d['provisioning_state'] or '?':10}{health} {d['traffic']:3}%  {d['model']}  "
+        f"  {d['name']:{width}} {d['provisioning_state'] or '?':10}{health} {d['traffic']:3}%  {d['model']}  "
         f"{d['instance_count']} x {d['instance_type']}"
     ]
     if d.get("health_reason"):

@@ -26,8 +26,11 @@ ROLE_HINT = "your identity needs the AzureML Data Scientist role (or Contributor
 WORKSPACE_MISSING_CODES = {"ResourceGroupNotFound", "SubscriptionNotFound", "WorkspaceNotFound"}
 QUOTA_CODES = {"OutOfQuota", "QuotaExceeded", "InsufficientQuota"}
 # A 409 about an endpoint that is busy, not about its name: "Cannot create a deployment in endpoint X because it
-# is in Updating provisioning state", "an operation is already in progress".
-BUSY = re.compile(r"in progress|provisioning state|is (?:being )?(?:updat|creat|delet)ing", re.IGNORECASE)
+# is in Updating provisioning state", "an operation is already in progress" (and the local target's "another
+# operation ...").
+BUSY = re.compile(
+    r"in progress|provisioning state|is (?:being )?(?:updat|creat|delet)ing|another operation", re.IGNORECASE
+)
 TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
 
 
@@ -193,9 +196,9 @@ def _translate(error: BaseException, show_verb: str) -> CliError:
         method, path = _request(error)
         endpoint = re.search(r"/onlineEndpoints/([^/]+)", path)
         if BUSY.search(message):
-            where = f"endpoint {endpoint.group(1)!r}" if endpoint else "the resource"
+            where = f" on endpoint {endpoint.group(1)!r}" if endpoint else ""
             return CliError(
-                f"another operation is in progress on {where} ({message}): wait until it finishes (check it with "
+                f"another operation is in progress{where} ({message}): wait until it finishes (check it with "
                 f"{show_verb}), then run the command again",
                 exit_code=EXIT_CONFLICT,
             )

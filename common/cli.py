@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from common.azure_errors import translate
 from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, not_installed
+from common.validation import canonical_name
 from common.workspace import SETTINGS
 
 log = logging.getLogger("deploy")
@@ -28,7 +29,13 @@ REQUIRED_MODULES = frozenset(
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but an argument error is one line (no usage dump) and exit code 2, and a mistyped flag is named
-    (argparse would first report a required flag it hides as missing)."""
+    (argparse would first report a required flag it hides as missing). Abbreviated flags are refused with the flag
+    meant (--deployment: did you mean --deployment_name?): argparse finds most of them "ambiguous", as every flag
+    has two spellings, and a command that works today would break when a flag with the same start is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
@@ -49,7 +56,7 @@ class ArgumentParser(argparse.ArgumentParser):
             if token == "--":
                 break
             flag = token.split("=", 1)[0]
-            if not flag.startswith("--") or flag == "--" or any(option.startswith(flag) for option in known):
+            if not flag.startswith("--") or flag == "--" or flag in known:
                 continue
             close = difflib.get_close_matches(flag, known, n=1)
             found.append(flag + (f" (did you mean {close[0]}?)" if close else ""))
@@ -64,6 +71,12 @@ def spellings(flag: str) -> list[str]:
 
 def add_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, **kwargs: Any) -> None:
     parser.add_argument(*spellings(flag), **kwargs)
+
+
+def add_name_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, **kwargs: Any) -> None:
+    """A flag that names an endpoint or a deployment: parsed into the lowercase name Azure ML keeps (names are
+    case-insensitive; common.validation.canonical_name), so every command finds what any spelling created."""
+    add_flag(parser, flag, type=canonical_name, **kwargs)
 
 
 def new_parser(doc: str | None) -> ArgumentParser:

@@ -109,7 +109,7 @@ def _shares(values: list[str], what: str, example: str) -> dict[str, int]:
         name, sep, share = value.partition("=")
         if not sep or not share.strip().isdigit():
             raise UsageError(f"invalid {what} {value!r}: use DEPLOYMENT=PERCENT, for example {example}")
-        validation.resource_name("deployment", name)
+        name = validation.resource_name("deployment", name)
         if name in shares:
             raise UsageError(f"deployment {name!r} is given twice in {what}")
         shares[name] = int(share)

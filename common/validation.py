@@ -28,21 +28,27 @@ MAX_TAGS = 50
 MAX_TAG_VALUE = 256
 
 
-def resource_name(kind: str, value: str) -> str:
-    """Validate an endpoint or deployment name; `kind` is 'endpoint' or 'deployment'.
+def canonical_name(value: str) -> str:
+    """An endpoint or deployment name as Azure ML keeps it: in lowercase, so `DiabetesClassify` given to any command
+    is the endpoint `diabetesclassify`, on both targets.
 
-    A deployment name must be lowercase: azure-ai-ml lowercases the deployment names in an endpoint's traffic on
-    every write (_strip_zeroes_from_traffic), so a deployment called Blue would take its share as "blue" and never
-    match its own name again (Azure Resource Manager names are case-insensitive: Blue and blue are one deployment).
+    Azure ML names are case-insensitive: azure-ai-ml lowercases an endpoint's and a deployment's name when it builds
+    the entity ("MFE is case-insensitive for Name. So convert the name into lower case here.",
+    azure/ai/ml/entities/_endpoint/endpoint.py and _deployment/deployment.py), Azure Resource Manager matches
+    resource names case-insensitively, and the scoring URI's host is lowercase. A name that breaks the rule is
+    left as typed, so that resource_name's error names it as given.
     """
+    if RESOURCE_NAME_MIN <= len(value) <= RESOURCE_NAME_MAX and RESOURCE_NAME_PATTERN.match(value):
+        return value.lower()
+    return value
+
+
+def resource_name(kind: str, value: str) -> str:
+    """Validate an endpoint or deployment name (`kind`: 'endpoint' or 'deployment'); its canonical (lowercase)
+    form. Capitals are allowed and mean the same name (see canonical_name)."""
     if not (RESOURCE_NAME_MIN <= len(value) <= RESOURCE_NAME_MAX) or not RESOURCE_NAME_PATTERN.match(value):
         raise UsageError(f"invalid {kind} name {value!r}: use {RESOURCE_NAME_RULE}")
-    if kind == "deployment" and value != value.lower():
-        raise UsageError(
-            f"invalid deployment name {value!r}: use lowercase ({value.lower()!r}); Azure ML keeps the names in an "
-            "endpoint's traffic in lowercase, so a mixed-case name would not match its own share"
-        )
-    return value
+    return canonical_name(value)
 
 
 def asset_name(kind: str, value: str) -> str:

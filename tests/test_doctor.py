@@ -182,6 +182,23 @@ def test_the_doctor_verb_reads_both_containers_and_writes_nothing(workspace, run
     assert workspace.writes() == []
 
 
+def test_a_healthy_deployment_is_said_to_be_healthy_not_an_unknown_failure(workspace, run_script):
+    workspace.add_deployment("diabetes-classify", "blue")
+    workspace.logs = "2026-12-01 10:00:00,000 I [1] azmlinfsrv - Starting AML Inference Server"
+    argv = ["doctor", "--endpoint_name", "diabetes-classify", "--deployment_name", "blue"]
+
+    text = run_script(manage_online_endpoint, argv)
+    data = run_script(manage_online_endpoint, [*argv, "--output", "json"])
+
+    assert text.code == 0, text.err
+    assert text.out.splitlines()[1] == (
+        f"nothing wrong found: blue succeeded and is running, and none of the doctor's {len(diagnosis.CAUSES)} "
+        "known causes shows in its state or its logs"
+    )
+    assert "cause: unknown" not in text.out
+    assert (json.loads(data.out)["healthy"], json.loads(data.out)["causes"]) == (True, [])
+
+
 def test_the_local_targets_failures_go_through_the_same_doctor(tmp_path, model_dir, run_script):
     broken = write_score(
         tmp_path / "broken", "import lightgbm\n\ndef init():\n    pass\n\ndef run(raw):\n    return []\n"

@@ -186,7 +186,9 @@ def test_a_body_over_the_limit_gets_413(tmp_path, sockets):
     assert declared.json() == {
         "error": {
             "code": "RequestEntityTooLarge",
-            "message": "the request body is larger than 1000 bytes, the most this endpoint accepts",
+            "message": "the request body is larger than 1,000 bytes, the most this endpoint accepts: send its rows "
+            "in several smaller requests (a batch endpoint scores large files offline), or raise the local limit "
+            "with AZUREML_LOCAL_MAX_REQUEST_BYTES set before the endpoint starts",
         }
     }
     assert chunked.status_code == 413

@@ -191,7 +191,10 @@ def test_timeout_says_the_deployment_keeps_running(slow_deployment, run_script):
     assert result.code == 8
     assert result.err.splitlines()[-1] == (
         "error: gave up waiting after 0 min 0 s: deployment diabetes-classify-blue-dp keeps running in Azure; "
-        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
+        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify; "
+        "--traffic_allocation 100 "
+        "was not applied (traffic unchanged); once diabetes-classify-blue-dp has succeeded, apply it with: python "
+        "manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set diabetes-classify-blue-dp=100"
     )
     assert slow_deployment.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
 
@@ -207,7 +210,10 @@ def test_ctrl_c_says_the_operation_keeps_running(slow_deployment, run_script, mo
     assert result.code == 130
     assert result.err.splitlines()[-1] == (
         "error: interrupted while waiting: deployment diabetes-classify-blue-dp keeps running in Azure; "
-        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify"
+        "check it with: python manage_online_endpoint.py show --endpoint_name diabetes-classify; "
+        "--traffic_allocation 100 "
+        "was not applied (traffic unchanged); once diabetes-classify-blue-dp has succeeded, apply it with: python "
+        "manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set diabetes-classify-blue-dp=100"
     )
     assert slow_deployment.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
 
@@ -362,6 +368,26 @@ def test_a_busy_endpoint_is_not_a_taken_name(workspace, run_script):
         f"error: another operation is in progress on endpoint 'diabetes-classify' (Conflict: {busy}): wait until it "
         "finishes (check it with manage_online_endpoint.py show), then run the command again"
     )
+
+
+def test_a_deployment_busy_with_another_write_says_its_traffic_was_not_applied(workspace, run_script):
+    """Azure answers 409 to a write on a deployment whose last one is still in progress: nothing was written, and the
+    requested --traffic_allocation was not applied."""
+    workspace.add_endpoint("diabetes-classify", {"blue": 100})
+    workspace.add_deployment("diabetes-classify", "green")
+    busy = "Cannot update deployment green because it is in Updating provisioning state."
+    workspace.fail("PUT", "/onlineEndpoints/diabetes-classify/deployments/green", 409, "Conflict", busy)
+    argv = with_flag(with_flag(DEPLOYMENT_SEED, "--deployment_name", "green"), "--traffic_allocation", "10")
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 6, result.err
+    assert result.err.splitlines()[-1] == (
+        f"error: another operation is in progress on endpoint 'diabetes-classify' (Conflict: {busy}): wait until it "
+        "finishes (check it with python manage_online_endpoint.py show --endpoint_name diabetes-classify), then run "
+        "the command again; --traffic_allocation 10 was not applied (traffic unchanged)"
+    )
+    assert workspace.sent("PUT", "/onlineEndpoints/diabetes-classify") == []
 
 
 def test_losing_track_of_a_deployment_is_not_a_failed_deployment(workspace, run_script, monkeypatch):

@@ -43,12 +43,19 @@ def command(local: LocalSetup, script: str, *arguments: str) -> subprocess.Popen
 def interrupted(local: LocalSetup, sig: signal.Signals, after: float, script: str, *arguments: str) -> int:
     """Send `sig` `after` seconds into the command; its exit code: 130 when interrupted, 0 when it had finished
     (a signal that lands while Python exits shows as -sig: there was nothing left to interrupt)."""
+    return interrupted_with_error(local, sig, after, script, *arguments)[0]
+
+
+def interrupted_with_error(
+    local: LocalSetup, sig: signal.Signals, after: float, script: str, *arguments: str
+) -> tuple[int, str]:
+    """interrupted's exit code, and what the command wrote on stderr."""
     process = command(local, script, *arguments)
     time.sleep(after)
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
     assert "Traceback" not in err, err
-    return 0 if process.returncode == -sig else process.returncode
+    return (0 if process.returncode == -sig else process.returncode), err
 
 
 def processes_of(home: Path) -> set[int]:
@@ -103,9 +110,14 @@ CREATE_GREEN = ("create_online_deployment.py",)
     ids=["sigint-while-starting-python", "sigint-while-deploying", "sigterm-while-deploying"],
 )
 def test_an_interrupted_create_leaves_nothing_unnamed(local, sig, after):
-    code = interrupted(local, sig, after, "create_online_deployment.py", *local.deployment_args("green", 0))
+    code, err = interrupted_with_error(
+        local, sig, after, "create_online_deployment.py", *local.deployment_args("green", 0)
+    )
 
     assert code in (0, 130)
+    if "interrupted while waiting" in err:  # its --traffic_allocation is said not to be applied, with the command
+        assert "--traffic_allocation 0 was not applied (traffic unchanged); once green has succeeded" in err, err
+        assert "traffic --endpoint_name diabetes-interrupted --set blue=100 green=0 --local" in err, err
     assert_settles_consistent(local)
     again = command(local, "create_online_deployment.py", *local.deployment_args("green", 10))
     assert again.wait(120) == 0, again.stderr.read() if again.stderr else ""
@@ -192,3 +204,34 @@ def test_twenty_concurrent_changes_on_one_endpoint_lose_nothing(local):
     assert sum(final["traffic"].values()) == 100
     assert {d for d in new_deployments if local.status(d)["health"] == "running"} == set(new_deployments)
     assert {entry["description"] for entry in log} >= set(descriptions)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-deployment", "existing-deployment"])
+def test_two_creates_of_one_deployment_at_once_both_end_and_one_split_wins(local, existing):
+    """Azure answers 409 to a write on a deployment whose last write is still in progress: the second create ends
+    with that conflict (saying its --traffic_allocation was not applied) instead of waiting for a generation that
+    is never applied, and leaves no snapshot behind."""
+    name = "twin-n"
+    if existing:
+        local.deploy(name, 0)
+    folder = local.store.deployment_dir(ENDPOINT, name)
+    before = set(folder.glob("code-*"))
+    shares = {"a": 20, "b": 30}
+    running = {
+        label: command(local, "create_online_deployment.py", *local.deployment_args(name, share), "--output", "json")
+        for label, share in shares.items()
+    }
+    ended = {label: (*process.communicate(timeout=180), process.returncode) for label, process in running.items()}
+
+    codes = {label: code for label, (_, _, code) in ended.items()}
+    assert sorted(codes.values()) == [0, 6], ended
+    winner = next(label for label, code in codes.items() if code == 0)
+    loser = next(label for label, code in codes.items() if code == 6)
+    loser_error = ended[loser][1].strip().splitlines()[-1]
+    assert "another operation is in progress" in loser_error, loser_error
+    assert f"--traffic_allocation {shares[loser]} was not applied (traffic unchanged)" in loser_error, loser_error
+    assert json.loads(ended[winner][0])["traffic"][name] == shares[winner]
+    assert local.endpoint()["traffic"][name] == shares[winner]
+    assert_settles_consistent(local)
+    made = set(folder.glob("code-*")) - before
+    assert made == {Path(local.deployment(name)["code_dir"])}  # the winner's snapshot, and not the loser's

@@ -1,11 +1,13 @@
 """Opening a private endpoint (public network access disabled) to the public network needs --yes, on Azure (fake
-control plane) and on the local target; closing it, and every other update, does not."""
+control plane) and on the local target; closing it, and every other update, does not. show says which it is."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import create_online_endpoint
+import manage_online_endpoint
 from tests.localtarget import local_target
 
 ENDPOINT = ["--endpoint_name", "diabetes-classify"]
@@ -42,11 +44,17 @@ def test_closing_an_endpoint_and_other_updates_need_no_confirmation(fake_azure, 
     assert fake_azure.endpoints["diabetes-classify"]["properties"]["publicNetworkAccess"].lower() == "disabled"
 
 
-def test_local_endpoint_follows_the_same_rule(tmp_path: Path, model_dir: Path):
+def test_local_endpoint_follows_the_same_rule(tmp_path: Path, model_dir: Path, run_script):
     with local_target(tmp_path / "home", "private-local", model_dir) as local:
         argv = ["--local", "--endpoint_name", "private-local", "--public_network"]
         assert local.run(create_online_endpoint.main, [*argv, "disabled"]) == 0
         revision = local.endpoint()["revision"]
+        shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", "private-local"])
+        shown_json = run_script(
+            manage_online_endpoint, ["show", "--local", "--endpoint_name", "private-local", "--output", "json"]
+        )
+        assert "Public network:     disabled" in shown.out.splitlines()
+        assert json.loads(shown_json.out)["public_network_access"] == "disabled"
 
         assert local.run(create_online_endpoint.main, [*argv, "enabled"]) == 2
         assert local.endpoint()["revision"] == revision

@@ -3,6 +3,7 @@ the truth (what changes, in a stable order, in good English)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -12,8 +13,10 @@ import pytest
 
 import create_online_endpoint
 import invoke_online_endpoint
+import manage_online_endpoint
 from common import traffic
 from common.cli import run_main
+from common.local.state import runtime_path
 from common.metrics import Figures
 from tests.conftest import ROOT, ctrl_c_as_default
 from tests.localtarget import local_target
@@ -35,6 +38,20 @@ def test_an_endpoint_rerun_names_only_what_differs(fake_azure, run_script):
     assert same.code == other.code == 0, same.err + other.err
     assert "Updating endpoint diabetes-classify in place (changing nothing; traffic kept: none)" in same.err
     assert "(changing auth_mode, tags; traffic kept: none)" in other.err
+
+
+def test_show_keeps_its_columns_apart_for_long_deployment_names(fake_azure, run_script):
+    long_name = "diabetes-classify-blue-dp-v2-canary"[:32]
+    fake_azure.add_endpoint("diabetes-classify", {long_name: 100, "blue": 0})
+    fake_azure.add_deployment("diabetes-classify", long_name)
+    fake_azure.add_deployment("diabetes-classify", "blue")
+
+    result = run_script(manage_online_endpoint, ["show", "--endpoint_name", "diabetes-classify"])
+
+    assert result.code == 0, result.err
+    rows = [line for line in result.out.splitlines() if line.startswith(("  blue ", f"  {long_name} "))]
+    assert len(rows) == 2, result.out
+    assert rows[0].index("Succeeded") == rows[1].index("Succeeded") == len(long_name) + 3, rows
 
 
 def test_a_forgotten_local_says_the_endpoint_exists_locally(run_script, tmp_path, monkeypatch):
@@ -77,6 +94,41 @@ def test_invoking_a_stopped_local_endpoint_is_a_warning_and_one_error_line(tmp_p
         f"error: the scoring URI {local.uri}/score is not reachable: Connection refused"
     ]
     assert "NewConnectionError" not in result.err
+
+
+def test_deleting_a_stopped_local_endpoint_does_not_suggest_starting_it(tmp_path, model_dir, run_script):
+    with local_target(tmp_path / "home", "stopped-two", model_dir) as local:
+        local.client().online_endpoints.begin_stop("stopped-two").result()
+        shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", "stopped-two"])
+        deleted = run_script(manage_online_endpoint, ["delete", "--local", "--endpoint_name", "stopped-two", "--yes"])
+
+    assert "start it with" in shown.err  # the warning stays where the endpoint is to be used
+    assert deleted.code == 0, deleted.err
+    assert "start it with" not in deleted.err, deleted.err
+
+
+def test_a_name_created_with_capitals_is_found_with_the_same_capitals(tmp_path, model_dir, run_script):
+    """One rule on both targets and in every command: names are case-insensitive, kept in lowercase (Azure's)."""
+    with local_target(tmp_path / "home", "DiabetesClassify", model_dir) as local:
+        local.deploy("Blue", 100)
+        invoked = run_script(
+            invoke_online_endpoint, ["--local", "--endpoint_name", "DiabetesClassify", "--deployment_name", "BLUE"]
+        )
+        shown = run_script(
+            manage_online_endpoint, ["show", "--local", "--endpoint_name", "DiabetesClassify", "--output", "json"]
+        )
+        deleted = run_script(
+            manage_online_endpoint, ["delete", "--local", "--endpoint_name", "diabetesCLASSIFY", "--yes"]
+        )
+
+    assert invoked.code == 0, invoked.err
+    assert invoked.out.strip() == '["diabetic"]'
+    assert shown.code == 0, shown.err
+    shown_data = json.loads(shown.out)
+    assert (shown_data["name"], shown_data["traffic"]) == ("diabetesclassify", {"blue": 100})
+    assert deleted.code == 0, deleted.err
+    assert not (tmp_path / "home" / "endpoints" / "diabetesclassify").exists()
+    assert not runtime_path(tmp_path / "home").exists()  # the home's socket folder goes with its last endpoint
 
 
 def test_a_mistyped_flag_is_named_not_the_required_one_it_hides(run_script):

@@ -154,3 +154,87 @@ def test_every_link_between_the_documents_resolves(document):
         if fragment:
             headings = [line.lstrip("#") for line in linked.read_text().splitlines() if line.startswith("#")]
             assert fragment[1:] in {anchor(heading) for heading in headings}, (document.name, path, fragment)
+
+
+def flag_value(line: str, flag: str) -> str | None:
+    import re
+
+    found = re.search(rf"{flag}[ =](\S+)", line)
+    return found.group(1) if found else None
+
+
+def local_deployments_created() -> set[tuple[str, str]]:
+    """(endpoint, deployment) of every local create in the documents, and the demos' in the Makefile (whose commands
+    name the endpoint through a variable: $(DEMO_DEPLOY), $(ROLLOUT_DEPLOY), $(SHADOW_DEPLOY))."""
+    import re
+
+    created = set()
+    for line in documented_lines():
+        if "create_online_deployment.py" in line and "--local" in line:
+            created.add((flag_value(line, "--endpoint_name"), flag_value(line, "--deployment_name")))
+    makefile = (ROOT / "Makefile").read_text()
+    variables = dict(re.findall(r"^(\w+) := (.*)$", makefile, re.M))
+    for prefix, deployment in re.findall(r"\$\((\w+)_DEPLOY\).*?--deployment_name (\S+)", makefile):
+        created.add((variables[f"{prefix}_ENDPOINT"], deployment))
+    return created
+
+
+def local_deployments_used() -> list[tuple[str, str, str]]:
+    """(endpoint, deployment, line) of every documented local command that names an existing deployment."""
+    used = []
+    for line in documented_lines():
+        if "--local" in line and line.strip().startswith("python manage_online_endpoint.py"):
+            deployment = flag_value(line, "--deployment_name")
+            if deployment and " delete " not in line:
+                used.append((flag_value(line, "--endpoint_name"), deployment, line.strip()))
+    return used
+
+
+def test_every_local_deployment_a_document_uses_is_one_a_document_or_demo_creates():
+    """A command copied from one page finds what another page (or a demo) created: same endpoint, same deployment."""
+    created = local_deployments_created()
+    missing = [line for endpoint, deployment, line in local_deployments_used() if (endpoint, deployment) not in created]
+    assert local_deployments_used() and not missing, missing
+
+
+def test_local_examples_deploy_the_newest_registered_model_not_a_fixed_version():
+    """Every demo and `train_model.py --register --local` registers the next version: a fixed :1 goes stale."""
+    fixed = [
+        line
+        for line in documented_lines()
+        if "create_online_deployment.py" in line and "--local" in line and ":diabetes-predict:" in line
+    ]
+    assert not fixed, fixed
+
+
+def test_the_readme_lists_the_endpoints_demo_clean_deletes():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    variables = dict(re.findall(r"^(\w+) := (.*)$", makefile, re.M))
+    listed = set(re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], variables["README_ENDPOINTS"]).split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    sentence = readme[readme.index("stops every process and deletes every local endpoint") :].split(";")[0]
+    assert set(re.findall(r"`([\w-]+)`", sentence)) == listed, sentence
+
+
+def test_the_readme_counts_about_as_many_tests_as_there_are():
+    """The README's "N tests" is re-measured when the suite grows: within 15% of what pytest collects."""
+    import re
+    import subprocess
+    import sys
+
+    claimed = re.search(r"([\d,]+) tests, measured", (ROOT / "README.md").read_text())
+    assert claimed, "the README says how many tests there are, and when it was measured"
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    found = re.search(r"^(\d+) tests? collected", collected.stdout, re.M)
+    assert found, collected.stdout[-2000:] + collected.stderr[-2000:]
+    count, said = int(found.group(1)), int(claimed.group(1).replace(",", ""))
+    assert abs(count - said) <= 0.15 * count, (said, count)

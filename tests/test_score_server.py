@@ -119,3 +119,29 @@ def test_score_py_log_lines_reach_the_deployment_log(server):
     log = LOG.read_text()
     assert "score - Loaded " in log and "trained with scikit-learn" in log
     assert "score - Rejected request: row 0: has 3 values, expected 8" in log
+
+
+def test_the_documented_azmlinfsrv_recipe_prints_the_label_and_logs_no_error(tmp_path):
+    """docs/commands.md's recipe, run as written from the repository's root (only its port is a free one, and the
+    server's output is kept to read): the canonical label, and no traceback in the server's log."""
+    import re
+    import shutil
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "commands.md").read_text()
+    recipe = next(block for block in re.findall(r"```bash\n(.*?)```", text, re.S) if "azmlinfsrv" in block)
+    port = str(processes.free_port())
+    log = tmp_path / "server.log"
+    script = recipe.replace("--port 5001 &", f"--port 5001 > {log} 2>&1 &").replace("5001", port)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    try:
+        result = subprocess.run(
+            ["bash", "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        shutil.rmtree(ROOT / "outputs" / "azureml-models", ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == '["diabetic"]', result.stdout[-2000:]
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -175,7 +175,7 @@ def test_rollout_lets_an_identical_green_through(target, capsys):
     target.set_traffic(blue=100, green=0)
 
 
-def test_drift_flags_the_shifted_feature_and_plots(target, tmp_path, capsys):
+def test_drift_flags_the_shifted_feature_and_plots(target, tmp_path, capsys, monkeypatch):
     deploy(target, "drifted", "azureml:diabetes-predict:1", 0, "--data_collection model_inputs,model_outputs")
     too_few = manage(capsys, "drift", "--deployment_name", "drifted")[1]
     assert "too few collected rows for a drift figure: 0 in the last 60 min, 100 needed" in too_few
@@ -198,6 +198,11 @@ def test_drift_flags_the_shifted_feature_and_plots(target, tmp_path, capsys):
 
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size[0] > 500
+    monkeypatch.chdir(tmp_path)  # --plot alone: outputs/drift-DEPLOYMENT.png, the folder made for it
+    code, out = manage(capsys, "drift", "--deployment_name", "drifted", "--plot")
+    assert code == 0, out
+    assert "Plot: outputs/drift-drifted.png" in out
+    assert (tmp_path / "outputs" / "drift-drifted.png").stat().st_size > 1000
 
 
 def test_a_request_whose_capture_fails_is_still_answered(target):

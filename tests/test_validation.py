@@ -12,8 +12,15 @@ from common.skus import MANAGED_ONLINE_SKUS, instance_type_warning
 
 
 @pytest.mark.parametrize("name", ["abc", "diabetes-classify", "a1-b2", "A" + "b" * 31, "blue"])
-def test_valid_resource_names(name):
-    assert validation.resource_name("endpoint", name) == name
+def test_valid_resource_names_are_taken_in_the_lowercase_azure_keeps(name):
+    assert validation.resource_name("endpoint", name) == name.lower()
+    assert validation.canonical_name(name) == name.lower()
+
+
+def test_an_invalid_name_is_left_as_typed_for_the_error_to_name_it():
+    assert validation.canonical_name("Ab_C") == "Ab_C"
+    with pytest.raises(UsageError, match="invalid endpoint name 'Ab_C'"):
+        validation.resource_name("endpoint", "Ab_C")
 
 
 @pytest.mark.parametrize("name", ["ab", "a" * 33, "1abc", "-abc", "abc-", "ab_c", "ab.c", "ab c", ""])

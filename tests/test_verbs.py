@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 import commands
 import manage_online_endpoint
 from commands.target import AZURE, LOCAL
+from tests.conftest import ROOT
 
 VALID_FLAGS = {
     "show": [],
@@ -76,3 +78,11 @@ def test_a_request_carries_what_validate_worked_out():
         ]
     )
     assert rollout.steps == [10, 100] and rollout.limits.max_p95_ms == 250
+
+
+def test_drift_plot_alone_draws_under_outputs_which_the_checkout_ignores():
+    _, request = manage_online_endpoint.parse_args(
+        ["drift", "--endpoint_name", "diabetes-classify", "--deployment_name", "Blue", "--plot"]
+    )
+    assert request.plot == Path("outputs") / "drift-blue.png"
+    assert "outputs/" in (ROOT / ".gitignore").read_text().splitlines()

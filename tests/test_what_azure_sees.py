@@ -1,6 +1,7 @@
 """What a real Azure sees (the real azure-ai-ml SDK against the fake control plane): a re-run keeps a deployment's
-size, an instance type change and names Azure would mangle are refused before any write, WORKER_COUNT follows the
-concurrency, ARM's tag limits are honoured (history included), and a concurrent writer is caught."""
+size, an instance type change is refused before any write, names with capitals are Azure's lowercase names,
+WORKER_COUNT follows the concurrency, ARM's tag limits are honoured (history included), and a concurrent writer is
+caught."""
 
 from __future__ import annotations
 
@@ -75,6 +76,21 @@ def test_a_rerun_without_size_flags_keeps_the_type_and_the_count_azure_reports(w
         "4 x Standard_DS3_v2)" in result.err
     )
     assert "Instances:          4 x Standard_DS3_v2" in result.out
+
+
+def test_latest_says_which_version_it_is_and_which_one_it_replaces(workspace, run_script):
+    existing_blue(workspace)  # runs diabetes-predict:3
+    workspace.add_model("diabetes-predict", "4")
+    latest = [*BLUE[:4], "--model_path", "azureml:diabetes-predict@latest", *BLUE[6:]]
+
+    result = run_script(create_online_deployment, latest)
+
+    assert result.code == 0, result.err
+    assert (
+        "Model diabetes-predict@latest is version 4; blue runs version 3 now and moves to 4 (to keep it, give "
+        "--model_path azureml:diabetes-predict:3)"
+    ) in result.err.splitlines()
+    assert put_body(workspace)["properties"]["model"].endswith("/models/diabetes-predict/versions/4")
 
 
 def test_a_rerun_names_only_what_changes(workspace, run_script):
@@ -214,25 +230,21 @@ def test_the_preflight_runs_with_the_settings_and_size_kept_from_azure(workspace
 # ---- deployment names Azure lowercases (item 8) -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("script", "argv"),
-    [
-        (create_online_deployment, [*BLUE, "--deployment_name", "Blue"]),
-        (manage_online_endpoint, ["traffic", "--endpoint_name", ENDPOINT, "--set", "Blue=100"]),
-        (
-            manage_online_endpoint,
-            ["rollout", "--endpoint_name", ENDPOINT, "--deployment_name", "Green", "--steps", "10", "100"],
-        ),
-    ],
-)
-def test_a_mixed_case_deployment_name_is_refused_before_any_call(workspace, run_script, script, argv):
-    result = run_script(script, argv)
+def test_names_with_capitals_are_the_lowercase_names_azure_keeps(workspace, run_script):
+    """Azure ML names are case-insensitive and azure-ai-ml lowercases them (entities/_endpoint/endpoint.py,
+    _deployment/deployment.py): a deployment called Blue on Diabetes-Classify is blue on diabetes-classify, and its
+    share in the traffic is blue's (a mixed-case key would never match its own deployment again)."""
+    mixed = [*BLUE[4:], "--deployment_name", "Blue", "--endpoint_name", "Diabetes-Classify"]
 
-    assert result.code == 2
-    assert (
-        "use lowercase" in result.err and "Azure ML keeps the names in an endpoint's traffic in lowercase" in result.err
-    )
-    assert workspace.requests == []
+    created = run_script(create_online_deployment, mixed)
+
+    assert created.code == 0, created.err
+    assert put_body(workspace)["properties"]["codeConfiguration"]["scoringScript"] == "score.py"
+    assert "Deployment:         blue on endpoint diabetes-classify" in created.out
+    moved = run_script(manage_online_endpoint, ["traffic", "--endpoint_name", "DIABETES-classify", "--set", "Blue=100"])
+    assert moved.code == 0, moved.err
+    [put] = workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}")
+    assert put.body["properties"]["traffic"] == {"blue": 100}
 
 
 # ---- ARM's tag limits (item 3) ------------------------------------------------------------------------------------

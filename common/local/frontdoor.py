@@ -77,7 +77,11 @@ def pick(live: LiveTraffic, rng: random.Random) -> str | None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit`: never read whole."""
-    too_large = f"the request body is larger than {limit} bytes, the most this endpoint accepts"
+    too_large = (
+        f"the request body is larger than {limit:,} bytes, the most this endpoint accepts: send its rows in several "
+        f"smaller requests (a batch endpoint scores large files offline), or raise the local limit with "
+        f"{MAX_REQUEST_BYTES_VARIABLE} set before the endpoint starts"
+    )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(too_large)

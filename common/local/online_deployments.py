@@ -203,14 +203,37 @@ class LocalDeployments:
         self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
         runtime_dir(self.store.home)  # where its server's socket goes: refused now, not after the wait
         label, conda = self.environments.definition(deployment.environment)  # refused before anything is written
+        self._refuse_while_in_progress(endpoint_name, name)  # before minutes of building and copying
         built = environments.ensure(conda, label, self.store.home)
         folder = self.store.deployment_dir(endpoint_name, name)
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
-        code_dir, model_copy = folder / f"code-{stamp}", folder / f"model-{stamp}"
+        code_dir, model_copy, mdc_dir = folder / f"code-{stamp}", folder / f"model-{stamp}", folder / f"mdc-{stamp}"
+        try:
+            spec = self._write_spec(deployment, built, conda, label, code_dir, model_copy, mdc_dir)
+        except BaseException:  # refused or interrupted before deployment.json named them: no snapshot is left behind
+            for snapshot in (code_dir, model_copy, mdc_dir):
+                shutil.rmtree(snapshot, ignore_errors=True)
+            raise
+        self.endpoints.ensure_frontdoor(endpoint_name)
+        return self._outcome_poller(endpoint_name, name, spec["generation"])
+
+    def _write_spec(
+        self,
+        deployment: Any,
+        built: environments.BuiltEnvironment,
+        conda: environments.CondaSpec,
+        label: str,
+        code_dir: Path,
+        model_copy: Path,
+        mdc_dir: Path,
+    ) -> dict[str, Any]:
+        """Snapshot the code and model, then write deployment.json with the next generation: what the front door
+        rolls out."""
+        endpoint_name, name = deployment.endpoint_name, deployment.name
         copy_private(Path(deployment.code_configuration.code), code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
         collection = capture.of_deployment(deployment)
-        collector_config = write_collector_config(folder / f"mdc-{stamp}", collection)
+        collector_config = write_collector_config(mdc_dir, collection)
         _warn_about_scikit_learn(model_dir, conda, label)
         model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
         spec = {
@@ -244,10 +267,26 @@ class LocalDeployments:
         }
         with self.store.lock(endpoint_name):
             self.endpoints.spec(endpoint_name)  # still there
+            self._refuse_while_in_progress(endpoint_name, name)  # another create may have written while this copied
             spec["generation"] = self._last_generation(endpoint_name, name) + 1
             write_json(self.store.deployment_file(endpoint_name, name), spec)
-        self.endpoints.ensure_frontdoor(endpoint_name)
-        return self._outcome_poller(endpoint_name, name, spec["generation"])
+        return spec
+
+    def _refuse_while_in_progress(self, endpoint_name: str, name: str) -> None:
+        """Azure answers 409 Conflict to a write on a deployment whose last write is still being applied; so does
+        the local target, instead of replacing a generation that another command is waiting for. A stopped
+        endpoint applies nothing, so its pending generation is simply replaced (start rolls out the newest)."""
+        spec = read_json_or_none(self.store.deployment_file(endpoint_name, name))
+        if not spec or self.endpoints.frontdoor(endpoint_name) is None:
+            return
+        status = read_json_or_none(self.store.status_file(endpoint_name, name)) or {}
+        state, _, _ = observed(spec, status, running=True)
+        if state in ("Creating", "Updating"):
+            raise refused(
+                f"deployment {name!r} of endpoint {endpoint_name!r} is in {state} provisioning state: another "
+                f"operation (its generation {spec.get('generation')}) is not finished",
+                409,
+            )
 
     def _last_generation(self, endpoint: str, name: str) -> int:
         """The highest generation asked for or seen (deployment.json may be unreadable: it is being replaced)."""
@@ -264,6 +303,13 @@ class LocalDeployments:
             if record is not None and watch.persistent(record):
                 saved = f"deployment {name!r} generation {generation} is saved"
                 return True, None, self.endpoints.state_error(endpoint, record, saved)
+            latest = (read_json_or_none(self.store.deployment_file(endpoint, name)) or {}).get("generation")
+            if isinstance(latest, int) and latest > generation:  # a stopped endpoint's pending write was replaced
+                replaced = (
+                    f"deployment {name!r} generation {generation} was replaced by generation {latest} before it was "
+                    "ready: another operation wrote it, and that one is applied instead"
+                )
+                return True, None, refused(replaced, 409)
             status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
             if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
                 return True, self.get(name, endpoint), None

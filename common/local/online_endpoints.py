@@ -234,6 +234,11 @@ class LocalEndpoints:
             processes.stop(pid, grace=5)
             raise refused(f"the front door of {name!r} did not start:\n{logfiles.tail(log, 20)}")
 
+    def without_state_warnings(self, name: str) -> None:
+        """No "not running; start it with ..." (or "unhealthy") warning about this endpoint from this client: the
+        command is about to delete it, and advice on starting it would only mislead."""
+        self._warned.add(name)
+
     def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
         name = spec["name"]
         if name in self._warned or spec.get("deleting"):
@@ -353,6 +358,7 @@ class LocalEndpoints:
         with contextlib.suppress(LocalStateError):  # a socket folder that is not ours holds none of its sockets
             for socket in self.store.sockets(name):
                 socket.unlink(missing_ok=True)
+        self.store.release_runtime_dir()
         return LocalPoller(None)
 
 

@@ -239,16 +239,20 @@ def _check_home(home: Path) -> None:
         )
 
 
+def runtime_path(home: Path) -> Path:
+    """Where runtime_dir keeps the home's sockets (nothing is created or checked)."""
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"azureml-local-{os.getuid()}" / digest
+
+
 def runtime_dir(home: Path) -> Path:
     """A folder for the deployment servers' sockets: short, per user and per home, entered by its owner only.
 
     Created with mode 0700; an existing one owned by someone else, or open to others, is refused, so no other user
     can reach a deployment around the front door.
     """
-    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]
-    base = Path(tempfile.gettempdir()) / f"azureml-local-{os.getuid()}"
-    folder = base / digest
-    for path in (base, folder):
+    folder = runtime_path(home)
+    for path in (folder.parent, folder):
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)
         info = os.lstat(path)
@@ -272,7 +276,8 @@ class LocalStore:
         self.home = home
 
     def endpoint_dir(self, endpoint: str) -> Path:
-        return self.home / "endpoints" / endpoint
+        # names are case-insensitive, as in Azure ML (common/validation.canonical_name): one folder for any spelling
+        return self.home / "endpoints" / endpoint.lower()
 
     def endpoint_file(self, endpoint: str) -> Path:
         return self.endpoint_dir(endpoint) / "endpoint.json"
@@ -287,7 +292,7 @@ class LocalStore:
         return self.endpoint_dir(endpoint) / "activity.jsonl"
 
     def deployment_dir(self, endpoint: str, deployment: str) -> Path:
-        return self.endpoint_dir(endpoint) / "deployments" / deployment
+        return self.endpoint_dir(endpoint) / "deployments" / deployment.lower()
 
     def deployment_file(self, endpoint: str, deployment: str) -> Path:
         return self.deployment_dir(endpoint, deployment) / "deployment.json"
@@ -297,7 +302,7 @@ class LocalStore:
 
     def capture_dir(self, endpoint: str, deployment: str) -> Path:
         """What the deployment collects (--data_collection), in Azure's blob layout below it."""
-        return self.endpoint_dir(endpoint) / "data" / deployment
+        return self.endpoint_dir(endpoint) / "data" / deployment.lower()
 
     def server_log(self, endpoint: str, deployment: str) -> Path:
         """The deployment's server output (every instance's), the local inference-server container log."""
@@ -313,13 +318,13 @@ class LocalStore:
         """
         from filelock import FileLock
 
-        path = self.home / "locks" / f"{endpoint}.lock"
+        path = self.home / "locks" / f"{endpoint.lower()}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path, timeout=timeout, is_singleton=True)
 
     def frontdoor_lock(self, endpoint: str) -> Path:
         """Held by the endpoint's running front door (an operating-system lock, released even on kill -9)."""
-        return self.home / "locks" / f"{endpoint}.frontdoor.lock"
+        return self.home / "locks" / f"{endpoint.lower()}.frontdoor.lock"
 
     def frontdoor_holds_lock(self, endpoint: str) -> bool:
         """Whether a front door of the endpoint runs, whatever its record says."""
@@ -348,6 +353,13 @@ class LocalStore:
     def sockets(self, endpoint: str) -> list[Path]:
         """The endpoint's deployment sockets (a server stopped by kill -9 leaves its socket file behind)."""
         return sorted(runtime_dir(self.home).glob(f"{_socket_tag(endpoint)}-*.sock"))
+
+    def release_runtime_dir(self) -> None:
+        """Once the home holds no endpoint, its socket folder goes too (when empty; a server that starts later makes
+        it again). The per-user folder above it is left: other homes of the same user share it."""
+        if not self.endpoints():
+            with contextlib.suppress(OSError):
+                runtime_path(self.home).rmdir()
 
     def endpoints(self) -> list[str]:
         return sorted(p.parent.name for p in (self.home / "endpoints").glob("*/endpoint.json"))
