@@ -2,10 +2,11 @@
 
 Examples:
   python train_model.py                                      # synthetic data -> outputs/diabetes-model
-  python train_model.py --data diabetes.csv                  # the Azure ML tutorials' data set
+  python train_model.py --data diabetes.csv                  # the Azure ML tutorials' data set (*)
   python train_model.py --register                           # also register the next version in the workspace
 
 The model folder holds model.pkl (joblib) and metadata.json (features, labels, scikit-learn version).
+(*) data/diabetes.csv of the GitHub repository MicrosoftDocs/mslearn-create-ml-models (CC BY 4.0).
 
 Environment variables (with --register): AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME,
 and those DefaultAzureCredential reads.

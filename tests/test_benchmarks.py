@@ -90,3 +90,14 @@ def test_the_deployment_benchmark_prints_its_figures():
         assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, result.stdout
     assert re.search(r"^preflight \(.*\): [\d.]+s$", result.stdout, re.M), result.stdout
     assert re.search(r"^target: preflight under 5 s \(imports loaded\): (met|MISSED)$", result.stdout, re.M)
+
+
+def test_the_training_benchmark_prints_its_four_cases():
+    argv = [sys.executable, "benchmarks/training.py", "--rows", "300", "--runs", "1"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    cores = os.cpu_count() or 1
+    for case in ("quiet, 1 thread", f"quiet, {cores} threads", "busy, 1 thread", f"busy, {cores} threads"):
+        row = re.search(rf"^{case}.*?\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.M)
+        assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, (case, result.stdout)

@@ -34,6 +34,32 @@ def test_training_twice_gives_the_same_model(tmp_path: Path):
     assert (a.predict_proba(probe) == b.predict_proba(probe)).all()
 
 
+@pytest.mark.parametrize(("variable", "expected"), [(None, 1), ("2", 2)])
+def test_training_fits_with_one_openmp_thread_unless_omp_num_threads_says_otherwise(
+    tmp_path: Path, monkeypatch, variable, expected
+):
+    """scikit-learn's one thread per core wait on each other on a busy machine (benchmarks/training.py)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[int] = []
+    real_fit = HistGradientBoostingClassifier.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", recording_fit)
+    if variable is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", variable)
+    with threadpool_limits(limits=2, user_api="openmp"):  # OpenMP's own default here: one thread per core
+        train(synthetic_dataset(rows=200), tmp_path / "model", "synthetic")
+
+    assert seen and set(seen) == {expected}, seen
+
+
 def test_model_folder_holds_model_and_metadata(tmp_path: Path):
     result = train(synthetic_dataset(1000), tmp_path / "m", "synthetic")
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
