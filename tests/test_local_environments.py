@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,8 @@ def test_a_registered_conda_file_gets_its_own_environment_and_the_same_file_reus
     expected = load_conda_file(conda_file).hash
     assert expected != load_conda_file(ROOT / "environment.yml").hash
     assert f"Built environment pinned-python:1 ({expected}, Python 3.11.7)" in first.err
+    steps = [line.split(" (")[0].strip() for line in first.err.splitlines() if line.startswith("  installed in ")]
+    assert len(steps) == 1 and re.match(r"installed in [\d.]+ s; compiling", steps[0]), first.err  # never silent
     assert "Building environment" not in again.err
     assert local.deployment("pinned")["local_environment"]["hash"] == expected
 

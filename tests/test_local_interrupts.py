@@ -235,3 +235,23 @@ def test_two_creates_of_one_deployment_at_once_both_end_and_one_split_wins(local
     assert_settles_consistent(local)
     made = set(folder.glob("code-*")) - before
     assert made == {Path(local.deployment(name)["code_dir"])}  # the winner's snapshot, and not the loser's
+
+
+def test_a_create_whose_generation_another_command_replaced_is_told_so(local):
+    """On a stopped endpoint nothing is applied, so a newer write replaces a pending one: the command waiting for
+    the older generation ends with Azure's conflict instead of waiting for it forever."""
+    from azure.core.exceptions import HttpResponseError
+
+    from common.local.state import write_json
+
+    spec = local.deployment("blue")
+    waiting = local.client().online_deployments._outcome_poller(ENDPOINT, "blue", spec["generation"] + 1)
+    write_json(local.store.deployment_file(ENDPOINT, "blue"), {**spec, "generation": spec["generation"] + 2})
+
+    with pytest.raises(HttpResponseError) as refused:
+        waiting.result(timeout=10)
+
+    assert refused.value.status_code == 409
+    assert f"generation {spec['generation'] + 1} was replaced by generation {spec['generation'] + 2}" in str(
+        refused.value
+    )

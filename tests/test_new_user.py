@@ -140,6 +140,17 @@ def test_a_mistyped_flag_is_named_not_the_required_one_it_hides(run_script):
     )
 
 
+def test_an_abbreviated_flag_is_refused_with_the_flag_meant(run_script):
+    """argparse called --deployment "ambiguous" (--deployment_name and --deployment-name); every abbreviation is
+    refused alike, so a command that works today does not break when a flag with the same start is added."""
+    result = run_script(
+        manage_online_endpoint, ["logs", "--endpoint_name", "diabetes-classify", "--deployment", "blue", "--local"]
+    )
+
+    assert result.code == 2
+    assert result.err.startswith("error: unrecognized arguments: --deployment (did you mean --deployment_name?)")
+
+
 def test_counts_are_in_good_english_and_splits_in_a_stable_order():
     assert Figures(requests=1, p50_ms=1.0, p95_ms=2.0, p99_ms=3.0).line().startswith("1 request, 4xx 0.0%")
     assert Figures(requests=2, p50_ms=1.0, p95_ms=2.0, p99_ms=3.0).line().startswith("2 requests, 4xx")

@@ -211,8 +211,10 @@ class LocalDeployments:
         try:
             spec = self._write_spec(deployment, built, conda, label, code_dir, model_copy, mdc_dir)
         except BaseException:  # refused or interrupted before deployment.json named them: no snapshot is left behind
-            for snapshot in (code_dir, model_copy, mdc_dir):
-                shutil.rmtree(snapshot, ignore_errors=True)
+            written = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
+            if written.get("code_dir") != str(code_dir):  # an interrupt after the write leaves them to the front door
+                for snapshot in (code_dir, model_copy, mdc_dir):
+                    shutil.rmtree(snapshot, ignore_errors=True)
             raise
         self.endpoints.ensure_frontdoor(endpoint_name)
         return self._outcome_poller(endpoint_name, name, spec["generation"])
