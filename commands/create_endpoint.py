@@ -30,6 +30,7 @@ from common.operations import (
     dry_run_output,
     enum_value,
     get_or_none,
+    public_network_access,
     state_name,
     update_endpoint,
     wait_with_progress,
@@ -164,7 +165,7 @@ def same_setting(existing: Any, name: str, value: Any) -> bool:
 
 def refuse_opening_unconfirmed(existing: Any, request: CreateEndpointRequest) -> None:
     """A private endpoint (public network access disabled) opened to the public network needs --yes."""
-    private = (enum_value(getattr(existing, "public_network_access", None)) or "enabled").lower() == "disabled"
+    private = public_network_access(existing) == "disabled"
     if private and request.public_network == "enabled" and not request.yes:
         raise UsageError(
             f"endpoint {existing.name!r} is private (public network access disabled): --public_network enabled "

@@ -8,7 +8,7 @@ from typing import Any
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from common import capture, deployment_settings, traffic
-from common.operations import enum_value, state_name
+from common.operations import public_network_access, state_name
 
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
 NAME_COLUMN = 24
@@ -29,7 +29,7 @@ def run(client: Any, request: Request) -> Result:
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
         "auth_mode": endpoint.auth_mode,
-        "public_network_access": (enum_value(getattr(endpoint, "public_network_access", None)) or "").lower() or None,
+        "public_network_access": public_network_access(endpoint) or None,
         "provisioning_state": state_name(endpoint.provisioning_state),
         "traffic": dict(endpoint.traffic or {}),
         "mirror_traffic": dict(endpoint.mirror_traffic or {}),

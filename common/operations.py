@@ -134,6 +134,12 @@ CHANGED_SINCE_READ = 412  # the local target refuses a write based on an older r
 UPDATE_ATTEMPTS = 10
 
 
+def public_network_access(endpoint: Any) -> str:
+    """'enabled' or 'disabled' as the flag spells it ('' when the endpoint does not say): Azure answers Enabled, the
+    local target enabled."""
+    return (enum_value(getattr(endpoint, "public_network_access", None)) or "").lower()
+
+
 def endpoint_fingerprint(endpoint: Any) -> dict[str, Any]:
     """What an update of the endpoint can change, as Azure keeps it (deployments at 0 dropped, traffic keys in
     lowercase as azure-ai-ml sends them), to tell whether someone else wrote the endpoint."""
@@ -146,7 +152,7 @@ def endpoint_fingerprint(endpoint: Any) -> dict[str, Any]:
         "mirror_traffic": shares(getattr(endpoint, "mirror_traffic", None)),
         "tags": dict(endpoint.tags or {}),
         "auth_mode": str(endpoint.auth_mode or "").lower(),
-        "public_network_access": (enum_value(getattr(endpoint, "public_network_access", None)) or "").lower(),
+        "public_network_access": public_network_access(endpoint),
         "description": endpoint.description or None,
     }
 
