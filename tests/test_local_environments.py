@@ -16,6 +16,7 @@ import manage_online_endpoint
 from common.local import environments
 from common.local.environments import CondaSpec, EnvironmentProblem, load_conda_file, read_conda
 from tests.conftest import ROOT
+from tests.localtarget import SAMPLE as SAMPLE_BODY
 from tests.localtarget import LocalSetup, local_target, write_score
 
 ENDPOINT = "env-local"
@@ -67,11 +68,27 @@ def test_conda_only_packages_are_refused_by_name_with_what_to_do():
     assert "move them under pip:" in message
 
 
-def test_a_conda_file_without_the_inference_server_is_refused_as_azure_could_not_start_it():
-    with pytest.raises(
-        EnvironmentProblem, match=r"env.yml lacks azureml-inference-server-http under pip:, so in Azure"
-    ):
-        read_conda(conda("python=3.11", {"pip": ["scikit-learn==1.9.1"]}), "env.yml")
+@pytest.mark.parametrize(
+    ("python", "suggested"),
+    [
+        ("python=3.11", "azureml-inference-server-http==1.5.1"),
+        ("python=3.8", "azureml-inference-server-http==1.2.2"),
+        ("python=3.7", "azureml-inference-server-http==0.8.4"),
+        ("python=3.6.9", "azureml-inference-server-http==0.7.7"),
+    ],
+)
+def test_a_conda_file_without_the_inference_server_is_refused_with_one_its_python_can_install(python, suggested):
+    with pytest.raises(EnvironmentProblem) as refused:
+        read_conda(conda(python, {"pip": ["scikit-learn==1.9.1"]}), "env.yml")
+    assert str(refused.value).startswith(
+        "env.yml lacks azureml-inference-server-http (or azureml-defaults, which brings it) under pip:, so in Azure"
+    )
+    assert str(refused.value).endswith(f"add {suggested} under pip:")
+
+
+def test_azureml_defaults_counts_as_the_inference_server():
+    spec = read_conda(conda("python=3.7", "pip", {"pip": ["azureml-defaults==1.47.0", "scikit-learn==0.24.2"]}), "f")
+    assert spec.python == "3.7" and "azureml-defaults==1.47.0" in spec.pip
 
 
 @pytest.mark.parametrize("document", [None, [], {"dependencies": "numpy"}])
@@ -192,3 +209,50 @@ def test_a_model_trained_with_another_scikit_learn_is_warned_about_at_deploy_tim
         "pins scikit-learn 1.9.1" in result.err
     )
     assert result.err.index("warning: the model was trained") < result.err.index("deployment oldsk: Succeeded")
+
+
+# --- older servers and gunicorns: the launcher adapts, and names itself when it cannot ------------------------------
+
+TRIVIAL_SCORE = "def init():\n    print('init ran')\n\n\ndef run(raw):\n    return {'ok': True}\n"
+
+
+def deploy_with(local: LocalSetup, run_script, tmp_path: Path, name: str, pip: list[str]) -> tuple[object, object]:
+    """A deployment of a trivial score.py in an environment of these pip packages (Python 3.11)."""
+    conda_file = tmp_path / f"{name}.yml"
+    conda_file.write_text(json.dumps(conda("python=3.11", "pip", {"pip": pip})))
+    code = write_score(tmp_path / f"{name}-code", TRIVIAL_SCORE)
+    argv = [
+        *local.deployment_args(name, 0, score_path=code),
+        *("--environment", f"{name}-env", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+    return run_script(create_online_deployment, argv), code
+
+
+def test_server_1_4_under_gunicorn_23_starts_without_the_control_socket_option(local, run_script, tmp_path):
+    """gunicorn's --no-control-socket exists from 25.1: passing it to gunicorn 23 ended the server at start."""
+    result, _ = deploy_with(
+        local, run_script, tmp_path, "older", ["azureml-inference-server-http==1.4.0", "gunicorn==23.0.0"]
+    )
+
+    assert result.code == 0, result.err
+    assert local.score(SAMPLE_BODY, deployment="older").json() == {"ok": True}
+
+
+def test_a_server_0_x_missing_a_package_is_the_environments_fault_named_by_the_launcher(local, run_script, tmp_path):
+    """azureml-inference-server-http 0.8.4 (what azureml-defaults 1.4x brings) runs under gunicorn 20.1, which imports
+    pkg_resources: without setuptools the launcher says so, never that score.py's init() failed; with it, it serves."""
+    missing, _ = deploy_with(local, run_script, tmp_path, "zero-x", ["azureml-inference-server-http==0.8.4"])
+
+    assert missing.code == 4
+    assert (
+        "error: deployment zero-x failed: the toolkit's server launcher could not start the server (not score.py): "
+        "the inference server cannot be imported in the deployment's environment (ModuleNotFoundError: No module "
+        "named 'pkg_resources'): add setuptools<81 under pip: in its conda file"
+    ) in missing.err.splitlines()
+    assert "init()" not in missing.err.split("not score.py")[1].splitlines()[0]
+
+    fixed, _ = deploy_with(
+        local, run_script, tmp_path, "zero-x", ["azureml-inference-server-http==0.8.4", "setuptools<81"]
+    )
+    assert fixed.code == 0, fixed.err
+    assert local.score(SAMPLE_BODY, deployment="zero-x").json() == {"ok": True}

@@ -136,7 +136,10 @@ def test_a_crash_loop_is_reported_unhealthy_with_its_log_and_not_retried(local, 
 
     assert wait_until(lambda: local.status("flaky")["health"] == "unhealthy", 60)
     status = local.status("flaky")
-    assert status["reason"].startswith("crash loop: its server exited during start with code")
+    assert status["reason"].startswith(
+        "crash loop: score.py's init() failed (RuntimeError: init exploded: the crash flag is set); its server exited "
+        "with code"
+    )
     assert "RuntimeError: init exploded: the crash flag is set" in status["reason"]
     attempts = status["restarts"]
     time.sleep(2)
@@ -144,7 +147,7 @@ def test_a_crash_loop_is_reported_unhealthy_with_its_log_and_not_retried(local, 
     answer = local.score(deployment="flaky")
     assert answer.status_code == 503
     assert answer.json()["error"]["message"].startswith(
-        "deployment 'flaky' is unhealthy (crash loop: its server exited"
+        "deployment 'flaky' is unhealthy (crash loop: score.py's init() failed (RuntimeError: init exploded"
     )
     shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT])
     assert "warning: local deployment 'flaky' of 'diabetes-hardened' is unhealthy: crash loop" in shown.err

@@ -245,7 +245,10 @@ def test_failing_init_is_reported_with_its_log_and_leaves_traffic(local, run_scr
     result = run_script(create_online_deployment, deployment_args("broken", 10, score_path=str(broken)))
 
     assert result.code == 4
-    assert "error: deployment broken failed: its server did not become healthy" in result.err
+    assert (
+        "error: deployment broken failed: score.py's init() failed (RuntimeError: init exploded on purpose); its "
+        in result.err
+    )
     (error_line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert error_line.count("broken") == 1, error_line  # not "deployment broken failed: deployment 'broken' failed"
     assert "RuntimeError: init exploded on purpose" in result.err

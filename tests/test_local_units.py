@@ -176,3 +176,58 @@ def test_concurrent_registrations_get_distinct_versions(tmp_path: Path, model_di
         versions = sorted(pool.map(register, range(6)), key=int)
 
     assert versions == ["1", "2", "3", "4", "5", "6"]
+
+
+# --- the server launcher and how a failed start is named ------------------------------------------------------------
+
+
+def test_the_launcher_rebinds_the_servers_own_gunicorn_command_line():
+    from common.local.inference_server import rebound
+
+    built = ["azmlinfsrv", "-b", "127.0.0.1:5001", "-b", "127.0.0.1:5002", "-w", "2", "--timeout", "300", "app:app"]
+
+    assert rebound(built, "unix:/s.sock", (27, 0)) == [
+        "azmlinfsrv", "-b", "unix:/s.sock", "--no-control-socket", "-w", "2", "--timeout", "300", "app:app",
+    ]  # fmt: skip
+    assert rebound(built, "unix:/s.sock", (23, 0)) == [
+        "azmlinfsrv", "-b", "unix:/s.sock", "-w", "2", "--timeout", "300", "app:app",
+    ]  # fmt: skip
+    assert rebound(["azmlinfsrv", "--bind=0.0.0.0:1", "app:app"], "unix:/s", (20, 1)) == [
+        "azmlinfsrv", "-b", "unix:/s", "app:app",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "code", "expected"),
+    [
+        (
+            "toolkit launcher: the inference server cannot be imported (ModuleNotFoundError: x)\n",
+            78,
+            "the toolkit's server launcher could not start the server (not score.py): the inference server cannot be "
+            "imported (ModuleNotFoundError: x)",
+        ),
+        (
+            "usage: azmlinfsrv ...\nazmlinfsrv: error: unrecognized arguments: --no-control-socket\n",
+            2,
+            "the inference server refused the arguments the toolkit's launcher gave it: azmlinfsrv: error: "
+            "unrecognized arguments: --no-control-socket",
+        ),
+        (
+            "I azmlinfsrv.user_script - Invoking user's init function\nTraceback (most recent call last):\n"
+            "  File \"score.py\", line 2, in init\nModuleNotFoundError: No module named 'lightgbm'\n",
+            3,
+            "score.py's init() failed (ModuleNotFoundError: No module named 'lightgbm'); its server exited with code 3",
+        ),
+        (
+            "I azmlinfsrv.user_script - Invoking user's init function\nI - Users's init has completed successfully\n",
+            None,
+            "score.py's init() succeeded, then its server did not answer in time; see the log",
+        ),
+        ("Starting gunicorn 27.0.1\n", 1, "its server exited with code 1 before it ran score.py's init(); see the log"),
+    ],
+    ids=["launcher", "server-arguments", "init", "after-init", "before-init"],
+)
+def test_a_failed_start_names_the_component_that_failed(output, code, expected):
+    from common.local.instance import start_failure
+
+    assert start_failure(output, code) == expected

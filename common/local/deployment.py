@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.local import logfiles
-from common.local.instance import Instance, start_server
+from common.local.instance import Instance, start_failure, start_server
 from common.local.settings import (
     START_POLL_SECONDS,
     Health,
@@ -299,10 +299,11 @@ class Deployment:
         if self.closing:
             await instance.stop()
             return
+        exit_code = instance.exit_code()
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         self.failure_log = self.own_output(instance)
         self.failed_generation, self.state = generation, State.FAILED
-        self.reason = "its server did not become healthy (init() failed or it exited); see the log"
+        self.reason = start_failure(self.failure_log, exit_code)
         if self.current is None:
             self.health = Health.STOPPED
         self.write_status()
@@ -317,7 +318,11 @@ class Deployment:
             log.info("deployment %r serves generation %s", self.name, self.serving.get("generation"))
             return
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
-        await self.restart(_start_failure(instance))
+        await self.restart(self.start_failure(instance))
+
+    def start_failure(self, instance: Instance) -> str:
+        """Why `instance` did not become ready, naming what failed (instance.start_failure)."""
+        return start_failure(self.own_output(instance), instance.exit_code())
 
     def own_output(self, instance: Instance) -> str:
         """What a server that failed to start wrote itself (the log is shared with the generation still serving)."""
@@ -368,7 +373,7 @@ class Deployment:
                 self._adopt(instance)
                 log.info("deployment %r is back (restart %d)", self.name, self.restarts)
                 return
-            problem = _start_failure(instance)
+            problem = self.start_failure(instance)
             await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
             self.failure_log = self.own_output(instance)
 
@@ -415,8 +420,3 @@ class Deployment:
                 continue
             if str(path) not in keep and not young:
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _start_failure(instance: Instance) -> str:
-    code = instance.exit_code()
-    return f"its server exited during start with code {code}" if code is not None else "it did not start in time"

@@ -29,6 +29,15 @@ from common.local.state import ENVIRONMENTS_FOLDER
 
 ENVIRONMENTS_VARIABLE = "AZUREML_LOCAL_ENVIRONMENTS"  # where built environments live (default: HOME/venvs)
 SERVER_PACKAGE = "azureml-inference-server-http"
+SERVER_PROVIDERS = {SERVER_PACKAGE, "azureml-defaults"}  # azureml-defaults 1.x requires the server (0.x releases)
+# (oldest Python 3 minor version, the server release to suggest for it), newest first; 1.3.0-1.3.4 are left out
+# (azureml-examples #4012: they break azureml.contrib imports)
+SERVER_RELEASES = (
+    (9, f"{SERVER_PACKAGE}==1.5.1"),
+    (8, f"{SERVER_PACKAGE}==1.2.2"),
+    (7, f"{SERVER_PACKAGE}==0.8.4"),
+    (6, f"{SERVER_PACKAGE}==0.7.7"),
+)
 BUILD_FORMAT = 1  # bump when the way environments are built changes: every environment is rebuilt
 RECORD = "environment.json"
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -102,12 +111,24 @@ def read_conda(document: Any, source: str) -> CondaSpec:
             "target builds environments with uv from python and the pip: section only; move them under pip: "
             "(with their PyPI names), or deploy to Azure without --local"
         )
-    if not any(_normal(m.group(1)) == SERVER_PACKAGE for r in pip if (m := REQUIREMENT_NAME.match(r))):
+    if not any(_normal(m.group(1)) in SERVER_PROVIDERS for r in pip if (m := REQUIREMENT_NAME.match(r))):
         raise EnvironmentProblem(
-            f"{source} lacks {SERVER_PACKAGE} under pip:, so in Azure the container could not start (the server "
-            f"that runs score.py is not there); add {SERVER_PACKAGE}==1.5.1 under pip:"
+            f"{source} lacks {SERVER_PACKAGE} (or azureml-defaults, which brings it) under pip:, so in Azure the "
+            f"container could not start (the server that runs score.py is not there); add "
+            f"{server_for_python(python)} under pip:"
         )
     return CondaSpec(python, tuple(pip))
+
+
+def server_for_python(python: str | None) -> str:
+    """The newest azureml-inference-server-http the Python asked for can install (each release's Requires-Python:
+    1.4 and later need 3.9, 1.0-1.3 need 3.8, 0.8 needs 3.7, 0.7 runs on 3.6)."""
+    found = re.match(r"^(?:==|=)?\s*3\.(\d+)", python or "")
+    minor = int(found.group(1)) if found else None
+    for oldest_minor, requirement in SERVER_RELEASES:
+        if minor is None or minor >= oldest_minor:
+            return requirement
+    return SERVER_RELEASES[-1][1]
 
 
 def load_conda_file(path: Path) -> CondaSpec:

@@ -7,7 +7,9 @@ settings) with one difference: gunicorn binds `unix:SOCKET`, in a folder only th
 
 It also dies with its parent (the front door that supervises it), so no deployment outlives its endpoint's
 front door, whatever killed it. It imports nothing from this project: it runs in any Python environment that has
-azureml-inference-server-http.
+azureml-inference-server-http, of any version Azure runs (0.x, as azureml-defaults brings it, and 1.x), under any
+gunicorn. When it cannot start the server itself, it says so in one line starting with LAUNCHER_MARK and exits
+with LAUNCHER_EXIT_CODE, so the failure is never taken for score.py's.
 
 Usage: python inference_server.py --socket PATH --parent_pid PID -- [azmlinfsrv arguments: --entry_script ...]
        python inference_server.py --loopback_port PORT ...   (benchmarks/serving.py: the server measured direct)
@@ -70,29 +72,67 @@ def install_collector_sink() -> None:
     sink.install()
 
 
-def gunicorn_argv(bind: str, worker_count: str) -> list[str]:
-    """azureml_inference_server_http.amlserver_linux.run's gunicorn settings, bound to `bind` (unix:PATH or
-    127.0.0.1:PORT)."""
-    from azureml_inference_server_http.constants import (
-        DEFAULT_WORKER_PRELOAD,
-        DEFAULT_WORKER_TIMEOUT_SECONDS,
-        ENV_WORKER_PRELOAD,
-        ENV_WORKER_TIMEOUT,
-    )
+LAUNCHER_EXIT_CODE = 78  # EX_CONFIG: this launcher, not the server or score.py, could not start the server
+LAUNCHER_MARK = "toolkit launcher: "  # the line that says so in the deployment's log (read by the front door)
+# What to add for a module the server or gunicorn cannot import (gunicorn before 22 imports pkg_resources, which
+# setuptools 81 removed; a conda environment used to bring setuptools with pip, a uv one does not)
+PACKAGES_OF_MODULES = {
+    "azureml_inference_server_http": "azureml-inference-server-http (or azureml-defaults)",
+    "gunicorn": "gunicorn",
+    "pkg_resources": "setuptools<81",
+}
+CONTROL_SOCKET_GUNICORN = (25, 1)  # gunicorn's --no-control-socket (and its ~/.gunicorn socket) exist from 25.1
 
-    argv = [
-        "azmlinfsrv",
-        *("-b", bind),
-        *("-w", worker_count),
-        *("--timeout", os.environ.get(ENV_WORKER_TIMEOUT, DEFAULT_WORKER_TIMEOUT_SECONDS)),
-        *("--access-logfile", "-"),
-        *("--error-logfile", "/dev/null"),
-        # gunicorn 23+ also opens a control socket in ~/.gunicorn, shared by every server of the user: not wanted
-        "--no-control-socket",
-    ]
-    if os.environ.get(ENV_WORKER_PRELOAD, DEFAULT_WORKER_PRELOAD).lower() == "true":
-        argv.append("--preload")
-    return [*argv, "azureml_inference_server_http.server.entry:app"]
+
+def launcher_failure(problem: str) -> None:
+    """Stop with one line that names this launcher as what failed (never score.py's init())."""
+    print(f"{LAUNCHER_MARK}{problem}", file=sys.stderr, flush=True)
+    sys.exit(LAUNCHER_EXIT_CODE)
+
+
+def rebound(argv: list[str], bind: str, gunicorn_version: tuple[int, ...]) -> list[str]:
+    """The gunicorn command line the server built (host:port, and a health port where it has one), bound to `bind`
+    alone; without the per-user control socket where gunicorn has one. Every other setting is the server's."""
+    kept: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ("-b", "--bind"):
+            next(tokens, None)
+        elif not token.startswith("--bind="):
+            kept.append(token)
+    options = ["-b", bind]
+    if gunicorn_version >= CONTROL_SOCKET_GUNICORN:
+        options.append("--no-control-socket")
+    return [kept[0], *options, *kept[1:]]
+
+
+def serve(bind: str) -> None:
+    """The server's own azmlinfsrv, whatever its version (0.x from azureml-defaults, 1.x): its argument parsing,
+    environment variables, logging and banner, and its own gunicorn settings, with only the bind changed (and
+    gunicorn's control socket left out). The server's modules differ between versions; its entry point does not."""
+    try:
+        import gunicorn
+        import gunicorn.app.wsgiapp
+        from azureml_inference_server_http import amlserver
+    except ImportError as error:
+        missing = getattr(error, "name", None) or ""
+        package = PACKAGES_OF_MODULES.get(missing.split(".")[0], missing.split(".")[0] or "the missing package")
+        launcher_failure(
+            f"the inference server cannot be imported in the deployment's environment ({type(error).__name__}: "
+            f"{error}): add {package} under pip: in its conda file"
+        )
+        return
+    gunicorn_version = tuple(int(part) for part in gunicorn.__version__.split(".")[:2] if part.isdigit())
+    application = gunicorn.app.wsgiapp.WSGIApplication
+
+    class ReboundApplication(application):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            sys.argv = rebound(sys.argv, bind, gunicorn_version)
+            print(f"Listening on {bind} (liveness GET /, score POST /score)\n", flush=True)
+            super().__init__(*args, **kwargs)
+
+    gunicorn.app.wsgiapp.WSGIApplication = ReboundApplication
+    amlserver.run()
 
 
 def main() -> None:
@@ -104,27 +144,12 @@ def main() -> None:
     ours, server_arguments = parser.parse_known_args()
     die_with_parent(ours.parent_pid)
     sys.stdout, sys.stderr = LossyOutput(sys.stdout), LossyOutput(sys.stderr)  # type: ignore[assignment]
-    install_collector_sink()
-
-    from azureml_inference_server_http import amlserver
-    from azureml_inference_server_http.constants import ENV_WORKER_COUNT, PACKAGE_ROOT
-    from azureml_inference_server_http.log_config import load_logging_config
-
+    try:
+        install_collector_sink()
+    except Exception as error:  # the toolkit's sink, not the user's code: named as such
+        launcher_failure(f"the local data collection sink could not be installed: {type(error).__name__}: {error}")
     sys.argv = ["azmlinfsrv", *[a for a in server_arguments if a != "--"]]
-    arguments = amlserver.parse_arguments()
-    load_logging_config(PACKAGE_ROOT)
-    amlserver.merge_configuration(arguments)
-    amlserver.validate_environment_variables()
-    amlserver.set_path_variable()
-    amlserver.print_server_info()
-    amlserver.print_server_settings()
-    bind = f"unix:{ours.socket}" if ours.socket else f"127.0.0.1:{ours.loopback_port}"
-    print(f"Listening on {bind} (liveness GET /, score POST /score)\n", flush=True)
-
-    import gunicorn.app.wsgiapp
-
-    sys.argv = gunicorn_argv(bind, os.environ[ENV_WORKER_COUNT])
-    gunicorn.app.wsgiapp.WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+    serve(f"unix:{ours.socket}" if ours.socket else f"127.0.0.1:{ours.loopback_port}")
 
 
 if __name__ == "__main__":

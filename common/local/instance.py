@@ -15,9 +15,11 @@ from typing import Any
 
 from common.local import processes, upstream
 from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SOURCE_VARIABLE
+from common.local.inference_server import LAUNCHER_EXIT_CODE, LAUNCHER_MARK
 from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
 from common.local.state import HOME_VARIABLE
+from common.operations import exception_line
 
 log = logging.getLogger("frontdoor")
 
@@ -129,3 +131,28 @@ class Instance:
             await asyncio.to_thread(processes.stop, self.process.pid, None, grace)
             self.process.poll()
         self.socket.unlink(missing_ok=True)
+
+
+INIT_STARTED = "Invoking user's init function"  # azureml-inference-server-http's log lines (0.x and 1.x alike)
+INIT_DONE = "init has completed successfully"
+SERVER_ARGUMENT_ERROR = "azmlinfsrv: error:"
+
+
+def start_failure(output: str, exit_code: int | None) -> str:
+    """Why a server did not become ready, naming the component that failed: the toolkit's launcher, the inference
+    server, or score.py's init(); `output` is what the server process wrote, `exit_code` None while it runs."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    marked = [line for line in lines if line.startswith(LAUNCHER_MARK)]
+    if marked or exit_code == LAUNCHER_EXIT_CODE:
+        said = marked[-1].removeprefix(LAUNCHER_MARK) if marked else "it exited without saying why"
+        return f"the toolkit's server launcher could not start the server (not score.py): {said}"
+    refused = [line for line in lines if SERVER_ARGUMENT_ERROR in line]
+    if refused:
+        return f"the inference server refused the arguments the toolkit's launcher gave it: {refused[-1]}"
+    ended = f"exited with code {exit_code}" if exit_code is not None else "did not answer in time"
+    if any(INIT_STARTED in line for line in lines) and not any(INIT_DONE in line for line in lines):
+        raised = exception_line(output) or "no exception in its output"
+        return f"score.py's init() failed ({raised}); its server {ended}"
+    if any(INIT_DONE in line for line in lines):
+        return f"score.py's init() succeeded, then its server {ended}; see the log"
+    return f"its server {ended} before it ran score.py's init(); see the log"
