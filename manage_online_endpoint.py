@@ -24,6 +24,7 @@ Examples:
   python manage_online_endpoint.py autoscale --endpoint_name diabetes-classify --deployment_name blue \\
       --min 1 --max 5 --default 2 --cpu_out 70 --cpu_in 30 --latency_out_ms 70 --cooldown_minutes 5
   python manage_online_endpoint.py probe --endpoint_name diabetes-classify --requests 200
+  python manage_online_endpoint.py register --name my-model --path path/to/model --local
   python manage_online_endpoint.py stop --endpoint_name diabetes-classify --local
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
@@ -63,14 +64,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, commands
         sub = verbs.add_parser(name, help=verb.summary, description=verb.summary)
         if name == chosen:
             module = commands.load(name)
-            add_name_flag(
-                sub, "--endpoint_name", required=getattr(module, "ENDPOINT_REQUIRED", True), help="the endpoint"
-            )
+            required = getattr(module, "ENDPOINT_REQUIRED", True)  # None: the verb names no endpoint
+            if required is not None:
+                add_name_flag(sub, "--endpoint_name", required=required, help="the endpoint")
             module.add_arguments(sub)
             add_target_flags(sub)
             add_output_flags(sub)
     args = parser.parse_args(argv)
-    if args.endpoint_name is not None:
+    if getattr(args, "endpoint_name", None) is not None:
         validation.resource_name("endpoint", args.endpoint_name)
     if getattr(args, "deployment_name", None):
         validation.resource_name("deployment", args.deployment_name)

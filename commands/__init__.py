@@ -38,7 +38,7 @@ class Result:
 class Request:
     """What every verb is asked: the endpoint, the target, the workspace flags and the output format."""
 
-    endpoint_name: str
+    endpoint_name: str  # None only for a verb that names no endpoint (register) or need not (capacity)
     target: Target
     workspace: Mapping[str, str | None] = field(default_factory=dict)
     output: str = "text"
@@ -46,7 +46,7 @@ class Request:
     @classmethod
     def of(cls, args: argparse.Namespace, **fields: Any) -> Self:
         return cls(
-            endpoint_name=args.endpoint_name,
+            endpoint_name=getattr(args, "endpoint_name", None),
             target=of(args),
             workspace=workspace_flags(args),
             output=getattr(args, "output", "text"),
@@ -96,6 +96,9 @@ VERBS = {
     "autoscale": Verb(
         "commands.autoscale",
         "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",
+    ),
+    "register": Verb(
+        "commands.register", "register your own model file or folder (azureml:NAME:VERSION), on Azure or locally"
     ),
     "delete": Verb("commands.delete", "delete a deployment (--deployment_name) or the whole endpoint"),
     "probe": Verb(

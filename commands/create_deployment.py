@@ -428,11 +428,24 @@ def delete_command(request: CreateDeploymentRequest) -> str:
     return request.target.delete_deployment(request.endpoint_name, request.deployment_name)
 
 
-def report(result: dict[str, Any], output_format: str, target: Target) -> None:
+def request_for(score_path: str) -> str:
+    """The request the Next: line suggests: the toolkit's sample for its own code; for yours, a sample-request*.json
+    in its folder or the one above (where Azure's examples keep it); else a name to replace."""
+    folder = Path(score_path)
+    if folder.resolve() == Path(SAMPLE_REQUEST).parent.resolve():
+        return SAMPLE_REQUEST
+    for place in (folder, folder.parent):
+        found = sorted(place.glob("sample-request*.json"))
+        if found:
+            return str(found[0])
+    return "YOUR_REQUEST.json"
+
+
+def report(result: dict[str, Any], output_format: str, target: Target, request_file: str = SAMPLE_REQUEST) -> None:
     invoke = target.command(
         "invoke_online_endpoint.py",
         *("--endpoint_name", result["endpoint"], "--deployment_name", result["deployment"]),
-        *("--request_file", SAMPLE_REQUEST),
+        *("--request_file", request_file),
     )
     result = {**result, "next_command": invoke}
     lines = [
@@ -483,5 +496,5 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
         output(deployment_plan.dry_run(request).rstrip("\n"))
         return 0
     client = client_for(request)
-    report(apply(client, request), request.output, request.target)
+    report(apply(client, request), request.output, request.target, request_for(request.score_path))
     return 0

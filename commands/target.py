@@ -25,7 +25,12 @@ class Target:
         return self.command("create_online_endpoint.py", "--endpoint_name", endpoint)
 
     def register_model(self, model: str) -> str:
-        return self.command("train_model.py", "--register", "--model_name", model)
+        """How to register `model`: the toolkit's own is trained; any other is your file or folder."""
+        from common.assets import MODEL_NAME  # here, not at import: --help stays fast
+
+        if model == MODEL_NAME:
+            return self.command("train_model.py", "--register", "--model_name", model)
+        return self.command(MANAGE, "register", "--name", model, "--path", "MODEL_FILE_OR_FOLDER")
 
     def start(self, endpoint: str) -> str:
         return LOCAL.command(MANAGE, "start", "--endpoint_name", endpoint)

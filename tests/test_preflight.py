@@ -107,7 +107,10 @@ def test_create_environment_is_registered_only_after_the_preflight(workspace, ru
     )
 
     assert result.code == 1, result.err
-    assert "lacks azureml-inference-server-http under pip:, so in Azure the container could not start" in result.err
+    assert (
+        "lacks azureml-inference-server-http (or azureml-defaults, which brings it) under pip:, so in Azure the "
+        "container could not start" in result.err
+    )
     assert workspace.writes() == []
 
 

@@ -31,6 +31,7 @@ VALID_FLAGS = {
         *("--deployment_name", "blue", "--min", "1", "--max", "3", "--default", "1"),
         *("--cpu_out", "70", "--cpu_in", "30"),
     ],
+    "register": ["--name", "my-model", "--path", "09-deploy-model", "--version", "3"],
     "delete": ["--deployment_name", "green", "--yes"],
     "probe": ["--requests", "20"],
     "start": ["--local"],
@@ -44,11 +45,11 @@ def test_every_verb_has_a_valid_command_line_here():
 
 @pytest.mark.parametrize("verb", sorted(VALID_FLAGS))
 def test_validate_returns_a_frozen_request_and_leaves_the_flags_alone(verb: str):
-    args, request = manage_online_endpoint.parse_args(
-        [verb, "--endpoint_name", "diabetes-classify", *VALID_FLAGS[verb]]
-    )
+    names_endpoint = getattr(commands.load(verb), "ENDPOINT_REQUIRED", True) is not None  # register names none
+    endpoint = ["--endpoint_name", "diabetes-classify"] if names_endpoint else []
+    args, request = manage_online_endpoint.parse_args([verb, *endpoint, *VALID_FLAGS[verb]])
     assert isinstance(request, commands.Request) and dataclasses.is_dataclass(request)
-    assert request.endpoint_name == "diabetes-classify"
+    assert request.endpoint_name == ("diabetes-classify" if names_endpoint else None)
     assert request.target == (LOCAL if "--local" in VALID_FLAGS[verb] else AZURE)
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.endpoint_name = "other"  # type: ignore[misc]

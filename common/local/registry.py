@@ -10,10 +10,12 @@ from common.local.operations import (
     ROOT,
     copy_into,
     not_found,
+    refused,
 )
 from common.local.state import (
     LocalStore,
     read_json,
+    read_json_or_none,
     write_json,
 )
 
@@ -32,16 +34,39 @@ class LocalModels:
         if not chosen or not self.store.model_dir(name, chosen).is_dir():
             wanted = f"version {version}" if version else "any version"
             raise not_found(f"local model {name!r} ({wanted}) is not registered")
-        return Model(name=name, version=chosen, path=str(self.store.model_dir(name, chosen)), type="custom_model")
+        record = read_json_or_none(self._record(name, chosen)) or {}
+        return Model(
+            name=name,
+            version=chosen,
+            path=str(self.store.model_dir(name, chosen)),
+            type=record.get("type", "custom_model"),
+            description=record.get("description"),
+        )
 
     def create_or_update(self, model: Any) -> Any:
+        """The model's file or folder copied as the next version (or the one given); a registered version never
+        changes (as in Azure: 409)."""
         with self.store.lock(f"models.{model.name}"):  # '.' is not allowed in endpoint names: no clash
             versions = self.store.model_versions(model.name)
             version = str(model.version or (versions[-1] + 1 if versions else 1))
             target = self.store.model_dir(model.name, version)
-            target.mkdir(parents=True, exist_ok=False)
+            if target.exists():
+                raise refused(
+                    f"local model {model.name!r} version {version} already exists, and a registered version does not "
+                    "change: leave the version out to register the next one",
+                    409,
+                )
+            target.mkdir(parents=True)
             copy_into(Path(model.path), target)
+            write_json(
+                self._record(model.name, version),
+                {"type": model.type or "custom_model", "description": model.description},
+            )
         return self.get(model.name, version=version)
+
+    def _record(self, name: str, version: str) -> Path:
+        """What else was registered with the version (its type, its description), beside its folder."""
+        return self.store.model_dir(name, version).with_name(f"{version}.json")
 
     def download(self, name: str, version: str, download_path: str = ".") -> None:
         """Copy a registered model under download_path/NAME, as azure-ai-ml's download lays it out."""
