@@ -18,6 +18,7 @@ from typing import Any
 from common.azure_errors import QUOTA_PAGE
 from common.operations import exception_line
 
+VERSION = r"\d+(?:\.\d+)*(?:\.?[a-z]+\d*)?"  # 1.9.1, 1.3rc1, 1.6.dev0: never a sentence's closing period
 SOURCES = ("error", "inference-server", "storage-initializer")
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")
 INIT_DONE = re.compile(r"(Users's init has completed successfully|init\(\) completed|Loaded .*model)", re.IGNORECASE)
@@ -140,14 +141,17 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "scikit-learn version differs from the model's",
+        # score.py's own warning, or scikit-learn's InconsistentVersionWarning for any pickle ("... when using
+        # version 1.9.1. This might lead to breaking code"): a version is digits and dots, never the sentence's period
         re.compile(
-            r"scikit-learn differs: model (\S+), runtime (\S+)"
-            r"|Trying to unpickle estimator \S+ from version (\S+) when using version (\S+)"
+            rf"scikit-learn differs: model ({VERSION}), runtime ({VERSION})"
+            rf"|Trying to unpickle estimator \S+ from version ({VERSION}) when using version ({VERSION})"
         ),
         lambda m, e: (
             f"the model was trained with scikit-learn {m.group(1) or m.group(3)} and the environment runs "
-            f"{m.group(2) or m.group(4)}: pin scikit-learn=={m.group(1) or m.group(3)} in environment.yml (its "
-            "metadata.json records the version), or train again with the environment's"
+            f"{m.group(2) or m.group(4)}: pin scikit-learn=={m.group(1) or m.group(3)} under pip: in the "
+            "environment's conda file (the toolkit's model records its version in metadata.json), or train the "
+            "model again with the environment's"
         ),
         ("inference-server",),
     ),

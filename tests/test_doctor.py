@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sklearn.exceptions import InconsistentVersionWarning
 
 import create_online_deployment
 import manage_online_endpoint
@@ -59,11 +60,19 @@ CASES = [
         "scikit-learn version differs from the model's",
         diagnosis.Evidence(
             logs={
-                "inference-server": "InconsistentVersionWarning: Trying to unpickle estimator "
-                "HistGradientBoostingClassifier from version 1.3.2 when using version 1.9.1."
+                # the warning as scikit-learn words it for any pickle (its own str, not a copy of it)
+                "inference-server": "2026-12-01 10:00:01,000 W [7] py.warnings - InconsistentVersionWarning: "
+                + str(
+                    InconsistentVersionWarning(
+                        estimator_name="LogisticRegression",
+                        current_sklearn_version="1.9.1",
+                        original_sklearn_version="1.3.2",
+                    )
+                )
             }
         ),
-        "pin scikit-learn==1.3.2",
+        "the model was trained with scikit-learn 1.3.2 and the environment runs 1.9.1: pin scikit-learn==1.3.2 "
+        "under pip: in the environment's conda file",
     ),
     (
         "quota",
