@@ -216,10 +216,12 @@ def test_a_model_trained_with_another_scikit_learn_is_warned_about_at_deploy_tim
 TRIVIAL_SCORE = "def init():\n    print('init ran')\n\n\ndef run(raw):\n    return {'ok': True}\n"
 
 
-def deploy_with(local: LocalSetup, run_script, tmp_path: Path, name: str, pip: list[str]) -> tuple[object, object]:
-    """A deployment of a trivial score.py in an environment of these pip packages (Python 3.11)."""
+def deploy_with(
+    local: LocalSetup, run_script, tmp_path: Path, name: str, pip: list[str], python: str = "3.11"
+) -> tuple[object, object]:
+    """A deployment of a trivial score.py in an environment of these pip packages (and this Python)."""
     conda_file = tmp_path / f"{name}.yml"
-    conda_file.write_text(json.dumps(conda("python=3.11", "pip", {"pip": pip})))
+    conda_file.write_text(json.dumps(conda(f"python={python}", "pip", {"pip": pip})))
     code = write_score(tmp_path / f"{name}-code", TRIVIAL_SCORE)
     argv = [
         *local.deployment_args(name, 0, score_path=code),
@@ -256,3 +258,26 @@ def test_a_server_0_x_missing_a_package_is_the_environments_fault_named_by_the_l
     )
     assert fixed.code == 0, fixed.err
     assert local.score(SAMPLE_BODY, deployment="zero-x").json() == {"ok": True}
+
+
+def test_pyenvs_pythons_are_found_and_its_shims_left_out(tmp_path):
+    root = tmp_path / "pyenv"
+    for version in ("3.9.18", "3.7.16"):
+        (root / "versions" / version / "bin").mkdir(parents=True)
+    path = environments.interpreter_path(f"/usr/bin:{root}/shims:/bin", str(root))
+
+    assert path.split(":") == ["/usr/bin", "/bin", f"{root}/versions/3.7.16/bin", f"{root}/versions/3.9.18/bin"]
+
+
+PYENV_39 = sorted((Path.home() / ".pyenv" / "versions").glob("3.9*/bin/python3.9"))
+
+
+@pytest.mark.skipif(not PYENV_39, reason="no Python 3.9 installed with pyenv on this machine")
+def test_an_older_python_with_an_older_server_runs_as_its_conda_file_asks(local, run_script, tmp_path):
+    """python=3.9 with azureml-inference-server-http 1.4.0 and the gunicorn it resolves to there (before 25.1, which
+    needs Python 3.10): the conda file's Python is found among pyenv's, whose shim for a non-global version fails."""
+    result, _ = deploy_with(local, run_script, tmp_path, "py39", ["azureml-inference-server-http==1.4.0"], python="3.9")
+
+    assert result.code == 0, result.err
+    assert local.deployment("py39")["local_environment"]["python"].startswith("3.9.")
+    assert local.score(SAMPLE_BODY, deployment="py39").json() == {"ok": True}

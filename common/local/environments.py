@@ -153,9 +153,24 @@ def _uv() -> str:
 
 
 def _tool_environment() -> dict[str, str]:
-    """uv's environment: nothing of the toolkit's own virtual environment, so it cannot be picked as the base."""
+    """uv's environment: nothing of the toolkit's own virtual environment, so it cannot be picked as the base, and
+    a PATH on which it finds every Python pyenv installed (interpreter_path)."""
     hidden = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "UV_PYTHON")
-    return {key: value for key, value in os.environ.items() if key not in hidden}
+    kept = {key: value for key, value in os.environ.items() if key not in hidden}
+    return {**kept, "PATH": interpreter_path(os.environ.get("PATH", ""), os.environ.get("PYENV_ROOT"))}
+
+
+def interpreter_path(path: str, pyenv_root: str | None) -> str:
+    """PATH for uv's interpreter search: pyenv's shims left out and each Python pyenv installed added after the rest.
+
+    A pyenv shim for a version that is not selected (python3.9 while 3.11 is pyenv's global one) fails when run
+    instead of being skipped, and uv stops at the first one it finds: a conda file's python=3.9 could never be had.
+    """
+    root = Path(pyenv_root or Path.home() / ".pyenv")
+    shims = str(root / "shims")
+    kept = [folder for folder in path.split(os.pathsep) if folder and folder.rstrip("/") != shims]
+    installed = sorted(str(folder) for folder in (root / "versions").glob("*/bin")) if root.is_dir() else []
+    return os.pathsep.join([*kept, *installed])
 
 
 def ensure(spec: CondaSpec, name: str, home: Path) -> BuiltEnvironment:
