@@ -60,12 +60,31 @@ def test_the_python_version_is_read_as_conda_writes_it(python, expected):
     assert read_conda(conda(python, "pip", {"pip": [SERVER]}), "f").python == expected
 
 
-def test_conda_only_packages_are_refused_by_name_with_what_to_do():
+def test_conda_packages_come_from_pypi_under_their_pypi_names_with_their_versions():
+    """Azure's model-1 conda.yaml lists numpy, scikit-learn and scipy as conda packages: each becomes its PyPI
+    requirement (conda's fuzzy =X.Y is pip's ==X.Y.*, a build string and a channel dropped); the platform's own
+    packages (C runtimes, OpenMP) are the machine's here."""
+    spec = read_conda(
+        conda(
+            "python=3.12", "pip", "numpy=2.3.1", "scikit-learn=1.7.0", "conda-forge::py-xgboost>=2.0", "pandas 2.2.3",
+            "matplotlib-base=3.9.1=py312h_0", "libgomp", "_openmp_mutex", "joblib", {"pip": [SERVER]},
+        ),
+        "conda.yaml",
+    )  # fmt: skip
+
+    assert spec.from_conda == (
+        "numpy==2.3.1.*", "scikit-learn==1.7.0.*", "xgboost>=2.0", "pandas==2.2.3.*", "matplotlib==3.9.1.*", "joblib",
+    )  # fmt: skip
+    assert spec.pip == (*spec.from_conda, SERVER)
+    assert spec.pin("scikit-learn") == "1.7.0"
+
+
+def test_conda_packages_with_no_pypi_counterpart_are_refused_by_name_with_what_to_do():
     with pytest.raises(EnvironmentProblem) as refused:
-        read_conda(conda("python=3.11", "pip", "libgomp", "scikit-learn=1.3", {"pip": [SERVER]}), "env.yml")
+        read_conda(conda("python=3.11", "pip", "r-base=4.3", "numpy", {"pip": [SERVER]}), "env.yml")
     message = str(refused.value)
-    assert message.startswith("env.yml: conda package(s) libgomp, scikit-learn=1.3 cannot be installed without conda")
-    assert "move them under pip:" in message
+    assert message.startswith("env.yml: conda package(s) r-base=4.3 have no PyPI counterpart")
+    assert "deploy to Azure without --local, or replace them with PyPI packages under pip:" in message
 
 
 @pytest.mark.parametrize(
@@ -179,7 +198,7 @@ def test_a_registered_conda_file_gets_its_own_environment_and_the_same_file_reus
 
 def test_a_conda_file_the_local_target_cannot_build_is_refused_before_anything_is_written(local, run_script, tmp_path):
     conda_file = tmp_path / "conda-only.yml"
-    conda_file.write_text("dependencies:\n  - python=3.11\n  - libgomp\n  - pip:\n      - " + SERVER + "\n")
+    conda_file.write_text("dependencies:\n  - python=3.11\n  - r-base\n  - pip:\n      - " + SERVER + "\n")
     argv = [
         *local.deployment_args("condaonly", 0),
         *("--environment", "conda-only", "--create_environment", "--conda_file", str(conda_file)),
@@ -189,7 +208,7 @@ def test_a_conda_file_the_local_target_cannot_build_is_refused_before_anything_i
 
     assert result.code == 1, result.err
     (line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
-    assert "conda package(s) libgomp cannot be installed without conda" in line
+    assert "conda package(s) r-base have no PyPI counterpart" in line
     assert not local.store.deployment_dir(ENDPOINT, "condaonly").exists()
 
 
@@ -260,13 +279,22 @@ def test_a_server_0_x_missing_a_package_is_the_environments_fault_named_by_the_l
     assert local.score(SAMPLE_BODY, deployment="zero-x").json() == {"ok": True}
 
 
-def test_pyenvs_pythons_are_found_and_its_shims_left_out(tmp_path):
+def test_pyenvs_pythons_replace_its_shims_the_selected_one_first(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYENV_VERSION", raising=False)
     root = tmp_path / "pyenv"
-    for version in ("3.9.18", "3.7.16"):
+    for version in ("3.9.18", "3.7.16", "3.11.7", "3.13.0"):
         (root / "versions" / version / "bin").mkdir(parents=True)
-    path = environments.interpreter_path(f"/usr/bin:{root}/shims:/bin", str(root))
+    (root / "version").write_text("3.11.7\n")
+    versions = root / "versions"
 
-    assert path.split(":") == ["/usr/bin", "/bin", f"{root}/versions/3.7.16/bin", f"{root}/versions/3.9.18/bin"]
+    path = environments.interpreter_path(f"/cargo/bin:{root}/shims:/usr/bin", str(root))
+
+    assert path.split(":") == [
+        "/cargo/bin",
+        *(f"{versions}/{name}/bin" for name in ("3.11.7", "3.13.0", "3.9.18", "3.7.16")),
+        "/usr/bin",  # after them, as the shims were: its python3.11 is not the one pyenv selected
+    ]
+    assert environments.interpreter_path("/usr/bin:/bin", str(root)) == "/usr/bin:/bin"  # no pyenv: as it was
 
 
 PYENV_39 = sorted((Path.home() / ".pyenv" / "versions").glob("3.9*/bin/python3.9"))
@@ -281,3 +309,27 @@ def test_an_older_python_with_an_older_server_runs_as_its_conda_file_asks(local,
     assert result.code == 0, result.err
     assert local.deployment("py39")["local_environment"]["python"].startswith("3.9.")
     assert local.score(SAMPLE_BODY, deployment="py39").json() == {"ok": True}
+
+
+def test_a_conda_file_with_conda_packages_builds_and_serves(local, run_script, tmp_path):
+    """numpy as a conda package (and libgomp, the platform's): installed from PyPI at the version written, said once."""
+    conda_file = tmp_path / "conda-packages.yml"
+    conda_file.write_text(
+        "dependencies:\n  - python=3.11\n  - pip\n  - numpy=2.4.6\n  - libgomp\n  - pip:\n      - " + SERVER + "\n"
+    )
+    code = write_score(
+        tmp_path / "numpy-code",
+        "import numpy\n\ndef init():\n    pass\n\ndef run(raw):\n    return {'numpy': numpy.__version__}\n",
+    )
+    argv = [
+        *local.deployment_args("condapkgs", 0, score_path=code),
+        *("--environment", "conda-packages", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 0, result.err
+    said = [line for line in result.err.splitlines() if "conda packages come from PyPI" in line]
+    assert said == ["  its conda packages come from PyPI, under their PyPI names (no conda channel is used here): "
+                    "numpy==2.4.6.*"]  # fmt: skip
+    assert local.score(SAMPLE_BODY, deployment="condapkgs").json() == {"numpy": "2.4.6"}

@@ -41,7 +41,30 @@ SERVER_RELEASES = (
 BUILD_FORMAT = 1  # bump when the way environments are built changes: every environment is rebuilt
 RECORD = "environment.json"
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:(==|=|>=|<=|>|<|!=|~=)\s*([^\s#]+))?")
+# Conda packages whose PyPI package has another name (conda-forge's and defaults' names)
+PYPI_NAMES = {
+    "py-xgboost": "xgboost",
+    "py-xgboost-cpu": "xgboost",
+    "py-lightgbm": "lightgbm",
+    "pytorch": "torch",
+    "pytorch-cpu": "torch",
+    "matplotlib-base": "matplotlib",
+    "msgpack-python": "msgpack",
+    "py-opencv": "opencv-python-headless",
+    "opencv": "opencv-python-headless",
+    "pytables": "tables",
+}
+# Conda packages that are the platform a conda environment stands on (C runtimes, OpenMP, certificates, the package
+# manager): a uv environment stands on this machine's, and the PyPI wheels carry the libraries they need
+PLATFORM_PACKAGES = {
+    "pip", "_libgcc_mutex", "_openmp_mutex", "libgcc-ng", "libgcc", "libstdcxx-ng", "libstdcxx", "libgomp",
+    "ca-certificates", "openssl", "libffi", "libzlib", "zlib", "xz", "bzip2", "ncurses", "readline", "sqlite", "tk",
+    "tzdata", "ld_impl_linux-64", "libuuid", "libnsl", "libsqlite", "libxcrypt", "mkl", "mkl-service", "intel-openmp",
+    "blas", "libblas", "libcblas", "liblapack", "libopenblas", "openblas", "nomkl",
+}  # fmt: skip
+# Conda packages with no PyPI counterpart at all: a conda file that needs them is refused here
+NOT_ON_PYPI = {"r-base", "r-essentials", "cudatoolkit", "cudnn", "cuda-toolkit", "nodejs", "openjdk", "gcc", "gxx"}
+CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9._-]*)\s*(?:(==|=|>=|<=|>|<|!=|~=)\s*([^\s#]+))?")
 
 
 class EnvironmentProblem(CliError):
@@ -50,10 +73,12 @@ class EnvironmentProblem(CliError):
 
 @dataclass(frozen=True)
 class CondaSpec:
-    """What defines a local environment: the Python version asked for (None: any) and the pip requirements."""
+    """What defines a local environment: the Python version asked for (None: any) and the pip requirements, those
+    the conda file lists as conda packages first (`from_conda`, as PyPI names them)."""
 
     python: str | None
     pip: tuple[str, ...]
+    from_conda: tuple[str, ...] = ()
 
     @property
     def hash(self) -> str:
@@ -61,11 +86,11 @@ class CondaSpec:
         return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 
     def pin(self, package: str) -> str | None:
-        """The exact version pinned for `package` (NAME==VERSION), if any."""
+        """The version pinned for `package` (NAME==VERSION, or a conda package's NAME==VERSION.*), if any."""
         for requirement in self.pip:
             name, _, version = requirement.partition("==")
             if _normal(name) == _normal(package) and version and not re.search(r"[,;<>!~=]", version):
-                return version.strip()
+                return version.strip().removesuffix(".*")
         return None
 
 
@@ -93,23 +118,31 @@ def read_conda(document: Any, source: str) -> CondaSpec:
         raise EnvironmentProblem(f"{source} is not a conda file: it needs a dependencies: list")
     python: str | None = None
     pip: list[str] = []
+    from_conda: list[str] = []
     unsupported: list[str] = []
     for dependency in document.get("dependencies") or []:
         if isinstance(dependency, dict) and "pip" in dependency:
             pip.extend(str(requirement).strip() for requirement in dependency["pip"] or [])
             continue
-        match = CONDA_SPEC.match(str(dependency))
+        text = str(dependency).split("::")[-1]  # conda-forge::numpy=2.3.1: the channel is conda's alone
+        match = CONDA_SPEC.match(text)
         name = match.group(1).lower() if match else ""
         if name == "python":
             operator, version = match.group(2), match.group(3)  # type: ignore[union-attr]
             python = version if operator in ("=", "==") else (f"{operator}{version}" if version else None)
-        elif name != "pip":
+        elif name in NOT_ON_PYPI or not match:
             unsupported.append(str(dependency))
+        elif name not in PLATFORM_PACKAGES:
+            operator, version = match.group(2), match.group(3)
+            bare = text[match.end() :].split()
+            if operator is None and bare and bare[0][:1].isdigit():  # "numpy 2.3.1": conda's spelling of =2.3.1
+                operator, version = "=", bare[0]
+            from_conda.append(pypi_requirement(name, operator, version))
     if unsupported:
         raise EnvironmentProblem(
-            f"{source}: conda package(s) {', '.join(unsupported)} cannot be installed without conda: the local "
-            "target builds environments with uv from python and the pip: section only; move them under pip: "
-            "(with their PyPI names), or deploy to Azure without --local"
+            f"{source}: conda package(s) {', '.join(unsupported)} have no PyPI counterpart, and no conda channel is "
+            "used here: the local target installs a conda file's packages from PyPI with uv; deploy to Azure "
+            "without --local, or replace them with PyPI packages under pip:"
         )
     if not any(_normal(m.group(1)) in SERVER_PROVIDERS for r in pip if (m := REQUIREMENT_NAME.match(r))):
         raise EnvironmentProblem(
@@ -117,7 +150,19 @@ def read_conda(document: Any, source: str) -> CondaSpec:
             f"container could not start (the server that runs score.py is not there); add "
             f"{server_for_python(python)} under pip:"
         )
-    return CondaSpec(python, tuple(pip))
+    return CondaSpec(python, tuple([*from_conda, *pip]), tuple(from_conda))
+
+
+def pypi_requirement(name: str, operator: str | None, version: str | None) -> str:
+    """A conda package spec as pip writes it: conda's fuzzy `=1.2` (1.2 or any 1.2.x) is pip's `==1.2.*`, a build
+    string (`=1.2.3=py312h...`) is dropped, and the name is its PyPI name."""
+    pypi = PYPI_NAMES.get(name, name)
+    if not version:
+        return pypi
+    version = version.split("=")[0]  # numpy=2.3.1=py312h... : the build string is conda's alone
+    if operator == "=":
+        return f"{pypi}=={version}" if version.endswith("*") else f"{pypi}=={version}.*"
+    return f"{pypi}{operator}{version}"
 
 
 def server_for_python(python: str | None) -> str:
@@ -161,16 +206,38 @@ def _tool_environment() -> dict[str, str]:
 
 
 def interpreter_path(path: str, pyenv_root: str | None) -> str:
-    """PATH for uv's interpreter search: pyenv's shims left out and each Python pyenv installed added after the rest.
+    """PATH for uv's interpreter search: pyenv's shims replaced, where they stood, by the folders of the Pythons
+    pyenv installed, its selected ones first (what the shims ran), then the others, newest first.
 
     A pyenv shim for a version that is not selected (python3.9 while 3.11 is pyenv's global one) fails when run
     instead of being skipped, and uv stops at the first one it finds: a conda file's python=3.9 could never be had.
     """
     root = Path(pyenv_root or Path.home() / ".pyenv")
     shims = str(root / "shims")
-    kept = [folder for folder in path.split(os.pathsep) if folder and folder.rstrip("/") != shims]
-    installed = sorted(str(folder) for folder in (root / "versions").glob("*/bin")) if root.is_dir() else []
-    return os.pathsep.join([*kept, *installed])
+    folders = [folder for folder in path.split(os.pathsep) if folder]
+    if shims not in (folder.rstrip("/") for folder in folders):
+        return path
+    installed = {folder.parent.name: str(folder) for folder in (root / "versions").glob("*/bin")}
+    selected = [name for name in _selected_versions(root) if name in installed]
+    others = sorted(set(installed) - set(selected), key=_version_key, reverse=True)
+    pythons = [installed[name] for name in [*selected, *others]]
+    replaced = [entry for folder in folders for entry in (pythons if folder.rstrip("/") == shims else [folder])]
+    return os.pathsep.join(replaced)
+
+
+def _selected_versions(root: Path) -> list[str]:
+    """The versions pyenv's shims run: PYENV_VERSION, else its global version file."""
+    chosen = os.environ.get("PYENV_VERSION", "")
+    if not chosen:
+        try:
+            chosen = (root / "version").read_text()
+        except OSError:
+            return []
+    return [name for name in re.split(r"[\s:]+", chosen) if name]
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", name))
 
 
 def ensure(spec: CondaSpec, name: str, home: Path) -> BuiltEnvironment:
@@ -216,6 +283,11 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     )
     requirements = folder / "requirements.txt"
     requirements.write_text("\n".join(spec.pip) + "\n")
+    if spec.from_conda:  # said once, when the environment is built
+        progress(
+            f"  its conda packages come from PyPI, under their PyPI names (no conda channel is used here): "
+            f"{', '.join(spec.from_conda)}"
+        )
     progress(f"  installing {', '.join(spec.pip)} (uv; seconds when its cache has them, longer to download)...")
     _run(
         [_uv(), "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
