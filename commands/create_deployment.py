@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from commands.target import LOCAL, Target
 from common import capacity, deployment_settings, history, references, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
+    MODEL_NAME,
     build_environment,
     register_environment,
     resolve_environment,
@@ -52,8 +54,10 @@ from common.operations import (
     wait_with_progress,
 )
 from common.skus import canonical, instance_type_warning
+from common.training import FEATURES, METADATA_FILE
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+TOOLKIT_CODE = str(Path(SAMPLE_REQUEST).parent)  # the toolkit's own score.py, for its own model
 CREATE_TYPE, CREATE_COUNT = deployment_plan.CREATE_SIZE
 
 
@@ -102,7 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--conda_file", default="environment.yml", help="conda file for --create_environment")
     add_flag(parser, "--base_image", default=DEFAULT_BASE_IMAGE, help="base image for --create_environment")
     add_flag(
-        parser, "--score_path", default="09-deploy-model", help="folder uploaded as the code (default: %(default)s)"
+        parser,
+        "--score_path",
+        help=f"folder uploaded as the code (default for the toolkit's own model only: {TOOLKIT_CODE})",
     )
     add_flag(parser, "--score_script", default="score.py", help="scoring script inside --score_path")
     add_flag(
@@ -157,7 +163,9 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
     """Every check that needs no Azure, and the request they make of the flags."""
     validation.resource_name("deployment", args.deployment_name)
     validation.resource_name("endpoint", args.endpoint_name)
-    validation.scoring_code(args.score_path, args.score_script)
+    model = references.parse_model(args.model_path)
+    score_path = args.score_path or code_for(model, args.model_path)
+    validation.scoring_code(score_path, args.score_script)
     if args.instance_count is not None:
         validation.instance_count(args.instance_count)
     if args.traffic_allocation is not None:
@@ -173,7 +181,6 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         data_collection=args.data_collection,
         sampling_rate=args.sampling_rate,
     )
-    model = references.parse_model(args.model_path)
     environment = references.parse_environment(args.environment)
     if args.create_environment and not Path(args.conda_file).is_file():
         raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
@@ -197,7 +204,7 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         create_environment=args.create_environment,
         conda_file=Path(args.conda_file),
         base_image=args.base_image,
-        score_path=args.score_path,
+        score_path=score_path,
         score_script=args.score_script,
         instance_type=instance_type,
         instance_count=args.instance_count,
@@ -211,6 +218,28 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         verbose=args.verbose,
         skip_capacity_check=args.skip_capacity_check,
     )
+
+
+def code_for(model: references.ModelRef, given: str) -> str:
+    """--score_path left out: the toolkit's own code, for the toolkit's own model only. Its score.py would load any
+    other model and answer for the diabetes features, so anything else must name its code."""
+    if is_toolkit_model(model):
+        return TOOLKIT_CODE
+    raise UsageError(
+        f"--score_path is needed: --model_path {given!r} is not the toolkit's {MODEL_NAME}, and {TOOLKIT_CODE}'s "
+        "score.py serves only that model; give the folder of your scoring code (and --score_script)"
+    )
+
+
+def is_toolkit_model(model: references.ModelRef) -> bool:
+    """The registered diabetes-predict, or a folder train_model.py wrote (its metadata.json lists the 8 features)."""
+    if isinstance(model, references.AssetRef):
+        return model.name == MODEL_NAME
+    metadata = model.path / METADATA_FILE if model.path.is_dir() else model.path.with_name(METADATA_FILE)
+    try:
+        return json.loads(metadata.read_text()).get("features") == list(FEATURES)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def resolve_assets(

@@ -58,6 +58,7 @@ def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
         "name": d.name,
         "provisioning_state": state_name(d.provisioning_state),
         "model": d.model if isinstance(d.model, str) else getattr(d.model, "path", str(d.model)),
+        "code": _code(d),
         "instance_type": d.instance_type,
         "instance_count": d.instance_count,
         "traffic": int((endpoint.traffic or {}).get(d.name, 0)),
@@ -68,6 +69,14 @@ def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
     }
 
 
+def _code(d: Any) -> dict[str, str] | None:
+    """The code the deployment runs: its scoring script and the folder (locally) or code asset (Azure) holding it."""
+    configuration = getattr(d, "code_configuration", None)
+    if configuration is None or not getattr(configuration, "scoring_script", None):
+        return None
+    return {"folder": str(configuration.code), "scoring_script": str(configuration.scoring_script)}
+
+
 def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
     health = f" {d['health']:10}" if "health" in d else ""
     lines = [
@@ -76,6 +85,8 @@ def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
     ]
     if d.get("health_reason"):
         lines.append(f"    {d['health_reason'].splitlines()[0]}")
+    if d.get("code"):
+        lines.append(f"    code: {d['code']['scoring_script']} in {d['code']['folder']}")
     if d.get("local_environment"):
         lines.append(f"    environment: {d['local_environment']}")
     lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")

@@ -8,6 +8,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+import yaml
 
 import create_online_deployment
 import manage_online_endpoint
@@ -45,6 +46,8 @@ def test_your_own_model_is_registered_locally_and_deployed_by_its_reference(tmp_
         argv[argv.index("azureml:diabetes-predict:1")] = "azureml:lookup-model:2"
         deployed = run_script(create_online_deployment, argv)
         answer = local.score(json.dumps({"keys": ["a", "b", "c"]}), deployment="mine")
+        show = ["show", "--local", "--endpoint_name", "own-model", "--output", "json"]
+        shown = run_script(manage_online_endpoint, show)
 
     assert first.code == 0, first.err
     assert json.loads(first.out) == {
@@ -58,6 +61,8 @@ def test_your_own_model_is_registered_locally_and_deployed_by_its_reference(tmp_
     assert "local model 'lookup-model' version 2 already exists, and a registered version does not change" in again.err
     assert deployed.code == 0, deployed.err
     assert answer.status_code == 200 and answer.json() == ["apple", "banana", "unknown"]
+    (mine,) = [d for d in json.loads(shown.out)["deployments"] if d["name"] == "mine"]
+    assert mine["code"] == {"folder": str(code), "scoring_script": "score.py"}  # show names the code each one runs
     assert deployed.out.splitlines()[-1].endswith(
         "--deployment_name mine --request_file YOUR_REQUEST.json --local"
     )  # never the toolkit's diabetes sample for code that is not the toolkit's
@@ -118,3 +123,34 @@ def test_bad_register_flags_are_one_line_before_any_call(azure, run_script, argv
     assert result.code == 2
     assert message in result.err
     azure.client.models.create_or_update.assert_not_called()
+
+
+def without_score_path(argv: list[str]) -> list[str]:
+    at = argv.index("--score_path")
+    return [*argv[:at], *argv[at + 2 :]]
+
+
+def test_a_model_not_the_toolkits_is_never_paired_with_the_toolkits_score_py(azure, run_script, tmp_path):
+    """Left out, --score_path was 09-deploy-model whatever the model: the diabetes score.py then loaded the user's
+    model and the deployment 'succeeded'. Now only the toolkit's own model gets the toolkit's code by default."""
+    from tests.seeds import DEPLOYMENT_SEED, with_flag
+
+    mlflow_folder = tmp_path / "sklearn-model"
+    mlflow_folder.mkdir()
+    (mlflow_folder / "MLmodel").write_text("flavors:\n  sklearn: {}\n")
+    theirs = run_script(
+        create_online_deployment, without_score_path(with_flag(DEPLOYMENT_SEED, "--model_path", "azureml:sk:1"))
+    )
+    local_folder = run_script(
+        create_online_deployment, without_score_path(with_flag(DEPLOYMENT_SEED, "--model_path", str(mlflow_folder)))
+    )
+    ours = run_script(create_online_deployment, [*without_score_path(DEPLOYMENT_SEED), "--dry_run"])
+
+    assert theirs.code == local_folder.code == 2
+    assert theirs.err.splitlines()[-1] == (
+        "error: --score_path is needed: --model_path 'azureml:sk:1' is not the toolkit's diabetes-predict, and "
+        "09-deploy-model's score.py serves only that model; give the folder of your scoring code (and --score_script)"
+    )
+    azure.client.online_deployments.begin_create_or_update.assert_not_called()
+    assert ours.code == 0, ours.err
+    assert yaml.safe_load(ours.out)["code_configuration"] == {"code": "09-deploy-model", "scoring_script": "score.py"}
