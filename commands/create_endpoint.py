@@ -5,13 +5,15 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from commands import Request, client_for
 from commands.target import Target
-from common import history, traffic, validation
+from common import history, specs, traffic, validation
 from common.cli import (
     add_flag,
     add_name_flag,
@@ -57,7 +59,13 @@ class CreateEndpointRequest(Request):
 def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointRequest:
     parser = new_parser(doc)
     add_name_flag(
-        parser, "--endpoint_name", required=True, help="3-32 letters, digits or hyphens; unique in the region"
+        parser, "--endpoint_name", help="3-32 letters, digits or hyphens; unique in the region (or the file's name:)"
+    )
+    add_flag(
+        parser,
+        "--file",
+        type=Path,
+        help="an az ml endpoint YAML file (managedOnlineEndpoint schema); a flag given beside it overrides its value",
     )
     add_flag(parser, "--description", default=None, help="free text shown in the studio")
     add_flag(
@@ -85,18 +93,30 @@ def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointReq
     add_target_flags(parser)
     add_output_flags(parser)
     args = parser.parse_args(argv)
-    validation.resource_name("endpoint", args.endpoint_name)
-    return CreateEndpointRequest.of(
+    from_file = specs.load_endpoint(args.file) if args.file is not None else None
+    name = args.endpoint_name or (from_file.name if from_file is not None else None)
+    if not name:
+        raise UsageError("give --endpoint_name, or --file with a name: (an az ml endpoint YAML file)")
+    request = CreateEndpointRequest.of(
         args,
-        description=args.description,
-        auth_mode=args.auth_mode,
-        public_network=args.public_network,
-        tags=None if args.tags is None else validation.tags(args.tags),
+        description=args.description if args.description is not None else _from(from_file, "description"),
+        auth_mode=args.auth_mode or _from(from_file, "auth_mode"),
+        public_network=args.public_network or _from(from_file, "public_network_access"),
+        tags=validation.tags(args.tags) if args.tags is not None else _from(from_file, "tags"),
         yes=args.yes,
         dry_run=args.dry_run,
         timeout_minutes=args.timeout_minutes,
         verbose=args.verbose,
     )
+    return dataclasses.replace(request, endpoint_name=validation.resource_name("endpoint", name))
+
+
+def _from(endpoint: Any, field: str) -> Any:
+    """A field the YAML file set (None where it did not, or without --file); settings as the flags spell them."""
+    value = getattr(endpoint, field, None) if endpoint is not None else None
+    if field in ("auth_mode", "public_network_access") and value is not None:
+        return str(enum_value(value)).lower()
+    return value or None
 
 
 def build_endpoint(request: CreateEndpointRequest) -> Any:

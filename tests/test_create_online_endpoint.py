@@ -85,7 +85,7 @@ def test_aad_token_is_accepted(azure, run_script):
         (["--endpoint_name", "ok-name", "--auth_mode", "password"], "invalid choice: 'password'"),
         (["--endpoint_name", "ok-name", "--public_network", "on"], "invalid choice: 'on'"),
         (["--endpoint_name", "ok-name", "--tags", "novalue"], "invalid tag 'novalue': use KEY=VALUE"),
-        ([], "the following arguments are required: --endpoint_name"),
+        ([], "give --endpoint_name, or --file with a name: (an az ml endpoint YAML file)"),
     ],
 )
 def test_bad_values_are_refused_before_any_azure_call(azure, run_script, argv, message):

@@ -1,0 +1,59 @@
+"""az ml YAML files given to the scripts (--file), read with azure-ai-ml's own loaders: Azure's published sample
+endpoint.yml (tests/data/azureml-examples), flags overriding the file, and bad files refused in one line."""
+
+from __future__ import annotations
+
+import create_online_endpoint
+from tests.conftest import ROOT
+from tests.localtarget import local_target
+
+SAMPLE_ENDPOINT = ROOT / "tests" / "data" / "azureml-examples" / "managed" / "sample" / "endpoint.yml"
+
+
+def test_azures_sample_endpoint_yml_creates_its_endpoint(fake_azure, run_script):
+    result = run_script(create_online_endpoint, ["--file", str(SAMPLE_ENDPOINT)])
+
+    assert result.code == 0, result.err
+    [put] = fake_azure.sent("PUT", "/onlineEndpoints/my-endpoint")
+    assert put.body["properties"]["authMode"] == "Key"
+    assert put.body["properties"]["publicNetworkAccess"].lower() == "enabled"  # the default: the file sets none
+
+
+def test_a_flag_beside_the_file_overrides_its_value(fake_azure, run_script):
+    argv = ["--file", str(SAMPLE_ENDPOINT), "--endpoint_name", "Other-Endpoint", "--auth_mode", "aml_token"]
+
+    result = run_script(create_online_endpoint, argv)
+
+    assert result.code == 0, result.err
+    assert fake_azure.sent("PUT", "/onlineEndpoints/my-endpoint") == []
+    [put] = fake_azure.sent("PUT", "/onlineEndpoints/other-endpoint")
+    assert put.body["properties"]["authMode"] == "AMLToken"
+
+
+def test_a_file_the_schema_refuses_is_one_line_naming_the_file_and_the_fields(fake_azure, run_script, tmp_path):
+    bad = tmp_path / "endpoint.yml"
+    bad.write_text("name: my-endpoint\nauth_mode: banana\ncolour: blue\n")
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: [my-endpoint\n")
+
+    refused = run_script(create_online_endpoint, ["--file", str(bad)])
+    unparsed = run_script(create_online_endpoint, ["--file", str(broken)])
+    nameless = run_script(create_online_endpoint, ["--file", str(SAMPLE_ENDPOINT.parent / "missing.yml")])
+
+    assert refused.code == unparsed.code == nameless.code == 2
+    assert refused.err.splitlines() == [
+        f"error: --file {str(bad)!r}: auth_mode: Value 'banana' passed is not in set ['aml_token', 'key', "
+        "'aad_token']; colour: Unknown field. (see https://aka.ms/ml-cli-v2-endpoint-online-yaml-reference)"
+    ]
+    assert unparsed.err.startswith(f"error: --file {str(broken)!r} is not valid YAML: ")
+    assert "is not a file" in nameless.err
+    assert fake_azure.requests == []
+
+
+def test_the_sample_endpoint_yml_creates_a_local_endpoint(tmp_path, model_dir, run_script):
+    with local_target(tmp_path / "home", "diabetes-yaml", model_dir) as local:
+        result = run_script(create_online_endpoint, ["--local", "--file", str(SAMPLE_ENDPOINT)])
+
+        assert result.code == 0, result.err
+        assert "my-endpoint" in local.store.endpoints()
+        assert local.client().online_endpoints.get("my-endpoint").auth_mode == "key"
