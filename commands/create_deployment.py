@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from common.assets import (
     DEFAULT_BASE_IMAGE,
     MODEL_NAME,
     build_environment,
+    is_toolkit_model,
+    latest_note,
     register_environment,
     resolve_environment,
     resolve_model,
@@ -54,7 +55,6 @@ from common.operations import (
     wait_with_progress,
 )
 from common.skus import canonical, instance_type_warning
-from common.training import FEATURES, METADATA_FILE
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 TOOLKIT_CODE = str(Path(SAMPLE_REQUEST).parent)  # the toolkit's own score.py, for its own model
@@ -231,17 +231,6 @@ def code_for(model: references.ModelRef, given: str) -> str:
     )
 
 
-def is_toolkit_model(model: references.ModelRef) -> bool:
-    """The registered diabetes-predict, or a folder train_model.py wrote (its metadata.json lists the 8 features)."""
-    if isinstance(model, references.AssetRef):
-        return model.name == MODEL_NAME
-    metadata = model.path / METADATA_FILE if model.path.is_dir() else model.path.with_name(METADATA_FILE)
-    try:
-        return json.loads(metadata.read_text()).get("features") == list(FEATURES)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def resolve_assets(
     client: Any, request: CreateDeploymentRequest, existing: Any, size: tuple[str, int]
 ) -> tuple[references.ModelRef, references.AssetRef]:
@@ -261,22 +250,6 @@ def resolve_assets(
         )
         return model, register_environment(client, environment)
     return model, resolve_environment(client, request.environment)
-
-
-def latest_note(asked: references.AssetRef, resolved: references.AssetRef, existing: Any) -> str | None:
-    """What @latest (or a name without a version) turned out to be, said before it replaces another version."""
-    if asked.version is not None:
-        return None
-    note = f"Model {asked.name}@latest is version {resolved.version}"
-    if existing is None:
-        return note
-    name, _, running = references.asset_key(existing.model).partition(":")
-    if name == resolved.name and running and running != resolved.version:
-        return (
-            f"{note}; {existing.name} runs version {running} now and moves to {resolved.version} (to keep it, "
-            f"give --model_path azureml:{name}:{running})"
-        )
-    return note
 
 
 def run_preflight(
@@ -461,7 +434,7 @@ def request_for(score_path: str) -> str:
     """The request the Next: line suggests: the toolkit's sample for its own code; for yours, a sample-request*.json
     in its folder or the one above (where Azure's examples keep it); else a name to replace."""
     folder = Path(score_path)
-    if folder.resolve() == Path(SAMPLE_REQUEST).parent.resolve():
+    if folder.resolve() == Path(TOOLKIT_CODE).resolve():
         return SAMPLE_REQUEST
     for place in (folder, folder.parent):
         found = sorted(place.glob("sample-request*.json"))

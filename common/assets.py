@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.errors import NotFoundError
 from common.operations import get_or_none
-from common.references import AssetRef
+from common.references import AssetRef, ModelRef, asset_key
 
 if TYPE_CHECKING:
     from common.target import Target
@@ -59,3 +60,32 @@ def register_environment(client: Any, environment: Any) -> AssetRef:
     """Create the environment, or a new version of it when environment.yml or the image changed."""
     registered = client.environments.create_or_update(environment)
     return AssetRef(registered.name, str(registered.version))
+
+
+def is_toolkit_model(model: ModelRef) -> bool:
+    """The registered diabetes-predict, or a folder train_model.py wrote (its metadata.json lists the 8 features)."""
+    if isinstance(model, AssetRef):
+        return model.name == MODEL_NAME
+    from common.training import FEATURES, METADATA_FILE
+
+    metadata = model.path / METADATA_FILE if model.path.is_dir() else model.path.with_name(METADATA_FILE)
+    try:
+        return json.loads(metadata.read_text()).get("features") == list(FEATURES)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def latest_note(asked: AssetRef, resolved: AssetRef, existing: Any) -> str | None:
+    """What @latest (or a name without a version) turned out to be, said before it replaces another version."""
+    if asked.version is not None:
+        return None
+    note = f"Model {asked.name}@latest is version {resolved.version}"
+    if existing is None:
+        return note
+    name, _, running = asset_key(existing.model).partition(":")
+    if name == resolved.name and running and running != resolved.version:
+        return (
+            f"{note}; {existing.name} runs version {running} now and moves to {resolved.version} (to keep it, "
+            f"give --model_path azureml:{name}:{running})"
+        )
+    return note
