@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from commands import DeploymentRequest, client_for, deployment_plan
 from commands.target import LOCAL, Target
-from common import capacity, deployment_settings, history, references, traffic, validation
+from common import capacity, deployment_settings, history, references, specs, traffic, validation
 from common.assets import (
     DEFAULT_BASE_IMAGE,
     MODEL_NAME,
@@ -57,6 +58,7 @@ from common.operations import (
 from common.skus import canonical, instance_type_warning
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
+DEFAULT_SCORING_SCRIPT = "score.py"
 TOOLKIT_CODE = str(Path(SAMPLE_REQUEST).parent)  # the toolkit's own score.py, for its own model
 CREATE_TYPE, CREATE_COUNT = deployment_plan.CREATE_SIZE
 
@@ -65,12 +67,13 @@ CREATE_TYPE, CREATE_COUNT = deployment_plan.CREATE_SIZE
 class CreateDeploymentRequest(DeploymentRequest):
     """The flags, checked and parsed: references and settings as the library takes them."""
 
+    file: Path | None  # the --file the request was read from
     model: references.ModelRef
-    environment: references.AssetRef
+    environment: references.EnvironmentRef | None  # None: an MLflow model deployed without code (no-code)
     create_environment: bool
     conda_file: Path
     base_image: str
-    score_path: str
+    score_path: str | None  # None with the environment: Azure's MLflow scoring script
     score_script: str
     instance_type: str | None  # None: a new deployment's default, or the existing deployment's own
     instance_count: int | None
@@ -86,16 +89,26 @@ class CreateDeploymentRequest(DeploymentRequest):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_name_flag(parser, "--deployment_name", required=True, help="3-32 letters, digits or hyphens")
-    add_name_flag(parser, "--endpoint_name", required=True, help="an existing endpoint")
+    add_name_flag(parser, "--deployment_name", help="3-32 letters, digits or hyphens (or the file's name:)")
+    add_name_flag(parser, "--endpoint_name", help="an existing endpoint (or the file's endpoint_name:)")
+    add_flag(
+        parser,
+        "--file",
+        type=Path,
+        help="an az ml deployment YAML file (managedOnlineDeployment schema); a flag given beside it overrides its "
+        "value",
+    )
     add_flag(
         parser,
         "--model_path",
-        required=True,
-        help="azureml:NAME:VERSION, azureml:NAME@latest, or a local model file or folder (uploaded)",
+        help="azureml:NAME:VERSION, azureml:NAME@latest, or a local model file or folder (uploaded; a folder with an "
+        "MLmodel file is an MLflow model)",
     )
     add_flag(
-        parser, "--environment", required=True, help="registered environment: NAME (latest), NAME:VERSION, azureml:..."
+        parser,
+        "--environment",
+        help="registered environment: NAME (latest), NAME:VERSION, azureml:... (an MLflow model without "
+        "--score_path needs none)",
     )
     add_flag(
         parser,
@@ -110,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--score_path",
         help=f"folder uploaded as the code (default for the toolkit's own model only: {TOOLKIT_CODE})",
     )
-    add_flag(parser, "--score_script", default="score.py", help="scoring script inside --score_path")
+    add_flag(parser, "--score_script", help=f"scoring script inside --score_path (default: {DEFAULT_SCORING_SCRIPT})")
     add_flag(
         parser,
         "--instance_type",
@@ -160,14 +173,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
-    """Every check that needs no Azure, and the request they make of the flags."""
-    validation.resource_name("deployment", args.deployment_name)
-    validation.resource_name("endpoint", args.endpoint_name)
-    model = references.parse_model(args.model_path)
-    score_path = args.score_path or code_for(model, args.model_path)
-    validation.scoring_code(score_path, args.score_script)
-    if args.instance_count is not None:
-        validation.instance_count(args.instance_count)
+    """Every check that needs no Azure, and the request they make of the flags and the --file they override."""
+    written = None
+    if args.file is not None:
+        overrides = {"name": args.deployment_name, "endpoint_name": args.endpoint_name}
+        written = specs.load_deployment(args.file, {**overrides, "instance_type": args.instance_type})
+    deployment_name = validation.resource_name("deployment", _given(args, written, "deployment_name", "name"))
+    endpoint_name = validation.resource_name("endpoint", _given(args, written, "endpoint_name", "endpoint_name"))
+    model = (
+        references.parse_model(args.model_path)
+        if args.model_path is not None
+        else _given(args, written, "model_path", "model")
+    )
+    environment = getattr(written, "environment", None)
+    if args.environment is not None:
+        environment = references.parse_environment(args.environment)
+    score_path = args.score_path or getattr(written, "code", None)
+    score_script = args.score_script or getattr(written, "scoring_script", None) or DEFAULT_SCORING_SCRIPT
+    if score_path is not None:
+        validation.scoring_code(score_path, score_script)
+    elif not _mlflow(model):
+        score_path = code_for(model, args.model_path or str(getattr(model, "path", model)))
+    elif environment is not None:
+        raise UsageError(
+            "an MLflow model deployed with an environment needs its scoring code too (--score_path); leave both out "
+            "for Azure's no-code deployment"
+        )
+    if environment is None and score_path is not None:
+        raise UsageError(
+            "give --environment (or --file with an environment:): only an MLflow model deployed without code needs none"
+        )
+    instance_count = args.instance_count
+    if instance_count is None:
+        instance_count = getattr(written, "instance_count", None)
+    if instance_count is not None:
+        validation.instance_count(instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
     settings = deployment_settings.parse(
@@ -181,7 +221,10 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         data_collection=args.data_collection,
         sampling_rate=args.sampling_rate,
     )
-    environment = references.parse_environment(args.environment)
+    if written is not None:
+        settings = deployment_settings.overriding(settings, written.settings)
+    if args.create_environment and not isinstance(environment, references.AssetRef):
+        raise UsageError("--create_environment registers --environment NAME from --conda_file: give --environment")
     if args.create_environment and not Path(args.conda_file).is_file():
         raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
     if args.preflight and args.local:
@@ -190,24 +233,25 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         )
     if args.preflight:
         validation.request_file(Path(args.preflight_request), "--preflight_request")
-    instance_type = args.instance_type
+    instance_type = args.instance_type or getattr(written, "instance_type", None)
     if instance_type is not None:
         sku_warning = instance_type_warning(instance_type)
         if sku_warning:
             warn(sku_warning)
         instance_type = canonical(instance_type)
-    return CreateDeploymentRequest.of(
+    request = CreateDeploymentRequest.of(
         args,
-        deployment_name=args.deployment_name,
+        deployment_name=deployment_name,
+        file=args.file,
         model=model,
         environment=environment,
         create_environment=args.create_environment,
         conda_file=Path(args.conda_file),
         base_image=args.base_image,
         score_path=score_path,
-        score_script=args.score_script,
+        score_script=score_script,
         instance_type=instance_type,
-        instance_count=args.instance_count,
+        instance_count=instance_count,
         traffic_allocation=args.traffic_allocation,
         settings=settings,
         no_wait=args.no_wait,
@@ -218,6 +262,25 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         verbose=args.verbose,
         skip_capacity_check=args.skip_capacity_check,
     )
+    return dataclasses.replace(request, endpoint_name=endpoint_name)
+
+
+FILE_FIELDS = {"deployment_name": "name:", "endpoint_name": "endpoint_name:", "model_path": "model:"}
+
+
+def _given(args: argparse.Namespace, written: specs.DeploymentFile | None, flag: str, field: str) -> Any:
+    """The flag's value, else the file's; one line saying both are missing."""
+    value = getattr(args, flag, None)
+    if value is None and written is not None:
+        value = getattr(written, field)
+    if value is None:
+        raise UsageError(f"give --{flag}, or --file with {FILE_FIELDS[flag]} (an az ml deployment YAML file)")
+    return value
+
+
+def _mlflow(model: references.ModelRef) -> bool:
+    """An MLflow model with no code is deployed as Azure's no-code deployment (its own scoring and environment)."""
+    return isinstance(model, references.LocalModel) and model.is_mlflow
 
 
 def code_for(model: references.ModelRef, given: str) -> str:
@@ -227,13 +290,14 @@ def code_for(model: references.ModelRef, given: str) -> str:
         return TOOLKIT_CODE
     raise UsageError(
         f"--score_path is needed: --model_path {given!r} is not the toolkit's {MODEL_NAME}, and {TOOLKIT_CODE}'s "
-        "score.py serves only that model; give the folder of your scoring code (and --score_script)"
+        "score.py serves only that model; give the folder of your scoring code (and --score_script); an MLflow "
+        "model folder (with its MLmodel file) needs none"
     )
 
 
 def resolve_assets(
     client: Any, request: CreateDeploymentRequest, existing: Any, size: tuple[str, int]
-) -> tuple[references.ModelRef, references.AssetRef]:
+) -> tuple[references.ModelRef, references.EnvironmentRef | None]:
     """The model and environment to deploy; with --preflight, tried on the local target before anything is written
     (registering the environment included), with the settings and size the Azure deployment will have."""
     model = (
@@ -249,6 +313,8 @@ def resolve_assets(
             f"Registering environment {request.environment.name} from {request.conda_file} on {request.base_image}"
         )
         return model, register_environment(client, environment)
+    if not isinstance(request.environment, references.AssetRef):  # inline, or none: the deployment carries it
+        return model, request.environment
     return model, resolve_environment(client, request.environment)
 
 
@@ -259,18 +325,12 @@ def run_preflight(
     the settings and size kept from it."""
     from common import preflight
 
-    environment = (
-        request.environment if request.create_environment else resolve_environment(client, request.environment)
-    )
+    environment = request.environment
+    if isinstance(environment, references.AssetRef) and not request.create_environment:
+        environment = resolve_environment(client, environment)
     planned = deployment_plan.build_deployment(request, model, environment, existing, size)
     conda = preflight.conda_definition(client, environment, request.conda_file if request.create_environment else None)
-    trial = preflight.PreflightRequest(
-        deployment_name=request.deployment_name,
-        environment_name=request.environment.name,
-        score_path=request.score_path,
-        score_script=request.score_script,
-        request_file=request.preflight_request,
-    )
+    trial = preflight.PreflightRequest(deployment_name=request.deployment_name, request_file=request.preflight_request)
     preflight.run(client, trial, model, conda, planned, LOCAL)
 
 
@@ -317,7 +377,7 @@ def deploy_then_move_traffic(
     request: CreateDeploymentRequest,
     deployment: Any,
     model: references.ModelRef,
-    environment: references.AssetRef,
+    environment: references.EnvironmentRef | None,
     before: dict[str, int],
     planned: dict[str, int],
 ) -> dict[str, Any]:
@@ -328,7 +388,7 @@ def deploy_then_move_traffic(
         "deployment": name,
         "endpoint": endpoint_name,
         "model": model.arm_reference if isinstance(model, references.AssetRef) else str(model.path),
-        "environment": environment.arm_reference,
+        "environment": references.environment_label(environment),
         "instance_type": deployment.instance_type,
         "instance_count": deployment.instance_count,
         "settings": deployment_settings.in_force(deployment),
@@ -430,16 +490,23 @@ def delete_command(request: CreateDeploymentRequest) -> str:
     return request.target.delete_deployment(request.endpoint_name, request.deployment_name)
 
 
-def request_for(score_path: str) -> str:
+def request_for(score_path: str | None, model: references.ModelRef | None = None, file: Path | None = None) -> str:
     """The request the Next: line suggests: the toolkit's sample for its own code; for yours, a sample-request*.json
-    in its folder or the one above (where Azure's examples keep it); else a name to replace."""
-    folder = Path(score_path)
-    if folder.resolve() == Path(TOOLKIT_CODE).resolve():
+    beside the --file, the code or the model, or up to two folders above (where Azure's examples keep it), the one named
+    after the file or the model first (ncd/ has sample-request-sklearn.json and -lightgbm.json); else a name to
+    replace."""
+    if score_path is not None and Path(score_path).resolve() == Path(TOOLKIT_CODE).resolve():
         return SAMPLE_REQUEST
-    for place in (folder, folder.parent):
-        found = sorted(place.glob("sample-request*.json"))
+    places = [file.parent] if file is not None else []
+    places += [Path(score_path)] if score_path is not None else []
+    model_path = model.path if isinstance(model, references.LocalModel) else None
+    places += [model_path] if model_path is not None else []
+    hints = " ".join(str(path) for path in (file, model_path) if path is not None)
+    for place in [*places, *(folder.parent for folder in places), *(folder.parent.parent for folder in places)]:
+        found = sorted(place.glob("sample-request*.json")) if place.is_dir() else []
+        named = [path for path in found if path.stem.removeprefix("sample-request").strip("-_") in hints]
         if found:
-            return str(found[0])
+            return str((named or found)[0])
     return "YOUR_REQUEST.json"
 
 
@@ -498,5 +565,10 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
         output(deployment_plan.dry_run(request).rstrip("\n"))
         return 0
     client = client_for(request)
-    report(apply(client, request), request.output, request.target, request_for(request.score_path))
+    report(
+        apply(client, request),
+        request.output,
+        request.target,
+        request_for(request.score_path, request.model, request.file),
+    )
     return 0

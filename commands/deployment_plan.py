@@ -18,12 +18,23 @@ CREATE_SIZE = ("Standard_DS3_v2", 1)  # a new deployment's size when the flags l
 
 
 def model_reference(model: references.ModelRef) -> Any:
+    """A registered model's reference, or the inline model azure-ai-ml uploads and registers (anonymous, or under
+    the name and version a YAML file gives)."""
     if isinstance(model, references.LocalModel):
-        from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Model
 
-        return Model(path=str(model.path), type=AssetTypes.CUSTOM_MODEL)
+        return Model(path=str(model.path), type=model.type, name=model.name, version=model.version)
     return model.arm_reference
+
+
+def environment_reference(environment: references.EnvironmentRef | None) -> Any:
+    """A registered environment's reference, an inline one as the anonymous Environment azure-ai-ml registers, or
+    None (an MLflow model without code: Azure picks the environment)."""
+    if isinstance(environment, references.InlineEnvironment):
+        from azure.ai.ml.entities import Environment
+
+        return Environment(conda_file=environment.conda, image=environment.image)
+    return None if environment is None else environment.arm_reference
 
 
 def planned_size(request: CreateDeploymentRequest, existing: Any = None) -> tuple[str, int]:
@@ -47,7 +58,7 @@ def planned_size(request: CreateDeploymentRequest, existing: Any = None) -> tupl
 def build_deployment(
     request: CreateDeploymentRequest,
     model: references.ModelRef,
-    environment: references.AssetRef,
+    environment: references.EnvironmentRef | None,
     existing: Any = None,
     size: tuple[str, int] | None = None,
 ) -> Any:
@@ -59,8 +70,12 @@ def build_deployment(
         name=request.deployment_name,
         endpoint_name=request.endpoint_name,
         model=model_reference(model),
-        environment=environment.arm_reference,
-        code_configuration=CodeConfiguration(code=request.score_path, scoring_script=request.score_script),
+        environment=environment_reference(environment),
+        code_configuration=(
+            None
+            if request.score_path is None
+            else CodeConfiguration(code=request.score_path, scoring_script=request.score_script)
+        ),
         instance_type=instance_type,
         instance_count=instance_count,
     )
@@ -77,7 +92,7 @@ def changes(existing: Any, deployment: Any) -> list[str]:
         "environment": (references.asset_key(existing.environment), references.asset_key(deployment.environment)),
         "scoring_script": (
             getattr(existing.code_configuration, "scoring_script", None),
-            deployment.code_configuration.scoring_script,
+            getattr(deployment.code_configuration, "scoring_script", None),
         ),
         "instance_count": (int(existing.instance_count or 1), int(deployment.instance_count)),
     }

@@ -87,6 +87,8 @@ def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
         lines.append(f"    {d['health_reason'].splitlines()[0]}")
     if d.get("code"):
         lines.append(f"    code: {d['code']['scoring_script']} in {d['code']['folder']}")
+    else:  # Azure keeps no code configuration for a no-code (MLflow) deployment
+        lines.append("    code: none (an MLflow model deployed without code: Azure's MLflow scoring script runs it)")
     if d.get("local_environment"):
         lines.append(f"    environment: {d['local_environment']}")
     lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +136,18 @@ def parse(
         egress_public_network_access=egress_public_network,
         data_collection=capture.parse(data_collection, sampling_rate),
     )
+
+
+def overriding(flags: Requested, written: Requested) -> Requested:
+    """The flags' settings over a YAML file's: a flag given wins, a probe flag only for the fields it names."""
+    merged = {}
+    for field in dataclasses.fields(Requested):
+        given, from_file = getattr(flags, field.name), getattr(written, field.name)
+        if field.name in PROBES and given is not None and from_file is not None:
+            merged[field.name] = {**from_file, **given}
+        else:
+            merged[field.name] = given if given is not None else from_file
+    return Requested(**merged)
 
 
 def _pairs(flag: str, items: list[str]) -> dict[str, str]:

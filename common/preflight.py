@@ -32,20 +32,24 @@ class PreflightFailed(DeploymentFailedError):
 
 @dataclass(frozen=True)
 class PreflightRequest:
-    """What to try: the deployment's name, code and environment, and the request that must get a 2xx."""
+    """What to try: the deployment's name, and the request that must get a 2xx."""
 
     deployment_name: str
-    environment_name: str
-    score_path: str
-    score_script: str
     request_file: Path
 
 
+Environment = tuple[str, dict[str, Any]] | None  # (label, conda document); None: an MLflow model's own (no-code)
+
+
 def conda_definition(
-    client: Any, environment: references.AssetRef, conda_file: Path | None
-) -> tuple[str, dict[str, Any]]:
+    client: Any, environment: references.EnvironmentRef | None, conda_file: Path | None
+) -> Environment:
     """The label and conda document of the environment the Azure deployment will use (reads only): `conda_file`
-    when the deployment registers the environment from it, else the workspace's."""
+    when the deployment registers the environment from it, an inline environment's own, else the workspace's."""
+    if environment is None:
+        return None
+    if isinstance(environment, references.InlineEnvironment):
+        return environment.label, environment.conda
     if conda_file is not None:
         import yaml
 
@@ -65,7 +69,7 @@ def run(
     client: Any,
     request: PreflightRequest,
     model: references.ModelRef,
-    environment: tuple[str, dict[str, Any]],
+    environment: Environment,
     planned: Any,
     local_target: Target,
 ) -> float:
@@ -73,14 +77,15 @@ def run(
     `planned` is the deployment Azure will get: its settings (request settings, probes, environment variables) and
     size are the ones tried. Returns the seconds it took."""
     started = time.monotonic()
-    label, conda = environment
-    environments.read_conda(conda, f"the conda file of {label}")  # refused before anything is built
+    label = environment[0] if environment else "the MLflow model's own (no-code deployment)"
+    if environment is not None:
+        environments.read_conda(environment[1], f"the conda file of {label}")  # refused before anything is built
     request_file = request.request_file
     progress(f"Preflight: deploying {request.deployment_name} on the local target first (environment {label})")
     with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
-        _deploy_and_call(home, request, model_path, conda, planned, local_target)
+        _deploy_and_call(home, request, model_path, environment, planned, local_target)
     seconds = time.monotonic() - started
     progress(
         f"Preflight passed in {seconds:.1f} s: {request.deployment_name} answered {request_file} on the local target"
@@ -117,12 +122,11 @@ def _deploy_and_call(
     home: Path,
     request: PreflightRequest,
     model_path: Path,
-    conda: dict[str, Any],
+    environment: Environment,
     planned: Any,
     local_target: Target,
 ) -> None:
     from azure.ai.ml.entities import (
-        CodeConfiguration,
         Environment,
         ManagedOnlineDeployment,
         ManagedOnlineEndpoint,
@@ -134,16 +138,18 @@ def _deploy_and_call(
 
     local = LocalMLClient(home=home, target=local_target)
     endpoint = f"preflight-{secrets.token_hex(4)}"
-    environment = request.environment_name
-    local.environments.create_or_update(Environment(name=environment, version="1", conda_file=conda))
+    environment_reference = None
+    if environment is not None:
+        local.environments.create_or_update(Environment(name="preflight", version="1", conda_file=environment[1]))
+        environment_reference = "azureml:preflight:1"
     local.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint, auth_mode="key")).result()
     try:
         deployment = ManagedOnlineDeployment(
             name=request.deployment_name,
             endpoint_name=endpoint,
-            model=Model(path=str(model_path)),
-            environment=f"azureml:{environment}:1",
-            code_configuration=CodeConfiguration(code=request.score_path, scoring_script=request.score_script),
+            model=Model(path=str(model_path), type=getattr(planned.model, "type", None) or "custom_model"),
+            environment=environment_reference,
+            code_configuration=planned.code_configuration,  # None: an MLflow model without code
             instance_type=planned.instance_type,
             instance_count=planned.instance_count,
             request_settings=planned.request_settings,

@@ -34,10 +34,44 @@ class AssetRef:
 
 @dataclass(frozen=True)
 class LocalModel:
+    """A model file or folder on this machine, uploaded with the deployment (Azure registers it as an anonymous model
+    version, or under `name`:`version` when an az ml YAML file names them)."""
+
     path: Path
+    type: str = "custom_model"
+    name: str | None = None
+    version: str | None = None
+
+    @property
+    def is_mlflow(self) -> bool:
+        return self.type == MLFLOW_MODEL
+
+
+@dataclass(frozen=True)
+class InlineEnvironment:
+    """An environment written into a deployment YAML file (`environment: {conda_file, image}`): Azure registers it
+    as an anonymous environment version; the local target builds it from the conda file."""
+
+    conda: dict[str, Any]
+    image: str | None
+    source: str  # where the conda file came from, for messages
+
+    @property
+    def label(self) -> str:
+        return f"inline environment ({self.source}" + (f" on {self.image})" if self.image else ")")
 
 
 ModelRef = AssetRef | LocalModel
+EnvironmentRef = AssetRef | InlineEnvironment
+MLFLOW_MODEL = "mlflow_model"  # azure-ai-ml's AssetTypes.MLFLOW_MODEL: Azure serves it without code (no-code)
+MLMODEL_FILE = "MLmodel"  # what makes a folder an MLflow model
+
+
+def environment_label(environment: EnvironmentRef | None) -> str:
+    """How a deployment's environment is named in summaries: azureml:NAME:VERSION, or what the inline one is."""
+    if environment is None:
+        return "none (MLflow no-code: Azure's MLflow image, the model's conda file)"
+    return environment.label if isinstance(environment, InlineEnvironment) else environment.arm_reference
 
 
 def _registered(kind: str, text: str, forms: str) -> AssetRef:
@@ -54,7 +88,16 @@ def _registered(kind: str, text: str, forms: str) -> AssetRef:
     return AssetRef(validation.asset_name(kind, name), validation.asset_version(kind, version))
 
 
-def parse_model(value: str) -> ModelRef:
+def parse_model(value: str, source: str = "--model_path") -> ModelRef:
+    try:
+        return _model(value)
+    except UsageError as error:
+        if source == "--model_path":
+            raise
+        raise UsageError(error.message.replace("--model_path", source, 1)) from None
+
+
+def _model(value: str) -> ModelRef:
     if value.startswith(AZUREML_PREFIX):
         rest = value[len(AZUREML_PREFIX) :]
         if rest.startswith("/"):
@@ -70,7 +113,7 @@ def parse_model(value: str) -> ModelRef:
         raise UsageError(f"invalid --model_path {value!r}: no such file or folder; use {MODEL_FORMS}")
     if path.is_dir() and not any(path.iterdir()):
         raise UsageError(f"invalid --model_path {value!r}: the folder is empty")
-    return LocalModel(path)
+    return LocalModel(path, MLFLOW_MODEL if (path / MLMODEL_FILE).is_file() else "custom_model")
 
 
 def parse_environment(value: str) -> AssetRef:

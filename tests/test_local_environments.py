@@ -297,20 +297,6 @@ def test_pyenvs_pythons_replace_its_shims_the_selected_one_first(tmp_path, monke
     assert environments.interpreter_path("/usr/bin:/bin", str(root)) == "/usr/bin:/bin"  # no pyenv: as it was
 
 
-PYENV_39 = sorted((Path.home() / ".pyenv" / "versions").glob("3.9*/bin/python3.9"))
-
-
-@pytest.mark.skipif(not PYENV_39, reason="no Python 3.9 installed with pyenv on this machine")
-def test_an_older_python_with_an_older_server_runs_as_its_conda_file_asks(local, run_script, tmp_path):
-    """python=3.9 with azureml-inference-server-http 1.4.0 and the gunicorn it resolves to there (before 25.1, which
-    needs Python 3.10): the conda file's Python is found among pyenv's, whose shim for a non-global version fails."""
-    result, _ = deploy_with(local, run_script, tmp_path, "py39", ["azureml-inference-server-http==1.4.0"], python="3.9")
-
-    assert result.code == 0, result.err
-    assert local.deployment("py39")["local_environment"]["python"].startswith("3.9.")
-    assert local.score(SAMPLE_BODY, deployment="py39").json() == {"ok": True}
-
-
 def test_a_conda_file_with_conda_packages_builds_and_serves(local, run_script, tmp_path):
     """numpy as a conda package (and libgomp, the platform's): installed from PyPI at the version written, said once."""
     conda_file = tmp_path / "conda-packages.yml"
@@ -333,26 +319,3 @@ def test_a_conda_file_with_conda_packages_builds_and_serves(local, run_script, t
     assert said == ["  its conda packages come from PyPI, under their PyPI names (no conda channel is used here): "
                     "numpy==2.4.6.*"]  # fmt: skip
     assert local.score(SAMPLE_BODY, deployment="condapkgs").json() == {"numpy": "2.4.6"}
-
-
-EXAMPLES = ROOT / "tests" / "data" / "azureml-examples"
-PYENV_37 = sorted((Path.home() / ".pyenv" / "versions").glob("3.7*/bin/python3.7"))
-
-
-@pytest.mark.skipif(not PYENV_37, reason="no Python 3.7 installed with pyenv on this machine")
-def test_azures_model_1_environment_as_published_builds_and_serves(local, run_script, tmp_path):
-    """azureml-examples' model-1 conda.yaml, unmodified: Python 3.7, numpy/scikit-learn/scipy as conda packages,
-    azureml-defaults 1.47.0 (server 0.7.7 under gunicorn 20.1) under pip:."""
-    conda_file = EXAMPLES / "model-1" / "environment" / "conda.yaml"
-    code = write_score(tmp_path / "model-1-code", TRIVIAL_SCORE)
-    argv = [
-        *local.deployment_args("model-one", 0, score_path=code),
-        *("--environment", "model-1-env", "--create_environment", "--conda_file", str(conda_file)),
-    ]
-
-    result = run_script(create_online_deployment, argv)
-
-    assert result.code == 0, result.err
-    assert local.deployment("model-one")["local_environment"]["python"].startswith("3.7.")
-    assert local.score(SAMPLE_BODY, deployment="model-one").json() == {"ok": True}
-    assert "azmlinfsrv/0.7" in local.store.server_log(ENDPOINT, "model-one").read_text()

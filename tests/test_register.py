@@ -70,12 +70,20 @@ def test_your_own_model_is_registered_locally_and_deployed_by_its_reference(tmp_
 
 def test_the_next_line_suggests_the_request_beside_your_code(tmp_path):
     from commands.create_deployment import SAMPLE_REQUEST, request_for
+    from common.references import LocalModel
 
     code = write_score(tmp_path / "model-1" / "onlinescoring", OWN_SCORE)
     assert request_for("09-deploy-model") == SAMPLE_REQUEST
     assert request_for(str(code)) == "YOUR_REQUEST.json"
     (tmp_path / "model-1" / "sample-request.json").write_text("{}")  # azureml-examples keep it above the code
     assert request_for(str(code)) == str(tmp_path / "model-1" / "sample-request.json")
+    ncd = tmp_path / "ncd"  # an MLflow model without code: the request beside the file, the one named after it
+    (ncd / "sklearn-diabetes" / "model").mkdir(parents=True)
+    for name in ("sample-request-lightgbm.json", "sample-request-sklearn.json"):
+        (ncd / name).write_text("{}")
+    model = LocalModel(ncd / "sklearn-diabetes" / "model", "mlflow_model")
+    assert request_for(None, model, ncd / "sklearn-deployment.yaml") == str(ncd / "sample-request-sklearn.json")
+    assert request_for(None, model, None) == str(ncd / "sample-request-sklearn.json")  # named after the model's path
 
 
 def test_a_missing_model_of_yours_is_hinted_with_register_not_with_training(tmp_path, model_dir, run_script):
@@ -149,7 +157,12 @@ def test_a_model_not_the_toolkits_is_never_paired_with_the_toolkits_score_py(azu
     assert theirs.code == local_folder.code == 2
     assert theirs.err.splitlines()[-1] == (
         "error: --score_path is needed: --model_path 'azureml:sk:1' is not the toolkit's diabetes-predict, and "
-        "09-deploy-model's score.py serves only that model; give the folder of your scoring code (and --score_script)"
+        "09-deploy-model's score.py serves only that model; give the folder of your scoring code (and --score_script); "
+        "an MLflow model folder (with its MLmodel file) needs none"
+    )
+    assert local_folder.err.splitlines()[-1] == (
+        "error: an MLflow model deployed with an environment needs its scoring code too (--score_path); leave both "
+        "out for Azure's no-code deployment"
     )
     azure.client.online_deployments.begin_create_or_update.assert_not_called()
     assert ours.code == 0, ours.err

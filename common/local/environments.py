@@ -111,6 +111,17 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def short_hash(document: Any) -> str:
+    """A conda document's short fingerprint: how an environment without a name is told apart."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def requirement_name(text: str) -> str:
+    """The normalized package name of a pip requirement or a conda spec ('' for neither)."""
+    match = REQUIREMENT_NAME.match(text.split("::")[-1])
+    return _normal(match.group(1)) if match else ""
+
+
 def read_conda(document: Any, source: str) -> CondaSpec:
     """The Python version and pip requirements of a conda file; refuses what uv cannot reproduce and what Azure
     could not start."""

@@ -53,6 +53,7 @@ def start_server(
         # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
         "OMP_NUM_THREADS": "1",
         **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
+        **(spec.get("platform_variables") or {}),
         "AZUREML_MODEL_DIR": spec["model_dir"],
         HOME_VARIABLE: str(home),
         **_collection_variables(spec),

@@ -12,7 +12,7 @@ from typing import Any
 
 from common import capture
 from common.cli import warn
-from common.local import environments, logfiles, processes
+from common.local import environments, logfiles, mlflow_models, processes
 from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
 from common.local.operations import (
     POLL_SECONDS,
@@ -36,6 +36,7 @@ from common.local.state import (
     write_json,
 )
 
+NO_CODE = "none: the model's MLflow scoring (no-code deployment)"  # what `show` says a no-code deployment runs
 LEFTOVER_SECONDS = 60.0  # a create writes deployment.json seconds after it copied the code and model
 
 
@@ -85,7 +86,9 @@ class LocalDeployments:
             endpoint_name=endpoint,
             model=spec["model"],
             environment=spec["environment"],
-            code_configuration=CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
+            code_configuration=None
+            if spec["code"] == NO_CODE
+            else CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
             instance_type=spec["instance_type"],
             instance_count=spec["instance_count"],
             request_settings=OnlineRequestSettings(**spec["request_settings"])
@@ -202,14 +205,18 @@ class LocalDeployments:
             raise refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
         self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
         runtime_dir(self.store.home)  # where its server's socket goes: refused now, not after the wait
-        label, conda = self.environments.definition(deployment.environment)  # refused before anything is written
+        no_code = self._no_code(deployment)  # refused before anything is written
+        if no_code is None:
+            label, conda = self.environments.definition(deployment.environment)
+        else:
+            label, conda = no_code.label, environments.read_conda(no_code.conda, no_code.label)
         self._refuse_while_in_progress(endpoint_name, name)  # before minutes of building and copying
         built = environments.ensure(conda, label, self.store.home)
         folder = self.store.deployment_dir(endpoint_name, name)
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         code_dir, model_copy, mdc_dir = folder / f"code-{stamp}", folder / f"model-{stamp}", folder / f"mdc-{stamp}"
         try:
-            spec = self._write_spec(deployment, built, conda, label, code_dir, model_copy, mdc_dir)
+            spec = self._write_spec(deployment, built, conda, label, no_code, (code_dir, model_copy, mdc_dir))
         except BaseException:  # refused or interrupted before deployment.json named them: no snapshot is left behind
             written = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
             if written.get("code_dir") != str(code_dir):  # an interrupt after the write leaves them to the front door
@@ -225,14 +232,15 @@ class LocalDeployments:
         built: environments.BuiltEnvironment,
         conda: environments.CondaSpec,
         label: str,
-        code_dir: Path,
-        model_copy: Path,
-        mdc_dir: Path,
+        no_code: mlflow_models.NoCode | None,
+        snapshots: tuple[Path, Path, Path],
     ) -> dict[str, Any]:
         """Snapshot the code and model, then write deployment.json with the next generation: what the front door
         rolls out."""
         endpoint_name, name = deployment.endpoint_name, deployment.name
-        copy_private(Path(deployment.code_configuration.code), code_dir)
+        code_dir, model_copy, mdc_dir = snapshots
+        code = mlflow_models.SCORING_CODE if no_code else Path(deployment.code_configuration.code)
+        copy_private(code, code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
         collection = capture.of_deployment(deployment)
         collector_config = write_collector_config(mdc_dir, collection)
@@ -243,12 +251,14 @@ class LocalDeployments:
             "endpoint_name": endpoint_name,
             "model": model_ref,
             "model_dir": str(model_dir),
-            "environment": deployment.environment,
+            "environment": deployment.environment if isinstance(deployment.environment, str) else label,
             "python": str(built.python),
             "local_environment": built.describe(),
-            "code": str(deployment.code_configuration.code),
+            "code": NO_CODE if no_code else str(deployment.code_configuration.code),
             "code_dir": str(code_dir),
-            "scoring_script": deployment.code_configuration.scoring_script,
+            "scoring_script": mlflow_models.SCORING_SCRIPT if no_code else deployment.code_configuration.scoring_script,
+            # what Azure sets for the scoring script beside the deployment's own variables
+            "platform_variables": {mlflow_models.MODEL_FOLDER_VARIABLE: no_code.model_folder} if no_code else {},
             "instance_type": deployment.instance_type,
             "instance_count": deployment.instance_count or 1,
             "request_settings": plain_settings(deployment.request_settings),
@@ -329,12 +339,25 @@ class LocalDeployments:
 
         return LocalPoller(check=check)
 
+    def _no_code(self, deployment: Any) -> mlflow_models.NoCode | None:
+        """An MLflow model deployed without code and environment: how it runs (None: the deployment's own code)."""
+        if deployment.code_configuration is not None or deployment.environment is not None:
+            return None
+        model = deployment.model
+        source = Path(model.path) if not isinstance(model, str) else Path(self._registered(model).path)
+        try:
+            return mlflow_models.no_code(source, f"model {model if isinstance(model, str) else source}")
+        except environments.EnvironmentProblem as problem:
+            raise refused(problem.message) from None
+
+    def _registered(self, reference: str) -> Any:
+        model_name, _, version = reference.removeprefix("azureml:").partition(":")
+        return self.models.get(model_name, version=version)
+
     def _model_snapshot(self, model: Any, target: Path) -> Path:
         """The folder to serve as AZUREML_MODEL_DIR: the registered version, or a copy of a local model."""
         if isinstance(model, str):
-            reference = model.removeprefix("azureml:")
-            model_name, _, version = reference.partition(":")
-            return Path(self.models.get(model_name, version=version).path)
+            return Path(self._registered(model).path)
         target.mkdir(parents=True)
         copy_into(Path(model.path), target)
         return target

@@ -116,7 +116,13 @@ class LocalEnvironments:
         return self.get(environment.name, version=version)
 
     def definition(self, reference: Any) -> tuple[str, environments.CondaSpec]:
-        """The label and conda definition a deployment's environment reference stands for."""
+        """The label and conda definition a deployment's environment stands for: a registered one's reference, or
+        an inline Environment (a YAML file's environment: {conda_file, image}), built from its conda file."""
+        if reference is not None and not isinstance(reference, str):
+            label = f"inline environment {environments.short_hash(reference.conda_file)}"
+            if not isinstance(reference.conda_file, dict):
+                raise refused(f"the {label} has no conda file: the local target builds environments from conda files")
+            return label, environments.read_conda(reference.conda_file, f"the conda file of the {label}")
         text = str(reference or "").removeprefix("azureml:")
         name = text.split("@")[0].split(":")[0] or "environment.yml"
         recorded = self._recorded(name)
