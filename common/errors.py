@@ -12,6 +12,8 @@ EXIT_CONFLICT = 6
 EXIT_QUOTA = 7
 EXIT_TIMEOUT = 8
 EXIT_ROLLED_BACK = 9  # a rollout crossed a limit and restored the split from before it
+EXIT_ENVIRONMENT = 10  # the local target cannot build the environment (a package pin nothing satisfies, ...)
+EXIT_NO_PYTHON = 11  # the Python a conda file asks for is not on this machine
 EXIT_INTERRUPTED = 130
 
 

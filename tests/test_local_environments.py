@@ -206,10 +206,49 @@ def test_a_conda_file_the_local_target_cannot_build_is_refused_before_anything_i
 
     result = run_script(create_online_deployment, argv)
 
-    assert result.code == 1, result.err
+    assert result.code == 10, result.err
     (line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert "conda package(s) r-base have no PyPI counterpart" in line
     assert not local.store.deployment_dir(ENDPOINT, "condaonly").exists()
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "exit_code", "said"),
+    [
+        (
+            "  - python=3.11\n  - pip:\n      - " + SERVER + "\n      - scikit-learn==0.0.1\n",
+            10,
+            "environment cannot10:1: installing its pip packages failed (the image build would fail in Azure too)",
+        ),
+        (
+            "  - python=3.5\n  - pip:\n      - " + SERVER + "\n",
+            11,
+            "environment cannot11:1 needs Python 3.5 and uv found no such interpreter on this machine",
+        ),
+    ],
+    ids=["a-pin-nothing-satisfies", "a-python-not-here"],
+)
+def test_an_environment_that_cannot_be_had_is_one_line_with_its_own_exit_code(
+    local, run_script, tmp_path, dependencies, exit_code, said
+):
+    """A pin no release satisfies (10) and a Python this machine does not have (11): one error line (uv's own words
+    follow it), and no deployment written."""
+    conda_file = tmp_path / "unsatisfiable.yml"
+    conda_file.write_text("dependencies:\n" + dependencies)
+    name = f"cannot{exit_code}"
+    argv = [
+        *local.deployment_args(name, 0),
+        *("--environment", name, "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == exit_code, result.err
+    lines = result.err.splitlines()
+    mine = next(index for index, line in enumerate(lines) if line.startswith("error:"))
+    assert said in lines[mine]
+    assert lines[mine + 1] == "--- uv said ---"  # what follows is uv's
+    assert not local.store.deployment_dir(ENDPOINT, name).exists()
 
 
 def test_a_model_trained_with_another_scikit_learn_is_warned_about_at_deploy_time(

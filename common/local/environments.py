@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import progress
-from common.errors import CliError
+from common.errors import EXIT_ENVIRONMENT, EXIT_NO_PYTHON, CliError
 from common.local.state import ENVIRONMENTS_FOLDER
 
 ENVIRONMENTS_VARIABLE = "AZUREML_LOCAL_ENVIRONMENTS"  # where built environments live (default: HOME/venvs)
@@ -69,6 +69,14 @@ CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9._-]*)\s*(?:(==|=|>=|<=|>|<
 
 class EnvironmentProblem(CliError):
     """An environment the local target cannot build, or that Azure could not start."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class PythonNotFound(EnvironmentProblem):
+    """The conda file's Python has no interpreter on this machine (uv installs none: only-system)."""
+
+    exit_code = EXIT_NO_PYTHON
 
 
 @dataclass(frozen=True)
@@ -289,8 +297,10 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     _run(
         [_uv(), "venv", "--no-config", "--python-preference", "only-system", *python_flag, str(venv)],
         log,
-        f"environment {name} needs {wanted} and uv found no such interpreter on this machine: install it (with "
-        "your package manager or pyenv, for example) or change python= in its conda file",
+        PythonNotFound(
+            f"environment {name} needs {wanted} and uv found no such interpreter on this machine: install it (with "
+            "your package manager or pyenv, for example) or change python= in its conda file"
+        ),
     )
     requirements = folder / "requirements.txt"
     requirements.write_text("\n".join(spec.pip) + "\n")
@@ -303,7 +313,9 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     _run(
         [_uv(), "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
         log,
-        f"environment {name}: installing its pip packages failed (the image build would fail in Azure too)",
+        EnvironmentProblem(
+            f"environment {name}: installing its pip packages failed (the image build would fail in Azure too)"
+        ),
     )
     # compiled on every core, as pip compiles it in Azure's image build: the first start would otherwise compile
     # what score.py imports one file at a time (pandas and scikit-learn: 5.5 s instead of 4); packages' tests left out
@@ -327,7 +339,7 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     return BuiltEnvironment(name, spec.hash, venv / "bin" / "python", version, seconds, False)
 
 
-def _run(argv: list[str], log: Path, failure: str) -> None:
+def _run(argv: list[str], log: Path, failure: EnvironmentProblem) -> None:
     with log.open("a") as output:
         output.write(f"$ {' '.join(argv)}\n")
         output.flush()
@@ -335,4 +347,5 @@ def _run(argv: list[str], log: Path, failure: str) -> None:
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-12:])
         shutil.rmtree(log.parent, ignore_errors=True)
-        raise EnvironmentProblem(failure, details=f"--- uv said ---\n{tail}")
+        failure.details = f"--- uv said ---\n{tail}"
+        raise failure

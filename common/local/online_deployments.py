@@ -345,10 +345,7 @@ class LocalDeployments:
             return None
         model = deployment.model
         source = Path(model.path) if not isinstance(model, str) else Path(self._registered(model).path)
-        try:
-            return mlflow_models.no_code(source, f"model {model if isinstance(model, str) else source}")
-        except environments.EnvironmentProblem as problem:
-            raise refused(problem.message) from None
+        return mlflow_models.no_code(source, f"model {model if isinstance(model, str) else source}")
 
     def _registered(self, reference: str) -> Any:
         model_name, _, version = reference.removeprefix("azureml:").partition(":")
