@@ -204,6 +204,29 @@ def test_the_ncd_mlflow_model_answers_its_sample_request_without_code(examples, 
     assert "Model is missing inputs ['bmi', 'bp', 's1', 's2', 's3', 's4', 's5', 's6']" in log
     assert "code: none (an MLflow model deployed without code" in shown.out
     assert result.out.splitlines()[-1].endswith(f"--request_file {ncd / 'sample-request-sklearn.json'} --local")
+    registered = local.client().models.get("mir-sample-sklearn-ncd-model", version="2")  # the file's name: version:
+    assert registered.type == "mlflow_model"
+    assert local.deployment("sklearn-deployment")["model"] == "azureml:mir-sample-sklearn-ncd-model:2"
+
+
+def test_a_named_inline_model_with_other_files_is_refused_as_a_registered_version(examples, run_script, tmp_path):
+    """Deployed again from the same files, the registered version is used; other files under that name and version
+    are refused (409: exit 6), as a registered version never changes."""
+    local, copy = examples
+    ncd = copy / "ncd"
+    changed = tmp_path / "ncd"
+    shutil.copytree(ncd, changed)
+    (changed / "sklearn-diabetes" / "model" / "requirements.txt").write_text("mlflow\n")
+    deployment_file = changed / "sklearn-deployment.yaml"
+    deployment_file.write_text(deployment_file.read_text().replace("name: sklearn-deployment", "name: changed"))
+
+    again = run_script(create_online_deployment, ["--local", "--file", str(ncd / "sklearn-deployment.yaml")])
+    other = run_script(create_online_deployment, ["--local", "--file", str(deployment_file)])
+
+    assert again.code == 0, again.err
+    assert other.code == 6
+    assert "local model 'mir-sample-sklearn-ncd-model' version 2 is registered with other files" in other.err
+    assert not local.store.deployment_file("my-endpoint", "changed").exists()
 
 
 def test_a_no_code_model_without_an_mlmodel_is_refused_before_anything_is_built(examples, run_script, tmp_path):

@@ -245,7 +245,10 @@ class LocalDeployments:
         collection = capture.of_deployment(deployment)
         collector_config = write_collector_config(mdc_dir, collection)
         _warn_about_scikit_learn(model_dir, conda, label)
-        model_ref = deployment.model if isinstance(deployment.model, str) else str(Path(deployment.model.path))
+        model = deployment.model
+        model_ref = model if isinstance(model, str) else str(Path(model.path))
+        if _named(model):
+            model_ref = f"azureml:{model.name}:{model.version}"
         spec = {
             "name": name,
             "endpoint_name": endpoint_name,
@@ -355,6 +358,8 @@ class LocalDeployments:
         """The folder to serve as AZUREML_MODEL_DIR: the registered version, or a copy of a local model."""
         if isinstance(model, str):
             return Path(self._registered(model).path)
+        if _named(model):
+            return Path(self.models.register_inline(model).path)
         target.mkdir(parents=True)
         copy_into(Path(model.path), target)
         return target
@@ -388,6 +393,11 @@ class LocalDeployments:
             return False, None, None
 
         return LocalPoller(check=check)
+
+
+def _named(model: Any) -> bool:
+    """An inline model with the name and version a YAML file gave it: registered, as azure-ai-ml registers it."""
+    return not isinstance(model, str) and not getattr(model, "_is_anonymous", True) and bool(model.version)
 
 
 def _collection(spec: dict[str, Any]) -> capture.Collection:

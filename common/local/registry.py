@@ -64,6 +64,23 @@ class LocalModels:
             )
         return self.get(model.name, version=version)
 
+    def register_inline(self, model: Any) -> Any:
+        """A model a deployment YAML file writes inline with a name and version, registered as azure-ai-ml registers
+        it before the deployment: that version, or the one already registered when it holds the same files (a
+        registered version never changes: other files are refused, 409)."""
+        with self.store.lock(f"models.{model.name}"):
+            existing = self.store.model_dir(model.name, str(model.version))
+            if not existing.exists():
+                return self.create_or_update(model)
+            source = Path(model.path)
+            if not same_files(source, existing / source.name):
+                raise refused(
+                    f"local model {model.name!r} version {model.version} is registered with other files than "
+                    f"{source}: a registered version does not change; give the file's model another version:",
+                    409,
+                )
+        return self.get(model.name, version=str(model.version))
+
     def _record(self, name: str, version: str) -> Path:
         """What else was registered with the version (its type, its description), beside its folder."""
         return self.store.model_dir(name, version).with_name(f"{version}.json")
@@ -75,6 +92,20 @@ class LocalModels:
         target.mkdir(parents=True, exist_ok=True)
         for item in source.iterdir():
             copy_into(item, target)
+
+
+def same_files(one: Path, other: Path) -> bool:
+    """Whether two files, or two folders' every file, have the same bytes."""
+    import filecmp
+
+    if one.is_file() or other.is_file():
+        return one.is_file() and other.is_file() and filecmp.cmp(one, other, shallow=False)
+    if not one.is_dir() or not other.is_dir():
+        return False
+    names = sorted(str(p.relative_to(one)) for p in one.rglob("*") if p.is_file())
+    if names != sorted(str(p.relative_to(other)) for p in other.rglob("*") if p.is_file()):
+        return False
+    return all(filecmp.cmp(one / name, other / name, shallow=False) for name in names)
 
 
 class LocalEnvironments:
