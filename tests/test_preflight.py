@@ -129,3 +129,30 @@ def test_preflight_is_refused_with_local_before_anything_runs(run_script):
 
     assert result.code == 2
     assert "--preflight tries an Azure deployment on the local target first" in result.err
+
+
+EXAMPLES = ROOT / "tests" / "data" / "azureml-examples"
+
+
+@pytest.mark.parametrize(
+    ("deployment_file", "request_file"),
+    [
+        (EXAMPLES / "managed" / "sample" / "blue-deployment.yml", EXAMPLES / "model-1" / "sample-request.json"),
+        (EXAMPLES / "ncd" / "sklearn-deployment.yaml", EXAMPLES / "ncd" / "sample-request-sklearn.json"),
+    ],
+    ids=["inline-environment", "mlflow-no-code"],
+)
+def test_a_deployment_file_is_preflighted_as_written(workspace, run_script, deployment_file, request_file):
+    """Azure's examples as published: the inline environment's conda file, or the MLflow model's own (no code),
+    tried on the local target with their own request before anything is written."""
+    argv = [
+        *("--file", str(deployment_file), "--endpoint_name", "diabetes-classify"),
+        *("--preflight", "--preflight_request", str(request_file), "--dry_run"),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 0, result.err
+    assert "Preflight passed in " in result.err
+    assert f"answered {request_file} on the local target" in result.err
+    assert workspace.writes() == []
