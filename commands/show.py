@@ -88,7 +88,7 @@ def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
     if d.get("code"):
         lines.append(f"    code: {d['code']['scoring_script']} in {d['code']['folder']}")
     else:  # Azure keeps no code configuration for a no-code (MLflow) deployment
-        lines.append("    code: none (an MLflow model deployed without code: Azure's MLflow scoring script runs it)")
+        lines.append("    code: none (a no-code deployment: Azure scores the MLflow (or Triton) model itself)")
     if d.get("local_environment"):
         lines.append(f"    environment: {d['local_environment']}")
     lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -79,12 +80,25 @@ def test_conda_packages_come_from_pypi_under_their_pypi_names_with_their_version
     assert spec.pin("scikit-learn") == "1.7.0"
 
 
-def test_conda_packages_with_no_pypi_counterpart_are_refused_by_name_with_what_to_do():
+def test_conda_packages_with_no_pypi_counterpart_are_refused_by_name_when_no_channel_can_be_reached(
+    tmp_path, monkeypatch
+):
+    """Only a conda channel has r-base: the conda solver is tried first; without a channel it is refused by name."""
+    spec = read_conda(conda("python=3.11", "pip", "r-base=4.3", "numpy", {"pip": [SERVER]}), "env.yml")
+    assert spec.not_on_pypi == ("r-base=4.3",)
+    assert spec.conda == ("python=3.11", "pip", "r-base=4.3", "numpy") and spec.wants_conda
+    unreachable = dataclasses.replace(spec, channels=((tmp_path / "no-channel").as_uri(),))
+    monkeypatch.setenv(environments.ENVIRONMENTS_VARIABLE, str(tmp_path / "venvs"))
+
     with pytest.raises(EnvironmentProblem) as refused:
-        read_conda(conda("python=3.11", "pip", "r-base=4.3", "numpy", {"pip": [SERVER]}), "env.yml")
+        environments.ensure(unreachable, "rbase:1", tmp_path)
+
     message = str(refused.value)
-    assert message.startswith("env.yml: conda package(s) r-base=4.3 have no PyPI counterpart")
-    assert "deploy to Azure without --local, or replace them with PyPI packages under pip:" in message
+    assert message.startswith("environment rbase:1: conda package(s) r-base=4.3 have no PyPI counterpart, and no "
+                              "conda channel can be reached (could not find subdir ")  # fmt: skip
+    assert message.endswith("deploy to Azure without --local, or replace them with PyPI packages under pip:")
+    assert refused.value.exit_code == 10
+    assert not (tmp_path / "venvs" / unreachable.hash / "venv").exists()
 
 
 @pytest.mark.parametrize(
@@ -181,7 +195,7 @@ def test_a_registered_conda_file_gets_its_own_environment_and_the_same_file_reus
     assert again.code == 0, again.err
     expected = load_conda_file(conda_file).hash
     assert expected != load_conda_file(ROOT / "environment.yml").hash
-    assert f"Built environment pinned-python:1 ({expected}, Python 3.11.7)" in first.err
+    assert f"Built environment pinned-python:1 ({expected}, Python 3.11.7, uv from PyPI)" in first.err
     steps = [line.split(" (")[0].strip() for line in first.err.splitlines() if line.startswith("  installed in ")]
     assert len(steps) == 1 and re.match(r"installed in [\d.]+ s; compiling", steps[0]), first.err  # never silent
     assert "Building environment" not in again.err
@@ -355,6 +369,80 @@ def test_a_conda_file_with_conda_packages_builds_and_serves(local, run_script, t
 
     assert result.code == 0, result.err
     said = [line for line in result.err.splitlines() if "conda packages come from PyPI" in line]
-    assert said == ["  its conda packages come from PyPI, under their PyPI names (no conda channel is used here): "
-                    "numpy==2.4.6.*"]  # fmt: skip
+    assert len(said) == 1 and said[0].startswith(
+        "  its conda packages come from PyPI, under their PyPI names (no conda channel can be reached: "
+    )  # conda's defaults cannot be reached from here
+    assert said[0].endswith("): numpy==2.4.6.*")
     assert local.score(SAMPLE_BODY, deployment="condapkgs").json() == {"numpy": "2.4.6"}
+
+
+# --- conda packages from a conda channel, solved and installed by py-rattler ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A conda channel made here (conda channels cannot be reached from this machine): `python`, this interpreter,
+    and `tinylib`, which only this channel has. Its URL and its Python's version."""
+    from tests import conda_channel
+
+    folder = tmp_path_factory.mktemp("channel")
+    version = conda_channel.python_package(folder)
+    conda_channel.noarch_package(folder, "tinylib", "1.2.3")
+    return conda_channel.index(folder), version
+
+
+def test_conda_packages_come_from_the_files_channel_when_it_can_be_reached(local, run_script, tmp_path, channel):
+    url, python = channel
+    conda_file = tmp_path / "conda-channel.yml"
+    conda_file.write_text(
+        f"channels:\n  - {url}\ndependencies:\n  - python={python}\n  - tinylib=1.2\n  - pip:\n      - {SERVER}\n"
+    )
+    code = write_score(
+        tmp_path / "tinylib-code",
+        "import sys\nimport tinylib\n\ndef init():\n    pass\n\n"
+        "def run(raw):\n    return {'tinylib': tinylib.VERSION, 'prefix': sys.prefix}\n",
+    )
+    argv = [
+        *local.deployment_args("fromchannel", 0, score_path=code),
+        *("--environment", "from-channel", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 0, result.err
+    said = [line for line in result.err.splitlines() if "conda packages come from" in line]
+    assert len(said) == 1 and said[0].startswith(f"  its conda packages come from {url}: 2 installed in "), said
+    answer = local.score(SAMPLE_BODY, deployment="fromchannel").json()
+    environment = local.deployment("fromchannel")["local_environment"]
+    assert answer == {"tinylib": "1.2.3", "prefix": str(Path(environment["path"]).parents[1])}  # the conda prefix
+    record = json.loads((Path(environment["path"]).parents[2] / "environment.json").read_text())
+    assert record["conda"] == [f"python=={python}", "tinylib==1.2.3"]
+    assert record["built_with"].startswith(f"conda packages from {url} (py-rattler)")
+
+
+def test_a_conda_file_its_channel_cannot_satisfy_is_one_line_exit_10(local, run_script, tmp_path, channel):
+    url, python = channel
+    conda_file = tmp_path / "unsolvable.yml"
+    conda_file.write_text(
+        f"channels:\n  - {url}\ndependencies:\n  - python={python}\n  - tinylib=9\n  - pip:\n      - {SERVER}\n"
+    )
+    argv = [
+        *local.deployment_args("unsolvable", 0),
+        *("--environment", "unsolvable", "--create_environment", "--conda_file", str(conda_file)),
+    ]
+
+    result = run_script(create_online_deployment, argv)
+
+    assert result.code == 10, result.err
+    (line,) = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert f"its conda packages cannot be installed from {url} (Cannot solve the request because of: No candidates " \
+           "were found for tinylib 9.*" in line  # fmt: skip
+    assert not local.store.deployment_dir(ENDPOINT, "unsolvable").exists()
+
+
+def test_channels_are_read_as_conda_reads_them():
+    from common.local.conda_solver import DEFAULT_CHANNELS, channels_of
+
+    assert channels_of([]) == DEFAULT_CHANNELS  # no channels: conda's defaults
+    assert channels_of(["conda-forge", "defaults"]) == ("conda-forge", *DEFAULT_CHANNELS)
+    assert channels_of(["conda-forge", "conda-forge"]) == ("conda-forge",)

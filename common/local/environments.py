@@ -1,13 +1,17 @@
 """Local deployments run in their environment's own Python, as Azure runs them in their environment's image.
 
-An environment's conda file is turned into a virtual environment with uv: its Python version (an interpreter
-already on this machine) and its `pip:` packages, exactly as pinned, and nothing of the toolkit's own. It is
-built once per definition: its folder is named by a hash of the Python version and the pip requirements, so a
-second deployment with the same file starts in seconds and a changed file gets a new environment.
+An environment's conda file is turned into an environment of its own, nothing of the toolkit's in it. A file
+that lists conda packages (beyond python, pip and the platform's) is solved and installed from its channels by
+py-rattler, as Azure's image build installs it (common/local/conda_solver.py), its pip: packages then with uv; when
+no channel can be reached, its conda packages are installed from PyPI under their PyPI names, which is said once.
+Any other file is a virtual environment made by uv from an interpreter already on this machine, with its pip:
+packages exactly as pinned. It is built once per definition: its folder is named by a hash of the Python version
+and the requirements, so a second deployment with the same file starts in seconds and a changed file gets a new
+environment.
 
-What cannot be reproduced without conda (conda packages other than python and pip, a Python with no interpreter on
-this machine) and what Azure could not start (no azureml-inference-server-http) are refused with a message that
-says what to do.
+What cannot be had (a pin nothing satisfies: exit 10; a Python with no interpreter on this machine: exit 11; a
+conda package PyPI lacks with no channel reachable) and what Azure could not start (no
+azureml-inference-server-http) are refused with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ SERVER_RELEASES = (
 )
 BUILD_FORMAT = 1  # bump when the way environments are built changes: every environment is rebuilt
 RECORD = "environment.json"
+CONDA_PACKAGE_CACHE = "conda-packages"  # beside the environments: package files downloaded once for all of them
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # Conda packages whose PyPI package has another name (conda-forge's and defaults' names)
 PYPI_NAMES = {
@@ -87,10 +92,27 @@ class CondaSpec:
     python: str | None
     pip: tuple[str, ...]
     from_conda: tuple[str, ...] = ()
+    # the conda packages as the file writes them (python and pip included), its channels, and those of its conda
+    # packages PyPI does not have: what the conda solver installs when a channel can be reached
+    conda: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    not_on_pypi: tuple[str, ...] = ()
+
+    @property
+    def pip_section(self) -> tuple[str, ...]:
+        """The file's pip: requirements alone (without its conda packages' PyPI names)."""
+        return tuple(requirement for requirement in self.pip if requirement not in self.from_conda)
+
+    @property
+    def wants_conda(self) -> bool:
+        """Whether the file lists conda packages beyond python and the platform's: the conda solver is tried first."""
+        return bool(self.from_conda or self.not_on_pypi)
 
     @property
     def hash(self) -> str:
-        definition = {"format": BUILD_FORMAT, "python": self.python, "pip": sorted(self.pip)}
+        definition: dict[str, Any] = {"format": BUILD_FORMAT, "python": self.python, "pip": sorted(self.pip)}
+        if self.not_on_pypi:  # only a conda channel has them: they tell two such files apart
+            definition["conda_only"] = sorted(self.not_on_pypi)
         return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 
     def pin(self, package: str) -> str | None:
@@ -110,9 +132,16 @@ class BuiltEnvironment:
     python_version: str
     seconds: float
     reused: bool
+    built_with: str = "uv from PyPI"
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "hash": self.hash, "python": self.python_version, "path": str(self.python)}
+        return {
+            "name": self.name,
+            "hash": self.hash,
+            "python": self.python_version,
+            "path": str(self.python),
+            "built_with": self.built_with,
+        }
 
 
 def _normal(name: str) -> str:
@@ -157,19 +186,15 @@ def read_conda(document: Any, source: str) -> CondaSpec:
             if operator is None and bare and bare[0][:1].isdigit():  # "numpy 2.3.1": conda's spelling of =2.3.1
                 operator, version = "=", bare[0]
             from_conda.append(pypi_requirement(name, operator, version))
-    if unsupported:
-        raise EnvironmentProblem(
-            f"{source}: conda package(s) {', '.join(unsupported)} have no PyPI counterpart, and no conda channel is "
-            "used here: the local target installs a conda file's packages from PyPI with uv; deploy to Azure "
-            "without --local, or replace them with PyPI packages under pip:"
-        )
     if not any(_normal(m.group(1)) in SERVER_PROVIDERS for r in pip if (m := REQUIREMENT_NAME.match(r))):
         raise EnvironmentProblem(
             f"{source} lacks {SERVER_PACKAGE} (or azureml-defaults, which brings it) under pip:, so in Azure the "
             f"container could not start (the server that runs score.py is not there); add "
             f"{server_for_python(python)} under pip:"
         )
-    return CondaSpec(python, tuple([*from_conda, *pip]), tuple(from_conda))
+    conda = tuple(str(d) for d in document.get("dependencies") or [] if not isinstance(d, dict))
+    channels = tuple(str(channel) for channel in document.get("channels") or [])
+    return CondaSpec(python, tuple([*from_conda, *pip]), tuple(from_conda), conda, channels, tuple(unsupported))
 
 
 def pypi_requirement(name: str, operator: str | None, version: str | None) -> str:
@@ -269,7 +294,9 @@ def ensure(spec: CondaSpec, name: str, home: Path) -> BuiltEnvironment:
     with FileLock(str(folder) + ".lock"):
         record = _read_record(folder)
         if record is not None:
-            return BuiltEnvironment(name, spec.hash, folder / "venv" / "bin" / "python", record["python"], 0.0, True)
+            python = folder / "venv" / record.get("interpreter", "bin/python")
+            built_with = record.get("built_with", "uv from PyPI")
+            return BuiltEnvironment(name, spec.hash, python, record["python"], 0.0, True, built_with)
         return _build(spec, name, folder)
 
 
@@ -278,40 +305,49 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
         record = json.loads((folder / RECORD).read_text())
     except (OSError, ValueError):
         return None
-    python = folder / "venv" / "bin" / "python"
-    return record if isinstance(record, dict) and "python" in record and python.exists() else None
+    if not isinstance(record, dict) or "python" not in record:
+        return None
+    return record if (folder / "venv" / str(record.get("interpreter", "bin/python"))).exists() else None
 
 
 def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     shutil.rmtree(folder, ignore_errors=True)  # a build that was interrupted
     folder.mkdir(parents=True)
     wanted = f"Python {spec.python}" if spec.python else "this machine's Python"
-    progress(
-        f"Building environment {name} ({wanted}, {len(spec.pip)} pip packages) with uv into {folder} "
-        "(first use of this definition only)..."
-    )
     started = time.monotonic()
     log = folder / "build.log"
     venv = folder / "venv"
-    python_flag = ["--python", spec.python] if spec.python else []
-    _run(
-        [_uv(), "venv", "--no-config", "--python-preference", "only-system", *python_flag, str(venv)],
-        log,
-        PythonNotFound(
-            f"environment {name} needs {wanted} and uv found no such interpreter on this machine: install it (with "
-            "your package manager or pyenv, for example) or change python= in its conda file"
-        ),
-    )
-    requirements = folder / "requirements.txt"
-    requirements.write_text("\n".join(spec.pip) + "\n")
-    if spec.from_conda:  # said once, when the environment is built
+    from_channels = _from_conda_channels(spec, name, folder, log) if spec.wants_conda else None
+    if from_channels is not None:
+        built_with = f"conda packages from {', '.join(spec.channels) or 'defaults'} (py-rattler), pip: with uv"
+        requirements_list = spec.pip_section
+    else:
         progress(
-            f"  its conda packages come from PyPI, under their PyPI names (no conda channel is used here): "
-            f"{', '.join(spec.from_conda)}"
+            f"Building environment {name} ({wanted}, {len(spec.pip)} pip packages) with uv into {folder} "
+            "(first use of this definition only)..."
         )
-    progress(f"  installing {', '.join(spec.pip)} (uv; seconds when its cache has them, longer to download)...")
+        python_flag = ["--python", spec.python] if spec.python else []
+        _run(
+            [_uv(), "venv", "--no-config", "--python-preference", "only-system", *python_flag, str(venv)],
+            log,
+            PythonNotFound(
+                f"environment {name} needs {wanted} and uv found no such interpreter on this machine: install it "
+                "(with your package manager or pyenv, for example) or change python= in its conda file"
+            ),
+        )
+        built_with = "uv from PyPI" + (" (its conda packages under their PyPI names)" if spec.from_conda else "")
+        requirements_list = spec.pip
+    python = _interpreter(venv)
+    requirements = folder / "requirements.txt"
+    requirements.write_text("\n".join(requirements_list) + "\n")
+    progress(
+        f"  installing {', '.join(requirements_list)} (uv; seconds when its cache has them, longer to download)..."
+    )
     _run(
-        [_uv(), "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
+        [
+            *(_uv(), "pip", "install", "--no-config", "--python", str(python), "-r", str(requirements)),
+            *(["--break-system-packages"] if from_channels is not None else []),  # a conda prefix, not a venv
+        ],
         log,
         EnvironmentProblem(
             f"environment {name}: installing its pip packages failed (the image build would fail in Azure too)"
@@ -321,22 +357,78 @@ def _build(spec: CondaSpec, name: str, folder: Path) -> BuiltEnvironment:
     # what score.py imports one file at a time (pandas and scikit-learn: 5.5 s instead of 4); packages' tests left out
     progress(f"  installed in {time.monotonic() - started:.1f} s; compiling the packages' bytecode on every core...")
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", "-x", "/tests?/", str(venv / "lib")],
+        [str(python), "-m", "compileall", "-q", "-j", "0", "-x", "/tests?/", str(venv / "lib")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=False,
     )
     version = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
+        [str(python), "-c", "import platform; print(platform.python_version())"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     seconds = time.monotonic() - started
-    record = {"name": name, "hash": spec.hash, "python": version, "pip": list(spec.pip), "build_seconds": seconds}
+    record = {
+        "name": name,
+        "hash": spec.hash,
+        "python": version,
+        "interpreter": str(python.relative_to(venv)),
+        "built_with": built_with,
+        "pip": list(spec.pip),
+        "conda": list(from_channels or ()),
+        "build_seconds": seconds,
+    }
     (folder / RECORD).write_text(json.dumps(record, indent=2))
-    progress(f"Built environment {name} ({spec.hash}, Python {version}) in {seconds:.1f} s")
-    return BuiltEnvironment(name, spec.hash, venv / "bin" / "python", version, seconds, False)
+    progress(f"Built environment {name} ({spec.hash}, Python {version}, {built_with}) in {seconds:.1f} s")
+    return BuiltEnvironment(name, spec.hash, python, version, seconds, False, built_with)
+
+
+def _interpreter(prefix: Path) -> Path:
+    """The Python of a virtual environment or a conda prefix (a conda python package links bin/python too)."""
+    for candidate in (prefix / "bin" / "python", prefix / "bin" / "python3", *sorted(prefix.glob("bin/python3.*"))):
+        if candidate.exists():
+            return candidate
+    return prefix / "bin" / "python"
+
+
+def _from_conda_channels(spec: CondaSpec, name: str, folder: Path, log: Path) -> tuple[str, ...] | None:
+    """The environment's conda packages solved and installed from its channels into folder/venv, as Azure's image
+    build installs them (the packages installed); None when no channel can be reached: the caller installs them
+    from PyPI, which it says once. A file nothing satisfies is refused (exit 10), as Azure's build would fail."""
+    from common.local import conda_solver
+
+    channels = conda_solver.channels_of(list(spec.channels))
+    progress(
+        f"Building environment {name}: solving its conda packages ({', '.join(spec.conda)}) from "
+        f"{', '.join(channels)} with py-rattler into {folder} (first use of this definition only)..."
+    )
+    cache = folder.parent / CONDA_PACKAGE_CACHE
+    outcome = conda_solver.solve_and_install(channels, spec.conda, folder / "venv", cache, log)
+    if outcome.kind == "installed":
+        progress(
+            f"  its conda packages come from {', '.join(channels)}: {len(outcome.packages)} installed in "
+            f"{outcome.seconds:.1f} s"
+        )
+        return outcome.packages
+    if outcome.kind == "unreachable":
+        shutil.rmtree(folder / "venv", ignore_errors=True)
+        if spec.not_on_pypi:
+            raise EnvironmentProblem(
+                f"environment {name}: conda package(s) {', '.join(spec.not_on_pypi)} have no PyPI counterpart, and "
+                f"no conda channel can be reached ({outcome.message}): deploy to Azure without --local, or "
+                "replace them with PyPI packages under pip:"
+            )
+        progress(
+            f"  its conda packages come from PyPI, under their PyPI names (no conda channel can be reached: "
+            f"{outcome.message}): {', '.join(spec.from_conda)}"
+        )
+        return None
+    raise EnvironmentProblem(
+        f"environment {name}: its conda packages cannot be installed from {', '.join(channels)} ({outcome.message}); "
+        "the image build would fail in Azure too",
+        details=f"see {log}",
+    )
 
 
 def _run(argv: list[str], log: Path, failure: EnvironmentProblem) -> None:

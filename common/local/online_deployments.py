@@ -440,4 +440,5 @@ def _warn_about_scikit_learn(model_dir: Path, conda: environments.CondaSpec, lab
 def _describe_environment(built: dict[str, Any] | None) -> str:
     if not built:
         return "the toolkit's own Python (deployed before environments were built)"
-    return f"{built['name']}, Python {built['python']}, hash {built['hash']}"
+    built_with = f", {built['built_with']}" if built.get("built_with") else ""
+    return f"{built['name']}, Python {built['python']}, hash {built['hash']}{built_with}"
