@@ -85,11 +85,14 @@ def test_the_deployment_benchmark_prints_its_figures():
     argv = [sys.executable, "benchmarks/deploy.py", "--preflight_runs", "1", "--environments", environments]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    for what in ("environment built on the way", "environment cached"):
+    cases = ("environment built on the way", "environment cached", "YAML file, conda packages, built")
+    for what in (*cases, "YAML file, conda packages, cached"):
         row = re.search(rf"^local deployment, {what}\s+([\d.]+)s\s+([\d.]+)s$", result.stdout, re.M)
         assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, result.stdout
     assert re.search(r"^preflight \(.*\): [\d.]+s$", result.stdout, re.M), result.stdout
     assert re.search(r"^target: preflight under 5 s \(imports loaded\): (met|MISSED)$", result.stdout, re.M)
+    yaml_target = r"^target: from the YAML file, first 200 under 60 s built and under 5 s cached: (met|MISSED)$"
+    assert re.search(yaml_target, result.stdout, re.M), result.stdout
 
 
 def test_the_training_benchmark_prints_its_four_cases():
