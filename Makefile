@@ -136,7 +136,7 @@ demo-shadow: setup
 	@echo "== demo-shadow done: blue serves 100%, green stayed a shadow (make demo-clean removes it all)"
 
 # Every local endpoint the demos and the README's examples create (tests/test_readme.py keeps the list complete)
-README_ENDPOINTS := $(DEMO_ENDPOINT) $(ROLLOUT_ENDPOINT) $(SHADOW_ENDPOINT) diabetes-safe diabetes-local
+README_ENDPOINTS := $(DEMO_ENDPOINT) $(ROLLOUT_ENDPOINT) $(SHADOW_ENDPOINT) diabetes-safe diabetes-local my-endpoint
 LOCAL_HOME := $(or $(AZUREML_LOCAL_HOME),$(HOME)/.azureml-local)
 DELETE_LOCAL = test ! -f "$(LOCAL_HOME)/endpoints/$$endpoint/endpoint.json" || \
 	$(BIN)/python manage_online_endpoint.py delete --local --endpoint_name "$$endpoint" --yes

@@ -195,10 +195,14 @@ def test_the_ncd_mlflow_model_answers_its_sample_request_without_code(examples, 
     answer = local.score((ncd / "sample-request-sklearn.json").read_text(), deployment="sklearn-deployment")
     missing = {"input_data": {"columns": ["age", "sex"], "index": [0], "data": [[1.0, 2.0]]}}
     refused = local.score(json.dumps(missing), deployment="sklearn-deployment")
+    whole = {"input_data": {**json.loads((ncd / "sample-request-sklearn.json").read_text())["input_data"]}}
+    whole["input_data"]["data"] = [[int(value) for value in row] for row in whole["input_data"]["data"]]
+    cast = local.score(json.dumps({**whole, "params": {}}), deployment="sklearn-deployment")
     shown = run_script(manage_online_endpoint, ["show", "--local", "--endpoint_name", "my-endpoint"])
 
     assert result.code == 0, result.err
     assert answer.status_code == 200 and answer.json() == pytest.approx(NCD_ANSWER)
+    assert cast.status_code == 200 and cast.json() == pytest.approx(NCD_ANSWER)  # whole numbers for double columns
     assert refused.status_code >= 400  # the signature is enforced: MLflow names the missing inputs in the log
     log = local.store.server_log("my-endpoint", "sklearn-deployment").read_text()
     assert "Model is missing inputs ['bmi', 'bp', 's1', 's2', 's3', 's4', 's5', 's6']" in log

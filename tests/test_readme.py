@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
+import yaml
 
 import create_online_deployment
 import create_online_endpoint
@@ -97,8 +98,11 @@ def local_endpoints_created() -> set[str]:
     for line in text.splitlines():
         if "create_online_endpoint.py" in line and "--local" in line:
             found = re.search(r"--endpoint_name (\S+)", line)
+            from_file = re.search(r"--file (\S+)", line)
             if found:
                 names.add(found.group(1))
+            elif from_file:  # the name the endpoint YAML file gives
+                names.add(yaml.safe_load((ROOT / from_file.group(1)).read_text())["name"])
     return names
 
 

@@ -42,11 +42,33 @@ def model_input(input_data):
     raise ValueError(f"input_data is a {type(input_data).__name__}: {FORMATS}")
 
 
+def with_signature_types(data):
+    """Whole numbers sent for a signature's float columns, as floats: Azure's script reads a request through
+    inference-schema samples built from the signature, which cast it to the signature's types; MLflow itself refuses
+    int64 for a double column ("Can not safely convert int64 to float64")."""
+    schema = model.metadata.get_input_schema()
+    if schema is None or schema.is_tensor_spec():
+        return data
+    types = dict(zip(schema.input_names(), schema.pandas_types(), strict=True))
+    if isinstance(data, numpy.ndarray):
+        floating = all(numpy.issubdtype(dtype, numpy.floating) for dtype in types.values())
+        return data.astype("float64") if floating and numpy.issubdtype(data.dtype, numpy.integer) else data
+    if isinstance(data, pandas.DataFrame):
+        for column, dtype in types.items():
+            if (
+                column in data
+                and pandas.api.types.is_integer_dtype(data[column])
+                and numpy.issubdtype(dtype, numpy.floating)
+            ):
+                data[column] = data[column].astype(dtype)
+    return data
+
+
 def run(raw_data):
     request = json.loads(raw_data)
     if not isinstance(request, dict) or "input_data" not in request:
         raise ValueError(f"the request has no input_data: {FORMATS}")
     params = request.get("params")
-    data = model_input(request["input_data"])
+    data = with_signature_types(model_input(request["input_data"]))
     result = model.predict(data, params=params) if params else model.predict(data)
     return _get_jsonable_obj(result, pandas_orient="records")
