@@ -46,6 +46,7 @@ CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, 
 class CreateEndpointRequest(Request):
     """The flags, checked; None: not given (Azure's default on create, unchanged on update)."""
 
+    file: Path | None  # the --file the request was read from
     description: str | None
     auth_mode: str | None
     public_network: str | None
@@ -99,6 +100,7 @@ def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointReq
         raise UsageError("give --endpoint_name, or --file with a name: (an az ml endpoint YAML file)")
     request = CreateEndpointRequest.of(
         args,
+        file=args.file,
         description=args.description if args.description is not None else _from(from_file, "description"),
         auth_mode=args.auth_mode or _from(from_file, "auth_mode"),
         public_network=args.public_network or _from(from_file, "public_network_access"),
@@ -193,8 +195,8 @@ def refuse_opening_unconfirmed(existing: Any, request: CreateEndpointRequest) ->
         )
 
 
-def report(endpoint: Any, output_format: str, target: Target) -> None:
-    next_command = next_step(endpoint, target)
+def report(endpoint: Any, output_format: str, target: Target, file: Path | None = None) -> None:
+    next_command = next_step(endpoint, target, file)
     result = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
@@ -219,10 +221,19 @@ def report(endpoint: Any, output_format: str, target: Target) -> None:
     )
 
 
-def next_step(endpoint: Any, target: Target) -> str:
-    """Invoke an endpoint that serves traffic; deploy to one that does not yet."""
+def next_step(endpoint: Any, target: Target, file: Path | None = None) -> str:
+    """Invoke an endpoint that serves traffic; deploy to one that does not yet (from a deployment YAML file when the
+    endpoint came from one: Azure's examples keep it beside the endpoint's)."""
     if any(int(share) for share in (endpoint.traffic or {}).values()):
         return target.command("invoke_online_endpoint.py", "--endpoint_name", endpoint.name)
+    if file is not None:
+        found = (path for path in file.parent.glob("*deployment*.y*ml") if path != file)
+        beside = sorted(found, key=lambda path: (len(path.name), path.name))  # blue-deployment.yml before its variants
+        deployment_file = str(beside[0]) if beside else "YOUR_DEPLOYMENT.yml"
+        return target.command(
+            "create_online_deployment.py",
+            *("--file", deployment_file, "--endpoint_name", endpoint.name, "--traffic_allocation", "100"),
+        )
     return target.command(
         "create_online_deployment.py",
         *("--endpoint_name", endpoint.name, "--deployment_name", "blue"),
@@ -240,5 +251,5 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
         output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, request.output).rstrip("\n"))
         return 0
     client = client_for(request)
-    report(apply(client, endpoint, request), request.output, request.target)
+    report(apply(client, endpoint, request), request.output, request.target, request.file)
     return 0

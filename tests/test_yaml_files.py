@@ -55,5 +55,9 @@ def test_the_sample_endpoint_yml_creates_a_local_endpoint(tmp_path, model_dir, r
         result = run_script(create_online_endpoint, ["--local", "--file", str(SAMPLE_ENDPOINT)])
 
         assert result.code == 0, result.err
+        assert result.out.splitlines()[-1].strip() == (  # the deployment file beside it, Azure's blue first
+            f"python create_online_deployment.py --file {SAMPLE_ENDPOINT.parent / 'blue-deployment.yml'} "
+            "--endpoint_name my-endpoint --traffic_allocation 100 --local"
+        )
         assert "my-endpoint" in local.store.endpoints()
         assert local.client().online_endpoints.get("my-endpoint").auth_mode == "key"
