@@ -12,7 +12,7 @@ from common.operations import DEPLOYMENT_SCHEMA_URL, dry_run_output
 from common.skus import same_instance_type
 
 if TYPE_CHECKING:
-    from commands.create_deployment import CreateDeploymentRequest
+    from commands.deployment_request import CreateDeploymentRequest
 
 CREATE_SIZE = ("Standard_DS3_v2", 1)  # a new deployment's size when the flags leave it out
 
