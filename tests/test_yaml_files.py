@@ -3,6 +3,7 @@ endpoint.yml (tests/data/azureml-examples), flags overriding the file, and bad f
 
 from __future__ import annotations
 
+import create_online_deployment
 import create_online_endpoint
 from tests.conftest import ROOT
 from tests.localtarget import local_target
@@ -61,3 +62,47 @@ def test_the_sample_endpoint_yml_creates_a_local_endpoint(tmp_path, model_dir, r
         )
         assert "my-endpoint" in local.store.endpoints()
         assert local.client().online_endpoints.get("my-endpoint").auth_mode == "key"
+
+
+EXAMPLES = ROOT / "tests" / "data" / "azureml-examples"
+
+
+def test_an_inline_model_and_environment_are_registered_as_azure_ai_ml_registers_them(fake_azure, run_script):
+    """At the HTTP boundary, the real SDK: blue-deployment.yml's model folder is uploaded and registered as an
+    anonymous model version, its conda file as an anonymous environment version, its code uploaded; the deployment
+    names all three."""
+    fake_azure.add_endpoint("my-endpoint")
+    deployment_file = EXAMPLES / "managed" / "sample" / "blue-deployment.yml"
+
+    result = run_script(create_online_deployment, ["--file", str(deployment_file), "--skip_capacity_check"])
+
+    assert result.code == 0, result.err
+    [environment] = fake_azure.sent("PUT", "/environments/CliV2AnonymousEnvironment/versions/[0-9a-f]+")
+    assert "numpy=2.3.1" in environment.body["properties"]["condaFile"]
+    assert environment.body["properties"]["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    [model] = fake_azure.sent("PUT", "/models/[0-9a-f]+/versions/1")
+    assert model.body["properties"]["isAnonymous"] is True
+    assert model.body["properties"]["modelType"] == "custom_model"
+    assert any(key.endswith("/model/sklearn_regression_model.pkl") for key in fake_azure.blobs)  # uploaded
+    assert any(key.endswith("/onlinescoring/score.py") for key in fake_azure.blobs)
+    put = fake_azure.sent("PUT", "/onlineEndpoints/my-endpoint/deployments/blue")[-1].body["properties"]
+    assert put["model"].endswith(f"/models/{model.resource.split('/')[2]}/versions/1")
+    assert put["environmentId"].endswith(environment.resource)
+    assert put["codeConfiguration"]["scoringScript"] == "score.py"
+
+
+def test_the_ncd_mlflow_model_is_registered_by_its_name_and_sent_without_code(fake_azure, run_script):
+    fake_azure.add_endpoint("my-endpoint")
+
+    result = run_script(
+        create_online_deployment,
+        ["--file", str(EXAMPLES / "ncd" / "sklearn-deployment.yaml"), "--skip_capacity_check"],
+    )
+
+    assert result.code == 0, result.err
+    [model] = fake_azure.sent("PUT", "/models/mir-sample-sklearn-ncd-model/versions/2")
+    assert model.body["properties"]["modelType"] == "mlflow_model"
+    assert fake_azure.sent("PUT", "/environments/.*") == []
+    put = fake_azure.sent("PUT", "/onlineEndpoints/my-endpoint/deployments/sklearn-deployment")[-1].body["properties"]
+    assert put["model"].endswith("/models/mir-sample-sklearn-ncd-model/versions/2")
+    assert "codeConfiguration" not in put and "environmentId" not in put

@@ -154,6 +154,26 @@ class AssetRoutes:
         self.data[(name, version)] = _asset("data", name, version, request.body["properties"])
         return _ok(self.data[(name, version)], status=201)
 
+    def _asset_put(self, kind: str, store: dict[tuple[str, str], dict[str, Any]]) -> Callable[..., Reply]:
+        """A model or environment version as azure-ai-ml registers one (an inline model or environment included):
+        the version, with the properties sent (REST examples Workspace/ModelVersion/createOrUpdate.json and
+        EnvironmentVersion/createOrUpdate.json, 2024-04-01: 201 with the properties sent, plus id, name and type). A
+        registered version never changes: other properties for it are refused (409)."""
+
+        def put(request: SeenRequest, name: str, version: str) -> Reply:
+            # what was sent, without the fields sent as null (ARM answers leave out what is not set)
+            properties = {key: value for key, value in request.body["properties"].items() if value is not None}
+            if kind == "models":  # the example's answer always has flavors (azure-ai-ml reads them unguarded)
+                properties.setdefault("flavors", {})
+            if (name, version) in store:
+                if store[(name, version)]["properties"] != _asset(kind, name, version, properties)["properties"]:
+                    return _error(409, "UserError", f"{kind} {name}:{version} already exists and cannot be changed")
+                return _ok(store[(name, version)])
+            store[(name, version)] = _asset(kind, name, version, properties)
+            return _ok(store[(name, version)], status=201)
+
+        return put
+
     def _put_code(self, request: SeenRequest, name: str, version: str) -> Reply:
         self.codes[(name, version)] = _asset("codes", name, version, request.body["properties"])
         return _ok(self.codes[(name, version)], status=201)
