@@ -53,18 +53,30 @@ def load_deployment(path: Path, overrides: dict[str, Any] | None = None) -> Depl
             "endpoints (no `type: kubernetes`)"
         )
     code = getattr(deployment.code_configuration, "code", None)
+    written = _written(path)
     return DeploymentFile(
         path=path,
         name=deployment.name,
         endpoint_name=deployment.endpoint_name,
         model=_model(path, deployment.model),
-        environment=_environment(path, deployment.environment),
+        environment=_environment(path, deployment.environment, written),
         code=str(_from_folder(path, code)) if code else None,
         scoring_script=getattr(deployment.code_configuration, "scoring_script", None),
         instance_type=deployment.instance_type,
         instance_count=deployment.instance_count,
-        settings=_settings(deployment),
+        settings=_settings(deployment, written),
     )
+
+
+def _written(path: Path) -> dict[str, Any]:
+    """The file as written: what it sets, before the loader fills in defaults and replaces a conda_file's path."""
+    import yaml
+
+    try:
+        found = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _registered(reference: str) -> str:
@@ -95,7 +107,7 @@ def _model(path: Path, model: Any) -> references.ModelRef | None:
     )
 
 
-def _environment(path: Path, environment: Any) -> references.EnvironmentRef | None:
+def _environment(path: Path, environment: Any, written: dict[str, Any]) -> references.EnvironmentRef | None:
     if environment is None:
         return None
     if isinstance(environment, str):
@@ -106,22 +118,15 @@ def _environment(path: Path, environment: Any) -> references.EnvironmentRef | No
             f"--file {str(path)!r}: environment: an inline environment needs a conda_file: (and an image:); an "
             "image-only or Docker build environment is registered with az ml environment create and named here"
         )
-    return references.InlineEnvironment(conda, environment.image, source=_raw_conda_file(path) or "its conda file")
+    source = (
+        (written.get("environment") or {}).get("conda_file") if isinstance(written.get("environment"), dict) else None
+    )
+    return references.InlineEnvironment(conda, environment.image, source=str(source or "its conda file"))
 
 
-def _raw_conda_file(path: Path) -> str | None:
-    """The conda_file: as the YAML file writes it (the loader replaces it with the file's content)."""
-    import yaml
-
-    try:
-        written = yaml.safe_load(path.read_text()) or {}
-        return str(written["environment"]["conda_file"])
-    except (KeyError, TypeError, ValueError, yaml.YAMLError):
-        return None
-
-
-def _settings(deployment: Any) -> deployment_settings.Requested:
-    """The settings the file writes; probes and request settings field by field, as the flags take them."""
+def _settings(deployment: Any, written: dict[str, Any]) -> deployment_settings.Requested:
+    """The settings the file writes (None for those it leaves out: an update keeps the deployment's own, not the
+    loader's defaults); probes and request settings field by field, as the flags take them."""
 
     def fields(entity: Any, names: tuple[str, ...]) -> dict[str, int] | None:
         found = {name: int(getattr(entity, name)) for name in names if getattr(entity, name, None) is not None}
@@ -135,8 +140,10 @@ def _settings(deployment: Any) -> deployment_settings.Requested:
         liveness_probe=fields(deployment.liveness_probe, tuple(deployment_settings.AZURE_PROBE_DEFAULTS)),
         readiness_probe=fields(deployment.readiness_probe, tuple(deployment_settings.AZURE_PROBE_DEFAULTS)),
         environment_variables=dict(deployment.environment_variables) if deployment.environment_variables else None,
-        app_insights_enabled=deployment.app_insights_enabled,
-        egress_public_network_access=deployment.egress_public_network_access,
+        app_insights_enabled=deployment.app_insights_enabled if "app_insights_enabled" in written else None,
+        egress_public_network_access=deployment.egress_public_network_access
+        if "egress_public_network_access" in written
+        else None,
         data_collection=collection if collection.enabled else None,
     )
 

@@ -3,6 +3,8 @@ endpoint.yml (tests/data/azureml-examples), flags overriding the file, and bad f
 
 from __future__ import annotations
 
+import shutil
+
 import create_online_deployment
 import create_online_endpoint
 from tests.conftest import ROOT
@@ -106,3 +108,28 @@ def test_the_ncd_mlflow_model_is_registered_by_its_name_and_sent_without_code(fa
     put = fake_azure.sent("PUT", "/onlineEndpoints/my-endpoint/deployments/sklearn-deployment")[-1].body["properties"]
     assert put["model"].endswith("/models/mir-sample-sklearn-ncd-model/versions/2")
     assert "codeConfiguration" not in put and "environmentId" not in put
+
+
+def test_settings_a_deployment_file_leaves_out_are_left_to_the_deployment(tmp_path):
+    """The loader fills in app_insights_enabled: false; a file that does not write it must not switch off Application
+    Insights on the deployment it updates (None: the existing deployment's value is kept)."""
+    from common import specs
+
+    sample = specs.load_deployment(EXAMPLES / "managed" / "sample" / "blue-deployment.yml")
+    text = (EXAMPLES / "managed" / "sample" / "blue-deployment.yml").read_text()
+    written = tmp_path / "managed" / "sample" / "with-settings.yml"
+    written.parent.mkdir(parents=True)
+    for folder in ("model-1",):
+        shutil.copytree(EXAMPLES / folder, tmp_path / folder)
+    written.write_text(
+        text
+        + "app_insights_enabled: true\nrequest_settings:\n  request_timeout_ms: 9000\nliveness_probe:\n  period: 20\n"
+    )
+    with_settings = specs.load_deployment(written)
+
+    assert sample.settings.app_insights_enabled is None and sample.settings.egress_public_network_access is None
+    assert sample.settings.request_timeout_ms is None and sample.settings.liveness_probe is None
+    assert with_settings.settings.app_insights_enabled is True
+    assert with_settings.settings.request_timeout_ms == 9000
+    assert with_settings.settings.liveness_probe == {"period": 20}
+    assert with_settings.environment.source == "../../model-1/environment/conda.yaml"
