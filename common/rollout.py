@@ -141,6 +141,10 @@ class RolledBack(CliError):
     exit_code = EXIT_ROLLED_BACK
 
 
+class ChangedMeanwhile(CliError):
+    """Someone else changed the traffic during the rollout: it is left as they set it, not restored over them."""
+
+
 class Prober:
     """--probe_requests: the request body sent `count` times through the endpoint's scoring URI during each bake,
     spread evenly over it, as clients would (so the traffic split picks the deployment)."""
@@ -183,6 +187,7 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     records: list[StepRecord] = field(default_factory=list)
     shadow_comparison: Any = None  # the shadow bake's common/shadow.py Comparison, once made
+    recorded: bool = False  # the rollout has changed the traffic (and remembered the split from before it)
 
     @property
     def change(self) -> str:
@@ -192,12 +197,11 @@ class Rollout:
         """Roll out; the final split, or RolledBack / CliError(EXIT_INTERRUPTED) after restoring `before`."""
         splits = plan(before, self.deployment, self.steps)
         self.report(f"Rollout of {self.deployment} on {self.endpoint_name}, from: {before.describe()}")
-        recorded = False
+        self.recorded = False
         expected = before
         try:
             if self.shadow_gate is not None:
                 expected = self._shadow_bake(before, self.shadow_gate)
-                recorded = True
             for index, (percent, split) in enumerate(zip(self.steps, splits, strict=True), start=1):
                 label = f"step {index}/{len(self.steps)}"
                 was, now = history.change_split(
@@ -206,9 +210,9 @@ class Rollout:
                     self._unless_changed(expected, split),
                     target=self.target,
                     change=self.change,
-                    remember=not recorded,
+                    remember=not self.recorded,
                 )
-                recorded = recorded or was != now
+                self.recorded = self.recorded or was != now
                 expected = split
                 self.report(
                     f"[{_clock_text(self.clock())}] {label}: {traffic.describe(split.live)}; baking "
@@ -224,19 +228,40 @@ class Rollout:
                     f" -> {verdict.text()}"
                 )
                 if not verdict.passed:
-                    restored = self._restore(before, recorded)
+                    restored = self._restore(before, self.recorded)
                     raise RolledBack(
                         f"rollout of {self.deployment} rolled back at {label} ({self.deployment}={percent}%): "
                         + "; ".join(verdict.crossed),
                         details="\n".join(traffic.change_lines(split, restored)),
                     )
         except KeyboardInterrupt:
-            self._interrupted(before, recorded)
+            self._interrupted(before, self.recorded)
+        except (RolledBack, ChangedMeanwhile):
+            raise
         except CliError as error:
-            if error.exit_code != EXIT_INTERRUPTED:
-                raise
-            self._interrupted(before, recorded)
+            if error.exit_code == EXIT_INTERRUPTED:
+                self._interrupted(before, self.recorded)
+            raise self._restored_after(error, before) from None
+        except Exception as error:  # whatever failed mid-rollout (a comparison, a metrics read): the split goes back
+            raise self._restored_after(CliError(f"{type(error).__name__}: {error}"), before) from error
         return expected
+
+    def _restored_after(self, error: CliError, before: traffic.Split) -> CliError:
+        """`error`, once the split and mirror from before the rollout are back (when the rollout changed them), and
+        saying so; its exit code kept."""
+        if not self.recorded:
+            return error
+        try:
+            restored = self._restore(before, True)
+        except Exception as failure:  # said beside the first failure, which stays the one reported
+            note = f"; restoring the split from before it failed too ({failure}): {self.target.verb('rollback')}"
+        else:
+            note = f"; the split from before the rollout is restored ({restored.describe()})"
+        return CliError(
+            f"rollout of {self.deployment} stopped: {error.message}{note}",
+            exit_code=error.exit_code,
+            details=error.details,
+        )
 
     @property
     def _probing(self) -> str:
@@ -264,6 +289,7 @@ class Rollout:
             change=self.change,
             remember=True,
         )
+        self.recorded = True
         self.report(
             f"[{_clock_text(self.clock())}] shadow bake: {self.deployment} mirrored "
             f"{split.mirror[self.deployment]}%; baking {self.bake_seconds:g} s{self._probing}"
@@ -302,7 +328,7 @@ class Rollout:
     ) -> Callable[[traffic.Split], traffic.Split]:
         def decide(current: traffic.Split) -> traffic.Split:
             if current != expected:
-                raise CliError(
+                raise ChangedMeanwhile(
                     f"the traffic of {self.endpoint_name} changed during the rollout ({current.describe()}; the "
                     f"rollout set {expected.describe()}): stopping and leaving it as it is; "
                     f"{self.target.verb('rollback')} restores the split from before the rollout"

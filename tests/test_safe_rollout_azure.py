@@ -287,3 +287,30 @@ def test_a_rollout_whose_first_step_is_impossible_is_refused_before_any_write(az
     assert result.code == 2
     assert "cannot give 'green' 10% of the traffic" in result.err
     assert azure_endpoint.writes() == []
+
+
+def test_a_rollout_that_fails_for_any_other_reason_restores_the_split_and_says_so(
+    azure_endpoint, run_script, monkeypatch
+):
+    """A failure mid-rollout that is not a crossed limit (here Azure Monitor's read at step 2) used to leave green at
+    10%: the split from before the rollout is restored on every way a rollout ends, its exit code kept."""
+    azure_endpoint.monitor = {"green": GOOD}
+    real = metrics.AzureMonitorMetrics.settled
+    reads = []
+
+    def failing_second_read(self, *args, **kwargs):
+        reads.append(args)
+        if len(reads) == 2:
+            raise RuntimeError("the metrics service went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(metrics.AzureMonitorMetrics, "settled", failing_second_read)
+
+    result = manage(run_script, *rollout_args())
+
+    assert result.code == 1
+    lives = [put["properties"]["traffic"] for put in endpoint_puts(azure_endpoint)]
+    assert lives == [{"blue": 90, "green": 10}, {"blue": 50, "green": 50}, {"blue": 100}]
+    assert "rollout of green stopped: RuntimeError: the metrics service went away; the split from before the " \
+           "rollout is restored (live blue=100%; mirror none)" in result.err  # fmt: skip
+    assert "toolkit.rollback.1" not in endpoint_puts(azure_endpoint)[-1]["tags"]  # its own history entry goes too

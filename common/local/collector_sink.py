@@ -7,14 +7,16 @@ has a BatchWorker take the queued records every 0.2 s and append them, one JSON 
 AZUREML_LOCAL_CAPTURE_DIR/COLLECTION/yyyy/MM/dd/HH/PID.jsonl (one file per server process, as Azure writes one
 per instance). The front door keeps the folder under its size cap (common/local/capture_files.py).
 
-A record that cannot be written (full disk) is dropped and counted in the server's log; the request was answered
-before, by then. Loaded by the launcher (inference_server.py) in the deployment's environment: it imports nothing
-from this project.
+A record that cannot be written (full disk) is dropped and counted in the server's log (a batch written part-way is
+cut back to its start: records are whole or absent); the request was answered before, by then. A folder removed
+while written to (the cap, a person) is made again. Loaded by the launcher (inference_server.py) in the
+deployment's environment: it imports nothing from this project.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import json
 import logging
@@ -74,14 +76,32 @@ class FileSender:
                 self._dropped(1, error)
         for path, lines in by_file.items():
             try:
-                if path.parent not in self.made:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    self.made.add(path.parent)
-                with path.open("ab") as handle:
-                    handle.write(b"".join(lines))
+                self._append(path, b"".join(lines))
+            except FileNotFoundError:  # its folder removed meanwhile (the cap, a person): made again, written again
+                self.made.discard(path.parent)
+                try:
+                    self._append(path, b"".join(lines))
+                except OSError as error:
+                    self._dropped(len(lines), error)
             except OSError as error:
-                self.made.clear()  # a folder removed meanwhile (the cap, a delete) is made again
                 self._dropped(len(lines), error)
+
+    def _append(self, path: Path, chunk: bytes) -> None:
+        """The records appended whole or not at all: a write that fails part-way (a full disk) is cut back to where
+        the file ended, so no half line is left for the next record to be glued to."""
+        if path.parent not in self.made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(path.parent)
+        with path.open("ab", buffering=0) as handle:  # unbuffered: nothing left to be written when it is closed
+            end = handle.seek(0, os.SEEK_END)
+            rest = memoryview(chunk)
+            try:
+                while rest:
+                    rest = rest[handle.write(rest) or 0 :]
+            except OSError:
+                with contextlib.suppress(OSError):
+                    handle.truncate(end)
+                raise
 
     def _dropped(self, count: int, error: BaseException) -> None:
         self.dropped += count

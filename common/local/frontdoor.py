@@ -323,7 +323,10 @@ def create_app(
         except (KeyError, ValueError):
             return BadRequest("give since (and optionally until) as epoch seconds").response()
         found = pairs.window(since, until, request.query_params.get("deployment") or None)
-        return JSONResponse({"since": since, "until": until, "retention_seconds": pairs.retention, "pairs": found})
+        counts = {"errors": pairs.errors, "dropped": pairs.dropped}  # pairs lost on the way, counted
+        return JSONResponse(
+            {"since": since, "until": until, "retention_seconds": pairs.retention, **counts, "pairs": found}
+        )
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")

@@ -26,6 +26,7 @@ from common.local.capture_files import PAIRS
 RETENTION_SECONDS = 3600
 MAX_PAIRS = 200_000  # about 40 MB at most; an hour of 55 mirrored requests a second
 MAX_BODY_BYTES = 64 * 1024
+MAX_PENDING = 10_000  # completed pairs waiting for the next flush (0.1 s); beyond it they are dropped and counted
 
 log = logging.getLogger("frontdoor")
 
@@ -64,11 +65,12 @@ class Pair:
 
 
 def _answer(body: bytes | None) -> Any:
+    """The answer as JSON; None for none, or one that does not parse (not JSON, or nested too deep to parse)."""
     if body is None:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -85,14 +87,31 @@ class ShadowPairs:
     ) -> None:
         self.capture_folder, self.clock, self.retention = capture_folder, clock, retention
         self.pairs: collections.deque[Pair] = collections.deque(maxlen=max_pairs)
-        self.pending: list[tuple[Path, str]] = []
+        self.pending: list[tuple[Path, Pair]] = []
         self.failing = False
+        self.errors = 0  # pairs that could not be kept or written (counted, never raised into a live request)
+        self.dropped = 0  # completed pairs not written: the queue to the next flush was full
 
     def opened(self, request_id: str) -> Pair:
         return Pair(request_id, self.clock())
 
     def answered(
         self, pair: Pair, *, shadow: bool, deployment: str, status: int, seconds: float, body: bytes | None
+    ) -> None:
+        """Called on the live request's path: it only keeps the side and queues a completed pair (its answers are
+        parsed and written by flush, off that path); whatever fails here is counted, never raised."""
+        try:
+            self._answered(pair, shadow, deployment, status, seconds, body)
+        except Exception as error:
+            self._error(error)
+
+    def _error(self, error: BaseException) -> None:
+        self.errors += 1
+        if self.errors == 1 or self.errors % 1000 == 0:
+            log.warning("mirrored answer pairs: %d error(s) so far, the last: %r", self.errors, error)
+
+    def _answered(
+        self, pair: Pair, shadow: bool, deployment: str, status: int, seconds: float, body: bytes | None
     ) -> None:
         kept = body if body is not None and 200 <= status < 300 and len(body) <= MAX_BODY_BYTES else None
         side = Side(deployment, status, seconds * 1000, kept)
@@ -106,8 +125,12 @@ class ShadowPairs:
         while self.pairs and self.pairs[0].time < self.clock() - self.retention:
             self.pairs.popleft()
         folder = self.capture_folder(pair.shadow.deployment)
-        if folder is not None:
-            self.pending.append((folder, json.dumps(_record(pair), separators=(",", ":"))))
+        if folder is None:
+            return
+        if len(self.pending) >= MAX_PENDING:
+            self.dropped += 1
+        else:
+            self.pending.append((folder, pair))
 
     def window(self, since: float, until: float, deployment: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -121,10 +144,15 @@ class ShadowPairs:
         its access log, every 0.1 s)."""
         if not self.pending:
             return
-        lines, self.pending = self.pending, []
+        completed, self.pending = self.pending, []
         by_file: dict[Path, list[str]] = {}
         hour = capture.partition(self.clock())
-        for folder, line in lines:
+        for folder, pair in completed:
+            try:
+                line = json.dumps(_record(pair), separators=(",", ":"))
+            except Exception as error:  # an answer json cannot write back: the pair is counted, not written
+                self._error(error)
+                continue
             by_file.setdefault(folder / PAIRS / hour / "frontdoor.jsonl", []).append(line + "\n")
         try:
             for path, chunk in by_file.items():

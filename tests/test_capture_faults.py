@@ -1,0 +1,78 @@
+"""Captured data and mirrored answers under faults and hostile answers, on the local target for real (issue 29):
+nothing the shadow answers can change or fail a live answer, collection goes on after the cap removed its folder,
+and a rollout restores the mirror whatever stops it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import create_online_deployment
+import manage_online_endpoint
+from commands import run as run_command
+from tests.localtarget import LocalSetup, local_target, wait_until, write_score
+
+ENDPOINT = "capture-faults"
+# A shadow whose answer json cannot parse back: nested far deeper than Python's recursion limit
+DEEP_SCORE = (
+    "from azureml_inference_server_http.api.aml_response import AMLResponse\n\n"
+    "def init():\n    pass\n\n"
+    "def run(raw):\n    return AMLResponse('[' * 20000 + ']' * 20000, 200, json_str=False)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalSetup]:
+    """blue live (the toolkit's model, collecting its inputs and outputs), `deep` collecting too (so the pairs of
+    its mirrored answers are written)."""
+    with local_target(tmp_path_factory.mktemp("capture-faults-home"), ENDPOINT, model_dir) as setup:
+        collect = ["--data_collection", "model_inputs,model_outputs"]
+        assert setup.run(create_online_deployment.main, [*setup.deployment_args("blue", 100), *collect]) == 0
+        code = write_score(tmp_path_factory.mktemp("deep") / "code", DEEP_SCORE)
+        assert setup.run(create_online_deployment.main, [*setup.deployment_args("deep", 0, code), *collect]) == 0
+        yield setup
+
+
+def manage(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = run_command(manage_online_endpoint.main, [*argv, "--local", "--endpoint_name", ENDPOINT])
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
+def test_a_shadow_answering_json_too_deep_to_parse_never_fails_a_live_request(target, capsys):
+    """It made 16 of 40 live requests answer 500 (RecursionError in the pairing, on the live request's path)."""
+    code, said = manage(capsys, "traffic", "--set", "blue=100", "--mirror", "deep=50")
+    assert code == 0, said
+
+    answers = [target.score() for _ in range(40)]
+
+    assert [answer.status_code for answer in answers] == [200] * 40
+    assert all(answer.json() == ["diabetic"] for answer in answers)
+    pairs_folder = target.store.capture_dir(ENDPOINT, "deep") / "mirror_pairs"
+    assert wait_until(lambda: any(pairs_folder.rglob("*.jsonl")), 5)  # the pairs are still written
+    written = [json.loads(line) for path in pairs_folder.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    assert written and all(pair["shadow"]["answer"] is None for pair in written)  # kept, without its answer
+    code, said = manage(capsys, "compare", "--deployment_name", "deep")
+    assert "Traceback" not in said and "RecursionError" not in said
+
+
+def test_collection_goes_on_after_its_hour_folder_is_removed(target):
+    """The cap (or a person) removes the folder being written to: the next records make it again."""
+    folder = target.store.capture_dir(ENDPOINT, "blue") / "model_inputs"
+    target.score(deployment="blue")
+    assert wait_until(lambda: any(folder.rglob("*.jsonl")), 5)
+    shutil.rmtree(folder)
+
+    answers = [target.score(deployment="blue") for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200] * 3
+
+    def records() -> int:
+        return len([line for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()])
+
+    assert wait_until(lambda: records() == 3, 5), records()  # none of the three lost to the folder gone
