@@ -138,14 +138,27 @@ def record_time(record: dict[str, Any]) -> float | None:
 
 def records(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
     """The records of JSON lines written from `since` to `until`; a line that is not a record (cut short by a full
-    disk or a kill) is skipped."""
+    disk or a kill, or nested too deep to parse) is skipped."""
+    for record in _timed(lines, since, until):
+        if isinstance(record.get("data"), list):
+            yield record
+
+
+def pair_records(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
+    """The front door's mirrored answer pairs (common/local/shadow_pairs.py) written from `since` to `until`."""
+    for record in _timed(lines, since, until):
+        if isinstance(record.get("live"), dict) and isinstance(record.get("shadow"), dict):
+            yield record
+
+
+def _timed(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
     for line in lines:
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         moment = record_time(record) if isinstance(record, dict) else None
-        if moment is not None and since <= moment <= until and isinstance(record.get("data"), list):
+        if moment is not None and since <= moment <= until:
             yield record
 
 

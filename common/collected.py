@@ -1,10 +1,10 @@
 """Where `compare` and `drift` read what deployments collected, on either target (common/capture.py's records).
 
-Local: the endpoint's folder (common/local/capture_files.py), and the front door's live/shadow answer pairs
-(GET /shadow/pairs, common/local/shadow_pairs.py). Azure: the workspace's default datastore, read the way azure-ai-ml
-reads and writes its own blobs (artifact utilities: the datastore's account, container and credential, then
-azure-storage-blob's container client), listing each hour folder of the window under modelDataCollector/. Nothing
-is written on either target.
+Local: the endpoint's folder (common/local/capture_files.py), the front door's live/shadow answer pairs among them
+(common/local/shadow_pairs.py), read from the owner's private local home: nothing serves them on the scoring port.
+Azure: the workspace's default datastore, read the way azure-ai-ml reads and writes its own blobs (artifact
+utilities: the datastore's account, container and credential, then azure-storage-blob's container client), listing
+each hour folder of the window under modelDataCollector/. Nothing is written on either target.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from common.errors import CliError
 if TYPE_CHECKING:
     from common.target import Target
 
-QUERY_TIMEOUT_SECONDS = 30.0
+PAIRS_WRITTEN_SECONDS = 0.5  # the front door writes a pair within a flush (0.1 s) of its second answer
 
 
 class LocalCollected:
@@ -35,21 +35,16 @@ class LocalCollected:
         return list(capture_files.read(folder, collection, since, until))
 
     def pairs(self, shadow: str, since: float, until: float) -> list[dict[str, Any]]:
-        """The front door's pairs of mirrored requests whose shadow was `shadow`."""
-        import httpx
+        """The front door's pairs of mirrored requests whose shadow was `shadow`, as it wrote them (those answered
+        up to `until` are in their file PAIRS_WRITTEN_SECONDS later)."""
+        import time
 
-        from common import scoring
+        from common.local import capture_files
 
-        url = self.endpoint.scoring_uri.rsplit("/", 1)[0] + "/shadow/pairs"
-        headers = scoring.request_headers(self.client, self.endpoint.name)
-        params: dict[str, Any] = {"since": since, "until": until, "deployment": shadow}
-        try:
-            response = httpx.get(url, params=params, headers=headers, timeout=QUERY_TIMEOUT_SECONDS)
-        except httpx.TransportError as error:
-            raise CliError(f"the front door of {self.endpoint.name!r} is not reachable: {error}") from None
-        if response.status_code != 200:
-            raise scoring.refusal(response.status_code, response.headers, response.text, self.target)
-        return list(response.json()["pairs"])
+        wait = until + PAIRS_WRITTEN_SECONDS - time.time()
+        if wait > 0:
+            time.sleep(min(wait, PAIRS_WRITTEN_SECONDS))
+        return list(capture_files.read_pairs(Path(self.where(shadow)), since, until))
 
 
 class AzureCollected:

@@ -214,6 +214,18 @@ def label_shares(answers: Iterable[Answer]) -> tuple[int, dict[str, float]]:
     return total, {label: (counts[label] / total if total else 0.0) for label in LABELS}
 
 
+def front_door_pairs(records: Sequence[Mapping[str, Any]], live: str) -> list[Pair]:
+    """The front door's pairs whose live side was `live`; a record that is not a whole pair is skipped."""
+    found = []
+    for record in records:
+        try:
+            if record["live"]["deployment"] == live:
+                found.append(from_front_door(record))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
 def from_front_door(pair: Mapping[str, Any]) -> Pair:
     """A pair as the local front door records it (common/local/shadow_pairs.py)."""
 
@@ -246,7 +258,7 @@ def gather(source: Any, live: str, shadow: str, since: float, until: float, *, l
     shadow_outputs = outputs_by_correlation(source.records(shadow, "model_outputs", since, until))
     notes: list[str] = []
     if local:
-        recorded = [from_front_door(p) for p in source.pairs(shadow, since, until) if p["live"]["deployment"] == live]
+        recorded = front_door_pairs(source.pairs(shadow, since, until), live)
         pairs = with_probabilities(recorded, live_outputs, shadow_outputs)
         seen = {pair.request_id for pair in pairs}
         pairs += [pair for pair in joined(live_outputs, shadow_outputs) if pair.request_id not in seen]

@@ -64,15 +64,34 @@ def test_a_shadow_answering_json_too_deep_to_parse_never_fails_a_live_request(ta
 def test_collection_goes_on_after_its_hour_folder_is_removed(target):
     """The cap (or a person) removes the folder being written to: the next records make it again."""
     folder = target.store.capture_dir(ENDPOINT, "blue") / "model_inputs"
+
+    def records() -> int:
+        return len([line for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()])
+
+    before = records()
     target.score(deployment="blue")
-    assert wait_until(lambda: any(folder.rglob("*.jsonl")), 5)
+    assert wait_until(lambda: records() > before, 5)  # written: nothing of it is left to come after the removal
     shutil.rmtree(folder)
 
     answers = [target.score(deployment="blue") for _ in range(3)]
 
     assert [answer.status_code for answer in answers] == [200] * 3
-
-    def records() -> int:
-        return len([line for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()])
-
     assert wait_until(lambda: records() == 3, 5), records()  # none of the three lost to the folder gone
+
+
+def test_the_pairs_are_not_served_on_the_scoring_port_and_survive_a_restart(target, capsys):
+    """A scoring key (a client application's) read every mirrored request's answers through GET /shadow/pairs; and
+    compare read only the front door's memory, so a stop/start lost them. Now they are files in the owner's home."""
+    leaked = target.http.get(f"{target.uri}/shadow/pairs", params={"since": 0}, headers=target.headers())
+    code, before = manage(capsys, "compare", "--deployment_name", "deep", "--against", "blue", "--output", "json")
+    assert code == 0, before
+    requests_before = json.loads(before)["requests"]
+
+    for verb in ("stop", "start"):
+        assert manage(capsys, verb)[0] == 0
+    code, after = manage(capsys, "compare", "--deployment_name", "deep", "--against", "blue", "--output", "json")
+
+    assert leaked.status_code == 404
+    assert requests_before > 0
+    assert code == 0, after
+    assert json.loads(after)["requests"] == requests_before  # every pair of the window, after the restart

@@ -62,3 +62,14 @@ def read(folder: Path, collection: str, since: float, until: float) -> Iterator[
                     yield from capture.records(handle, since, until)
             except OSError:  # removed by the cap meanwhile
                 continue
+
+
+def read_pairs(folder: Path, since: float, until: float) -> Iterator[dict[str, Any]]:
+    """The front door's answer pairs of the shadow whose folder this is, from `since` to `until`."""
+    for hour in capture.hours(since, until):
+        for path in sorted((folder / PAIRS / hour).glob("*.jsonl")):
+            try:
+                with path.open("rb") as handle:
+                    yield from capture.pair_records(handle, since, until)
+            except OSError:
+                continue

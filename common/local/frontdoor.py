@@ -118,9 +118,10 @@ def create_app(
     background: set[asyncio.Task[None]] = set()
 
     def capture_folder(name: str) -> Path | None:
+        """Where a shadow's answer pairs go: its folder of collected data, under the owner's private home."""
         deployment = supervisor.deployments.get(name)
         spec = deployment.spec if deployment is not None else None
-        return Path(spec["capture_dir"]) if spec and spec.get("data_collection") and spec.get("capture_dir") else None
+        return Path(spec["capture_dir"]) if spec and spec.get("capture_dir") else None
 
     pairs = ShadowPairs(capture_folder)
 
@@ -312,22 +313,6 @@ def create_app(
         seconds = list(recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
         return JSONResponse(await asyncio.to_thread(recent.summarise, seconds, since, until))
 
-    async def shadow_pairs(request: Request) -> Response:
-        """The live and shadow answers of mirrored requests from `since` to `until` (epoch seconds), optionally of one
-        shadow `deployment`: what compare and rollout --max_disagreement_percent read."""
-        if (refusal := refused(request)) is not None:
-            return refusal
-        try:
-            since = float(request.query_params["since"])
-            until = float(request.query_params.get("until", time.time()))
-        except (KeyError, ValueError):
-            return BadRequest("give since (and optionally until) as epoch seconds").response()
-        found = pairs.window(since, until, request.query_params.get("deployment") or None)
-        counts = {"errors": pairs.errors, "dropped": pairs.dropped}  # pairs lost on the way, counted
-        return JSONResponse(
-            {"since": since, "until": until, "retention_seconds": pairs.retention, **counts, "pairs": found}
-        )
-
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
@@ -340,7 +325,6 @@ def create_app(
             Route("/score", score, methods=["POST"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/metrics/window", window, methods=["GET"]),
-            Route("/shadow/pairs", shadow_pairs, methods=["GET"]),
             Route("/", health, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -1,16 +1,20 @@
 """What the live deployment and the mirror (shadow) deployment answered to the same requests: the front door's record
 for `compare` and `rollout --max_disagreement_percent`.
 
-For each mirrored request the front door keeps one pair under the request's id (the x-request-id both deployments
+For each mirrored request the front door makes one pair under the request's id (the x-request-id both deployments
 were sent, so their collected records join on it): per side the deployment, the status, the latency and the answer
-(a 2xx body of at most MAX_BODY_BYTES; score.py answers a list of labels). Pairs are kept in memory for the last
-hour, as the metrics windows, and at most MAX_PAIRS of them (the oldest go first); when the shadow deployment
-collects data, each pair is also written to its capture folder (mirror_pairs/yyyy/MM/dd/HH/frontdoor.jsonl).
+(a 2xx body of at most MAX_BODY_BYTES; score.py answers a list of labels). Each pair is written to the shadow's
+folder of collected data (mirror_pairs/yyyy/MM/dd/HH/frontdoor.jsonl) under the owner's private local home, within
+a flush (0.1 s) of its second answer: they survive a restart, count against the folder's size cap (the oldest go
+first), and only the owner reads them (compare reads the files; nothing serves them on the scoring port).
+
+Nothing here runs its risks on the live request's path: `answered` keeps the side and queues the completed pair
+(at most MAX_PENDING, then dropped and counted); the answers are parsed and written by `flush`, in the front
+door's background task, and whatever fails there is counted, never raised into a request.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime
 import json
 import logging
@@ -23,8 +27,6 @@ from typing import Any
 from common import capture
 from common.local.capture_files import PAIRS
 
-RETENTION_SECONDS = 3600
-MAX_PAIRS = 200_000  # about 40 MB at most; an hour of 55 mirrored requests a second
 MAX_BODY_BYTES = 64 * 1024
 MAX_PENDING = 10_000  # completed pairs waiting for the next flush (0.1 s); beyond it they are dropped and counted
 
@@ -82,11 +84,8 @@ class ShadowPairs:
         self,
         capture_folder: Callable[[str], Path | None],
         clock: Callable[[], float] = time.time,
-        retention: int = RETENTION_SECONDS,
-        max_pairs: int = MAX_PAIRS,
     ) -> None:
-        self.capture_folder, self.clock, self.retention = capture_folder, clock, retention
-        self.pairs: collections.deque[Pair] = collections.deque(maxlen=max_pairs)
+        self.capture_folder, self.clock = capture_folder, clock
         self.pending: list[tuple[Path, Pair]] = []
         self.failing = False
         self.errors = 0  # pairs that could not be kept or written (counted, never raised into a live request)
@@ -121,9 +120,6 @@ class ShadowPairs:
             pair.live = side
         if pair.live is None or pair.shadow is None:
             return
-        self.pairs.append(pair)
-        while self.pairs and self.pairs[0].time < self.clock() - self.retention:
-            self.pairs.popleft()
         folder = self.capture_folder(pair.shadow.deployment)
         if folder is None:
             return
@@ -132,16 +128,9 @@ class ShadowPairs:
         else:
             self.pending.append((folder, pair))
 
-    def window(self, since: float, until: float, deployment: str | None = None) -> list[dict[str, Any]]:
-        return [
-            pair.as_dict()
-            for pair in list(self.pairs)
-            if since <= pair.time <= until and (deployment is None or pair.shadow.deployment == deployment)  # type: ignore[union-attr]
-        ]
-
     def flush(self) -> None:
-        """The pairs of shadows that collect data, appended to their capture folders (the front door calls it with
-        its access log, every 0.1 s)."""
+        """The completed pairs appended to their shadows' folders (the front door calls it with its access log,
+        every 0.1 s)."""
         if not self.pending:
             return
         completed, self.pending = self.pending, []
