@@ -95,3 +95,50 @@ def test_the_pairs_are_not_served_on_the_scoring_port_and_survive_a_restart(targ
     assert requests_before > 0
     assert code == 0, after
     assert json.loads(after)["requests"] == requests_before  # every pair of the window, after the restart
+
+
+def test_the_cap_takes_the_oldest_records_of_every_collection_and_keeps_the_newest(target, monkeypatch, capsys):
+    """Under a 300,000-byte cap, 60 requests of 100 rows removed all of the current hour's model_inputs (one file
+    per process per hour, removed whole, by name) and kept older outputs: drift then found nothing. Now the oldest
+    records go first, across the collections, and the newest of both stay."""
+    import time
+
+    from tests.conftest import CANONICAL_ROW
+
+    monkeypatch.setenv("AZUREML_LOCAL_CAPTURE_MAX_BYTES", "300000")  # read by the front door this endpoint starts
+    endpoint = "capture-cap"
+    assert run_command(__import__("create_online_endpoint").main, ["--local", "--endpoint_name", endpoint]) == 0
+    argv = [*target.deployment_args("blue", 100), "--data_collection", "model_inputs,model_outputs"]
+    argv[argv.index("--endpoint_name") + 1] = endpoint
+    assert target.run(create_online_deployment.main, argv) == 0
+    port = json.loads(target.store.endpoint_file(endpoint).read_text())["port"]
+    key = json.loads(target.store.keys_file(endpoint).read_text())["primary_key"]
+    body = json.dumps({"data": [CANONICAL_ROW] * 100})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    answers = [target.http.post(f"http://127.0.0.1:{port}/score", content=body, headers=headers) for _ in range(60)]
+    last_sent = time.time()
+    folder = target.store.capture_dir(endpoint, "blue")
+
+    def size() -> int:
+        return sum(path.stat().st_size for path in folder.rglob("*.jsonl"))
+
+    assert [answer.status_code for answer in answers] == [200] * 60
+    assert wait_until(lambda: size() <= 300_000, 15), size()  # once nothing is being written, within the cap
+    for collection in ("model_inputs", "model_outputs"):
+        times = [
+            json.loads(line)["time"]
+            for path in (folder / collection).rglob("*.jsonl")
+            for line in path.read_text().splitlines()
+        ]
+        assert times, f"{collection}: every record removed"
+        newest = max(time.mktime(time.strptime(moment, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone for moment in times)
+        assert newest >= last_sent - 5, (collection, newest, last_sent)  # the newest records are the ones kept
+    capsys.readouterr()
+    code = run_command(
+        manage_online_endpoint.main,
+        ["drift", "--deployment_name", "blue", "--output", "json", "--local", "--endpoint_name", endpoint],
+    )
+    said = capsys.readouterr().out
+    assert code == 0, said
+    assert json.loads(said)["rows"] > 0  # drift finds the newest inputs (it found 0 in the last 60 min)

@@ -1,15 +1,19 @@
 """The local target's collected data on disk: read back for compare and drift, and kept under its size cap.
 
 Each deployment's folder (LocalStore.capture_dir: endpoints/E/data/D/) holds COLLECTION/yyyy/MM/dd/HH/*.jsonl, as
-Azure's blob layout. The front door removes the oldest files of a deployment once they add up to more than the cap
-(AZUREML_LOCAL_CAPTURE_MAX_BYTES, 100 MiB by default), checking every 2 s: the newest data is kept, as a rolling
-window. A writer that finds its file gone starts a new one (the collector opens the file for each record).
+Azure's blob layout (the front door's answer pairs as mirror_pairs/). The cap (AZUREML_LOCAL_CAPTURE_MAX_BYTES, 100
+MiB by default, checked every 2 s) is one rule for all of them: the files whose last record is the oldest go first,
+across the collections and the pairs (so model_inputs and model_outputs, written together, go together), until the
+rest fit; a file written to in the last ACTIVE_SECONDS is never removed. Writers close a file at segment_bytes()
+(1/16 of the cap) and go on in a new one, so the file being written is small and the oldest records can always go.
+A writer that finds its folder gone makes it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,8 @@ from common import capture
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MAX_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_MAX_BYTES"
+ACTIVE_SECONDS = 5.0  # a file written to this recently is being written: the cap leaves it
+MIN_SEGMENT_BYTES = 64 * 1024
 PAIRS = "mirror_pairs"  # the front door's live/shadow answer pairs, beside the deployment's own collections
 
 
@@ -26,21 +32,30 @@ def max_bytes() -> int:
     return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_MAX_BYTES
 
 
+def segment_bytes() -> int:
+    """The size at which writers close a file for the next: a sixteenth of the cap, so the cap can take records
+    while a file is being written."""
+    return max(MIN_SEGMENT_BYTES, max_bytes() // 16)
+
+
 def files(folder: Path) -> list[Path]:
     """Every .jsonl under `folder`, oldest hour first (the layout sorts by time)."""
     return sorted(folder.rglob("*.jsonl"), key=lambda path: (path.parent.relative_to(folder).parts[1:], str(path)))
 
 
-def prune(folder: Path, limit: int) -> list[Path]:
-    """Remove the oldest files of one deployment's folder until the rest add up to `limit` bytes or less; the
+def prune(folder: Path, limit: int, now: float | None = None) -> list[Path]:
+    """Remove the files of one deployment's folder whose last record is the oldest, across its collections and
+    pairs, until the rest add up to `limit` bytes or less, never a file written in the last ACTIVE_SECONDS; the
     removed files."""
-    sized = []
+    now = time.time() if now is None else now
+    found = []
     for path in files(folder):
         with contextlib.suppress(OSError):
-            sized.append((path, path.stat().st_size))
-    total, removed = sum(size for _, size in sized), []
-    for path, size in sized:
-        if total <= limit:
+            status = path.stat()
+            found.append((status.st_mtime, str(path), path, status.st_size))
+    total, removed = sum(size for *_, size in found), []
+    for modified, _name, path, size in sorted(found):
+        if total <= limit or modified > now - ACTIVE_SECONDS:
             break
         with contextlib.suppress(OSError):
             path.unlink()

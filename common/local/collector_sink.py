@@ -5,7 +5,9 @@ sidecar (http://127.0.0.1:50011/modeldata/log), which writes JSON lines to blob 
 unchanged (its configuration, sampling and queue) and only its worker and that last hop are replaced: `install()`
 has a BatchWorker take the queued records every 0.2 s and append them, one JSON line each, to
 AZUREML_LOCAL_CAPTURE_DIR/COLLECTION/yyyy/MM/dd/HH/PID.jsonl (one file per server process, as Azure writes one
-per instance). The front door keeps the folder under its size cap (common/local/capture_files.py).
+per instance). A file is closed at SEGMENT_BYTES (the next records go to PID.1.jsonl, PID.2.jsonl, ...), so the front
+door, which keeps the folder under its size cap (common/local/capture_files.py), can remove the oldest records without
+touching the file being written.
 
 A record that cannot be written (full disk) is dropped and counted in the server's log (a batch written part-way is
 cut back to its start: records are whole or absent); the request was answered before, by then. A folder removed
@@ -33,6 +35,8 @@ except ImportError:  # an environment without it: the package's own JSON
 
 CAPTURE_DIR_VARIABLE = "AZUREML_LOCAL_CAPTURE_DIR"
 SOURCE_VARIABLE = "AZUREML_LOCAL_CAPTURE_SOURCE"  # the deployment, as Azure names it in "source"
+SEGMENT_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_SEGMENT_BYTES"  # a file's size once it is closed for the next one
+DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
 DROP_LOG_SECONDS = 60.0
 FLUSH_SECONDS = 0.2  # records reach their file within this; a server killed outright loses at most this much
 
@@ -40,11 +44,12 @@ FLUSH_SECONDS = 0.2  # records reach their file within this; a server killed out
 class FileSender:
     """Writes azureml-ai-monitoring's payloads as Azure's records."""
 
-    def __init__(self, folder: Path, source: str) -> None:
-        self.folder, self.source = folder, source
+    def __init__(self, folder: Path, source: str, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+        self.folder, self.source, self.segment_bytes = folder, source, segment_bytes
         self.logger = logging.getLogger("mdc.sender")
         self.dropped, self.reported_at = 0, -DROP_LOG_SECONDS
         self.made: set[Path] = set()
+        self.segments: dict[Path, int] = {}  # hour folder -> the number of this process's file being written there
 
     def line(self, payload: Any) -> bytes:
         """Azure's record as one JSON line, the frame's rows as its "data"."""
@@ -65,26 +70,61 @@ class FileSender:
         return f'{head[:-1]},"data":{_rows_json(payload)}}}\n'.encode()
 
     def write(self, payloads: list[Any]) -> None:
-        """Append the records, one write per file."""
-        by_file: dict[Path, list[bytes]] = {}
+        """Append the records, one write per file: a batch runs on into the next file where the one written reaches
+        segment_bytes, so no file grows much past it whatever the batch."""
+        by_hour: dict[Path, list[bytes]] = {}
         for payload in payloads:
             try:
                 hour = datetime.datetime.fromtimestamp(payload.time(), datetime.UTC).strftime("%Y/%m/%d/%H")
-                path = self.folder / payload.designation() / hour / f"{os.getpid()}.jsonl"
-                by_file.setdefault(path, []).append(self.line(payload))
+                by_hour.setdefault(self.folder / payload.designation() / hour, []).append(self.line(payload))
             except (ValueError, TypeError) as error:
                 self._dropped(1, error)
-        for path, lines in by_file.items():
+        for hour, lines in by_hour.items():
+            for path, chunk in self._chunks(hour, lines):
+                self._write_chunk(path, chunk)
+
+    def _chunks(self, hour: Path, lines: list[bytes]) -> list[tuple[Path, list[bytes]]]:
+        """The lines split into the files they go to, at record boundaries."""
+        path = self.segment(hour)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        chunks: list[tuple[Path, list[bytes]]] = [(path, [])]
+        for line in lines:
+            if size and size + len(line) > self.segment_bytes:
+                self.segments[hour] = self.segments.get(hour, 0) + 1
+                chunks.append((self.segment(hour), []))
+                size = 0
+            chunks[-1][1].append(line)
+            size += len(line)
+        return [(path, chunk) for path, chunk in chunks if chunk]
+
+    def _write_chunk(self, path: Path, lines: list[bytes]) -> None:
+        try:
+            self._append(path, b"".join(lines))
+        except FileNotFoundError:  # its folder removed meanwhile (the cap, a person): made again, written again
+            self.made.discard(path.parent)
             try:
                 self._append(path, b"".join(lines))
-            except FileNotFoundError:  # its folder removed meanwhile (the cap, a person): made again, written again
-                self.made.discard(path.parent)
-                try:
-                    self._append(path, b"".join(lines))
-                except OSError as error:
-                    self._dropped(len(lines), error)
             except OSError as error:
                 self._dropped(len(lines), error)
+        except OSError as error:
+            self._dropped(len(lines), error)
+
+    def segment(self, hour: Path) -> Path:
+        """This process's file in the hour folder: PID.jsonl, then PID.N.jsonl once the one before holds
+        segment_bytes (or was removed by the cap: a new name, never the name of a file the cap took)."""
+        number = self.segments.get(hour, 0)
+        path = hour / (f"{os.getpid()}.jsonl" if number == 0 else f"{os.getpid()}.{number}.jsonl")
+        try:
+            full = path.stat().st_size >= self.segment_bytes
+        except OSError:
+            full = False
+        if full:
+            self.segments[hour] = number + 1
+            return self.segment(hour)
+        return path
 
     def _append(self, path: Path, chunk: bytes) -> None:
         """The records appended whole or not at all: a write that fails part-way (a full disk) is cut back to where
@@ -169,6 +209,8 @@ def install() -> bool:
         from azureml.ai.monitoring import init as package_init
     except ImportError:
         return False
-    sender = FileSender(Path(folder), os.environ.get(SOURCE_VARIABLE, ""))
+    configured = os.environ.get(SEGMENT_BYTES_VARIABLE, "")
+    segment_bytes = int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_SEGMENT_BYTES
+    sender = FileSender(Path(folder), os.environ.get(SOURCE_VARIABLE, ""), segment_bytes)
     package_init.init_worker = lambda queue, _config: BatchWorker(queue, sender).start()
     return True

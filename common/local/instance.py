@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.local import processes, upstream
-from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SOURCE_VARIABLE
+from common.local import capture_files, processes, upstream
+from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SEGMENT_BYTES_VARIABLE, SOURCE_VARIABLE
 from common.local.inference_server import LAUNCHER_EXIT_CODE, LAUNCHER_MARK
 from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
@@ -82,6 +82,7 @@ def _collection_variables(spec: dict[str, Any]) -> dict[str, str]:
         "AZUREML_MDC_CONFIG_PATH": spec["collector_config"],
         CAPTURE_DIR_VARIABLE: spec["capture_dir"],
         SOURCE_VARIABLE: source,
+        SEGMENT_BYTES_VARIABLE: str(capture_files.segment_bytes()),
     }
 
 

@@ -15,6 +15,7 @@ door's background task, and whatever fails there is counted, never raised into a
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from common import capture
-from common.local.capture_files import PAIRS
+from common.local.capture_files import PAIRS, segment_bytes
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PENDING = 10_000  # completed pairs waiting for the next flush (0.1 s); beyond it they are dropped and counted
@@ -128,6 +129,16 @@ class ShadowPairs:
         else:
             self.pending.append((folder, pair))
 
+    def _segment(self, hour: Path) -> Path:
+        """The file the hour's pairs go to: frontdoor.jsonl, then frontdoor.N.jsonl once the one before holds the
+        capture folder's segment size (the cap then takes whole files of the oldest pairs, never the one written)."""
+        written = sorted(hour.glob("frontdoor*.jsonl"), key=_segment_number)
+        path = written[-1] if written else hour / "frontdoor.jsonl"
+        with contextlib.suppress(OSError):
+            if path.stat().st_size >= segment_bytes():
+                path = hour / f"frontdoor.{_segment_number(path) + 1}.jsonl"
+        return path
+
     def flush(self) -> None:
         """The completed pairs appended to their shadows' folders (the front door calls it with its access log,
         every 0.1 s)."""
@@ -142,7 +153,7 @@ class ShadowPairs:
             except Exception as error:  # an answer json cannot write back: the pair is counted, not written
                 self._error(error)
                 continue
-            by_file.setdefault(folder / PAIRS / hour / "frontdoor.jsonl", []).append(line + "\n")
+            by_file.setdefault(self._segment(folder / PAIRS / hour), []).append(line + "\n")
         try:
             for path, chunk in by_file.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +165,11 @@ class ShadowPairs:
             self.failing = True
         else:
             self.failing = False
+
+
+def _segment_number(path: Path) -> int:
+    parts = path.name.split(".")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def _record(pair: Pair) -> dict[str, Any]:
