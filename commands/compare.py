@@ -63,6 +63,10 @@ def run(client: Any, request: CompareRequest) -> Result:
     found = shadow.gather(source, against, request.deployment_name, since, until, local=request.target.local)
     data = {"endpoint": request.endpoint_name, "minutes": request.minutes, **found.as_dict()}
     lines = [f"Comparison on {request.endpoint_name}, the last {request.minutes} min:", *found.lines()]
+    said = collected.skipped_line(source.skipped)
+    if said:
+        lines.append(said)
+        data["skipped"] = dict(source.skipped)
     if found.rows == 0:
         mirror = request.target.verb(
             "traffic", "--endpoint_name", request.endpoint_name, "--mirror", f"{request.deployment_name}=50"

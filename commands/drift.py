@@ -124,12 +124,27 @@ def run(client: Any, request: DriftRequest) -> Result:
         lines.append(f"  {'predicted labels':24} PSI {found.labels.index:7.3f}  {found.labels.verdict}: {shares}")
     else:
         lines.append("  predicted labels: n/a (model_outputs not collected)")
+    if found.not_finite:
+        lines.append(f"  left out of the figures: {found.not_finite} values that are not finite numbers (NaN, inf)")
     data = {**base, **found.as_dict()}
+    said = collected.skipped_line(source.skipped)
+    if said:
+        lines.append(said)
+        data["skipped"] = dict(source.skipped)
     if request.plot is not None:
-        from common.drift_plot import plot
-
-        title = f"{request.endpoint_name}/{request.deployment_name}: last {request.minutes} min vs training"
-        request.plot.parent.mkdir(parents=True, exist_ok=True)  # outputs/ for --plot alone; a given folder exists
-        data["plot"] = str(plot(found, request.plot, list(LABELS), title))
+        data["plot"] = str(write_plot(found, request))
         lines.append(f"Plot: {request.plot}")
     return Result(data, lines)
+
+
+def write_plot(found: drift.DriftReport, request: DriftRequest) -> Path:
+    """The PNG, or one line saying why it could not be written (an unwritable folder, a full disk)."""
+    from common.drift_plot import plot
+
+    assert request.plot is not None
+    title = f"{request.endpoint_name}/{request.deployment_name}: last {request.minutes} min vs training"
+    try:
+        request.plot.parent.mkdir(parents=True, exist_ok=True)  # outputs/ for --plot alone; a given folder exists
+        return plot(found, request.plot, list(LABELS), title)
+    except OSError as error:
+        raise CliError(f"cannot write the plot to {str(request.plot)!r}: {error.strerror or error}") from None

@@ -14,6 +14,7 @@ are {"label", "diabetic_probability"}.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
@@ -136,29 +137,54 @@ def record_time(record: dict[str, Any]) -> float | None:
     return None
 
 
-def records(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
+Skipped = collections.Counter  # what a reader left out, by reason: "line not a record", "file not regular", ...
+
+
+def records(
+    lines: Iterable[bytes | str], since: float, until: float, skipped: Skipped[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The records of JSON lines written from `since` to `until`; a line that is not a record (cut short by a full
-    disk or a kill, or nested too deep to parse) is skipped."""
-    for record in _timed(lines, since, until):
+    disk or a kill, nested too deep to parse, not UTF-8) is skipped and counted in `skipped` by reason."""
+    for record in _timed(lines, since, until, skipped):
         if isinstance(record.get("data"), list):
             yield record
+        elif skipped is not None:
+            skipped["line not a record"] += 1
 
 
-def pair_records(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
+def pair_records(
+    lines: Iterable[bytes | str], since: float, until: float, skipped: Skipped[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The front door's mirrored answer pairs (common/local/shadow_pairs.py) written from `since` to `until`."""
-    for record in _timed(lines, since, until):
+    for record in _timed(lines, since, until, skipped):
         if isinstance(record.get("live"), dict) and isinstance(record.get("shadow"), dict):
             yield record
+        elif skipped is not None:
+            skipped["line not a pair"] += 1
 
 
-def _timed(lines: Iterable[bytes | str], since: float, until: float) -> Iterator[dict[str, Any]]:
+def _timed(
+    lines: Iterable[bytes | str], since: float, until: float, skipped: Skipped[str] | None
+) -> Iterator[dict[str, Any]]:
+    counted = skipped if skipped is not None else collections.Counter()
     for line in lines:
+        if not line.strip():
+            continue
         try:
             record = json.loads(line)
-        except (ValueError, RecursionError):
+        except UnicodeDecodeError:
+            counted["line not UTF-8"] += 1
+            continue
+        except RecursionError:
+            counted["line nested too deep"] += 1
+            continue
+        except ValueError:
+            counted["line not a record"] += 1
             continue
         moment = record_time(record) if isinstance(record, dict) else None
-        if moment is not None and since <= moment <= until:
+        if moment is None:
+            counted["line not a record"] += 1
+        elif since <= moment <= until:
             yield record
 
 

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import re
 import signal
 import sys
@@ -202,10 +203,21 @@ def output(text: str, end: str = "\n") -> None:
     print(text, file=_results[-1] if _results else sys.stdout, end=end, flush=True)
 
 
+def finite(value: Any) -> Any:
+    """`value` with every float that is not finite replaced by None, in lists and dicts at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
 def emit(result: dict[str, Any], output_format: str, text_lines: Sequence[str]) -> None:
     """Print the result as text lines for people or as one JSON object for scripts (always on stdout)."""
-    if output_format == "json":
-        output(json.dumps(result, indent=2, sort_keys=False, default=str))
+    if output_format == "json":  # strict JSON: a NaN or an infinity is null (json.dumps would write NaN, Infinity)
+        output(json.dumps(finite(result), indent=2, sort_keys=False, default=str, allow_nan=False))
     else:
         for line in text_lines:
             output(line)

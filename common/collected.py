@@ -24,6 +24,7 @@ PAIRS_WRITTEN_SECONDS = 0.5  # the front door writes a pair within a flush (0.1 
 class LocalCollected:
     def __init__(self, client: Any, endpoint: Any, target: Target) -> None:
         self.client, self.endpoint, self.target = client, endpoint, target
+        self.skipped: capture.Skipped[str] = capture.Skipped()  # what the reads left out, by reason
 
     def where(self, deployment: str) -> str:
         return str(self.client.store.capture_dir(self.endpoint.name, deployment))
@@ -32,7 +33,7 @@ class LocalCollected:
         from common.local import capture_files
 
         folder = Path(self.where(deployment))
-        return list(capture_files.read(folder, collection, since, until))
+        return list(capture_files.read(folder, collection, since, until, self.skipped))
 
     def pairs(self, shadow: str, since: float, until: float) -> list[dict[str, Any]]:
         """The front door's pairs of mirrored requests whose shadow was `shadow`, as it wrote them (those answered
@@ -44,13 +45,14 @@ class LocalCollected:
         wait = until + PAIRS_WRITTEN_SECONDS - time.time()
         if wait > 0:
             time.sleep(min(wait, PAIRS_WRITTEN_SECONDS))
-        return list(capture_files.read_pairs(Path(self.where(shadow)), since, until))
+        return list(capture_files.read_pairs(Path(self.where(shadow)), since, until, self.skipped))
 
 
 class AzureCollected:
     def __init__(self, client: Any, endpoint: Any) -> None:
         self.client, self.endpoint = client, endpoint
         self._container: Any = None
+        self.skipped: capture.Skipped[str] = capture.Skipped()
 
     def where(self, deployment: str) -> str:
         return capture.azure_location(self.endpoint.name, deployment)
@@ -79,13 +81,20 @@ class AzureCollected:
                     if not str(blob.name).endswith(".jsonl"):
                         continue
                     text = container.download_blob(blob.name).readall()
-                    found += capture.records(text.splitlines(), since, until)
+                    found += capture.records(text.splitlines(), since, until, self.skipped)
         except HttpResponseError as error:
             reason = getattr(error, "reason", None) or str(error).splitlines()[0]
             raise CliError(
                 f"cannot read the collected data of {deployment!r} in the workspace's default datastore ({reason})"
             ) from None
         return found
+
+
+def skipped_line(skipped: capture.Skipped[str]) -> str | None:
+    """What the reads left out, said once: 'Skipped: 3 line not a record, 1 file not a regular file'."""
+    if not skipped:
+        return None
+    return "Skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
 
 
 def source(client: Any, endpoint: Any, *, target: Target) -> LocalCollected | AzureCollected:

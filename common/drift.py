@@ -117,6 +117,7 @@ class DriftReport:
     features: list[FeatureDrift]
     labels: FeatureDrift | None  # the predicted labels' shares against the training labels' (None: no outputs)
     label_rows: int
+    not_finite: int = 0  # NaN and infinite values left out of the figures
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +125,7 @@ class DriftReport:
             "thresholds": {"watch": WATCH, "drift": DRIFT},
             "features": {feature.name: feature.as_dict() for feature in self.features},
             "predicted_labels": None if self.labels is None else {"rows": self.label_rows, **self.labels.as_dict()},
+            "not_finite_values": self.not_finite,
         }
 
 
@@ -132,9 +134,11 @@ def report(
 ) -> DriftReport:
     """Each feature's PSI of `rows` (the collected inputs) against `recorded` (metadata.json's
     training_distribution), and the predicted `labels`' shares against the training label shares."""
-    found = []
+    found, not_finite = [], 0
     for name, training in recorded["features"].items():
-        values = [float(row[name]) for row in rows if isinstance(row.get(name), int | float)]
+        numbers = [float(row[name]) for row in rows if isinstance(row.get(name), int | float)]
+        values = [value for value in numbers if math.isfinite(value)]
+        not_finite += len(numbers) - len(values)
         if not values:
             continue
         recent = bin_shares(values, training["edges"])
@@ -144,4 +148,4 @@ def report(
         expected = [float(recorded["labels"].get(name, 0.0)) for name in label_names]
         recent = [sum(1 for label in labels if label == name) / len(labels) for name in label_names]
         label_drift = FeatureDrift("label", [], expected, recent, psi(expected, recent))
-    return DriftReport(len(rows), found, label_drift, len(labels))
+    return DriftReport(len(rows), found, label_drift, len(labels), not_finite)

@@ -10,6 +10,7 @@ the probability of "diabetic".
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,7 +194,8 @@ def outputs_by_correlation(records: Iterable[dict[str, Any]]) -> dict[str, Answe
         if not correlation or not rows or not all(isinstance(label, str) for label in labels):
             continue
         probabilities = [row.get(capture.OUTPUT_PROBABILITY) for row in rows]
-        known = all(isinstance(value, int | float) for value in probabilities)
+        # a NaN or an infinity is no probability: left out of the mean difference, not turned into one
+        known = all(isinstance(value, int | float) and math.isfinite(value) for value in probabilities)
         found[str(correlation)] = Answer(
             tuple(labels),  # type: ignore[arg-type]
             tuple(float(value) for value in probabilities) if known else None,  # type: ignore[arg-type]

@@ -131,7 +131,8 @@ def test_the_cap_takes_the_oldest_records_of_every_collection_and_keeps_the_newe
             for path in (folder / collection).rglob("*.jsonl")
             for line in path.read_text().splitlines()
         ]
-        assert times, f"{collection}: every record removed"
+        listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime) for p in folder.rglob("*.jsonl")]
+        assert times, f"{collection}: every record removed: {listing}"
         newest = max(time.mktime(time.strptime(moment, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone for moment in times)
         assert newest >= last_sent - 5, (collection, newest, last_sent)  # the newest records are the ones kept
     capsys.readouterr()
@@ -142,3 +143,46 @@ def test_the_cap_takes_the_oldest_records_of_every_collection_and_keeps_the_newe
     said = capsys.readouterr().out
     assert code == 0, said
     assert json.loads(said)["rows"] > 0  # drift finds the newest inputs (it found 0 in the last 60 min)
+
+
+def test_capture_readers_take_regular_files_only_and_say_what_they_skipped(target, capsys):
+    """A link to /dev/zero ran drift out of memory, a FIFO hung it, a line of 2,000 '[' crashed compare and drift
+    (RecursionError), NaN values were counted in the figures and written as NaN (invalid JSON). Now: regular files
+    only, every skipped file and line counted by reason, NaN and infinity left out and counted, strict JSON."""
+    import os
+    import time
+
+    for _ in range(110):  # enough rows for a drift figure
+        assert target.score(deployment="blue").status_code == 200
+    folder = target.store.capture_dir(ENDPOINT, "blue") / "model_inputs"
+    assert wait_until(lambda: any(folder.rglob("*.jsonl")), 5)
+    hour = sorted(path.parent for path in folder.rglob("*.jsonl"))[-1]
+    os.symlink("/dev/zero", hour / "zero.jsonl")
+    os.mkfifo(hour / "fifo.jsonl")
+    moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    row = {name: float("nan") for name in ("Pregnancies", "PlasmaGlucose")}
+    hostile = [
+        "[" * 2000,
+        json.dumps({"time": moment, "data": [row]}),  # NaN, as json writes it
+        '{"time": "' + moment + '", "data": [1, 2, \xff]}',
+    ]
+    (hour / "hostile.jsonl").write_bytes("\n".join(hostile).encode("latin-1") + b"\n")
+
+    drift_code, drift_said = manage(capsys, "drift", "--deployment_name", "blue", "--output", "json")
+    compare_code, compare_said = manage(capsys, "compare", "--deployment_name", "deep", "--against", "blue")
+    plot_code, plot_said = manage(capsys, "drift", "--deployment_name", "blue", "--plot", "/proc/drift.png")
+
+    assert drift_code == 0, drift_said
+    found = json.loads(drift_said, parse_constant=lambda constant: pytest.fail(f"not strict JSON: {constant}"))
+    assert found["skipped"] == {
+        "file not a regular file": 1,
+        "file unreadable or a link": 1,
+        "line nested too deep": 1,
+        "line not UTF-8": 1,
+    }
+    assert found["not_finite_values"] == 2
+    assert compare_code == 0 and "Traceback" not in compare_said
+    assert plot_code == 1
+    assert plot_said.strip().splitlines()[-1].startswith("error: cannot write the plot to '/proc/drift.png': ")
+    for name in ("zero.jsonl", "fifo.jsonl", "hostile.jsonl"):
+        (hour / name).unlink()

@@ -5,7 +5,8 @@ Azure's blob layout (the front door's answer pairs as mirror_pairs/). The cap (A
 MiB by default, checked every 2 s) is one rule for all of them: the files whose last record is the oldest go first,
 across the collections and the pairs (so model_inputs and model_outputs, written together, go together), until the
 rest fit; a file written to in the last ACTIVE_SECONDS is never removed. Writers close a file at segment_bytes()
-(1/16 of the cap) and go on in a new one, so the file being written is small and the oldest records can always go.
+(1/16 of the cap) and go on in a new one, so the file being written is small and the oldest records can always go;
+each writer's newest file of each collection is kept, so every collection keeps its newest records.
 A writer that finds its folder gone makes it again.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,10 +55,17 @@ def prune(folder: Path, limit: int, now: float | None = None) -> list[Path]:
         with contextlib.suppress(OSError):
             status = path.stat()
             found.append((status.st_mtime, str(path), path, status.st_size))
+    newest: dict[tuple[str, str], tuple[float, str]] = {}  # per collection and writer: its newest file
+    for modified, name, path, _size in found:
+        key = (path.relative_to(folder).parts[0], path.name.split(".")[0])
+        newest[key] = max(newest.get(key, (modified, name)), (modified, name))
+    kept = {name for _modified, name in newest.values()}
     total, removed = sum(size for *_, size in found), []
-    for modified, _name, path, size in sorted(found):
+    for modified, name, path, size in sorted(found):
         if total <= limit or modified > now - ACTIVE_SECONDS:
             break
+        if name in kept:  # each writer's newest file of each collection: the newest records of all of them stay
+            continue
         with contextlib.suppress(OSError):
             path.unlink()
             removed.append(path)
@@ -68,23 +77,52 @@ def prune(folder: Path, limit: int, now: float | None = None) -> list[Path]:
     return removed
 
 
-def read(folder: Path, collection: str, since: float, until: float) -> Iterator[dict[str, Any]]:
-    """The records of one collection of a deployment's folder written from `since` to `until`."""
-    for hour in capture.hours(since, until):
-        for path in sorted((folder / collection / hour).glob("*.jsonl")):
-            try:
-                with path.open("rb") as handle:
-                    yield from capture.records(handle, since, until)
-            except OSError:  # removed by the cap meanwhile
-                continue
+def read(
+    folder: Path, collection: str, since: float, until: float, skipped: capture.Skipped[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The records of one collection of a deployment's folder written from `since` to `until`; what is left out
+    (files that are not regular files, unreadable files, lines that are not records) counted in `skipped`."""
+    for path in _hour_files(folder / collection, since, until):
+        with _opened(path, skipped) as handle:
+            if handle is not None:
+                yield from capture.records(handle, since, until, skipped)
 
 
-def read_pairs(folder: Path, since: float, until: float) -> Iterator[dict[str, Any]]:
+def read_pairs(
+    folder: Path, since: float, until: float, skipped: capture.Skipped[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The front door's answer pairs of the shadow whose folder this is, from `since` to `until`."""
+    for path in _hour_files(folder / PAIRS, since, until):
+        with _opened(path, skipped) as handle:
+            if handle is not None:
+                yield from capture.pair_records(handle, since, until, skipped)
+
+
+def _hour_files(folder: Path, since: float, until: float) -> Iterator[Path]:
     for hour in capture.hours(since, until):
-        for path in sorted((folder / PAIRS / hour).glob("*.jsonl")):
+        yield from sorted((folder / hour).glob("*.jsonl"))
+
+
+@contextlib.contextmanager
+def _opened(path: Path, skipped: capture.Skipped[str] | None) -> Iterator[Any]:
+    """A capture file opened for reading if it is a regular file (never through a link, never a FIFO or a device:
+    a link to /dev/zero would be read forever, a FIFO would wait forever); None, counted, otherwise."""
+    counted = skipped if skipped is not None else capture.Skipped()
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:  # removed by the cap meanwhile
+        yield None
+        return
+    except OSError:  # a link (ELOOP), or no permission
+        counted["file unreadable or a link"] += 1
+        yield None
+        return
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            counted["file not a regular file"] += 1
+            yield None
+        else:
             try:
-                with path.open("rb") as handle:
-                    yield from capture.pair_records(handle, since, until)
+                yield handle
             except OSError:
-                continue
+                counted["file unreadable"] += 1
