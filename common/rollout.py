@@ -303,6 +303,7 @@ class Rollout:
                 f"{found.rows} compared requests' rows, fewer than --min_requests {self.limits.min_requests} (too few "
                 "to judge is never a pass)"
             )
+        crossed += shadow_errors_crossed(found, self.deployment, self.limits)
         disagreement = found.disagreement_percent
         if disagreement is not None and disagreement > gate.max_disagreement_percent:
             crossed.append(
@@ -357,6 +358,21 @@ class Rollout:
             f"({restored.describe()})",
             exit_code=EXIT_INTERRUPTED,
         )
+
+
+def shadow_errors_crossed(found: Any, deployment: str, limits: Limits) -> list[str]:
+    """The shadow's own error rate against --max_error_percent: a shadow that fails more than a live step may is not
+    agreeing, however well its few answers agree (94 failures of 100 passed the gate on the 6 that answered)."""
+    figures = found.shadow_figures
+    if figures.errors is None or not figures.requests:
+        return []  # Azure: errors are not in the collected data (metrics judge the live steps)
+    percent = 100.0 * figures.errors / figures.requests
+    if percent <= limits.max_error_percent:
+        return []
+    return [
+        f"{deployment} failed {figures.errors} of {figures.requests} mirrored requests ({percent:.1f}%), above "
+        f"--max_error_percent {limits.max_error_percent:g}"
+    ]
 
 
 def _figures_text(figures: Figures) -> str:

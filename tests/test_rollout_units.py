@@ -302,3 +302,22 @@ def test_recent_requests_forget_what_is_older_than_the_retention():
 )
 def test_nearest_rank(values, percentile, expected):
     assert nearest_rank(values, percentile) == expected
+
+
+def test_the_shadow_gate_fails_on_the_shadows_own_error_rate():
+    """A green failing 94 of 100 mirrored requests passed the gate on the rows of its 6 answers."""
+    from types import SimpleNamespace
+
+    from common.rollout import Limits, shadow_errors_crossed
+    from common.shadow import SideFigures
+
+    limits = Limits(max_error_percent=1.0, max_p95_ms=1000.0, min_requests=10)
+    failing = SimpleNamespace(shadow_figures=SideFigures(100, 94, 3.0, 5.0))
+    healthy = SimpleNamespace(shadow_figures=SideFigures(100, 1, 3.0, 5.0))
+    unknown = SimpleNamespace(shadow_figures=SideFigures(100, None, None, None))  # Azure: not in the collected data
+
+    assert shadow_errors_crossed(failing, "green", limits) == [
+        "green failed 94 of 100 mirrored requests (94.0%), above --max_error_percent 1"
+    ]
+    assert shadow_errors_crossed(healthy, "green", limits) == []
+    assert shadow_errors_crossed(unknown, "green", limits) == []
