@@ -11,6 +11,7 @@ from commands.shared import add_deployment_flag, endpoint_or_fail
 from common import validation
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
+from common.terminal import printable
 
 LOG_CONTAINERS = ("inference-server", "storage-initializer")  # Azure's two, as az ml online-deployment get-logs
 
@@ -69,7 +70,7 @@ def follow(client: Any, request: LogsRequest) -> None:
     lines = client.online_deployments.follow_logs(request.deployment_name, request.endpoint_name, request.lines)
     try:
         for chunk in lines:
-            output(chunk, end="")
+            output(printable(chunk), end="")
     except KeyboardInterrupt:
         return
     progress(f"deployment {request.deployment_name} was deleted: its log ends here")

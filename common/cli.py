@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from common.azure_errors import translate
 from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, not_installed
+from common.terminal import printable
 from common.validation import canonical_name
 from common.workspace import SETTINGS
 
@@ -218,9 +219,9 @@ def emit(result: dict[str, Any], output_format: str, text_lines: Sequence[str]) 
     """Print the result as text lines for people or as one JSON object for scripts (always on stdout)."""
     if output_format == "json":  # strict JSON: a NaN or an infinity is null (json.dumps would write NaN, Infinity)
         output(json.dumps(finite(result), indent=2, sort_keys=False, default=str, allow_nan=False))
-    else:
+    else:  # text lines may quote a deployment's output (logs, the doctor's evidence): printed inert
         for line in text_lines:
-            output(line)
+            output(printable(line))
 
 
 def run_main(
@@ -276,7 +277,8 @@ def _terminate_as_interrupt() -> Any:
 
 
 def _report(error: CliError) -> int:
-    print(f"error: {redact(error.message)}", file=sys.stderr)
+    """The error line and its details (a deployment's log tail among them), never a control sequence of its."""
+    print(f"error: {printable(redact(error.message))}", file=sys.stderr)
     if error.details:
-        print(redact(error.details.rstrip()), file=sys.stderr)
+        print(printable(redact(error.details.rstrip())), file=sys.stderr)
     return error.exit_code

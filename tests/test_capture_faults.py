@@ -186,3 +186,33 @@ def test_capture_readers_take_regular_files_only_and_say_what_they_skipped(targe
     assert plot_said.strip().splitlines()[-1].startswith("error: cannot write the plot to '/proc/drift.png': ")
     for name in ("zero.jsonl", "fifo.jsonl", "hostile.jsonl"):
         (hour / name).unlink()
+
+
+NOISY_SCORE = (
+    "import sys\n\n"
+    "def init():\n"
+    "    print('\\x1b]0;owned\\x07\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J' + 'x' * 50000, flush=True)\n\n"
+    "def run(raw):\n    return ['ok']\n"
+)
+BROKEN_NOISY_SCORE = NOISY_SCORE.replace("flush=True)\n", "flush=True)\n    raise RuntimeError('\\x1b[2Jbroken')\n")
+
+
+def test_a_deployments_terminal_escapes_and_huge_lines_are_printed_inert(target, capsys, tmp_path):
+    """logs and a failed create printed a deployment's raw window-title, clipboard (OSC 52) and clear-screen
+    sequences, and whole 10 MB lines: now every control character is escaped and a long line is cut."""
+    noisy = write_score(tmp_path / "noisy", NOISY_SCORE)
+    broken = write_score(tmp_path / "broken", BROKEN_NOISY_SCORE)
+    assert target.run(create_online_deployment.main, target.deployment_args("noisy", 0, noisy)) == 0
+
+    code, logs = manage(capsys, "logs", "--deployment_name", "noisy", "--lines", "200")
+    capsys.readouterr()
+    failed = run_command(create_online_deployment.main, target.deployment_args("broken", 0, broken))
+    printed = capsys.readouterr()
+
+    assert code == 0
+    assert "\x1b" not in logs and "\x07" not in logs
+    assert "\\x1b]52;c;ZXZpbA==\\x07" in logs  # shown, inert
+    assert "[... 46" in logs and "more characters cut]" in logs
+    assert failed != 0
+    assert "\x1b" not in printed.err and "\\x1b[2Jbroken" in printed.err
+    assert max(len(line) for line in printed.err.splitlines()) < 4100
