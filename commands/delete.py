@@ -70,11 +70,34 @@ def delete_deployment(client: Any, request: DeleteRequest, name: str, split: tra
             f"{request.endpoint_name!r}; add --force to move it to the other deployments first, or set the traffic "
             "with manage_online_endpoint.py traffic --set ..."
         )
+    kept = collected_data_kept(client, request, name)
     if share or mirrored:
         move_share_away(client, request, name, share)
     poller = client.online_deployments.begin_delete(name=name, endpoint_name=request.endpoint_name)
     wait_with_progress(poller, f"deleting deployment {name}", check)
-    return Result({"deleted": name}, [f"Deleted deployment {name}"])
+    lines = [f"Deleted deployment {name}"]
+    if kept:
+        lines.append(
+            f"Its collected data stays in {kept} (as Azure keeps the data collector's blobs): delete it there when "
+            "it is no longer needed"
+        )
+    return Result({"deleted": name, **({"collected_data_kept_in": kept} if kept else {})}, lines)
+
+
+def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str | None:
+    """Where the deployment's collected data (and, locally, its mirrored answer pairs) outlives it; None when it
+    collected nothing."""
+    from pathlib import Path
+
+    from common import capture, collected
+    from common.operations import get_or_none
+
+    deployment = get_or_none(client.online_deployments.get, name=name, endpoint_name=request.endpoint_name)
+    endpoint = client.online_endpoints.get(request.endpoint_name)
+    where = collected.source(client, endpoint, target=request.target).where(name)
+    if request.target.local:
+        return where if Path(where).is_dir() and any(Path(where).iterdir()) else None
+    return where if deployment is not None and capture.of_deployment(deployment).enabled else None
 
 
 def move_share_away(client: Any, request: DeleteRequest, name: str, share: int) -> None:

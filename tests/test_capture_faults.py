@@ -216,3 +216,17 @@ def test_a_deployments_terminal_escapes_and_huge_lines_are_printed_inert(target,
     assert failed != 0
     assert "\x1b" not in printed.err and "\\x1b[2Jbroken" in printed.err
     assert max(len(line) for line in printed.err.splitlines()) < 4100
+
+
+def test_deleting_a_deployment_says_where_its_collected_data_stays(target, capsys):
+    """As Azure keeps the data collector's blobs after a delete, the local target keeps the folder: the delete says
+    where, and says nothing for a deployment that collected nothing."""
+    code, said = manage(capsys, "delete", "--deployment_name", "deep", "--force", "--yes")
+    quiet_code, quiet = manage(capsys, "delete", "--deployment_name", "noisy", "--yes")
+
+    folder = target.store.capture_dir(ENDPOINT, "deep")
+    assert code == 0, said
+    assert f"Its collected data stays in {folder}" in said
+    assert folder.is_dir()
+    assert quiet_code == 0, quiet
+    assert "collected data" not in quiet
