@@ -230,3 +230,55 @@ def test_deleting_a_deployment_says_where_its_collected_data_stays(target, capsy
     assert folder.is_dir()
     assert quiet_code == 0, quiet
     assert "collected data" not in quiet
+
+
+class FramePayload:
+    """What azureml-ai-monitoring 1.0.0 hands its worker for one collect() of a DataFrame (the methods the local
+    collector reads, and the frame where the package keeps it: LogData._data)."""
+
+    def __init__(self, frame: object) -> None:
+        self._data = type("LogData", (), {"_data": frame})()
+
+    def time(self) -> float:
+        return 1_800_000_000.0
+
+    def id(self) -> str:
+        return "payload-id"
+
+    def designation(self) -> str:
+        return "model_inputs"
+
+    def contenttype(self) -> str:
+        return "application/json"
+
+    def correlation_id(self) -> str:
+        return "request-id"
+
+    def agent(self) -> str:
+        return "azureml-ai-monitoring/1.0.0"
+
+    def model_version(self) -> None:
+        return None
+
+
+def test_a_huge_request_is_collected_as_a_record_cut_to_its_first_rows_and_marked():
+    """One 272,221-row request became 61 MB of records, converted while it held the server's interpreter lock: a
+    record now keeps the rows that fit in about 1 MiB and says how many the request had."""
+    import pandas as pd
+
+    from common.local.collector_sink import DEFAULT_RECORD_BYTES, FileSender
+    from tests.conftest import CANONICAL_ROW
+
+    columns = ["Pregnancies", "PlasmaGlucose", "DiastolicBloodPressure", "TricepsThickness", "SerumInsulin", "BMI",
+               "DiabetesPedigree", "Age"]  # fmt: skip
+    huge = pd.DataFrame([CANONICAL_ROW] * 272_221, columns=columns)
+    small = pd.DataFrame([CANONICAL_ROW] * 3, columns=columns)
+    sender = FileSender(Path("unused"), "/local/onlineEndpoints/e/deployments/d")
+
+    cut = json.loads(sender.line(FramePayload(huge)))
+    whole = json.loads(sender.line(FramePayload(small)))
+
+    assert len(json.dumps(cut)) <= DEFAULT_RECORD_BYTES * 1.1
+    assert cut["truncated"] == {"rows": 272_221, "kept": len(cut["data"])}
+    assert cut["data"][0]["PlasmaGlucose"] == 180
+    assert "truncated" not in whole and len(whole["data"]) == 3

@@ -37,6 +37,8 @@ CAPTURE_DIR_VARIABLE = "AZUREML_LOCAL_CAPTURE_DIR"
 SOURCE_VARIABLE = "AZUREML_LOCAL_CAPTURE_SOURCE"  # the deployment, as Azure names it in "source"
 SEGMENT_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_SEGMENT_BYTES"  # a file's size once it is closed for the next one
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
+DEFAULT_RECORD_BYTES = 1024 * 1024  # a record's rows beyond about this are cut (the record says how many it had)
+SAMPLE_ROWS = 20  # the rows a frame's bytes per row are measured on
 DROP_LOG_SECONDS = 60.0
 FLUSH_SECONDS = 0.2  # records reach their file within this; a server killed outright loses at most this much
 
@@ -44,8 +46,14 @@ FLUSH_SECONDS = 0.2  # records reach their file within this; a server killed out
 class FileSender:
     """Writes azureml-ai-monitoring's payloads as Azure's records."""
 
-    def __init__(self, folder: Path, source: str, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
-        self.folder, self.source, self.segment_bytes = folder, source, segment_bytes
+    def __init__(
+        self,
+        folder: Path,
+        source: str,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        record_bytes: int = DEFAULT_RECORD_BYTES,
+    ) -> None:
+        self.folder, self.source, self.segment_bytes, self.record_bytes = folder, source, segment_bytes, record_bytes
         self.logger = logging.getLogger("mdc.sender")
         self.dropped, self.reported_at = 0, -DROP_LOG_SECONDS
         self.made: set[Path] = set()
@@ -66,8 +74,11 @@ class FileSender:
         }
         if payload.model_version() is not None:
             record["modelversion"] = payload.model_version()
+        rows, total, kept = _rows_json(payload, self.record_bytes)
+        if kept < total:  # a record cut to its first rows says so: what a reader counts is what was collected
+            record["truncated"] = {"rows": total, "kept": kept}
         head = json.dumps(record, separators=(",", ":"))
-        return f'{head[:-1]},"data":{_rows_json(payload)}}}\n'.encode()
+        return f'{head[:-1]},"data":{rows}}}\n'.encode()
 
     def write(self, payloads: list[Any]) -> None:
         """Append the records, one write per file: a batch runs on into the next file where the one written reaches
@@ -151,21 +162,28 @@ class FileSender:
             self.logger.error("dropped %d collected record(s): %s", self.dropped, error)
 
 
-def _rows_json(payload: Any) -> str:
-    """The payload's frame as JSON records. This runs in the package's worker thread, which shares the server
-    process's interpreter lock with the next request: the frame the payload holds (azureml-ai-monitoring 1.0.0
-    keeps it as LogData._data) goes through orjson, 20 us where the package's own DataFrame.to_json takes 120;
-    anything else through the package's content()."""
+def _rows_json(payload: Any, record_bytes: int = DEFAULT_RECORD_BYTES) -> tuple[str, int, int]:
+    """The payload's frame as JSON records, cut to the first rows that fit in about `record_bytes`; with the frame's
+    row count and the rows kept. This runs in the package's worker thread, which shares the server process's
+    interpreter lock with the next request: the frame the payload holds (azureml-ai-monitoring 1.0.0 keeps it as
+    LogData._data) goes through orjson, 20 us where the package's own DataFrame.to_json takes 120, and a frame of
+    hundreds of thousands of rows is cut before it is converted (written whole, one 5 MB request held the lock for
+    seconds and became 61 MB of records); anything else through the package's content()."""
     frame = getattr(getattr(payload, "_data", None), "_data", None)
     if orjson is not None and frame is not None and hasattr(frame, "to_numpy") and hasattr(frame, "columns"):
         columns = [str(name) for name in frame.columns]
         try:
-            rows = [dict(zip(columns, row, strict=True)) for row in frame.to_numpy().tolist()]
-            return orjson.dumps(rows).decode()
+            total = len(frame)
+            sample = [dict(zip(columns, row, strict=True)) for row in frame.iloc[:SAMPLE_ROWS].to_numpy().tolist()]
+            per_row = max(1, len(orjson.dumps(sample)) // max(1, len(sample)))
+            kept = min(total, max(1, record_bytes // per_row))
+            rows = [dict(zip(columns, row, strict=True)) for row in frame.iloc[:kept].to_numpy().tolist()]
+            return orjson.dumps(rows).decode(), total, kept
         except (TypeError, ValueError):
             pass
     content = payload.content()
-    return content if isinstance(content, str) else json.dumps(content.decode("utf-8", "replace"))
+    text = content if isinstance(content, str) else json.dumps(content.decode("utf-8", "replace"))
+    return text, 1, 1
 
 
 class BatchWorker:
