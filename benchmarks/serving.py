@@ -60,7 +60,16 @@ TARGETS = {
     "capture_ms": 0.1,  # data capture's cost on the front door's p50 at 1 connection
     "run_1": 1.1,  # run() over bare predict, 1 row
     "run_many": 1.2,  # the same, 1,000 and 10,000 rows
+    "busy_p99": 2.0,  # live 1-row p99 while a 5 MB request is captured / read back, over the same p99 without
 }
+BIG_REQUEST_ROWS = 60_000  # about 4.6 MB of JSON: under the front door's 5,000,000-byte limit
+READER = (  # what compare and drift do: read a deployment's collected records back, in a process of their own
+    "import pathlib, sys, time; sys.path.insert(0, sys.argv[1]); from common.local import capture_files\n"
+    "folder, end = pathlib.Path(sys.argv[2]), time.time() + float(sys.argv[3])\n"
+    "while time.time() < end:\n"
+    "    for collection in ('model_inputs', 'model_outputs', 'mirror_pairs'):\n"
+    "        list(capture_files.read(folder, collection, time.time() - 3600, time.time()))\n"
+)
 
 
 def rows(count: int, seed: int = 7) -> list[list[float]]:
@@ -294,6 +303,56 @@ def print_capture(cells: list[Cell]) -> None:
     print(f"  overhead on p50 (median of rounds): {overhead:.3f} ms; target < {limit} ms: {verdict(overhead < limit)}")
 
 
+@contextlib.contextmanager
+def busy(kind: str, collecting: Target, capture_folder: Path, seconds: float) -> Iterator[None]:
+    """While the block runs: 5 MB requests to the collecting deployment, one after the other (`captured`), or a
+    process reading its collected data back over and over (`read`)."""
+    import threading
+
+    stop = threading.Event()
+    if kind == "captured":
+        body = json.dumps({"data": rows(BIG_REQUEST_ROWS)}).encode()
+
+        def send() -> None:
+            while not stop.is_set():
+                connection = collecting.connection(timeout=60)
+                with contextlib.suppress(OSError, http.client.HTTPException):
+                    connection.request("POST", "/score", body=body, headers=collecting.headers)
+                    connection.getresponse().read()
+                connection.close()
+
+        worker = threading.Thread(target=send, daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        return
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(ROOT), str(capture_folder), str(seconds + 5)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def print_busy(cells: list[Cell]) -> None:
+    """The live deployment's 1-row p99 at 1 connection, alone and beside a 5 MB request being captured or the
+    captured data being read back (the bound the capture and compare must keep: within 2x)."""
+    print("\nLive requests beside capture (1 row, 1 connection, the live deployment; p99 within 2x of alone)")
+    alone = next(cell for cell in cells if cell.path == "alone")
+    limit = TARGETS["busy_p99"]
+    for cell in cells:
+        ratio = cell.p99_ms / alone.p99_ms if alone.p99_ms else float("nan")
+        target = "" if cell is alone else f"  x{ratio:.2f}; target <= {limit:g}x: {verdict(ratio <= limit)}"
+        print(f"  {cell.path:32} p50 {cell.p50_ms:6.3f} ms, p99 {cell.p99_ms:6.2f} ms, non-2xx {cell.non_2xx}{target}")
+
+
 def print_run(results: list[tuple[int, float, float]]) -> None:
     print("\nscore.py in-process: run() on the JSON body vs model.predict on a ready DataFrame (best of 7)")
     print(f"{'rows':>6} {'run() ms':>9} {'predict ms':>11} {'ratio':>6}  target")
@@ -354,6 +413,16 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.5)
                     capture_cells.append(measure(path, target, body, 1, args.seconds, home))
             print("  measured data capture at 1 connection", flush=True)
+            busy_cells = [measure("alone", front, body, 1, args.seconds, home)]
+            capture_folder = home / "endpoints" / ENDPOINT / "data" / COLLECTING
+            for kind, label in (
+                ("captured", "while 5 MB requests are captured"),
+                ("read", "while captured data is read"),
+            ):
+                with busy(kind, collecting, capture_folder, args.seconds):
+                    time.sleep(0.5)
+                    busy_cells.append(measure(label, front, body, 1, args.seconds, home))
+            print("  measured live requests beside capture", flush=True)
             batches = []
             for path, target in (("direct", direct), ("front door", front)):
                 batch_request(target, args.batch)  # the first large request pays for memory the next ones reuse
@@ -365,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {path:12} HTTP {status}, {seconds * 1000:.0f} ms, {labels:,} labels")
     print_run(timings)
     print_capture(capture_cells)
+    print_busy(busy_cells)
     print("\nFront door resident memory")
     for label, mib, note in memory:
         print(f"  {label:32} {mib:7.1f} MiB  {note}")

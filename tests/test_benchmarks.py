@@ -40,6 +40,9 @@ def check_table(output: str) -> None:
     assert re.search(r"after 2 oversized requests\s+[\d.]+ MiB\s+2 got 413", output), output
     assert re.search(r"^\s+collecting\s+p50\s+[\d.]+ ms", output, re.M), output
     assert re.search(r"overhead on p50 \(median of rounds\): -?[\d.]+ ms; target < 0.1 ms", output), output
+    for busy in ("while 5 MB requests are captured", "while captured data is read"):
+        row = rf"^\s+{busy}\s+p50\s+[\d.]+ ms, p99\s+[\d.]+ ms, non-2xx 0  x[\d.]+; target <= 2x: (meets|MISSES)$"
+        assert re.search(row, output, re.M), output
 
 
 def test_the_serving_benchmark_prints_its_table_with_the_python_generator():
