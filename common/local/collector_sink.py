@@ -56,6 +56,7 @@ class FileSender:
         self.folder, self.source, self.segment_bytes, self.record_bytes = folder, source, segment_bytes, record_bytes
         self.logger = logging.getLogger("mdc.sender")
         self.dropped, self.reported_at = 0, -DROP_LOG_SECONDS
+        self.unreported = 0  # dropped since the last log line: said when writing works again, or at exit
         self.made: set[Path] = set()
         self.segments: dict[Path, int] = {}  # hour folder -> the number of this process's file being written there
 
@@ -120,8 +121,11 @@ class FileSender:
                 self._append(path, b"".join(lines))
             except OSError as error:
                 self._dropped(len(lines), error)
+                return
         except OSError as error:
             self._dropped(len(lines), error)
+            return
+        self.written()
 
     def segment(self, hour: Path) -> Path:
         """This process's file in the hour folder: PID.jsonl, then PID.N.jsonl once the one before holds
@@ -155,11 +159,29 @@ class FileSender:
                 raise
 
     def _dropped(self, count: int, error: BaseException) -> None:
+        """Count dropped records; said at the first, at most once a minute while it goes on, and once more with
+        the total when writing works again (or the server stops): every dropped record is in the log's count."""
         self.dropped += count
+        self.unreported += count
         now = time.monotonic()
         if now - self.reported_at >= DROP_LOG_SECONDS:
             self.reported_at = now
-            self.logger.error("dropped %d collected record(s): %s", self.dropped, error)
+            self._report(f": {error}")
+
+    def _report(self, why: str = "") -> None:
+        self.logger.error("dropped %d collected record(s), %d in all since the server started%s", self.unreported,
+                          self.dropped, why)  # fmt: skip
+        self.unreported = 0
+
+    def stopped(self) -> None:
+        """The server stops: drops not yet said are said, with the total."""
+        if self.unreported:
+            self._report(" (the server stopped)")
+
+    def written(self) -> None:
+        """A write succeeded: drops not yet said are said now, with the total."""
+        if self.unreported:
+            self._report(" (collection goes on)")
 
 
 def _rows_json(payload: Any, record_bytes: int = DEFAULT_RECORD_BYTES) -> tuple[str, int, int]:
@@ -198,6 +220,7 @@ class BatchWorker:
     def start(self) -> BatchWorker:
         threading.Thread(target=self._run, name="data collector files", daemon=True).start()
         atexit.register(self.flush)  # a server stopped by SIGTERM writes what it holds
+        atexit.register(self.sender.stopped)
         return self
 
     def _run(self) -> None:
