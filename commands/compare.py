@@ -9,12 +9,11 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import collected, shadow, traffic, validation
+from common import capture, collected, shadow, traffic, validation
 from common.cli import add_flag, add_name_flag
 from common.errors import UsageError
 
-LOCAL_MAX_MINUTES = 60  # the front door keeps the last hour of pairs
-AZURE_MAX_MINUTES = 7 * 24 * 60  # a week of hour folders, listed one by one
+MAX_MINUTES = 7 * 24 * 60  # a week of hour folders, listed one by one (locally: what the capture cap kept)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the live deployment to compare with (default: the one with the largest live share)",
     )
     add_flag(parser, "--minutes", type=int, default=60, help="the window: the last N minutes (default: %(default)s)")
+    add_flag(
+        parser,
+        "--include_previous",
+        action="store_true",
+        help="also count rows a deployment of the same name collected before this one was created",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class CompareRequest(DeploymentRequest):
     against: str | None
     minutes: int
+    include_previous: bool
 
 
 def validate(args: argparse.Namespace) -> CompareRequest:
@@ -40,11 +46,15 @@ def validate(args: argparse.Namespace) -> CompareRequest:
         validation.resource_name("deployment", args.against)
         if args.against == args.deployment_name:
             raise UsageError(f"--against {args.against!r} is the deployment compared: name the live one")
-    limit = LOCAL_MAX_MINUTES if args.local else AZURE_MAX_MINUTES
-    if not 1 <= args.minutes <= limit:
-        where = "the local front door keeps the last hour of pairs" if args.local else "a week at most"
-        raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {limit} ({where})")
-    return CompareRequest.of(args, deployment_name=args.deployment_name, against=args.against, minutes=args.minutes)
+    if not 1 <= args.minutes <= MAX_MINUTES:
+        raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {MAX_MINUTES} (a week at most)")
+    return CompareRequest.of(
+        args,
+        deployment_name=args.deployment_name,
+        against=args.against,
+        minutes=args.minutes,
+        include_previous=args.include_previous,
+    )
 
 
 def run(client: Any, request: CompareRequest) -> Result:
@@ -58,11 +68,18 @@ def run(client: Any, request: CompareRequest) -> Result:
         )
     require_deployments([request.deployment_name, against], states, request)
     until = time.time()
-    since = until - request.minutes * 60
+    since, notes = until - request.minutes * 60, []
+    for name in (request.deployment_name, against):  # the later of the two creations starts the window
+        deployment = client.online_deployments.get(name, request.endpoint_name)
+        since, shortened = capture.window_since(deployment, since, request.include_previous)
+        notes += [shortened] if shortened else []
     source = collected.source(client, endpoint, target=request.target)
     found = shadow.gather(source, against, request.deployment_name, since, until, local=request.target.local)
     data = {"endpoint": request.endpoint_name, "minutes": request.minutes, **found.as_dict()}
     lines = [f"Comparison on {request.endpoint_name}, the last {request.minutes} min:", *found.lines()]
+    if notes:
+        lines.append(f"  {notes[-1]}")
+        data["window"] = notes[-1]
     said = collected.skipped_line(source.skipped)
     if said:
         lines.append(said)

@@ -26,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--minutes", type=int, default=60, help="the window: the last N minutes (default: %(default)s)")
     add_flag(
         parser,
+        "--include_previous",
+        action="store_true",
+        help="also count rows a deployment of the same name collected before this one was created",
+    )
+    add_flag(
+        parser,
         "--plot",
         nargs="?",
         const="",
@@ -38,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class DriftRequest(DeploymentRequest):
     minutes: int
     plot: Path | None
+    include_previous: bool
 
 
 def validate(args: argparse.Namespace) -> DriftRequest:
@@ -52,7 +59,13 @@ def validate(args: argparse.Namespace) -> DriftRequest:
             raise UsageError(f"invalid --plot {args.plot!r}: name a .png file")
         if not plot.resolve().parent.is_dir():
             raise UsageError(f"invalid --plot {args.plot!r}: its folder {str(plot.resolve().parent)!r} does not exist")
-    return DriftRequest.of(args, deployment_name=args.deployment_name, minutes=args.minutes, plot=plot)
+    return DriftRequest.of(
+        args,
+        deployment_name=args.deployment_name,
+        minutes=args.minutes,
+        plot=plot,
+        include_previous=args.include_previous,
+    )
 
 
 def training_distribution(client: Any, deployment: Any, local: bool) -> dict[str, Any]:
@@ -84,7 +97,7 @@ def run(client: Any, request: DriftRequest) -> Result:
     require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
     deployment = client.online_deployments.get(request.deployment_name, request.endpoint_name)
     until = time.time()
-    since = until - request.minutes * 60
+    since, shortened = capture.window_since(deployment, until - request.minutes * 60, request.include_previous)
     source = collected.source(client, endpoint, target=request.target)
     inputs = [
         row
@@ -106,8 +119,11 @@ def run(client: Any, request: DriftRequest) -> Result:
         )
         if not capture.of_deployment(deployment).enabled:
             message += "; it collects nothing: create_online_deployment.py --data_collection model_inputs,model_outputs"
+        if shortened:
+            message += f"; {shortened}"
         message += ")"
-        return Result({**base, "rows": len(inputs), "needed": drift.MIN_ROWS, "features": {}}, [message])
+        found_nothing = {**base, "rows": len(inputs), "needed": drift.MIN_ROWS, "features": {}}
+        return Result({**found_nothing, **({"window": shortened} if shortened else {})}, [message])
     recorded = training_distribution(client, deployment, request.target.local)
     found = drift.report(recorded, inputs, labels, LABELS)
     lines = [
@@ -124,9 +140,11 @@ def run(client: Any, request: DriftRequest) -> Result:
         lines.append(f"  {'predicted labels':24} PSI {found.labels.index:7.3f}  {found.labels.verdict}: {shares}")
     else:
         lines.append("  predicted labels: n/a (model_outputs not collected)")
+    if shortened:
+        lines.append(f"  {shortened}")
     if found.not_finite:
         lines.append(f"  left out of the figures: {found.not_finite} values that are not finite numbers (NaN, inf)")
-    data = {**base, **found.as_dict()}
+    data = {**base, **found.as_dict(), **({"window": shortened} if shortened else {})}
     said = collected.skipped_line(source.skipped)
     if said:
         lines.append(said)

@@ -125,6 +125,30 @@ def hours(since: float, until: float) -> list[str]:
     return [partition(hour) for hour in range(start, int(until) + 1, 3600)]
 
 
+def created_at(deployment: Any) -> float | None:
+    """When the deployment was created (epoch seconds): Azure's systemData.createdAt (azure-ai-ml's
+    creation_context), the local target's created_at; None when it is not known."""
+    created = getattr(getattr(deployment, "creation_context", None), "created_at", None)
+    if isinstance(created, datetime.datetime):
+        return created.timestamp()
+    local = (getattr(deployment, "properties", None) or {}).get("created_at")
+    try:
+        return float(local) if local else None
+    except (TypeError, ValueError):
+        return None
+
+
+def window_since(deployment: Any, since: float, include_previous: bool) -> tuple[float, str | None]:
+    """The start of the window to read a deployment's collected data from: not before the deployment was created
+    (a deployment deleted and created again under its name finds its predecessor's data in the same place), unless
+    `include_previous`; with the note saying the window was shortened."""
+    created = created_at(deployment)
+    if include_previous or created is None or created <= since:
+        return since, None
+    moment = datetime.datetime.fromtimestamp(created).strftime("%H:%M:%S")
+    return created, f"counted since {deployment.name} was created at {moment} (--include_previous for earlier rows)"
+
+
 def record_time(record: dict[str, Any]) -> float | None:
     moment = record.get("time")
     if isinstance(moment, int | float):

@@ -313,3 +313,31 @@ def test_a_full_disk_leaves_whole_records_and_counts_every_dropped_one(tmp_path,
     said = [record.getMessage() for record in caplog.records]
     assert said[-1].endswith(f"{sender.dropped} in all since the server started (collection goes on)"), said
     assert sum(int(message.split()[1]) for message in said) == sender.dropped  # each drop counted once
+
+
+def test_a_deployment_created_again_counts_only_its_own_rows_unless_asked(target, capsys):
+    """Deleted and created again under its name, a deployment found its predecessor's collected data in the same
+    place and counted it as its own."""
+    collect = ["--data_collection", "model_inputs,model_outputs"]
+    argv = [*target.deployment_args("again", 0), *collect]
+    assert target.run(create_online_deployment.main, argv) == 0
+    for _ in range(110):
+        assert target.score(deployment="again").status_code == 200
+    folder = target.store.capture_dir(ENDPOINT, "again") / "model_inputs"
+
+    def records() -> int:
+        return len([line for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()])
+
+    assert wait_until(lambda: records() == 110, 10), records()
+    assert manage(capsys, "delete", "--deployment_name", "again", "--yes")[0] == 0
+    assert target.run(create_online_deployment.main, argv) == 0
+
+    code, own = manage(capsys, "drift", "--deployment_name", "again", "--output", "json")
+    code_all, everything = manage(
+        capsys, "drift", "--deployment_name", "again", "--include_previous", "--output", "json"
+    )
+
+    assert code == 0 and code_all == 0
+    assert json.loads(own)["rows"] == 0
+    assert json.loads(own)["window"].startswith("counted since again was created at ")
+    assert json.loads(everything)["rows"] == 110

@@ -108,6 +108,7 @@ class LocalDeployments:
                 "pid": str((status or {}).get("pid") or "") if running else "",
                 "local_environment": _describe_environment(spec.get("local_environment")),
                 "model_dir": spec["model_dir"],
+                **({"created_at": str(spec["created_at"])} if spec.get("created_at") else {}),
                 **({"collected_to": spec["capture_dir"]} if spec.get("data_collection") else {}),
             },
         )
@@ -284,6 +285,8 @@ class LocalDeployments:
             self.endpoints.spec(endpoint_name)  # still there
             self._refuse_while_in_progress(endpoint_name, name)  # another create may have written while this copied
             spec["generation"] = self._last_generation(endpoint_name, name) + 1
+            previous = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
+            spec["created_at"] = previous.get("created_at") or time.time()  # an update keeps it; a new create not
             write_json(self.store.deployment_file(endpoint_name, name), spec)
         return spec
 
