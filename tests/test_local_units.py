@@ -231,3 +231,19 @@ def test_a_failed_start_names_the_component_that_failed(output, code, expected):
     from common.local.instance import start_failure
 
     assert start_failure(output, code) == expected
+
+
+def test_a_failed_servers_own_output_is_read_back_from_the_end_of_a_big_log(tmp_path):
+    """The log is read back a block at a time to the server's banner, not whole (a log may be megabytes)."""
+    from common.local import logfiles
+
+    log = tmp_path / "server.log"
+    banner = f"{logfiles.BANNER_PREFIX}2026-12-07 00:00:00 generation 2 ---"
+    older = "2026-12-07 00:00:00,000 I [7] azmlinfsrv - old line\n" * 60_000  # about 3 MB before the banner
+    log.write_text(older + banner + "\n2026-12-07 00:00:01,000 E [42] azmlinfsrv - boom\n")
+
+    text = logfiles._back_to(log, banner, block=64 * 1024)
+
+    assert banner in text
+    assert len(text) < 200_000  # only the blocks back to the banner
+    assert logfiles.process_output(log, banner, 42, 5) == "2026-12-07 00:00:01,000 E [42] azmlinfsrv - boom"

@@ -83,7 +83,7 @@ def process_output(path: Path, banner: str, pid: int, lines: int) -> str | None:
     (pid:N) exited"); a line without a process header (a traceback's continuation, print output) goes with the line
     before it. None when the banner is no longer in the log (rotated away)."""
     with contextlib.suppress(OSError):
-        text = path.read_text(errors="replace")
+        text = _back_to(path, banner)
         start = text.rfind(banner)
         if start < 0:
             return None
@@ -91,6 +91,20 @@ def process_output(path: Path, banner: str, pid: int, lines: int) -> str | None:
         pids = {pid} | {int(a or b) for line in _lines_of(written, {pid}) for a, b in WORKER_NAMED.findall(line)}
         return "\n".join(_lines_of(written, pids)[-lines:])
     return None
+
+
+def _back_to(path: Path, banner: str, block: int = 1024 * 1024) -> str:
+    """The end of a log from its last `banner` on (or the whole log when the banner is not in it), read back from
+    the end a block at a time: a log may be megabytes, and the generation asked about is near its end."""
+    needle = banner.encode()
+    with path.open("rb") as handle:
+        end = position = handle.seek(0, os.SEEK_END)
+        data = b""
+        while position > 0 and needle not in data:
+            position = max(0, position - block)
+            handle.seek(position)
+            data = handle.read(end - position)
+    return data.decode(errors="replace")
 
 
 def _lines_of(lines: list[str], pids: set[int]) -> list[str]:
