@@ -66,6 +66,12 @@ def _deployment(d: Any, endpoint: Any) -> dict[str, Any]:
         # the local target reports how each deployment's server is doing; Azure reports no such property
         **{key: (d.properties or {})[key] for key in HEALTH_PROPERTIES if key in (d.properties or {})},
         **({"collected_to": collected_to} if collection.enabled else {}),
+        # the local target's count of collected records its servers could not write (a full disk)
+        **(
+            {"dropped_records": int(d.properties["dropped_records"])}
+            if "dropped_records" in (d.properties or {})
+            else {}
+        ),
     }
 
 
@@ -94,5 +100,6 @@ def _deployment_lines(d: dict[str, Any], width: int) -> list[str]:
     lines.append(f"    settings: {deployment_settings.describe(d['settings'])}")
     if d.get("collected_to"):
         collection = capture.Collection(tuple(d["settings"]["data_collection"]["collections"]))
-        lines.append(f"    data collection: {', '.join(collection.names)} -> {d['collected_to']}")
+        dropped = f" ({d['dropped_records']} records could not be written)" if d.get("dropped_records") else ""
+        lines.append(f"    data collection: {', '.join(collection.names)} -> {d['collected_to']}{dropped}")
     return lines

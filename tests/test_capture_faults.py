@@ -289,6 +289,7 @@ def test_a_full_disk_leaves_whole_records_and_counts_every_dropped_one(tmp_path,
     """On a full disk a half-written line stayed and the next record was glued to it, and the log counted 2 dropped
     records where about 40 were: a write that fails part-way is cut back, and every drop is in the log's count."""
     import logging
+    import os
 
     import pandas as pd
 
@@ -309,8 +310,10 @@ def test_a_full_disk_leaves_whole_records_and_counts_every_dropped_one(tmp_path,
         for path in files:
             path.unlink()  # room again
         sender.write([FramePayload(frame)])
+        tally = json.loads((disk / ".dropped" / f"{os.getpid()}.json").read_text())  # what `show` adds up
 
     assert len(whole) + sender.dropped == 40 and sender.dropped > 0
+    assert tally["dropped"] == sender.dropped
     said = [record.getMessage() for record in caplog.records]
     assert said[-1].endswith(f"{sender.dropped} in all since the server started (collection goes on)"), said
     assert sum(int(message.split()[1]) for message in said) == sender.dropped  # each drop counted once

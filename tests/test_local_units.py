@@ -247,3 +247,16 @@ def test_a_failed_servers_own_output_is_read_back_from_the_end_of_a_big_log(tmp_
     assert banner in text
     assert len(text) < 200_000  # only the blocks back to the banner
     assert logfiles.process_output(log, banner, 42, 5) == "2026-12-07 00:00:01,000 E [42] azmlinfsrv - boom"
+
+
+def test_show_adds_up_the_records_each_server_could_not_write(tmp_path):
+    from common.local.collector_sink import DROPPED_FOLDER
+    from common.local.online_deployments import _dropped
+
+    tallies = tmp_path / DROPPED_FOLDER
+    tallies.mkdir()
+    (tallies / "101.json").write_text('{"dropped": 3, "time": 1}')
+    (tallies / "102.json").write_text('{"dropped": 4, "time": 2}')
+
+    assert _dropped({"capture_dir": str(tmp_path)}) == {"dropped_records": "7"}
+    assert _dropped({"capture_dir": str(tmp_path / "none")}) == {}

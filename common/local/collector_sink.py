@@ -37,6 +37,7 @@ CAPTURE_DIR_VARIABLE = "AZUREML_LOCAL_CAPTURE_DIR"
 SOURCE_VARIABLE = "AZUREML_LOCAL_CAPTURE_SOURCE"  # the deployment, as Azure names it in "source"
 SEGMENT_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_SEGMENT_BYTES"  # a file's size once it is closed for the next one
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
+DROPPED_FOLDER = ".dropped"  # per server process, the records it could not write: what `show` adds up
 DEFAULT_RECORD_BYTES = 1024 * 1024  # a record's rows beyond about this are cut (the record says how many it had)
 SAMPLE_ROWS = 20  # the rows a frame's bytes per row are measured on
 DROP_LOG_SECONDS = 60.0
@@ -172,6 +173,10 @@ class FileSender:
         self.logger.error("dropped %d collected record(s), %d in all since the server started%s", self.unreported,
                           self.dropped, why)  # fmt: skip
         self.unreported = 0
+        with contextlib.suppress(OSError):  # the disk may still be full: the next report writes it again
+            tally = self.folder / DROPPED_FOLDER / f"{os.getpid()}.json"
+            tally.parent.mkdir(parents=True, exist_ok=True)
+            tally.write_text(json.dumps({"dropped": self.dropped, "time": time.time()}))
 
     def stopped(self) -> None:
         """The server stops: drops not yet said are said, with the total."""

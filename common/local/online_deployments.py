@@ -110,6 +110,7 @@ class LocalDeployments:
                 "model_dir": spec["model_dir"],
                 **({"created_at": str(spec["created_at"])} if spec.get("created_at") else {}),
                 **({"collected_to": spec["capture_dir"]} if spec.get("data_collection") else {}),
+                **_dropped(spec),
             },
         )
 
@@ -396,6 +397,18 @@ class LocalDeployments:
             return False, None, None
 
         return LocalPoller(check=check)
+
+
+def _dropped(spec: dict[str, Any]) -> dict[str, str]:
+    """The collected records the deployment's servers could not write (a full disk), from the tallies they keep
+    (collector_sink.DROPPED_FOLDER); none when nothing was dropped."""
+    from common.local.collector_sink import DROPPED_FOLDER
+
+    folder = Path(spec.get("capture_dir") or "") / DROPPED_FOLDER
+    total = 0
+    for tally in folder.glob("*.json") if spec.get("capture_dir") and folder.is_dir() else ():
+        total += int((read_json_or_none(tally) or {}).get("dropped") or 0)
+    return {"dropped_records": str(total)} if total else {}
 
 
 def _named(model: Any) -> bool:
