@@ -40,6 +40,7 @@ DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
 DROPPED_FOLDER = ".dropped"  # per server process, the records it could not write: what `show` adds up
 DEFAULT_RECORD_BYTES = 1024 * 1024  # a record's rows beyond about this are cut (the record says how many it had)
 SAMPLE_ROWS = 20  # the rows a frame's bytes per row are measured on
+WHOLE_ROWS = 1000  # a frame of up to this many rows is written whole without measuring it
 DROP_LOG_SECONDS = 60.0
 FLUSH_SECONDS = 0.2  # records reach their file within this; a server killed outright loses at most this much
 
@@ -201,6 +202,9 @@ def _rows_json(payload: Any, record_bytes: int = DEFAULT_RECORD_BYTES) -> tuple[
         columns = [str(name) for name in frame.columns]
         try:
             total = len(frame)
+            if total <= WHOLE_ROWS:  # far under the limit (a row is at most a few hundred bytes): no measuring
+                rows = [dict(zip(columns, row, strict=True)) for row in frame.to_numpy().tolist()]
+                return orjson.dumps(rows).decode(), total, total
             sample = [dict(zip(columns, row, strict=True)) for row in frame.iloc[:SAMPLE_ROWS].to_numpy().tolist()]
             per_row = max(1, len(orjson.dumps(sample)) // max(1, len(sample)))
             kept = min(total, max(1, record_bytes // per_row))
