@@ -89,11 +89,15 @@ class AccessLog:
         await flush_every(self.flush, self.FLUSH_SECONDS)
 
 
-async def flush_every(flush: Callable[[], None], seconds: float) -> None:
-    """Call `flush` every `seconds` on the event loop, and once more when cancelled (the front door stops)."""
+async def flush_every(flush: Callable[[], None], seconds: float, *, in_thread: bool = False) -> None:
+    """Call `flush` every `seconds` on the event loop (or, `in_thread`, in a worker thread, so that what it
+    serializes and writes never holds up a request), and once more when cancelled (the front door stops)."""
     try:
         while True:
             await asyncio.sleep(seconds)
-            flush()
+            if in_thread:
+                await asyncio.to_thread(flush)
+            else:
+                flush()
     finally:
         flush()

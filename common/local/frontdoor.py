@@ -131,7 +131,7 @@ def create_app(
         tasks = [
             loop.create_task(access.run(), name="access log"),
             loop.create_task(keep_logs(), name="logs"),
-            loop.create_task(flush_every(pairs.flush, AccessLog.FLUSH_SECONDS), name="pairs"),
+            loop.create_task(flush_every(pairs.flush, AccessLog.FLUSH_SECONDS, in_thread=True), name="pairs"),
         ]
         if supervise:
             tasks.append(loop.create_task(supervisor.run(), name="supervisor"))

@@ -79,7 +79,8 @@ def _answer(body: bytes | None) -> Any:
 
 class ShadowPairs:
     """`opened(id)` when a request is mirrored, then `answered(pair, side, ...)` by each side as it answers; the
-    second completes the pair. `capture_folder(deployment)` names where a shadow deployment collects (None: not)."""
+    second completes the pair. `capture_folder(deployment)` names the shadow's folder of collected data, where its
+    pairs go (None: a deployment gone meanwhile). `flush` runs in a worker thread of the front door."""
 
     def __init__(
         self,
@@ -126,6 +127,9 @@ class ShadowPairs:
             return
         if len(self.pending) >= MAX_PENDING:
             self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("mirrored answer pairs: %d dropped so far (more than %d waiting to be written)",
+                            self.dropped, MAX_PENDING)  # fmt: skip
         else:
             self.pending.append((folder, pair))
 
