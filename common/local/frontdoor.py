@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.local import auth, capture_files, logfiles
 from common.local.accounting import AccessLog, Metrics, flush_every
@@ -104,7 +105,7 @@ def create_app(
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     supervise: bool = True,
     on_stopped: Callable[[], None] | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The front door; `supervise=False` routes to deployments a test put into the supervisor by hand.
 
     `on_stopped` runs once every deployment server is stopped: uvicorn re-raises the SIGTERM it caught after its
@@ -332,7 +333,22 @@ def create_app(
     )
     # Starlette answers /score/ with a 307 to a Location built from the client's Host header: no redirects here
     app.router.redirect_slashes = False
-    return app
+
+    async def front_door(scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /score straight to its handler: the one path every request takes skips Starlette's middleware and
+        router (a profile at 1 connection put about 40% of the front door's time per request in them); anything
+        else, the lifespan included, goes through the app."""
+        if scope["type"] == "http" and scope["path"] == "/score" and scope["method"] == "POST":
+            try:
+                response = await score(Request(scope, receive))
+            except Exception:  # as Starlette's error middleware would: a 500, the traceback in the log
+                log.exception("front door failed on a request")
+                response = PlainTextResponse("Internal Server Error", status_code=500)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return front_door
 
 
 def _max_request_bytes() -> int:
