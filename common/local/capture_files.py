@@ -40,18 +40,13 @@ def segment_bytes() -> int:
     return max(MIN_SEGMENT_BYTES, max_bytes() // 16)
 
 
-def files(folder: Path) -> list[Path]:
-    """Every .jsonl under `folder`, oldest hour first (the layout sorts by time)."""
-    return sorted(folder.rglob("*.jsonl"), key=lambda path: (path.parent.relative_to(folder).parts[1:], str(path)))
-
-
 def prune(folder: Path, limit: int, now: float | None = None) -> list[Path]:
     """Remove the files of one deployment's folder whose last record is the oldest, across its collections and
     pairs, until the rest add up to `limit` bytes or less, never a file written in the last ACTIVE_SECONDS; the
     removed files."""
     now = time.time() if now is None else now
     found = []
-    for path in files(folder):
+    for path in folder.rglob("*.jsonl"):  # ordered below by when each file was last written
         with contextlib.suppress(OSError):
             status = path.stat()
             found.append((status.st_mtime, str(path), path, status.st_size))

@@ -99,20 +99,16 @@ class FileSender:
 
     def _chunks(self, hour: Path, lines: list[bytes]) -> list[tuple[Path, list[bytes]]]:
         """The lines split into the files they go to, at record boundaries."""
-        path = self.segment(hour)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
+        path, size = self.segment(hour)
         chunks: list[tuple[Path, list[bytes]]] = [(path, [])]
         for line in lines:
             if size and size + len(line) > self.segment_bytes:
                 self.segments[hour] = self.segments.get(hour, 0) + 1
-                chunks.append((self.segment(hour), []))
-                size = 0
+                path, size = self.segment(hour)
+                chunks.append((path, []))
             chunks[-1][1].append(line)
             size += len(line)
-        return [(path, chunk) for path, chunk in chunks if chunk]
+        return [(file, chunk) for file, chunk in chunks if chunk]
 
     def _write_chunk(self, path: Path, lines: list[bytes]) -> None:
         try:
@@ -129,36 +125,25 @@ class FileSender:
             return
         self.written()
 
-    def segment(self, hour: Path) -> Path:
-        """This process's file in the hour folder: PID.jsonl, then PID.N.jsonl once the one before holds
-        segment_bytes (or was removed by the cap: a new name, never the name of a file the cap took)."""
+    def segment(self, hour: Path) -> tuple[Path, int]:
+        """This process's file in the hour folder and its size: PID.jsonl, then PID.N.jsonl once the one before
+        holds segment_bytes (or was removed by the cap: a new name, never the name of a file the cap took)."""
         number = self.segments.get(hour, 0)
         path = hour / (f"{os.getpid()}.jsonl" if number == 0 else f"{os.getpid()}.{number}.jsonl")
         try:
-            full = path.stat().st_size >= self.segment_bytes
+            size = path.stat().st_size
         except OSError:
-            full = False
-        if full:
+            size = 0
+        if size >= self.segment_bytes:
             self.segments[hour] = number + 1
             return self.segment(hour)
-        return path
+        return path, size
 
     def _append(self, path: Path, chunk: bytes) -> None:
-        """The records appended whole or not at all: a write that fails part-way (a full disk) is cut back to where
-        the file ended, so no half line is left for the next record to be glued to."""
         if path.parent not in self.made:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.made.add(path.parent)
-        with path.open("ab", buffering=0) as handle:  # unbuffered: nothing left to be written when it is closed
-            end = handle.seek(0, os.SEEK_END)
-            rest = memoryview(chunk)
-            try:
-                while rest:
-                    rest = rest[handle.write(rest) or 0 :]
-            except OSError:
-                with contextlib.suppress(OSError):
-                    handle.truncate(end)
-                raise
+        append_whole(path, chunk)
 
     def _dropped(self, count: int, error: BaseException) -> None:
         """Count dropped records; said at the first, at most once a minute while it goes on, and once more with
@@ -190,6 +175,27 @@ class FileSender:
             self._report(" (collection goes on)")
 
 
+def append_whole(path: Path, chunk: bytes) -> None:
+    """Append `chunk` whole or not at all: a write that fails part-way (a full disk) is cut back to where the file
+    ended, so no half line is left for the next record to be glued to. Unbuffered: nothing is left to be written
+    when the file is closed."""
+    with path.open("ab", buffering=0) as handle:
+        end = handle.seek(0, os.SEEK_END)
+        rest = memoryview(chunk)
+        try:
+            while rest:
+                rest = rest[handle.write(rest) or 0 :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                handle.truncate(end)
+            raise
+
+
+def _frame_rows(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
+    """A frame's rows as Azure's records hold them: one object per row, keyed by column."""
+    return [dict(zip(columns, row, strict=True)) for row in frame.to_numpy().tolist()]
+
+
 def _rows_json(payload: Any, record_bytes: int = DEFAULT_RECORD_BYTES) -> tuple[str, int, int]:
     """The payload's frame as JSON records, cut to the first rows that fit in about `record_bytes`; with the frame's
     row count and the rows kept. This runs in the package's worker thread, which shares the server process's
@@ -202,13 +208,12 @@ def _rows_json(payload: Any, record_bytes: int = DEFAULT_RECORD_BYTES) -> tuple[
         columns = [str(name) for name in frame.columns]
         try:
             total = len(frame)
-            if total <= WHOLE_ROWS:  # far under the limit (a row is at most a few hundred bytes): no measuring
-                rows = [dict(zip(columns, row, strict=True)) for row in frame.to_numpy().tolist()]
-                return orjson.dumps(rows).decode(), total, total
-            sample = [dict(zip(columns, row, strict=True)) for row in frame.iloc[:SAMPLE_ROWS].to_numpy().tolist()]
-            per_row = max(1, len(orjson.dumps(sample)) // max(1, len(sample)))
-            kept = min(total, max(1, record_bytes // per_row))
-            rows = [dict(zip(columns, row, strict=True)) for row in frame.iloc[:kept].to_numpy().tolist()]
+            kept = total
+            if total > WHOLE_ROWS:  # up to it, far under the limit (a row is at most a few hundred bytes): no measuring
+                sample = _frame_rows(frame.iloc[:SAMPLE_ROWS], columns)
+                per_row = max(1, len(orjson.dumps(sample)) // max(1, len(sample)))
+                kept = min(total, max(1, record_bytes // per_row))
+            rows = _frame_rows(frame if kept == total else frame.iloc[:kept], columns)
             return orjson.dumps(rows).decode(), total, kept
         except (TypeError, ValueError):
             pass

@@ -186,7 +186,7 @@ def read_conda(document: Any, source: str) -> CondaSpec:
             if operator is None and bare and bare[0][:1].isdigit():  # "numpy 2.3.1": conda's spelling of =2.3.1
                 operator, version = "=", bare[0]
             from_conda.append(pypi_requirement(name, operator, version))
-    if not any(_normal(m.group(1)) in SERVER_PROVIDERS for r in pip if (m := REQUIREMENT_NAME.match(r))):
+    if not any(requirement_name(requirement) in SERVER_PROVIDERS for requirement in pip):
         raise EnvironmentProblem(
             f"{source} lacks {SERVER_PACKAGE} (or azureml-defaults, which brings it) under pip:, so in Azure the "
             f"container could not start (the server that runs score.py is not there); add "

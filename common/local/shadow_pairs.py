@@ -27,6 +27,7 @@ from typing import Any
 
 from common import capture
 from common.local.capture_files import PAIRS, segment_bytes
+from common.local.collector_sink import append_whole
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PENDING = 10_000  # completed pairs waiting for the next flush (0.1 s); beyond it they are dropped and counted
@@ -91,7 +92,7 @@ class ShadowPairs:
         self.pending: list[tuple[Path, Pair]] = []
         self.failing = False
         self.errors = 0  # pairs that could not be kept or written (counted, never raised into a live request)
-        self.dropped = 0  # completed pairs not written: the queue to the next flush was full
+        self.dropped = 0  # completed pairs not written: the queue to the next flush was full, or the write failed
 
     def opened(self, request_id: str) -> Pair:
         return Pair(request_id, self.clock())
@@ -149,7 +150,7 @@ class ShadowPairs:
         if not self.pending:
             return
         completed, self.pending = self.pending, []
-        by_file: dict[Path, list[str]] = {}
+        by_hour: dict[Path, list[str]] = {}
         hour = capture.partition(self.clock())
         for folder, pair in completed:
             try:
@@ -157,17 +158,20 @@ class ShadowPairs:
             except Exception as error:  # an answer json cannot write back: the pair is counted, not written
                 self._error(error)
                 continue
-            by_file.setdefault(self._segment(folder / PAIRS / hour), []).append(line + "\n")
-        try:
-            for path, chunk in by_file.items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("a") as handle:
-                    handle.write("".join(chunk))
-        except OSError as error:  # a full disk or a deployment being deleted: serving goes on
-            if not self.failing:
-                log.warning("cannot write mirrored answer pairs to %s (%s): they are kept in memory only", path, error)
-            self.failing = True
-        else:
+            by_hour.setdefault(folder / PAIRS / hour, []).append(line + "\n")
+        for hour_folder, lines in by_hour.items():
+            path = self._segment(hour_folder)  # once per folder and flush: a glob and a stat, not one per pair
+            try:
+                hour_folder.mkdir(parents=True, exist_ok=True)
+                append_whole(path, "".join(lines).encode())  # whole pairs or none, as the collector's records
+            except OSError as error:  # a full disk or a deployment being deleted: serving goes on
+                self.dropped += len(lines)
+                if not self.failing:
+                    log.warning(
+                        "cannot write mirrored answer pairs to %s (%s): they are dropped (counted)", path, error
+                    )
+                self.failing = True
+                continue
             self.failing = False
 
 
