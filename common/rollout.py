@@ -369,9 +369,10 @@ def shadow_errors_crossed(found: Any, deployment: str, limits: Limits) -> list[s
     percent = 100.0 * figures.errors / figures.requests
     if percent <= limits.max_error_percent:
         return []
+    statuses = f"; status {figures.statuses_text()}" if figures.error_statuses else ""
     return [
-        f"{deployment} failed {figures.errors} of {figures.requests} mirrored requests ({percent:.1f}%), above "
-        f"--max_error_percent {limits.max_error_percent:g}"
+        f"{deployment} failed {figures.errors} of {figures.requests} mirrored requests ({percent:.1f}%{statuses}), "
+        f"above --max_error_percent {limits.max_error_percent:g}"
     ]
 
 

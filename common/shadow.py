@@ -49,6 +49,11 @@ class SideFigures:
     errors: int | None
     p50_ms: float | None
     p95_ms: float | None
+    error_statuses: tuple[tuple[int, int], ...] = ()  # (status, count) of the errors, so a failure says which
+
+    def statuses_text(self) -> str:
+        """The errors by status, as "429 x 1, 503 x 2" (empty when there are none or they are unknown)."""
+        return ", ".join(f"{status} x {count}" for status, count in self.error_statuses)
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "errors": self.errors, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}
@@ -147,6 +152,7 @@ def _side(answers: Sequence[Answer]) -> SideFigures:
         errors=sum(1 for status in statuses if not 200 <= status < 300) if statuses else None,
         p50_ms=round(nearest_rank(latencies, 50), 3) if latencies else None,
         p95_ms=round(nearest_rank(latencies, 95), 3) if latencies else None,
+        error_statuses=tuple(sorted(collections.Counter(s for s in statuses if not 200 <= s < 300).items())),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from common.local import processes
 from common.local.state import HOME_VARIABLE, read_json_or_none
@@ -93,6 +94,15 @@ def consistent(local: LocalSetup) -> tuple[bool, Any]:
     return not unknown and not gone, {"unknown": unknown, "gone": gone, "named": named}
 
 
+def in_progress(local: LocalSetup, name: str) -> bool:
+    """Whether the deployment's last write is still being applied (Creating or Updating), as show reports it."""
+    try:
+        deployment = local.client().online_deployments.get(name=name, endpoint_name=ENDPOINT)
+    except ResourceNotFoundError:  # interrupted before it was written: nothing in progress
+        return False
+    return deployment.provisioning_state in ("Creating", "Updating")
+
+
 def assert_settles_consistent(local: LocalSetup) -> None:
     """The interrupted operation goes on in the background (as in Azure); once it settles, state and processes
     agree. Checked repeatedly, so a moment of disagreement while it settles is allowed, a lasting one is not."""
@@ -119,6 +129,9 @@ def test_an_interrupted_create_leaves_nothing_unnamed(local, sig, after):
         assert "--traffic_allocation 0 was not applied (traffic unchanged); once green has succeeded" in err, err
         assert "traffic --endpoint_name diabetes-interrupted --set blue=100 green=0 --local" in err, err
     assert_settles_consistent(local)
+    # The interrupted create goes on in the background; until it ends, a new write is refused with 409 (as Azure
+    # refuses a write to a deployment whose last one is in progress), so the user runs it again once it has ended.
+    assert wait_until(lambda: not in_progress(local, "green"), 90), local.status("green")
     again = command(local, "create_online_deployment.py", *local.deployment_args("green", 10))
     assert again.wait(120) == 0, again.stderr.read() if again.stderr else ""
     assert local.score(deployment="green").status_code == 200

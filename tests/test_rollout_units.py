@@ -312,12 +312,12 @@ def test_the_shadow_gate_fails_on_the_shadows_own_error_rate():
     from common.shadow import SideFigures
 
     limits = Limits(max_error_percent=1.0, max_p95_ms=1000.0, min_requests=10)
-    failing = SimpleNamespace(shadow_figures=SideFigures(100, 94, 3.0, 5.0))
+    failing = SimpleNamespace(shadow_figures=SideFigures(100, 94, 3.0, 5.0, ((429, 4), (503, 90))))
     healthy = SimpleNamespace(shadow_figures=SideFigures(100, 1, 3.0, 5.0))
     unknown = SimpleNamespace(shadow_figures=SideFigures(100, None, None, None))  # Azure: not in the collected data
 
     assert shadow_errors_crossed(failing, "green", limits) == [
-        "green failed 94 of 100 mirrored requests (94.0%), above --max_error_percent 1"
+        "green failed 94 of 100 mirrored requests (94.0%; status 429 x 4, 503 x 90), above --max_error_percent 1"
     ]
     assert shadow_errors_crossed(healthy, "green", limits) == []
     assert shadow_errors_crossed(unknown, "green", limits) == []

@@ -161,7 +161,16 @@ def test_rollout_stops_a_green_that_disagrees(target, models, capsys):
 
 
 def test_rollout_lets_an_identical_green_through(target, capsys):
-    deploy(target, "green", "azureml:diabetes-predict:1", 0, "--data_collection none")
+    # Room for mirrored requests to queue: the front door admits 2 x max_concurrent_requests_per_instance and answers
+    # 429 beyond (as Azure does); with the default of 1, a slow moment on a loaded machine failed a mirrored request.
+    deploy(
+        target,
+        "green",
+        "azureml:diabetes-predict:1",
+        0,
+        "--data_collection none",
+        "--max_concurrent_requests_per_instance 4",
+    )
     shown = manage(capsys, "show", "--output", "json")[1]
     (green,) = [d for d in json.loads(shown)["deployments"] if d["name"] == "green"]
     assert green["settings"]["data_collection"]["collections"] == []  # a redeploy keeps it unless told: none is off
