@@ -55,7 +55,8 @@ TWIN = "twin"  # the same deployment again, collecting nothing: the big requests
 MAX_CONCURRENT_REQUESTS = 32
 OVERSIZED_BYTES = 6_000_000  # above the front door's 5,000,000-byte limit
 TARGETS = {
-    "overhead_ms": 0.5,  # front door p50 - direct p50, 1 connection
+    "overhead_ms": 0.1,  # front door p50 - direct p50, 1 connection, median of alternated rounds (capture off)
+    "overhead_capture_ms": 0.5,  # the same for a deployment collecting model_inputs and model_outputs at 100%
     "throughput_1": 0.80,  # front door requests/s over direct, 1 connection
     "throughput_8": 0.95,  # the same, 8 connections
     "capture_ms": 0.1,  # data capture's cost on the front door's p50 at 1 connection
@@ -286,26 +287,34 @@ def print_cells(cells: list[Cell], generator: str) -> None:
         overhead = front.p50_ms - direct.p50_ms
         ratio = front.per_second / direct.per_second
         target = ""
-        if connections == 1:
-            ok = overhead <= TARGETS["overhead_ms"] and ratio >= TARGETS["throughput_1"]
-            target = f"overhead <= {TARGETS['overhead_ms']} ms, ratio >= {TARGETS['throughput_1']:.0%}: {verdict(ok)}"
+        if connections == 1:  # its overhead is judged on the alternated rounds below: one cell each is too noisy
+            target = f"ratio >= {TARGETS['throughput_1']:.0%}: {verdict(ratio >= TARGETS['throughput_1'])}"
         elif connections == 8:
             target = f"ratio >= {TARGETS['throughput_8']:.0%}: {verdict(ratio >= TARGETS['throughput_8'])}"
         print(f"{connections:11d} {overhead:16.3f} {ratio:16.1%}  {target}")
 
 
-def print_capture(cells: list[Cell]) -> None:
-    """Data capture's cost on the front door's p50 at 1 connection: one deployment named in the header, against its
-    twin collecting model_inputs and model_outputs of every request (median of the rounds' p50s)."""
-    print("\nData capture at 1 connection (the deployment named in the header, without and with collection at 100%)")
-    p50s: dict[str, list[float]] = {}
-    for cell in cells:
-        p50s.setdefault(cell.path, []).append(cell.p50_ms)
-        print(f"  {cell.path:12} p50 {cell.p50_ms:6.3f} ms, p99 {cell.p99_ms:6.2f} ms, {cell.per_second:7.1f} req/s")
-    named, collecting = statistics.median(p50s["named"]), statistics.median(p50s["collecting"])
-    overhead = collecting - named
-    limit = TARGETS["capture_ms"]
-    print(f"  overhead on p50 (median of rounds): {overhead:.3f} ms; target < {limit} ms: {verdict(overhead < limit)}")
+ROUND_PATHS = ("direct", "front door", "named", "collecting")  # one round: each measured once, in this order
+
+
+def print_overhead(cells: list[Cell]) -> None:
+    """The front door's cost on the p50 at 1 connection, from alternated rounds (a busy machine's drift falls on
+    every path alike): the median of each round's difference to the direct server, with capture off (the traffic
+    split) and on (a twin collecting model_inputs and model_outputs of every request, named in the header), and
+    capture's own cost (collecting against the same deployment named without collection)."""
+    print("\nFront door overhead at 1 connection (alternated rounds; median of the rounds' p50 differences)")
+    rounds = [cells[i : i + len(ROUND_PATHS)] for i in range(0, len(cells), len(ROUND_PATHS))]
+    for number, cells_of_round in enumerate(rounds, 1):
+        figures = ", ".join(f"{c.path} {c.p50_ms:.3f}" for c in cells_of_round)
+        print(f"  round {number}: p50 ms {figures}; collecting p99 {cells_of_round[-1].p99_ms:.2f} ms")
+    p50 = [{c.path: c.p50_ms for c in cells_of_round} for cells_of_round in rounds]
+    for label, path, base, target in (
+        ("front door - direct, capture off", "front door", "direct", TARGETS["overhead_ms"]),
+        ("front door - direct, capture on", "collecting", "direct", TARGETS["overhead_capture_ms"]),
+        ("capture's own cost (collecting - named)", "collecting", "named", TARGETS["capture_ms"]),
+    ):
+        overhead = statistics.median(r[path] - r[base] for r in p50)
+        print(f"  {label:40} {overhead:7.3f} ms; target < {target} ms: {verdict(overhead < target)}")
 
 
 @contextlib.contextmanager
@@ -385,7 +394,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=10_000, help="for the memory reading (default: 10000)")
     parser.add_argument("--oversized", type=int, default=20, help="refused requests (default: %(default)s)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 100, 1000, 10_000], help="run() sizes")
-    parser.add_argument("--capture_rounds", type=int, default=3, help="capture cells, alternated (default: 3)")
+    parser.add_argument(
+        "--overhead_rounds", type=int, default=5, help="alternated rounds at 1 connection (default: %(default)s)"
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="rows of the one large request (default: 10000)")
     parser.add_argument(
         "--load_generator",
@@ -421,13 +432,14 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(measure(path, target, body, connections, args.seconds, home))
                     print(f"  measured {path} with {connections} connections", flush=True)
             memory.append(("after the HTTP cells", frontdoor_process(home).memory_info().rss / 1024 / 1024, ""))
-            capture_cells = []
-            for _round in range(args.capture_rounds):  # alternated: a busy machine's drift falls on both alike
-                for path, target in (("named", named), ("collecting", collecting)):
+            round_cells = []
+            round_targets = dict(zip(ROUND_PATHS, (direct, front, named, collecting), strict=True))
+            for _round in range(args.overhead_rounds):  # alternated: a busy machine's drift falls on all alike
+                for path, target in round_targets.items():
                     measure(path, target, body, 1, min(1.0, args.seconds), home)
                     time.sleep(0.5)
-                    capture_cells.append(measure(path, target, body, 1, args.seconds, home))
-            print("  measured data capture at 1 connection", flush=True)
+                    round_cells.append(measure(path, target, body, 1, args.seconds, home))
+            print("  measured the overhead rounds at 1 connection", flush=True)
             busy_cells = [measure("alone", front, body, 1, args.seconds, home)]
             capture_folder = home / "endpoints" / ENDPOINT / "data" / COLLECTING
             for kind, busy_target, label in (
@@ -449,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, status, seconds, labels in batches:
         print(f"  {path:12} HTTP {status}, {seconds * 1000:.0f} ms, {labels:,} labels")
     print_run(timings)
-    print_capture(capture_cells)
+    print_overhead(round_cells)
     print_busy(busy_cells)
     print("\nFront door resident memory")
     for label, mib, note in memory:

@@ -11,6 +11,7 @@ and so before any authentication:
 - a cap on open connections below the open-file limit, keeping RESERVED_DESCRIPTORS for supervision, the state
   files, the logs and the deployments' sockets. At the cap, the connection idle the longest (between requests, or
   still sending its headers) is closed to admit the new one; when none is idle, the new one is answered 503.
+It also sends each response's header block with its body, in one write (HeadersWithBody).
 """
 
 from __future__ import annotations
@@ -62,6 +63,46 @@ def connection_cap() -> int:
     return max(MIN_CONNECTIONS, soft - RESERVED_DESCRIPTORS)
 
 
+class HeadersWithBody:
+    """The transport as a response cycle sees it: the header block uvicorn writes on `http.response.start` is held
+    and sent with the body's first write, one send instead of two. On loopback each send wakes the client, which
+    finds half a response and sleeps again: a profile at one connection put a third of the front door's time per
+    request in the header block's send. Anything else (a 100 Continue before the response) passes straight on; the
+    held block goes out at the latest when the response completes or the connection closes."""
+
+    COPY_LIMIT = 64 * 1024  # a body up to this is joined to the headers; a bigger one follows them in its own send
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self.transport, self.cycle = transport, cycle
+        self.held: bytes | None = None
+        self.headers_written = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.headers_written and self.cycle.response_started:
+            self.headers_written, self.held = True, bytes(data)  # the header block: the first write once started
+            return
+        held, self.held = self.held, None
+        if held is None:
+            self.transport.write(data)
+        elif len(data) <= self.COPY_LIMIT:
+            self.transport.write(held + bytes(data))
+        else:
+            self.transport.write(held)
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        held, self.held = self.held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, ...: the transport's own
+        return getattr(self.transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,11 +136,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.refuse(BadRequest("the front door speaks HTTP/1.1 only: send the request without Upgrade"))
             return
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = HeadersWithBody(self.transport, self.cycle)
 
     def _unsupported_upgrade_warning(self) -> None:
         """Refused above; not logged again for each such request."""
 
     def on_response_complete(self) -> None:
+        if self.cycle is not None and isinstance(self.cycle.transport, HeadersWithBody):
+            self.cycle.transport.flush()  # a HEAD answer has no body write to carry its header block
         pipelined = bool(self.pipeline)  # a request already read starts now: its headers are in
         super().on_response_complete()
         if not pipelined and not self.transport.is_closing():
