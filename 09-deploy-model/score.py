@@ -23,7 +23,8 @@ Data collection (Azure's data collector, how-to-collect-production-data): when t
 model_inputs or model_outputs (the platform configures azureml-ai-monitoring through AZUREML_MDC_CONFIG_PATH or
 AZUREML_MDC_ENABLED) and the package is installed, run() collects the frame it scores and the labels with the
 probability of "diabetic", under the request id the server was given (x-request-id) as correlation id. Otherwise
-nothing extra is done. A collection that fails is logged (at most once a minute) and the request answered all the same.
+nothing extra is done. A collection that fails is logged by this script at most once a minute (the package's worker
+logs each payload it fails to send on its own) and the request answered all the same.
 """
 
 from __future__ import annotations

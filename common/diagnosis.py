@@ -96,21 +96,136 @@ def _oom_fix(_match: re.Match[str], evidence: Evidence) -> str:
 
 
 def _timeout_fix(match: re.Match[str], evidence: Evidence) -> str:
-    configured = evidence.settings.get("request_timeout_ms") or 5000
+    configured = evidence.settings.get("request_timeout_ms")
+    set_to = f" ({configured} ms)" if configured else ""  # invoke does not read the deployment's settings
     return (
-        f"requests took longer than request_timeout_ms ({configured} ms): raise --request_timeout_ms (Azure's most "
+        f"requests took longer than request_timeout_ms{set_to}: raise --request_timeout_ms (Azure's most "
         "is 180000) or make run() faster (fewer rows per request)"
     )
 
 
+def _scoring_timeout_fix(match: re.Match[str], evidence: Evidence) -> str:
+    configured = evidence.settings.get("request_timeout_ms") or 5000
+    return (
+        f"the inference server stopped run() at its own limit, SCORING_TIMEOUT_MS ({match.group(1)} ms; not the "
+        f"endpoint's request_timeout_ms, {configured} ms): make run() faster, or raise it with "
+        "--env SCORING_TIMEOUT_MS=... (the endpoint still answers 408 after request_timeout_ms)"
+    )
+
+
+def _build_log(error: str) -> str:
+    """Where the build log is: the storage path Azure names in the error, else a link that is not the help page."""
+    if where := re.search(r"the build log under the storage account[^\n]*?(?=\.\s|$)", error):
+        return f" ({where.group(0)})"
+    links = [url for url in re.findall(r"https://[^\s\"'\]),]+", error) if "aka.ms/" not in url]
+    return f" (build log: {links[0]})" if links else ""
+
+
+# OutOfQuota names several resources (how-to-troubleshoot-online-endpoints, "ERROR: OutOfQuota"): each its own fix.
+QUOTA_KINDS: tuple[tuple[str, str], ...] = (
+    (
+        r"capacity in the region|failed to provision the specified VM size|region[- ]wide",
+        "the region has no capacity for this VM size now (not your quota): retry later, or deploy to another "
+        "region or another --instance_type",
+    ),
+    (
+        r"role assignment",
+        "the subscription has reached its role assignment limit (the endpoint's identity needs one): delete "
+        "unused role assignments (Access control of the subscription)",
+    ),
+    (r"\bdisk\b", "the model does not fit the instance's disk: a --instance_type with more disk, or a smaller model"),
+    (r"\bmemory\b", "the model does not fit the instance's memory: a --instance_type with more memory"),
+    (
+        r"\bendpoints?\b(?! *quota *with)",
+        "the subscription has as many endpoints as it may: delete unused ones, or ask for a higher endpoint limit",
+    ),
+)
+
+
+def _quota_fix(match: re.Match[str], evidence: Evidence) -> str:
+    text = match.group(0)
+    for pattern, fix in QUOTA_KINDS:
+        if re.search(pattern, text, re.IGNORECASE):
+            return fix
+    return (
+        f"the subscription lacks cores for this size: see the capacity verb's table, request more at {QUOTA_PAGE}, "
+        "or use a smaller --instance_type or --instance_count"
+    )
+
+
+def _bad_argument_fix(match: re.Match[str], evidence: Evidence) -> str:
+    text = match.group(0).lower()
+    if "authorization" in text or "role assignment" in text:
+        return (
+            "the endpoint's identity may not read the workspace's storage or registry: a user-assigned identity "
+            "needs Storage Blob Data Reader on the storage account and AcrPull on the container registry"
+        )
+    if "template function" in text:
+        return "an Azure Policy assignment has a template function Azure cannot evaluate: fix or remove that policy"
+    if "container image" in text:
+        return "the image is not in the workspace's container registry: check the environment's image"
+    if "model" in text:
+        return (
+            "the model could not be downloaded: register it in the same workspace as the deployment and check its "
+            "files are in the workspace's storage"
+        )
+    return "Azure refused an argument of the deployment: read the error's message for the field it names"
+
+
 CAUSES: tuple[Cause, ...] = (
+    # Sources of the causes and fixes below: learn.microsoft.com/azure/machine-learning/
+    # how-to-troubleshoot-online-endpoints ("Common deployment errors", "HTTP status codes"), unless said otherwise.
+    Cause(
+        "image build failure: container registry authorization",
+        re.compile(r"(?i)[^\n]*container registry authorization failure[^\n]*"),
+        lambda m, e: (
+            "the workspace's keys are out of step with its container registry: run az ml workspace sync-keys (Azure "
+            "also syncs them after a while); a registry behind a virtual network must allow the workspace in"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "image build failure: private container registry",
+        re.compile(r"(?i)[^\n]*failed to communicate with the workspace's container registry[^\n]*"),
+        lambda m, e: (
+            "the workspace's container registry is private: let it build images in the virtual network (the "
+            "workspace's image build compute), see how-to-managed-network 'Configure image builds'"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "image build timed out",
+        re.compile(
+            r"(?i)[^\n]*(timeout while waiting for Environment Image|image build[^\n]*tim(?:ed|ing) ?out)[^\n]*"
+        ),
+        lambda m, e: (
+            "the environment's image took too long to build"
+            + _build_log(e.error)
+            + ": build it once beforehand (register the environment and wait for its image), or make it smaller "
+            "(fewer, pinned packages)"
+        ),
+        ("error",),
+    ),
     Cause(
         "image build failure",
         re.compile(r"(?i)(image build fail\w*|ImageBuildFailure|failed to build the (docker )?image)[^\n]*"),
         lambda m, e: (
             "the environment's image did not build"
-            + (f" (build log: {url.group(0)})" if (url := re.search(r"https://\S+", e.error)) else "")
-            + ": check environment.yml's packages and pins, and try the deployment here first with --preflight"
+            + _build_log(e.error)
+            + ": check environment.yml's packages and pins (a log ending in 'Installing pip dependencies: "
+            "...working...' points at an unpinned dependency), and try the deployment here first with --preflight"
+        ),
+        ("error", "inference-server"),
+    ),
+    Cause(
+        "pip or conda could not install the environment",
+        re.compile(
+            r"(ERROR: (?:Could not find a version that satisfies the requirement|No matching distribution found for)"
+            r"[^\n]*|ResolvePackageNotFound[^\n]*|Pip subprocess error[^\n]*|ResolutionImpossible[^\n]*)"
+        ),
+        lambda m, e: (
+            "a package of the environment cannot be installed as written: check its name, version and channel "
+            "(conda packages under dependencies:, PyPI ones under pip:), then --preflight builds it here first"
         ),
         ("error", "inference-server"),
     ),
@@ -120,13 +235,23 @@ CAUSES: tuple[Cause, ...] = (
         _oom_fix,
     ),
     Cause(
-        "inference server version change",
+        "inference server 1.3.0-1.3.4 imports azureml.contrib",
         re.compile(r"No module named '(azureml\.contrib[^']*)'"),
         lambda m, e: (
-            f"score.py imports {m.group(1)}, which the inference server no longer ships "
-            "(azureml-inference-server-http >= 1.0): import AMLResponse from "
-            "azureml_inference_server_http.api.aml_response (09-deploy-model/score.py does both), or pin the server "
-            "version in environment.yml"
+            "azureml-inference-server-http 1.3.0 to 1.3.4 import azureml.contrib.services when they start, which "
+            "the environment does not have (azureml-examples pull request 4012): pin the server outside that range "
+            "in the conda file (>=1.4 on Python 3.9 or later, <1.3 on 3.8); if score.py imports azureml.contrib "
+            "itself, import AMLResponse from azureml_inference_server_http.api.aml_response instead"
+        ),
+        ("error", "inference-server"),
+    ),
+    Cause(
+        "Flask 2 with an older inference server",
+        re.compile(r"TypeError: register\(\) takes 3 positional arguments but 4 were given[^\n]*"),
+        lambda m, e: (
+            "Flask 2 was installed beside an inference server written for Flask 1: upgrade "
+            "azureml-inference-server-http (or azureml-defaults) in the conda file, or pin Flask below 2 "
+            "(how-to-inference-server-http, 'TypeError during server startup')"
         ),
         ("error", "inference-server"),
     ),
@@ -157,16 +282,57 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "quota",
-        re.compile(r"(?i)(OutOfQuota|not enough quota|QuotaExceeded)[^\n]*"),
+        re.compile(r"(?i)[^\n]*(OutOfQuota|not enough quota|QuotaExceeded)[^\n]*"),
+        _quota_fix,
+        ("error",),
+    ),
+    Cause(
+        "BadArgument",
+        re.compile(r"[^\n]*\bBadArgument\b[^\n]*"),
+        _bad_argument_fix,
+        ("error",),
+    ),
+    Cause(
+        "workspace managed network not ready",
+        re.compile(r"[^\n]*WorkspaceManagedNetworkNotReady[^\n]*"),
         lambda m, e: (
-            f"the subscription lacks cores for this size: see the capacity verb's table, request "
-            f"more at {QUOTA_PAGE}, or use a smaller --instance_type or --instance_count"
+            "the workspace's managed virtual network is not provisioned yet: provision it (az ml workspace "
+            "provision-network), then create the deployment again"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "operation canceled",
+        re.compile(r"[^\n]*\bOperationCanceled\b[^\n]*"),
+        lambda m, e: (
+            "another operation on the endpoint took precedence, or the same one was sent twice close together: "
+            "wait a minute and run the command again"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "secrets injection failed",
+        re.compile(r"[^\n]*\bSecretsInjectionError\b[^\n]*"),
+        lambda m, e: (
+            "the endpoint's identity could not read a secret the deployment references: give it read access to the "
+            "workspace connection or key vault (role assignments take a while), and check each reference's format "
+            "and that the secret exists"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "a resource the deployment names was not found (ResourceNotFound)",
+        re.compile(r"[^\n]*\bResourceNotFound\b[^\n]*"),
+        lambda m, e: (
+            "Azure could not find something the deployment names (a storage path, an image, a registry): check the "
+            "names and paths; an image in a private registry needs AcrPull for the endpoint's system identity and "
+            "the environment's image used as it is"
         ),
         ("error",),
     ),
     Cause(
         "model or code not found by the storage initializer",
-        re.compile(r"(?i)[^\n]*(not found|does not exist|BlobNotFound|404)[^\n]*"),
+        re.compile(r"(?i)[^\n]*(\bnot found\b|\bdoes not exist\b|BlobNotFound|\b404\b)[^\n]*"),
         lambda m, e: (
             "the storage initializer could not download the model or code: check that --model_path names a "
             "registered version whose files are in the datastore, and that the workspace's identity may read the "
@@ -180,9 +346,21 @@ CAUSES: tuple[Cause, ...] = (
         _probe_fix,
     ),
     Cause(
+        "scoring timeout (the inference server's SCORING_TIMEOUT_MS)",
+        # the server's own message (azureml-inference-server-http: "Scoring timeout after {timeout_ms} ms")
+        re.compile(r"Scoring timeout after (\d+) ms[^\n]*"),
+        _scoring_timeout_fix,
+        ("error", "inference-server"),
+    ),
+    Cause(
         "request timeouts",
-        re.compile(r"(?i)(\b408\b[^\n]*|request timed? ?out[^\n]*|Scoring timeout after \d+ ms[^\n]*)"),
+        # a 408 as a status (never a timestamp's milliseconds, as in 10:03:00,408)
+        re.compile(
+            r"(?i)((?:answered|HTTP(?:/1\.[01])?|status(?:_?code)?[\"']?\s*[:=]?)\s*408\b[^\n]*"
+            r"|request timed? ?out[^\n]*)"
+        ),
         _timeout_fix,
+        ("error",),
     ),
     Cause(
         "key or token refused at invoke",
@@ -192,6 +370,35 @@ CAUSES: tuple[Cause, ...] = (
         lambda m, e: (
             "the endpoint refused the credential: fetch the key again (the keys verb), a "
             "regenerated key replaces the old one; with aml_token, tokens expire (fetch a new one)"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "run() failed at invoke (424)",
+        # a model that answers 4xx says why in its own message (the line already carries it); a 5xx is run() failing
+        re.compile(r"(?i)answered 424 \(the model answered 5\d\d\)[^\n]*"),
+        lambda m, e: (
+            "the endpoint reached the model and run() failed on this request (Azure answers 424 with the model's "
+            "own status): its traceback is in the inference-server log (the logs verb)"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "too many requests at invoke (429)",
+        re.compile(r"(?i)(\b429\b[^\n]*too many|too many (pending )?requests)[^\n]*"),
+        lambda m, e: (
+            "the deployment admits 2 x max_concurrent_requests_per_instance x instance_count requests at once "
+            "and refuses the rest: send with backoff, raise --max_concurrent_requests_per_instance (with "
+            "WORKER_COUNT to match) or --instance_count; an endpoint's own rate limit also answers 429"
+        ),
+        ("error",),
+    ),
+    Cause(
+        "no deployment takes traffic at invoke (404)",
+        re.compile(r"(?i)No valid deployments to route to[^\n]*"),
+        lambda m, e: (
+            "no deployment of the endpoint has a traffic share: give one a share (the traffic verb), or name the "
+            "deployment in the request (--deployment_name)"
         ),
         ("error",),
     ),
@@ -212,14 +419,22 @@ CAUSES: tuple[Cause, ...] = (
 
 
 def diagnose(evidence: Evidence) -> list[Finding]:
-    """Every cause of the table that the evidence shows, in the table's order, with its first matching line."""
+    """Every cause of the table that the evidence shows, in the table's order, with its first matching line. A line
+    that a cause already explained is not reported again by a later, more general one (an image build failure that
+    names a registry authorization failure is that, not also a generic build failure)."""
     found = []
+    explained: set[tuple[str, int]] = set()
     for cause in CAUSES:
         for source in cause.sources:
-            match = cause.pattern.search(evidence.text(source))
-            if match:
+            text = evidence.text(source)
+            match = cause.pattern.search(text)
+            if not match:
+                continue
+            line = (source, text.count("\n", 0, match.start()))
+            if line not in explained:
+                explained.add(line)
                 found.append(Finding(cause.name, source, match.group(0).strip()[:300], cause.fix(match, evidence)))
-                break
+            break
     return found
 
 

@@ -66,11 +66,19 @@ def request_headers(client: Any, endpoint_name: str, deployment: str | None = No
     return headers
 
 
+INVOKE_HINTED = (404, 408, 424, 429)
+
+
 def refusal(status: int, headers: Any, text: str, target: Target) -> ScoringRefused:
     """One line: the endpoint's status, the model's own status when Azure reports it (424), the error text."""
     model_status = headers.get(MODEL_STATUS_HEADER)
     said_by = f" (the model answered {model_status})" if model_status else ""
     message = f"the endpoint answered {status}{said_by}: {error_text(text)}"
+    if status in INVOKE_HINTED:  # the doctor's table knows these answers: its fix, on the same line
+        from common import diagnosis
+
+        findings = diagnosis.diagnose(diagnosis.Evidence(error=message))
+        message += "".join(f"; {finding.fix}" for finding in findings[:1])
     if status == 401:
         return ScoringRefused(
             f"{message}; the endpoint refused the key or token (check its auth mode and keys with "

@@ -111,8 +111,9 @@ DOCUMENTED_SKUS: tuple[Sku, ...] = (
 MANAGED_ONLINE_SKUS: tuple[str, ...] = tuple(sku.name for sku in DOCUMENTED_SKUS)
 _BY_LOWER = {sku.name.lower(): sku.name for sku in DOCUMENTED_SKUS}
 
-# The page cautions that these may be too small for bigger models; Azure recommends Standard_DS3_v2 as the minimum.
-SMALL_SKUS = frozenset({"standard_ds1_v2", "standard_ds2_v2", "standard_f2s_v2"})
+# The SKU list's caution names these two: "Small VM SKUs such as Standard_DS1_v2 and Standard_F2s_v2 may be too small
+# for bigger models" (reference-managed-online-endpoints-vm-sku-list). It recommends no minimum size.
+SMALL_SKUS = frozenset({"standard_ds1_v2", "standard_f2s_v2"})
 
 
 def canonical(instance_type: str) -> str:
@@ -129,7 +130,10 @@ def instance_type_warning(instance_type: str) -> str | None:
     """None for a documented SKU; otherwise a warning naming the closest documented SKUs."""
     lowered = instance_type.lower()
     if lowered in SMALL_SKUS:
-        return f"instance type {instance_type} may be too small for a model server; Azure recommends Standard_DS3_v2"
+        return (
+            f"instance type {instance_type} may be too small for bigger models (Azure's SKU list cautions: not enough "
+            "memory or disk, or probes failing while the container starts); a bigger size if the deployment fails"
+        )
     if lowered in _BY_LOWER:
         return None
     close = difflib.get_close_matches(lowered, list(_BY_LOWER), n=3, cutoff=0.6)

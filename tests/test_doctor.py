@@ -22,14 +22,62 @@ SLOW_INIT = """2026-12-01 10:00:00,100 I [1] azmlinfsrv - Starting AML Inference
 2026-12-01 10:01:30,400 I [1] azmlinfsrv - Users's init has completed successfully
 """
 
+TSG = "how-to-troubleshoot-online-endpoints"  # learn.microsoft.com/azure/machine-learning/, the doc each line is from
+# Real lines, each with where it was seen (an issue thread, the doc's own quote, or the package that prints it).
+CPU_QUOTA = (  # MicrosoftLearning/mslearn-azure-ml#30, az ml online-deployment create
+    'OutOfQuota: InferencingClient HttpRequest error, error detail: {"errors":{"VmSize":["Not enough quota available '
+    "for Standard_F4s_v2 in SubscriptionId a7842ee4-aaba-4d38-8bba-c1804e31a761. Current usage/limit: 0/6. Additional "
+    'needed: 8 Please see troubleshooting guide, available here: https://aka.ms/oe-tsg#error-outofquota"]}}'
+)
+IMAGE_TIMEOUT = (  # Azure/data-product-analytics#137, azureml-examples' online-endpoints-simple-deployment
+    "ResourceNotFound: Deployment failed due to timeout while waiting for Environment Image to become available. "
+    "Check Environment Build Log in Workspace or Workspace storage for potential failures. Environment info: Name: "
+    "CliV2AnonymousEnvironment, Version: f53727d1df8137354bc0f2c69d2619ee, Build log may be available at (log Please "
+    "see troubleshooting guide, available here: https://aka.ms/oe-tsg#error-resourcenotfound"
+)
+
 CASES = [
     (
-        "image build failure",
+        "image build failure: container registry authorization",
+        # TSG, "Azure Container Registry authorization failure": the message mentions this phrase
+        diagnosis.Evidence(error="ImageBuildFailure: Image build failed: container registry authorization failure"),
+        "az ml workspace sync-keys",
+    ),
+    (
+        "image build failure: private container registry",
+        # TSG, "Image build compute not set in a private workspace with virtual network"
         diagnosis.Evidence(
-            error="ImageBuildFailure: Environment image build failed. Build log: "
-            "https://ml.azure.com/builds/abc123/logs"
+            error="ImageBuildFailure: Image build failed: failed to communicate with the workspace's container registry"
         ),
-        "build log: https://ml.azure.com/builds/abc123/logs",
+        "image build compute",
+    ),
+    (
+        "image build timed out",
+        diagnosis.Evidence(error=IMAGE_TIMEOUT),
+        "took too long to build: build it once beforehand",  # and the aka.ms help link is never "the build log"
+    ),
+    (
+        "image build failure",
+        # TSG, "ERROR: ImageBuildFailure": "the exact location might be returned as part of the error, for example"
+        diagnosis.Evidence(
+            error="ImageBuildFailure: Image build failed. For more details, check the build log under the storage "
+            "account 'wsstore' in the container 'azureml' at the path 'imagelogs/0a1b/build.log'. Please see "
+            "troubleshooting guide, available here: https://aka.ms/oe-tsg#error-imagebuildfailure"
+        ),
+        "(the build log under the storage account 'wsstore' in the container 'azureml' at the path "
+        "'imagelogs/0a1b/build.log')",
+    ),
+    (
+        "pip or conda could not install the environment",
+        # pip's own resolver message (pip/_internal/resolution), as a failed conda pip: step prints it
+        diagnosis.Evidence(
+            error="ImageBuildFailure: build step failed",
+            logs={
+                "inference-server": "ERROR: Could not find a version that satisfies the requirement "
+                "scikit-learn==9.9.9 (from versions: 1.5.2, 1.6.1, 1.7.2)"
+            },
+        ),
+        "cannot be installed as written",
     ),
     (
         "out of memory",
@@ -43,11 +91,25 @@ CASES = [
         "Standard_DS2_v2 has 7 GB",
     ),
     (
-        "inference server version change",
+        "inference server 1.3.0-1.3.4 imports azureml.contrib",
+        # Azure/azureml-examples#4012: "Container startup crashes with ModuleNotFoundError: No module named
+        # 'azureml.contrib'" (server 1.3.4 in the MLflow image)
         diagnosis.Evidence(
             logs={"inference-server": TRACEBACK.format(line="ModuleNotFoundError: No module named 'azureml.contrib'")}
         ),
-        "azureml_inference_server_http.api.aml_response",
+        "pin the server outside that range",
+    ),
+    (
+        "Flask 2 with an older inference server",
+        # TSG, "ERROR: ResourceNotReady": "If you get the TypeError: register() takes 3 positional arguments ..."
+        diagnosis.Evidence(
+            logs={
+                "inference-server": TRACEBACK.format(
+                    line="TypeError: register() takes 3 positional arguments but 4 were given"
+                )
+            }
+        ),
+        "upgrade azureml-inference-server-http",
     ),
     (
         "module missing from the environment",
@@ -74,13 +136,33 @@ CASES = [
         "the model was trained with scikit-learn 1.3.2 and the environment runs 1.9.1: pin scikit-learn==1.3.2 "
         "under pip: in the environment's conda file",
     ),
+    ("quota", diagnosis.Evidence(error=CPU_QUOTA), "lacks cores for this size"),
     (
-        "quota",
-        diagnosis.Evidence(
-            error="OutOfQuota: Container terminated due to insufficient quota. Not enough quota "
-            "available for Standard_DS3_v2. Current usage/limit: 0/6. Additional needed: 8"
-        ),
-        "https://ml.azure.com/quota",
+        "BadArgument",
+        # TSG, "ERROR: BadArgument": "Startup task failed due to authorization error"
+        diagnosis.Evidence(error="BadArgument: Startup task failed due to authorization error"),
+        "Storage Blob Data Reader on the storage account and AcrPull",
+    ),
+    (
+        "workspace managed network not ready",
+        diagnosis.Evidence(error="WorkspaceManagedNetworkNotReady: managed network is not provisioned"),  # TSG
+        "az ml workspace provision-network",
+    ),
+    (
+        "operation canceled",
+        diagnosis.Evidence(error="OperationCanceled: Operation was canceled by another operation"),  # TSG
+        "wait a minute",
+    ),
+    (
+        "secrets injection failed",
+        diagnosis.Evidence(error="SecretsInjectionError: failed to retrieve secrets"),  # TSG
+        "read access to the workspace connection or key vault",
+    ),
+    (
+        "a resource the deployment names was not found (ResourceNotFound)",
+        # TSG, "Resource Manager can't find a resource": a storage account not found at the path specified
+        diagnosis.Evidence(error="ResourceNotFound: The storage account 'wsstore' could not be found"),
+        "check the names and paths",
     ),
     (
         "model or code not found by the storage initializer",
@@ -103,17 +185,44 @@ CASES = [
         "init() took 90 s in the log: give it more, e.g. --liveness_probe initial_delay=120",
     ),
     (
-        "request timeouts",
+        "scoring timeout (the inference server's SCORING_TIMEOUT_MS)",
+        # microsoft/azureml-inference-server, server/routes: AMLResponse(f"Scoring timeout after {ex.timeout_ms} ms")
         diagnosis.Evidence(
             logs={"inference-server": "2026-12-01 10:03:00,000 E [7] azmlinfsrv - Scoring timeout after 3000 ms"},
-            settings={"request_timeout_ms": 3000},
+            settings={"request_timeout_ms": 5000},
         ),
+        "SCORING_TIMEOUT_MS (3000 ms; not the endpoint's request_timeout_ms, 5000 ms)",
+    ),
+    (
+        "request timeouts",
+        # TSG, "HTTP status codes": 408, the model took longer than request_timeout_ms (invoke's one line)
+        diagnosis.Evidence(error="the endpoint answered 408: request timed out", settings={"request_timeout_ms": 3000}),
         "request_timeout_ms (3000 ms)",
     ),
     (
         "key or token refused at invoke",
         diagnosis.Evidence(error="HTTP 401 Unauthorized: key_auth_access_denied"),
         "fetch the key again",
+    ),
+    (
+        "run() failed at invoke (424)",
+        # TSG, "HTTP status codes": 424, the model's status in ms-azureml-model-error-statuscode (invoke's one line)
+        diagnosis.Evidence(error="the endpoint answered 424 (the model answered 500): division by zero"),
+        "its traceback is in the inference-server log",
+    ),
+    (
+        "too many requests at invoke (429)",
+        diagnosis.Evidence(error="the endpoint answered 429: Too many pending requests"),  # TSG, "HTTP status codes"
+        "2 x max_concurrent_requests_per_instance x instance_count",
+    ),
+    (
+        "no deployment takes traffic at invoke (404)",
+        # microsoft/semantic-kernel#9085, an invoke of an endpoint whose deployments all have 0%
+        diagnosis.Evidence(
+            error="NotFoundError('No valid deployments to route to. Please check that the endpoint has at least one "
+            "deployment with positive weight values or use a deployment specific header to route.')"
+        ),
+        "give one a share (the traffic verb)",
     ),
     (
         "container not ready (ResourceNotReady)",
@@ -124,6 +233,44 @@ CASES = [
         "last traceback ends in ValueError: AZUREML_MODEL_DIR holds no model",
     ),
 ]
+
+HEALTHY_SERVER_LOG = "\n".join(  # the server's own timestamps: milliseconds 408 and 404 are not statuses
+    f"2026-12-01 10:03:{second:02d},{millis} I [7] azmlinfsrv - POST /score 200 {millis // 100}.2ms 16"
+    for second, millis in zip(range(60), [408, 404, 123, 999] * 15, strict=True)
+)
+
+
+def test_a_healthy_servers_timestamps_and_download_sizes_are_no_cause():
+    """Before: 10:03:00,408 read as a request timeout; "Downloaded 14040 bytes" as a 404."""
+    evidence = diagnosis.Evidence(
+        error="provisioning state Succeeded",
+        logs={
+            "inference-server": HEALTHY_SERVER_LOG,
+            "storage-initializer": "2026-12-01 10:00:02,000 I Downloaded 14040 bytes of azureml://.../model.pkl",
+        },
+    )
+
+    assert diagnosis.diagnose(evidence) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "fix"),
+    [  # the wording of each TSG subsection of "ERROR: OutOfQuota" (the doc quotes no message for them)
+        ("OutOfQuota: the size of the model is larger than the available disk space", "more disk"),
+        ("OutOfQuota: the memory footprint of the model is larger than the available memory", "more memory"),
+        ("OutOfQuota: role assignment limit reached for the subscription", "role assignment limit"),
+        ("OutOfQuota: too many endpoints in this subscription", "as many endpoints as it may"),
+        (
+            "OutOfQuota: Due to a lack of Azure Machine Learning capacity in the region, the service failed to "
+            "provision the specified VM size",
+            "retry later, or deploy to another region",
+        ),
+    ],
+)
+def test_each_kind_of_quota_gets_its_own_fix(message, fix):
+    (finding,) = diagnosis.diagnose(diagnosis.Evidence(error=message))
+
+    assert finding.cause == "quota" and fix in finding.fix and "lacks cores" not in finding.fix
 
 
 def test_every_cause_of_the_table_has_a_case_here():
@@ -243,3 +390,56 @@ def test_a_failed_azure_deployment_is_diagnosed_from_its_error_and_log(workspace
 
     assert result.code == 4
     assert f"doctor: {name}: " in result.err, result.err
+
+
+def test_azures_help_link_is_never_called_the_build_log():
+    """Before: the first https URL of the error, which is often https://aka.ms/oe-tsg#..., was "the build log"."""
+    (timeout,) = diagnosis.diagnose(diagnosis.Evidence(error=IMAGE_TIMEOUT))
+    linked = diagnosis.diagnose(
+        diagnosis.Evidence(
+            error="ImageBuildFailure: see https://aka.ms/oe-tsg#error-imagebuildfailure; build log: "
+            "https://wsstore.blob.core.windows.net/azureml/imagelogs/0a1b/build.log"
+        )
+    )
+
+    assert "aka.ms" not in timeout.fix
+    assert "(build log: https://wsstore.blob.core.windows.net/azureml/imagelogs/0a1b/build.log)" in linked[0].fix
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "hint"),
+    [
+        (408, {}, '{"error": {"message": "deployment \'blue\' took longer than 5 s"}}', "raise --request_timeout_ms"),
+        (424, {"ms-azureml-model-error-statuscode": "500"}, '{"message": "ZeroDivisionError"}', "its traceback is"),
+        (429, {}, '{"message": "Too many pending requests"}', "2 x max_concurrent_requests_per_instance"),
+        (
+            404,
+            {},
+            '{"error": {"message": "No valid deployments to route to. Please check that the endpoint has at least '
+            'one deployment with positive weight values or use a deployment specific header to route."}}',
+            "give one a share (the traffic verb)",
+        ),
+        (424, {"ms-azureml-model-error-statuscode": "400"}, '{"message": "row 0: has 2 values"}', None),
+    ],
+)
+def test_a_refused_invoke_carries_the_doctors_fix_on_its_one_line(status, headers, body, hint):
+    from commands.target import AZURE
+    from common.scoring import refusal
+
+    message = str(refusal(status, headers, body, AZURE))
+
+    assert message.startswith(f"the endpoint answered {status}")
+    if hint is None:  # a model that refused the request said why: nothing added
+        assert message == "the endpoint answered 424 (the model answered 400): row 0: has 2 values"
+    else:
+        assert hint in message and message.count("; ") >= 1
+
+
+def test_the_docs_table_has_a_row_for_every_cause():
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "capacity.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| ").replace("`", "") for line in page.splitlines() if line.startswith("| ")}
+
+    missing = [c.name for c in diagnosis.CAUSES if c.name.split(" (")[0] not in {r.split(" (")[0] for r in rows}]
+    assert missing == []

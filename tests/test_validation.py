@@ -106,7 +106,10 @@ def test_instance_types_match_regardless_of_case_and_take_the_documented_spellin
 
 
 def test_small_and_unknown_skus_warn():
-    assert "Azure recommends Standard_DS3_v2" in (instance_type_warning("Standard_DS1_v2") or "")
+    assert "may be too small for bigger models (Azure's SKU list cautions" in (
+        instance_type_warning("Standard_DS1_v2") or ""
+    )
+    assert instance_type_warning("Standard_DS2_v2") is None  # the caution names DS1_v2 and F2s_v2 only
     warning = instance_type_warning("Standard_F4s_v3") or ""
     assert "'Standard_F4s_v3' is not in the documented SKU list" in warning
     assert "Standard_F4s_v2" in warning.split("closest known:")[1]
