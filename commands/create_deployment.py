@@ -43,7 +43,7 @@ from common.cli import (
 from common.errors import EXIT_CONFLICT, EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
 from common.operations import (
     deployment_failed,
-    get_or_none,
+    get_deployment,
     require_endpoint,
     state_name,
     wait_with_progress,
@@ -103,7 +103,7 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
     if moves and note:
         progress(f"Once {name} succeeds: {note}")
-    existing = get_or_none(client.online_deployments.get, name=name, endpoint_name=endpoint_name)
+    existing = get_deployment(client, name, endpoint_name)
     deployment_settings.check_update(request.settings, existing)
     size = deployment_plan.planned_size(request, existing)
     if not request.target.local and not request.skip_capacity_check:
@@ -301,15 +301,11 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
                 if isinstance(request.model, references.LocalModel)
                 else resolve_model(client, request.model, target=request.target)
             )
-            existing = get_or_none(
-                client.online_deployments.get, name=request.deployment_name, endpoint_name=request.endpoint_name
-            )
+            existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             run_preflight(client, request, model, existing, deployment_plan.planned_size(request, existing))
         if any(request.workspace.values()) and not request.target.local and not request.skip_capacity_check:
             client = client_for(request)
-            existing = get_or_none(
-                client.online_deployments.get, name=request.deployment_name, endpoint_name=request.endpoint_name
-            )
+            existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             capacity.before_deploying(client, *deployment_plan.planned_size(request, existing), existing)
         output(deployment_plan.dry_run(request).rstrip("\n"))
         return 0

@@ -15,9 +15,11 @@ are {"label", "diabetic_probability"}.
 from __future__ import annotations
 
 import collections
+import copy
 import datetime
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +96,12 @@ def of_deployment(deployment: Any) -> Collection:
     return Collection(ordered, 1.0 if rate is None else float(rate)) if ordered else OFF
 
 
-def data_collector(collection: Collection) -> Any:
+def data_collector(collection: Collection, existing: Any = None) -> Any:
     """The azure-ai-ml DataCollector entity for `collection` (None when off), as the collect-production-data guide
-    builds it: one DeploymentCollection per name, the sampling rate on the collector."""
+    builds it: one DeploymentCollection per name, the sampling rate on the collector. What `existing` (the
+    deployment's current DataCollector) sets beyond names and rate is kept: its rolling rate, its request logging
+    (captured headers), and each kept collection's data asset and client id, so a re-run changes only what it
+    names."""
     if not collection.enabled:
         return None
     from azure.ai.ml.entities import DataCollector, DeploymentCollection
@@ -105,8 +110,45 @@ def data_collector(collection: Collection) -> Any:
     # said once in the docs instead (docs/data-capture.md)
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
 
-    collections = {name: DeploymentCollection(enabled="true") for name in collection.names}
-    return DataCollector(collections=collections, sampling_rate=collection.sampling_rate)
+    before = dict(getattr(existing, "collections", None) or {})
+    collections = {
+        name: DeploymentCollection(
+            enabled="true",
+            data=_data_asset(getattr(before.get(name), "data", None)),
+            client_id=getattr(before.get(name), "client_id", None),
+        )
+        for name in collection.names
+    }
+    return DataCollector(
+        collections=collections,
+        sampling_rate=collection.sampling_rate,
+        rolling_rate=getattr(existing, "rolling_rate", None),
+        request_logging=copy.deepcopy(getattr(existing, "request_logging", None)),
+    )
+
+
+def _data_asset(data: Any) -> Any:
+    """A collection's data asset as azure-ai-ml registers it on create (a DataAsset with a name and version): read
+    back, Azure answers its ARM id (dataId), which the SDK's registration cannot take (it reads .name)."""
+    if not isinstance(data, str):
+        return data
+    found = re.search(r"/data/([^/]+)/versions/([^/]+)$", data)
+    if not found:
+        return None  # not an asset id: the SDK registers its default asset for the collection
+    from azure.ai.ml.entities import DataAsset
+
+    return DataAsset(name=found.group(1), version=found.group(2))  # type: ignore[arg-type]
+
+
+def read_modes(deployment: Any, modes: dict[str, str]) -> Any:
+    """`deployment` with each collection's `enabled` read from the mode Azure answered, in any case: azure-ai-ml
+    1.35.2 reads a collection as on only for exactly "Enabled" (DeploymentCollection._from_rest_object) while it
+    sends "enabled" itself, so an echo of what it sent would read as off, and a re-run would switch collection off."""
+    collector = getattr(deployment, "data_collector", None)
+    for name, collection in (getattr(collector, "collections", None) or {}).items():
+        if name in modes:
+            collection.enabled = "true" if str(modes[name]).lower() == "enabled" else "false"
+    return deployment
 
 
 def azure_location(endpoint: str, deployment: str) -> str:

@@ -290,7 +290,7 @@ def apply(deployment: Any, requested: Requested, existing: Any | None) -> None:
     collection = requested.data_collection
     if collection is None:
         collection = capture.of_deployment(existing) if existing is not None else capture.OFF
-    deployment.data_collector = capture.data_collector(collection)
+    deployment.data_collector = capture.data_collector(collection, getattr(existing, "data_collector", None))
 
 
 def _egress(deployment: Any) -> str | None:

@@ -57,6 +57,36 @@ def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
 
 
+def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
+    """The deployment, or None when Azure answers 404, with each data collection read in the case Azure answered
+    (common.capture.read_modes). azure-ai-ml converts the answer in the same get; reading the generated operations'
+    answer first keeps the mode it drops. The local target's client answers entities already."""
+    from common import capture
+
+    operations = client.online_deployments
+    generated = getattr(operations, "_online_deployment", None)  # azure-ai-ml 1.35.2's REST operations
+    if generated is None:
+        return get_or_none(operations.get, name=name, endpoint_name=endpoint_name)
+    answer = get_or_none(
+        generated.get,
+        endpoint_name=endpoint_name,
+        deployment_name=name,
+        resource_group_name=operations._resource_group_name,
+        workspace_name=operations._workspace_name,
+        **operations._init_kwargs,
+    )
+    if answer is None:
+        return None
+    from azure.ai.ml.entities import OnlineDeployment
+
+    collector = getattr(answer.properties, "data_collector", None)
+    modes = {  # an enum member when Azure answers "Enabled", the string as answered otherwise ("enabled")
+        collection_name: str(enum_value(getattr(collection, "data_collection_mode", None)) or "")
+        for collection_name, collection in (getattr(collector, "collections", None) or {}).items()
+    }
+    return capture.read_modes(OnlineDeployment._from_rest_object(answer), modes)
+
+
 DEPLOYMENT_HEADER = "azureml-model-deployment"  # names one deployment, in requests and in Azure's answers
 
 

@@ -81,6 +81,50 @@ def test_an_update_without_the_flag_keeps_the_collection_and_none_turns_it_off(w
     assert second.body["properties"].get("dataCollector") is None
 
 
+WHOLE_COLLECTOR = {  # every field of the REST DataCollector (Workspace/OnlineDeployment/createOrUpdate examples)
+    "collections": {
+        "model_inputs": {
+            "dataCollectionMode": "Enabled",
+            "samplingRate": 0.5,
+            "dataId": f"{WORKSPACE_ID}/data/my-inputs/versions/2",
+            "clientId": "0f1e2d3c-aaaa-bbbb-cccc-111122223333",
+        }
+    },
+    "rollingRate": "Day",
+    "requestLogging": {"captureHeaders": ["x-user-region"]},
+}
+
+
+def test_a_plain_re_run_keeps_the_whole_data_collector(workspace, run_script):
+    """Before: only the names and the rate were rebuilt; the rolling rate, the captured headers, the custom data
+    asset and the client id were dropped by a re-run that changed nothing about collection."""
+    workspace.add_endpoint(ENDPOINT, {"diabetes-classify-blue-dp": 100})
+    workspace.deployments[(ENDPOINT, "diabetes-classify-blue-dp")]["properties"]["dataCollector"] = WHOLE_COLLECTOR
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 0, result.err
+    (put,) = workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}/deployments/diabetes-classify-blue-dp")
+    sent = put.body["properties"]["dataCollector"]
+    assert sent["rollingRate"] == "Day" and sent["requestLogging"] == {"captureHeaders": ["x-user-region"]}
+    kept = dict(WHOLE_COLLECTOR["collections"]["model_inputs"], dataCollectionMode="enabled")  # as azure-ai-ml sends
+    assert sent["collections"] == {"model_inputs": kept}
+
+
+def test_a_collection_azure_answers_in_lower_case_is_kept_on(workspace, run_script):
+    """azure-ai-ml 1.35.2 reads a collection as on only for exactly "Enabled" and sends "enabled" itself: an answer
+    that echoes it would read as off, and a plain re-run switched collection off (no dataCollector sent)."""
+    workspace.add_endpoint(ENDPOINT, {"diabetes-classify-blue-dp": 100})
+    echoed = {"collections": {"model_inputs": {"dataCollectionMode": "enabled", "samplingRate": 1.0}}}
+    workspace.deployments[(ENDPOINT, "diabetes-classify-blue-dp")]["properties"]["dataCollector"] = echoed
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 0, result.err
+    (put,) = workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}/deployments/diabetes-classify-blue-dp")
+    assert put.body["properties"]["dataCollector"]["collections"]["model_inputs"]["dataCollectionMode"] == "enabled"
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
