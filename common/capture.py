@@ -161,6 +161,24 @@ def partition(moment: float) -> str:
     return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y/%m/%d/%H")
 
 
+# The data collector's folder per rolling rate (the REST DataCollector.rollingRate: "If the rolling rate is hour, all
+# data will be collected in the blob path /yyyy/MM/dd/HH/. If it's day, ... /yyyy/MM/dd/"); Azure's default is Hour.
+# A Minute layout is read by its hour folder (its minute folders are under it): one listing per hour, not per minute.
+ROLLING_FOLDERS = {"year": "%Y", "month": "%Y/%m", "day": "%Y/%m/%d", "hour": "%Y/%m/%d/%H", "minute": "%Y/%m/%d/%H"}
+DEFAULT_ROLLING_RATE = "Hour"
+
+
+def folders(since: float, until: float, rolling_rate: Any) -> list[str]:
+    """The data collector's folders that hold records written from `since` to `until`, oldest first, for its
+    rolling rate (any case; None: Azure's default, Hour)."""
+    rate = getattr(rolling_rate, "value", rolling_rate) or DEFAULT_ROLLING_RATE  # an enum member, read back from Azure
+    layout = ROLLING_FOLDERS.get(str(rate).lower(), ROLLING_FOLDERS["hour"])
+    step = 3600 if "%H" in layout else 86400
+    moments = [*range(int(since // step * step), int(until) + 1, step), int(until)]
+    found = [datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime(layout) for moment in moments]
+    return list(dict.fromkeys(found))
+
+
 def hours(since: float, until: float) -> list[str]:
     """Every hour folder from `since` to `until`, oldest first."""
     start = int(since // 3600 * 3600)

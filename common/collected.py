@@ -2,9 +2,11 @@
 
 Local: the endpoint's folder (common/local/capture_files.py), the front door's live/shadow answer pairs among them
 (common/local/shadow_pairs.py), read from the owner's private local home: nothing serves them on the scoring port.
-Azure: the workspace's default datastore, read the way azure-ai-ml reads and writes its own blobs (artifact
-utilities: the datastore's account, container and credential, then azure-storage-blob's container client), listing
-each hour folder of the window under modelDataCollector/. Nothing is written on either target.
+Azure: the workspaceblobstore datastore, where azure-ai-ml points the data collector whatever the workspace's default
+datastore is (DEFAULT_MDC_PATH, azureml://datastores/workspaceblobstore/paths/modelDataCollector), read the way
+azure-ai-ml reads and writes its own blobs (artifact utilities: the datastore's account, container and credential,
+then azure-storage-blob's container client), listing each folder of the window under modelDataCollector/ in the
+layout of the deployment's rolling rate (common/capture.py: folders). Nothing is written on either target.
 """
 
 from __future__ import annotations
@@ -48,23 +50,26 @@ class LocalCollected:
         return list(capture_files.read_pairs(Path(self.where(shadow)), since, until, self.skipped))
 
 
+COLLECTOR_DATASTORE = "workspaceblobstore"  # azure-ai-ml 1.35.2, constants/_deployment.py: DEFAULT_MDC_PATH
+
+
 class AzureCollected:
     def __init__(self, client: Any, endpoint: Any) -> None:
         self.client, self.endpoint = client, endpoint
         self._container: Any = None
+        self._rolling_rates: dict[str, Any] = {}
         self.skipped: capture.Skipped[str] = capture.Skipped()
 
     def where(self, deployment: str) -> str:
         return capture.azure_location(self.endpoint.name, deployment)
 
     def container(self) -> Any:
-        """The default datastore's blob container, with the credential azure-ai-ml would use for it."""
+        """The collector's datastore's blob container, with the credential azure-ai-ml would use for it."""
         if self._container is None:
             from azure.ai.ml._artifacts._artifact_utilities import get_datastore_info
             from azure.ai.ml._utils._storage_utils import get_storage_client
 
-            default = self.client.datastores.get_default()
-            info = get_datastore_info(self.client.datastores, default.name)
+            info = get_datastore_info(self.client.datastores, COLLECTOR_DATASTORE)
             storage = get_storage_client(**info)
             self._container = storage.container_client
         return self._container
@@ -76,8 +81,8 @@ class AzureCollected:
         folder = f"{capture.AZURE_PREFIX}/{self.endpoint.name}/{deployment}/{collection}"
         try:
             container = self.container()
-            for hour in capture.hours(since, until):
-                for blob in container.list_blobs(name_starts_with=f"{folder}/{hour}/"):
+            for moment in capture.folders(since, until, self.rolling_rate(deployment)):
+                for blob in container.list_blobs(name_starts_with=f"{folder}/{moment}/"):
                     if not str(blob.name).endswith(".jsonl"):
                         continue
                     text = container.download_blob(blob.name).readall()
@@ -85,9 +90,19 @@ class AzureCollected:
         except HttpResponseError as error:
             reason = getattr(error, "reason", None) or str(error).splitlines()[0]
             raise CliError(
-                f"cannot read the collected data of {deployment!r} in the workspace's default datastore ({reason})"
+                f"cannot read the collected data of {deployment!r} in the {COLLECTOR_DATASTORE} datastore ({reason})"
             ) from None
         return found
+
+    def rolling_rate(self, deployment: str) -> Any:
+        """The deployment's data collector's rolling rate (None: Azure's default), read once per deployment."""
+        if deployment not in self._rolling_rates:
+            from common.operations import get_or_none
+
+            found = get_or_none(self.client.online_deployments.get, name=deployment, endpoint_name=self.endpoint.name)
+            collector = getattr(found, "data_collector", None)
+            self._rolling_rates[deployment] = getattr(collector, "rolling_rate", None)
+        return self._rolling_rates[deployment]
 
 
 def skipped_line(skipped: capture.Skipped[str]) -> str | None:

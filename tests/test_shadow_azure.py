@@ -182,6 +182,33 @@ def test_compare_joins_the_collected_outputs_on_the_correlation_id_and_writes_no
     assert any("modelDataCollector/diabetes-classify/green/model_outputs/" in r.query["prefix"][0] for r in listed)
 
 
+@pytest.mark.parametrize("rolling_rate", ["Minute", "Hour", "Day", "Month", "Year"])
+def test_compare_reads_workspaceblobstore_in_every_rolling_rates_layout(workspace, run_script, rolling_rate):
+    """Before: the workspace's default datastore was read (the collector writes to workspaceblobstore whatever the
+    default is), and only hour folders were listed: Day, Month and Year gave nothing, silently."""
+    workspace.default_datastore = "userdefault"
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    workspace.add_deployment(ENDPOINT, "green")
+    for name in ("blue", "green"):
+        collector = {**COLLECTING, "rollingRate": rolling_rate}
+        workspace.deployments[(ENDPOINT, name)]["properties"]["dataCollector"] = collector
+    ids = [f"request-{index}" for index in range(20)]
+    labels = [LABELS[index % 2] for index in range(20)]
+    now = time.time() - 60
+    workspace.add_collected(ENDPOINT, "blue", "model_outputs", outputs(ids, labels, now), rolling_rate)
+    workspace.add_collected(ENDPOINT, "green", "model_outputs", outputs(ids, labels, now), rolling_rate)
+
+    result = run_script(
+        manage_online_endpoint,
+        ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--output", "json"],
+    )
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["compared_rows"] == 20
+    read = [r.path for r in workspace.requests if r.method == "GET" and r.query.get("comp") == ["list"]]
+    assert read and not any("userdefault-container" in path for path in read)
+
+
 def test_compare_says_when_the_records_cannot_be_joined_and_compares_label_shares(workspace, run_script):
     workspace.add_endpoint(ENDPOINT, {"blue": 100})
     workspace.add_deployment(ENDPOINT, "green")

@@ -69,6 +69,9 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
     vm_sizes: list[dict[str, Any]] = field(default_factory=default_sizes)
     usages: list[dict[str, Any]] = field(default_factory=default_usages)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    # The workspace's default datastore: workspaceblobstore unless a test makes another one the default (a user
+    # may; the data collector still writes to workspaceblobstore, azure-ai-ml's DEFAULT_MDC_PATH)
+    default_datastore: str = "workspaceblobstore"
     requests: list[SeenRequest] = field(default_factory=list)
     failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
     deployment_outcome: str = "Succeeded"
@@ -103,15 +106,25 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
             )
         self.models[(name, version)] = _asset("models", name, version, properties)
 
-    def add_collected(self, endpoint: str, deployment: str, collection: str, records: list[dict[str, Any]]) -> None:
-        """What Azure's data collector would have written: JSON lines in the default datastore, under
-        modelDataCollector/ENDPOINT/DEPLOYMENT/COLLECTION/yyyy/MM/dd/HH/ by each record's time (ISO, UTC)."""
-        by_hour: dict[str, list[str]] = {}
+    def add_collected(
+        self,
+        endpoint: str,
+        deployment: str,
+        collection: str,
+        records: list[dict[str, Any]],
+        rolling_rate: str = "Hour",
+    ) -> None:
+        """What Azure's data collector would have written: JSON lines in workspaceblobstore, under
+        modelDataCollector/ENDPOINT/DEPLOYMENT/COLLECTION/ in the folders of the rolling rate (the REST spec's
+        DataCollector.rollingRate: Hour is yyyy/MM/dd/HH/, Day yyyy/MM/dd/; Minute, Month and Year alike) by each
+        record's time (ISO, UTC)."""
+        layout = {"Year": 4, "Month": 7, "Day": 10, "Hour": 13, "Minute": 16}[rolling_rate]
+        by_folder: dict[str, list[str]] = {}
         for record in records:
-            hour = record["time"][:13].replace("-", "/").replace("T", "/")
-            by_hour.setdefault(hour, []).append(json.dumps(record))
-        for hour, lines in by_hour.items():
-            path = f"{CONTAINER}/modelDataCollector/{endpoint}/{deployment}/{collection}/{hour}/instance-0.jsonl"
+            folder = record["time"][:layout].replace("-", "/").replace("T", "/").replace(":", "/")
+            by_folder.setdefault(folder, []).append(json.dumps(record))
+        for folder, lines in by_folder.items():
+            path = f"{CONTAINER}/modelDataCollector/{endpoint}/{deployment}/{collection}/{folder}/instance-0.jsonl"
             self.blobs[path] = ("\n".join(lines) + "\n").encode()
 
     def add_environment(self, name: str, version: str, conda_file: str | None = None) -> None:

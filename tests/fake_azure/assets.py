@@ -57,16 +57,20 @@ class AssetRoutes:
             "properties": {
                 "datastoreType": "AzureBlob",
                 "accountName": STORAGE_ACCOUNT,
-                "containerName": CONTAINER,
+                "containerName": CONTAINER if name == "workspaceblobstore" else f"{name}-container",
                 "endpoint": "core.windows.net",
                 "protocol": "https",
                 "credentials": {"credentialsType": "AccountKey"},
-                "isDefault": True,
+                "isDefault": name == self.default_datastore,
             },
         }
 
-    def _datastores(self, _request: SeenRequest) -> Reply:
-        return _ok({"value": [self._datastore_body("workspaceblobstore")]})
+    def _datastores(self, request: SeenRequest) -> Reply:
+        names = dict.fromkeys(["workspaceblobstore", self.default_datastore])
+        found = [self._datastore_body(name) for name in names]
+        if request.query.get("isDefault") == ["true"]:  # the list filter azure-ai-ml's get_default sends
+            found = [body for body in found if body["properties"]["isDefault"]]
+        return _ok({"value": found})
 
     def _datastore(self, _request: SeenRequest, name: str) -> Reply:
         return _ok(self._datastore_body(name))
