@@ -42,10 +42,10 @@ def _row(what: str, quota: capacity.Quota | None, needed: int) -> str:
 
 def run(client: Any, request: CapacityRequest) -> Result:
     try:
-        sizes, families, region = capacity.read(client, None)
+        sizes, quotas = capacity.read(client, None)
     except capacity.CapacityUnknown as reason:
         raise CliError(f"cannot read the region's VM sizes or the subscription's usage: {reason}") from None
-    found = capacity.plan(sizes, families, region, request.instance_type, request.instance_count)
+    found = capacity.plan(sizes, quotas, request.instance_type, request.instance_count)
     size, count = found.size, request.instance_count
     reserved = capacity.cores_for(count, size) // size.vcpus
     lines = [
@@ -55,6 +55,11 @@ def run(client: Any, request: CapacityRequest) -> Result:
         f"{size.vcpus} vCPUs = {found.needed}",
         f"  {'quota':34} {'in use':>7} {'limit':>7} {'free':>7} {'needed':>7}   enough",
         _row(f"family {size.family}", found.family, found.needed),
+        *(
+            [_row("the workspace's own family quota", found.workspace_family, found.needed)]
+            if found.workspace_family
+            else []
+        ),
         _row("region total", found.region, found.needed),
     ]
     short = found.shortfalls()

@@ -61,7 +61,7 @@ def instance_memory(client: Any, instance_type: str, local: bool) -> float | Non
     from common.skus import canonical
 
     try:
-        sizes, _families, _region = capacity.read(client, None)
+        sizes, _quotas = capacity.read(client, None)
     except capacity.CapacityUnknown:
         return None
     size = sizes.get(canonical(instance_type))

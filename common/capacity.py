@@ -54,6 +54,17 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class Quotas:
+    """The usages the capacity check reads: the subscription's dedicated cores per family key and the region's
+    total, and this workspace's own per family where it has one (a workspace can be given a quota of its own: the
+    Usage API lists it as a `workspaces/usages` entry under the workspace's id, Usage/list.json in the REST spec)."""
+
+    families: dict[str, Quota]
+    region: Quota | None
+    workspace: dict[str, Quota] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a deployment needs against what the subscription has, in cores."""
 
@@ -64,10 +75,15 @@ class Plan:
     family: Quota | None
     region: Quota | None
     notes: list[str] = field(default_factory=list)
+    workspace_family: Quota | None = None
 
     def shortfalls(self) -> list[str]:
         found = []
-        for what, quota in (("family " + self.size.family, self.family), ("region's total", self.region)):
+        for what, quota in (
+            ("family " + self.size.family, self.family),
+            ("the workspace's family " + self.size.family, self.workspace_family),
+            ("region's total", self.region),
+        ):
             if quota is not None and quota.limit >= 0 and self.needed > quota.free:
                 found.append(
                     f"{what}: needed {self.needed}, in use {quota.in_use}, limit {quota.limit} ({quota.free} free)"
@@ -86,6 +102,7 @@ class Plan:
             "held_instances": self.held_count,
             "cores_needed": self.needed,
             "family_quota": quota(self.family),
+            "workspace_family_quota": quota(self.workspace_family),
             "regional_quota": quota(self.region),
             "enough": not self.shortfalls(),
             "notes": self.notes,
@@ -133,10 +150,13 @@ def _family_key(text: str) -> str:
     return re.sub(r"[\s_]", "", text).lower()
 
 
-def quotas_of(entities: Any) -> tuple[dict[str, Quota], Quota | None]:
-    """The subscription's dedicated-core quotas by family key, and the region's total."""
+def quotas_of(entities: Any, workspace: str | None = None) -> Quotas:
+    """The subscription's dedicated-core quotas by family key and the region's total, and `workspace`'s own
+    (entries of type workspaces/usages whose id names it; the REST example spells the type workspace/usages too)."""
     families: dict[str, Quota] = {}
+    own: dict[str, Quota] = {}
     region = None
+    marker = f"/workspaces/{workspace}/usages/".lower() if workspace else None
     for entity in entities:
         name = _field(entity, "name", "name")
         label = str(name.get("value") if isinstance(name, dict) else getattr(name, "value", name) or "")
@@ -145,33 +165,41 @@ def quotas_of(entities: Any) -> tuple[dict[str, Quota], Quota | None]:
         quota = Quota(
             label, int(_field(entity, "currentValue", "current_value") or 0), -1 if limit is None else int(limit)
         )
+        dedicated = "dedicated" in label.lower()
         if label.lower() == REGIONAL_TOTAL:
             region = quota
-        elif kind.endswith("vmfamily/usages") and "dedicated" in label.lower():
+        elif kind.endswith("vmfamily/usages") and dedicated:
             families[_family_key(label)] = quota
-    return families, region
+        elif (
+            kind.endswith(("/workspaces/usages", "/workspace/usages"))
+            and dedicated
+            and marker
+            and marker in str(_field(entity, "id", "id") or "").lower()
+        ):
+            own[_family_key(label)] = quota
+    return Quotas(families, region, own)
 
 
-def read(client: Any, location: str | None) -> tuple[dict[str, Size], dict[str, Quota], Quota | None]:
-    """The region's sizes and the subscription's quotas: one read each; CapacityUnknown when either fails."""
+def read(client: Any, location: str | None) -> tuple[dict[str, Size], Quotas]:
+    """The region's sizes and the subscription's (and the workspace's) quotas: one read each; CapacityUnknown when
+    either fails."""
     from azure.core.exceptions import AzureError
 
     try:
         sizes = sizes_of(client.compute.list_sizes(location=location))
-        families, region = quotas_of(client.compute.list_usage(location=location))
+        quotas = quotas_of(client.compute.list_usage(location=location), getattr(client, "workspace_name", None))
     except AzureError as error:
         reason = getattr(error, "reason", None) or str(error).splitlines()[0]
         status = getattr(error, "status_code", None)
         raise CapacityUnknown(f"{status} {reason}" if status else reason) from None
     if not sizes:
         raise CapacityUnknown("the region reported no VM sizes")
-    return sizes, families, region
+    return sizes, quotas
 
 
 def plan(
     sizes: dict[str, Size],
-    families: dict[str, Quota],
-    region: Quota | None,
+    quotas: Quotas,
     instance_type: str,
     count: int,
     held: tuple[str, int] | None = None,
@@ -189,9 +217,10 @@ def plan(
         )
     held_count = held[1] if held and canonical(held[0]) == canonical(instance_type) else 0
     needed = max(0, cores_for(count, size) - (cores_for(held_count, size) if held_count else 0))
-    family = families.get(_family_key(size.family))
+    family = quotas.families.get(_family_key(size.family))
     notes = [] if family else [f"no usage reported for family {size.family}: only the region's total is checked"]
-    return Plan(size, count, held_count, needed, family, region, notes)
+    workspace_family = quotas.workspace.get(_family_key(size.family))
+    return Plan(size, count, held_count, needed, family, quotas.region, notes, workspace_family)
 
 
 def refuse_if_short(found: Plan) -> None:
@@ -216,19 +245,20 @@ def before_deploying(client: Any, instance_type: str, count: int, existing: Any 
         if canonical(held[0]) == canonical(instance_type) and count <= held[1]:
             return None  # the same size or smaller: it holds what it needs already
     try:
-        sizes, families, region = read(client, None)
+        sizes, quotas = read(client, None)
     except CapacityUnknown as reason:
         warn(
             f"capacity not checked (could not read the region's sizes or the subscription's usage: {reason}); "
             "deploying as asked"
         )
         return None
-    found = plan(sizes, families, region, instance_type, count, held)
+    found = plan(sizes, quotas, instance_type, count, held)
     refuse_if_short(found)
-    family = found.family
+    family, region, own = found.family, found.region, found.workspace_family
     progress(
         f"Capacity: {found.needed} cores needed for {count} x {found.size.name}; family {found.size.family} "
         + (f"{family.in_use}/{family.limit} in use" if family else "not reported")
+        + (f", the workspace's {own.in_use}/{own.limit}" if own else "")
         + (f", region {region.in_use}/{region.limit}" if region else "")
     )
     return found

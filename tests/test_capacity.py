@@ -5,6 +5,7 @@ failed read a warning; and the capacity verb."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -12,7 +13,7 @@ import create_online_deployment
 import manage_online_endpoint
 from common import capacity
 from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
-from tests.fake_azure.capacity import usage
+from tests.fake_azure.capacity import usage, workspace_usage
 from tests.seeds import DEPLOYMENT_SEED, with_flag, with_seed_assets
 
 ENDPOINT = "diabetes-classify"
@@ -53,6 +54,25 @@ def test_a_deployment_over_the_family_quota_is_refused_with_the_numbers_and_noth
     (line,) = result.err.strip().splitlines()[-1:]
     assert "family standardDSv2Family: needed 8, in use 0, limit 6 (6 free)" in line
     assert "https://ml.azure.com/quota" in line
+    assert workspace.writes() == []
+
+
+@pytest.mark.parametrize("spelled", ["workspaces", "workspace"])
+def test_the_workspaces_own_quota_counts_too_and_another_workspaces_does_not(workspace, run_script, spelled):
+    """Before: the workspace-level usage entries were ignored (a workspace can be given a quota of its own)."""
+    workspace.usages = [
+        usage(None, 0, 100),
+        usage("standardDSv2Family", 0, 100),
+        workspace_usage("another-workspace", "standardDSv2Family", 0, 4, spelled),  # not this one's: ignored
+        workspace_usage(WORKSPACE, "standardDSv2Family", 2, 6, spelled),
+    ]
+
+    result = run_script(create_online_deployment, DEPLOYMENT_SEED)
+
+    assert result.code == 7, result.err
+    line = result.err.strip().splitlines()[-1]
+    assert "the workspace's family standardDSv2Family: needed 8, in use 2, limit 6 (4 free)" in line
+    assert "family standardDSv2Family: needed 8, in use 0" not in line  # the subscription's family has room
     assert workspace.writes() == []
 
 
@@ -148,3 +168,20 @@ def test_the_capacity_verb_prints_the_plan_and_what_each_deployment_holds(worksp
         "free": 16,
     }
     assert workspace.writes() == []
+
+
+def test_the_capacity_verb_shows_the_workspaces_own_quota_when_reported(workspace, run_script):
+    workspace.usages = [*workspace.usages, workspace_usage(WORKSPACE, "standardDSv2Family", 2, 6)]
+    argv = ["capacity", "--instance_type", "Standard_DS3_v2", "--instance_count", "1"]
+
+    text = run_script(manage_online_endpoint, argv)
+    data = run_script(manage_online_endpoint, [*argv, "--output", "json"])
+
+    assert text.code == 0, text.err
+    assert re.search(r"^  the workspace's own family quota\s+2\s+6\s+4\s+8\s+NO$", text.out, re.M), text.out
+    assert json.loads(data.out)["workspace_family_quota"] == {
+        "name": "Standard DSv2 Family Cluster Dedicated vCPUs",
+        "in_use": 2,
+        "limit": 6,
+        "free": 4,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fake_azure.wire import SUBSCRIPTION, Reply, SeenRequest, _ok
+from tests.fake_azure.wire import RESOURCE_GROUP, SUBSCRIPTION, Reply, SeenRequest, _ok
 
 FAMILIES = {"standardDSv2Family": "DSv2", "standardFSv2Family": "FSv2", "standardDAv4Family": "DAv4"}
 
@@ -35,6 +35,24 @@ def usage(family: str | None, current: int, limit: int) -> dict[str, Any]:
     return {
         "id": f"/subscriptions/{SUBSCRIPTION}/usages{suffix}",
         "type": f"Microsoft.MachineLearningServices/{kind}/usages",
+        "currentValue": current,
+        "limit": limit,
+        "name": {"value": label, "localizedValue": label},
+        "unit": "Count",
+    }
+
+
+def workspace_usage(
+    workspace: str, family: str, current: int, limit: int, spelled: str = "workspaces"
+) -> dict[str, Any]:
+    """A workspace's own quota for a family, as the Usage/list.json example lists it: under the workspace's id, of
+    type Microsoft.MachineLearningServices/workspaces/usages (the example also spells it workspace/usages)."""
+    short = FAMILIES.get(family, family)
+    label = f"Standard {short} Family Cluster Dedicated vCPUs"
+    return {
+        "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{workspace}/usages/{label.replace(' ', '_')}",
+        "type": f"Microsoft.MachineLearningServices/{spelled}/usages",
         "currentValue": current,
         "limit": limit,
         "name": {"value": label, "localizedValue": label},
