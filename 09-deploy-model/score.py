@@ -37,6 +37,7 @@ import os
 import reprlib
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -83,7 +84,11 @@ max_rows: int | None = None  # from MAX_ROWS_PER_REQUEST, read by init()
 collectors: dict[str, Any] = {}  # the data collection's Collector per collection name, set by init()
 COLLECTION_VARIABLES = ("AZUREML_MDC_CONFIG_PATH", "AZUREML_MDC_ENABLED")  # what azureml-ai-monitoring reads
 COLLECTION_NAMES = ("model_inputs", "model_outputs")
-OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability"])
+# Each collected row carries its own id (the request id and the row's index), as the data collection guide advises:
+# Azure's collector batches requests sent close together into one record under one correlationid
+# (how-to-collect-production-data, "Data collector batching"), so only a column keeps rows and requests apart.
+ROW_ID = "correlationid"
+OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability", ROW_ID])
 COLLECTION_ERROR_LOG_SECONDS = 60.0
 class_labels: np.ndarray = LABEL_ARRAY  # the label of each of the model's classes, in predict_proba's column order
 positive_column: int | None = None  # predict_proba's column of "diabetic"
@@ -401,17 +406,24 @@ def _predict_collected(frame: pd.DataFrame) -> list[str]:
 
     def collect() -> None:
         context = request_context.correlation(id=request_id) if request_context and request_id else None
+        ids = _row_ids(request_id, len(frame))
         inputs = collectors.get("model_inputs")
         if inputs is not None:
-            context = _collect(inputs, frame, context)
+            context = _collect(inputs, frame.assign(**{ROW_ID: ids}), context)
         if outputs is not None and diabetic is not None:
-            table = np.empty((len(labels), 2), dtype=object)  # one block: a third of what a frame from a dict costs
-            table[:, 0], table[:, 1] = labels, diabetic
+            table = np.empty((len(labels), 3), dtype=object)  # one block: a third of what a frame from a dict costs
+            table[:, 0], table[:, 1], table[:, 2] = labels, diabetic, ids
             _collect(outputs, pd.DataFrame(table, columns=OUTPUT_COLUMNS, copy=False), context)
 
     if not _after_answer(collect):
         collect()
     return labels.tolist()
+
+
+def _row_ids(request_id: str, count: int) -> list[str]:
+    """Each row's id: the request's id (a new one outside a request) and the row's index, REQUEST-INDEX."""
+    base = request_id or uuid.uuid4().hex
+    return [f"{base}-{index}" for index in range(count)]
 
 
 def _request_id() -> str:

@@ -31,6 +31,10 @@ AZURE_PREFIX = "modelDataCollector"  # the blob folder Azure's data collector wr
 LOCAL_FOLDER = "data"  # the endpoint folder's subfolder the local collector writes under
 OUTPUT_LABEL = "label"
 OUTPUT_PROBABILITY = "diabetic_probability"
+# Each row's own id, a column of both collections (09-deploy-model/score.py: REQUEST-INDEX): Azure batches requests
+# sent close together into one record under one correlationid (how-to-collect-production-data, "Data collector
+# batching"); the guide's remedy is the id as a column of the logged DataFrame.
+ROW_ID = "correlationid"
 
 
 @dataclass(frozen=True)

@@ -261,11 +261,11 @@ def with_probabilities(pairs: Sequence[Pair], live: Mapping[str, Answer], shadow
 def gather(source: Any, live: str, shadow: str, since: float, until: float, *, local: bool) -> Comparison:
     """The comparison of `shadow` against `live` over the window, from a common/collected.py source: locally the
     front door's pairs (with the collected probabilities where both collect model_outputs) and any collected
-    requests of both it no longer holds; on Azure the collected model_outputs joined on the correlation id."""
-    live_outputs = outputs_by_correlation(source.records(live, "model_outputs", since, until))
-    shadow_outputs = outputs_by_correlation(source.records(shadow, "model_outputs", since, until))
+    requests of both it no longer holds; on Azure the collected rows paired row by row (common/row_pairing.py)."""
     notes: list[str] = []
     if local:
+        live_outputs = outputs_by_correlation(source.records(live, "model_outputs", since, until))
+        shadow_outputs = outputs_by_correlation(source.records(shadow, "model_outputs", since, until))
         recorded = front_door_pairs(source.pairs(shadow, since, until), live)
         pairs = with_probabilities(recorded, live_outputs, shadow_outputs)
         seen = {pair.request_id for pair in pairs}
@@ -275,18 +275,30 @@ def gather(source: Any, live: str, shadow: str, since: float, until: float, *, l
             "collected under one correlation id"
         )
         return compare(live, shadow, pairs, notes)
-    pairs = joined(live_outputs, shadow_outputs)
-    notes.append(
-        "Azure: the two deployments' collected model_outputs joined on the correlation id; errors and latency are "
-        "not in the collected data (see metrics)"
+    from common import row_pairing
+
+    live_rows = row_pairing.output_rows(
+        source.records(live, "model_outputs", since, until),
+        row_pairing.input_rows(source.records(live, "model_inputs", since, until)),
     )
-    if not pairs and (live_outputs or shadow_outputs):
-        live_rows, live_shares = label_shares(live_outputs.values())
-        shadow_rows, shadow_shares = label_shares(shadow_outputs.values())
+    shadow_rows = row_pairing.output_rows(
+        source.records(shadow, "model_outputs", since, until),
+        row_pairing.input_rows(source.records(shadow, "model_inputs", since, until)),
+    )
+    paired = row_pairing.pair(live_rows, shadow_rows)
+    pairs = paired.pairs
+    notes.append(
+        "Azure: the two deployments' collected rows, paired row by row (the collector batches requests into shared "
+        "records); errors and latency are not in the collected data (see metrics)"
+    )
+    notes.append(paired.line(live, shadow))
+    if not pairs and (live_rows or shadow_rows):
+        live_rows_count, live_shares = label_shares(row.answer for row in live_rows)
+        shadow_rows_count, shadow_shares = label_shares(row.answer for row in shadow_rows)
         shares = ", ".join(f"{label} {live_shares[label]:.1%} vs {shadow_shares[label]:.1%}" for label in LABELS)
         notes.append(
-            f"no correlation id is in both deployments' records ({len(live_outputs)} {live}, {len(shadow_outputs)} "
-            f"{shadow}): the requests cannot be joined, so label distributions are compared instead "
-            f"(live {live_rows} rows vs shadow {shadow_rows} rows): {shares}"
+            f"no row of {live} could be paired with one of {shadow}: the requests cannot be joined, so label "
+            f"distributions are compared instead (live {live_rows_count} rows vs shadow {shadow_rows_count} rows): "
+            f"{shares}"
         )
     return compare(live, shadow, pairs, notes)

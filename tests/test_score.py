@@ -334,6 +334,9 @@ def test_collected_outputs_carry_the_labels_and_probability_under_the_request_id
     (_, inputs, first), (_, outputs, second) = seen
     assert response.json == answers[0] == ["diabetic", "diabetic"]
     assert first == second == "request-7"
-    assert list(inputs.columns) == list(FEATURES) and len(inputs) == 2
+    # each row carries its own id, the request's and the row's index: Azure batches requests sent close together
+    # into one record under one correlationid (how-to-collect-production-data, "Data collector batching")
+    assert list(inputs.columns) == [*FEATURES, "correlationid"] and len(inputs) == 2
+    assert list(inputs["correlationid"]) == list(outputs["correlationid"]) == ["request-7-0", "request-7-1"]
     assert list(outputs["label"]) == answers[0]
     assert ((outputs["diabetic_probability"] > 0.5) & (outputs["diabetic_probability"] <= 1)).all()

@@ -209,6 +209,96 @@ def test_compare_reads_workspaceblobstore_in_every_rolling_rates_layout(workspac
     assert read and not any("userdefault-container" in path for path in read)
 
 
+def collected(kind: str, ids: list[str], rows: list[dict], moment: float, row_ids: bool) -> list[dict]:
+    """One record per request as score.py collects it (with its per-row id column when `row_ids`)."""
+    return [
+        {
+            "specversion": "1.0",
+            "id": f"{kind}-{index}",
+            "type": f"azureml.inference.{kind}",
+            "time": iso(moment),
+            "correlationid": request_id,
+            "data": [{**row, "correlationid": f"{request_id}-0"} if row_ids else row],
+        }
+        for index, (request_id, row) in enumerate(zip(ids, rows, strict=True))
+    ]
+
+
+def shadow_case(workspace, *, row_ids: bool, same_ids: bool, inputs: bool, batch: bool = True) -> list[str]:
+    """blue and green collected 24 requests of one row each, batched differently by each deployment's collector
+    (blue 3 by 3, green 2 by 2; one by one unless `batch`); green says diabetic on every 4th request. Blue's labels,
+    request by request."""
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    workspace.add_deployment(ENDPOINT, "green")
+    now = time.time() - 60
+    rng = random.Random(11)
+    features = [{name: rng.randint(0, 200) for name in FEATURES} for _ in range(24)]  # distinct input rows
+    blue_labels = [rng.choice(LABELS) for _ in features]
+    green_labels = [label if index % 4 else LABELS[1] for index, label in enumerate(blue_labels)]
+    blue_ids = [f"request-{index}" for index in range(24)]
+    green_ids = blue_ids if same_ids else [f"mirrored-{index}" for index in range(24)]
+    sizes = (3, 2) if batch else (1, 1)
+    for name, ids, labels, size in (
+        ("blue", blue_ids, blue_labels, sizes[0]),
+        ("green", green_ids, green_labels, sizes[1]),
+    ):
+        rows = [{"label": label, "diabetic_probability": 0.9 if label == LABELS[1] else 0.2} for label in labels]
+        made = collected("model_outputs", ids, rows, now, row_ids)
+        workspace.add_collected(ENDPOINT, name, "model_outputs", workspace.batched(made, [size] * 24))
+        if inputs:
+            made = collected("model_inputs", ids, features, now, row_ids)
+            workspace.add_collected(ENDPOINT, name, "model_inputs", workspace.batched(made, [size] * 24))
+    return blue_labels
+
+
+def compare_json(run_script) -> dict:
+    result = run_script(
+        manage_online_endpoint,
+        ["compare", "--endpoint_name", ENDPOINT, "--deployment_name", "green", "--output", "json"],
+    )
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_compare_pairs_batched_records_row_by_row_on_the_row_id_column(workspace, run_script):
+    """Before: records were joined on their correlationid; batched differently on each side, the joined records
+    held other requests' rows (or were skipped), and the agreement was computed from mispaired rows."""
+    blue = shadow_case(workspace, row_ids=True, same_ids=True, inputs=False)
+
+    found = compare_json(run_script)
+
+    assert found["compared_rows"] == 24
+    assert found["agreeing_rows"] == sum(1 for index, label in enumerate(blue) if index % 4 or label == LABELS[1])
+    assert "rows paired on their correlationid column: 24; by the content of their input row: 0" in found["notes"][1]
+
+
+@pytest.mark.parametrize(
+    ("row_ids", "batch"),
+    [(True, True), (False, False)],
+    ids=["mirrored copies under other request ids", "older records without the column, one request each"],
+)
+def test_rows_whose_ids_do_not_pair_are_paired_by_their_input_rows(workspace, run_script, row_ids, batch):
+    """Each row's input row is found by its own id (the column, or a one-row record's id); rows with the same
+    inputs are paired."""
+    blue = shadow_case(workspace, row_ids=row_ids, same_ids=False, inputs=True, batch=batch)
+
+    found = compare_json(run_script)
+
+    assert found["compared_rows"] == 24
+    assert found["agreeing_rows"] == sum(1 for index, label in enumerate(blue) if index % 4 or label == LABELS[1])
+    assert "on their correlationid column: 0; by the content of their input row: 24; not paired: 0" in found["notes"][1]
+
+
+def test_batched_records_without_ids_or_inputs_are_never_paired_by_position(workspace, run_script):
+    shadow_case(workspace, row_ids=False, same_ids=True, inputs=False)
+
+    found = compare_json(run_script)
+
+    assert found["compared_rows"] == 0  # batched rows have no id of their own: nothing is guessed
+    assert "not paired: 24 of blue, 24 of green" in found["notes"][1]
+    assert any("label distributions are compared instead" in note for note in found["notes"])
+
+
 def test_compare_says_when_the_records_cannot_be_joined_and_compares_label_shares(workspace, run_script):
     workspace.add_endpoint(ENDPOINT, {"blue": 100})
     workspace.add_deployment(ENDPOINT, "green")

@@ -134,7 +134,9 @@ def test_compare_reports_the_agreement_the_test_computes_itself(target, models, 
     assert sum(sum(row.values()) for row in found["table"].values()) == len(mirrored)
     # the collected records are exactly the requests: every id one the front door answered, with its row
     assert set(mirrored) <= set(sent)
-    assert all(list(mirrored[i][0].values()) == pytest.approx(sent[i]) for i in mirrored)
+    features = {i: {k: v for k, v in mirrored[i][0].items() if k != "correlationid"} for i in mirrored}
+    assert all(list(features[i].values()) == pytest.approx(sent[i]) for i in mirrored)
+    assert all(mirrored[i][0]["correlationid"] == f"{i}-0" for i in mirrored)  # each row's own id: REQUEST-INDEX
     blue_inputs = collected(target, "blue", "model_inputs")
     assert set(blue_inputs) <= set(sent)
     assert 0.2 * REQUESTS < len(blue_inputs) < 0.8 * REQUESTS  # sampling 0.5: 80 expected, far outside noise

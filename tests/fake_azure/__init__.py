@@ -127,6 +127,21 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
             path = f"{CONTAINER}/modelDataCollector/{endpoint}/{deployment}/{collection}/{folder}/instance-0.jsonl"
             self.blobs[path] = ("\n".join(lines) + "\n").encode()
 
+    @staticmethod
+    def batched(records: list[dict[str, Any]], sizes: list[int]) -> list[dict[str, Any]]:
+        """`records` (one per request) as Azure's collector writes requests sent close together: consecutive ones
+        merged into one record whose `data` holds all their rows, under the first one's id and correlationid
+        (how-to-collect-production-data, "Data collector batching": its example is two requests' rows in one
+        record with one correlationid). `sizes` are the requests per record, in turn."""
+        merged, start = [], 0
+        for size in sizes:
+            group = records[start : start + size]
+            if not group:
+                break
+            merged.append({**group[0], "data": [row for record in group for row in record["data"]]})
+            start += size
+        return merged
+
     def add_environment(self, name: str, version: str, conda_file: str | None = None) -> None:
         properties = {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
         if conda_file is not None:
