@@ -19,6 +19,7 @@ import copy
 import datetime
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -272,7 +273,7 @@ def _timed(
         moment = record_time(record) if isinstance(record, dict) else None
         if moment is None:
             counted["line not a record"] += 1
-        elif since <= moment <= until:
+        elif math.floor(since) <= moment <= until:  # Azure stamps whole seconds: a window's first second is in it
             yield record
 
 

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 PROBE_TIMEOUT_SECONDS = 30.0
 SHADOW_MIRROR_PERCENT = 50  # Azure's most: the most compared requests in a bake
+# Azure's collector writes to workspaceblobstore some time after a request (its lag is not documented): the gate
+# reads the bake's collected rows again until two reads agree, for at most this long, before it judges.
+COLLECTED_WAIT_SECONDS = 300.0
+COLLECTED_POLL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,10 @@ class Rollout:
             f"{split.mirror[self.deployment]}%; baking {self.bake_seconds:g} s{self._probing}"
         )
         started, ended = self._bake()
-        found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=self.target.local)
+        if self.target.local:  # the front door's pairs are in their files within a flush
+            found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=True)
+        else:
+            found = self._collected_comparison(gate, started, ended)
         self.shadow_comparison = found
         crossed = []
         if found.rows < self.limits.min_requests:
@@ -323,6 +330,31 @@ class Rollout:
                 details="\n".join(traffic.change_lines(split, restored)),
             )
         return split
+
+    def _collected_comparison(self, gate: Any, started: float, ended: float) -> Any:
+        """On Azure, the bake's comparison once its collected rows have arrived: read every COLLECTED_POLL_SECONDS
+        until two reads find the same rows (and some), for at most COLLECTED_WAIT_SECONDS, said as it goes."""
+        from common import shadow
+
+        self.report(
+            f"[{_clock_text(self.clock())}] shadow bake: waiting up to {COLLECTED_WAIT_SECONDS:g} s for the bake's "
+            "collected rows (Azure's collector writes them to workspaceblobstore with a delay)"
+        )
+        deadline = self.clock() + COLLECTED_WAIT_SECONDS
+        found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=False)
+        while self.clock() < deadline:
+            self.sleep(min(COLLECTED_POLL_SECONDS, max(0.0, deadline - self.clock())))
+            again = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=False)
+            settled = again.rows == found.rows and again.rows > 0
+            found = again
+            if settled:
+                break
+        else:
+            self.report(
+                f"[{_clock_text(self.clock())}] shadow bake: the collected rows did not settle within "
+                f"{COLLECTED_WAIT_SECONDS:g} s; judging the {found.rows} there are"
+            )
+        return found
 
     def _unless_changed(
         self, expected: traffic.Split, target: traffic.Split

@@ -251,6 +251,55 @@ def test_a_rollout_waits_for_late_metrics_instead_of_judging_no_data(azure_endpo
     assert len([r for r in reads if r.query["metricnames"] == ["RequestsPerMinute"]]) >= 3 * 2 + 2
 
 
+def test_the_shadow_gate_waits_for_the_bakes_collected_rows_to_arrive(azure_endpoint, run_script, monkeypatch):
+    """Azure's collector writes with a delay: before, the gate read the blobs right after its bake and judged what
+    was there (nothing yet: 'too few to judge'). Now it reads again until two reads agree, bounded and said."""
+    import time
+
+    from common import rollout
+    from tests.test_shadow_azure import COLLECTING, collected
+
+    monkeypatch.setattr(rollout, "COLLECTED_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(rollout, "COLLECTED_WAIT_SECONDS", 20.0)  # a bound the test never reaches when it passes
+    azure_endpoint.monitor = {"green": GOOD}
+    for name in ("blue", "green"):
+        azure_endpoint.deployments[("diabetes-classify", name)]["properties"]["dataCollector"] = COLLECTING
+
+    bake_ended: list[float] = []
+
+    def collector_writes_late(listing: int) -> None:
+        if listing == 1:  # the gate's first read comes right after the bake
+            bake_ended.append(time.time())
+        if listing == 5:  # the first reads (two deployments, both collections) found nothing: it arrives now
+            ids = [f"request-{index}" for index in range(30)]
+            rows = [{"label": "not-diabetic", "diabetic_probability": 0.2}] * 30
+            for name in ("blue", "green"):
+                made = collected("model_outputs", ids, rows, bake_ended[0] - 0.5, row_ids=True)
+                azure_endpoint.add_collected("diabetes-classify", name, "model_outputs", made)
+
+    azure_endpoint.before_blob_list.append(collector_writes_late)
+
+    result = manage(
+        run_script,
+        "rollout",
+        "--deployment_name",
+        "green",
+        "--steps",
+        "100",
+        "--bake_seconds",
+        "1",
+        "--max_disagreement_percent",
+        "0",
+        "--min_requests",
+        "10",
+    )
+
+    assert result.code == 0, result.err
+    said = result.out + result.err
+    assert "waiting up to 20 s for the bake's collected rows" in said
+    assert "shadow bake: 30 rows compared with blue, disagreement 0.0% -> ok" in said
+
+
 def test_a_rollout_with_too_few_requests_is_rolled_back(azure_endpoint, run_script):
     azure_endpoint.monitor = {"green": {"2xx": 5.0, "p50": 1.0, "p95": 2.0, "p99": 3.0}}
 

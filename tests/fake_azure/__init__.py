@@ -88,6 +88,9 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
     # another writer: run after the endpoint's Nth GET is answered (between a command's read and its write), and after
     # each endpoint PUT is kept (a write landing right after the command's own)
     after_endpoint_get: dict[int, Callable[[], None]] = field(default_factory=dict)
+    # called before each blob listing with its number (1, 2, ...): a test's collector that writes late
+    before_blob_list: list[Callable[[int], None]] = field(default_factory=list)
+    blob_lists: int = 0
     after_endpoint_put: Callable[[str], None] | None = None
     endpoint_gets: int = 0
 

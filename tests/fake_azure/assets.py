@@ -105,6 +105,9 @@ class AssetRoutes:
         return 201, headers, ""
 
     def _list_blobs(self, request: SeenRequest, container: str) -> Reply:
+        self.blob_lists += 1
+        for hook in self.before_blob_list:
+            hook(self.blob_lists)
         prefix = container + "/" + request.query.get("prefix", [""])[0]
         names = "".join(
             f"<Blob><Name>{p.split('/', 1)[1]}</Name><Properties><Content-Length>{len(content)}</Content-Length>"
