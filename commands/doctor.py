@@ -29,6 +29,8 @@ def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagno
     error = f"provisioning state {state}"
     if properties.get("health_reason"):
         error += f"; {properties['health_reason']}"
+    if not request.target.local and state != "Succeeded":
+        error += f"; {last_failed_write(client, deployment)}"
     logs = {}
     for container in CONTAINERS:
         try:
@@ -45,6 +47,17 @@ def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagno
     settings = deployment_settings.in_force(deployment)
     settings["instance_type"] = str(deployment.instance_type)
     return diagnosis.Evidence(error=error, logs=logs, settings=settings)
+
+
+def last_failed_write(client: Any, deployment: Any) -> str:
+    """On Azure, the error of the deployment's last failed write from the activity log (its GET has none)."""
+    from common import activity_log
+
+    try:
+        found = activity_log.failed_write(client, str(deployment.id))
+    except Exception as failure:  # no permission to read it, throttling: the doctor goes on with the logs
+        return f"the activity log could not be read ({str(failure).splitlines()[0] if str(failure) else failure!r})"
+    return f"last failed write (activity log): {found}" if found else "no failed write in the activity log"
 
 
 def is_healthy(deployment: Any) -> bool:

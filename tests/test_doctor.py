@@ -319,6 +319,39 @@ def test_a_failed_azure_deployment_names_its_cause(workspace, run_script):
     assert "doctor: module missing from the environment: the environment lacks lightgbm" in result.err
 
 
+def test_the_doctor_asked_later_reads_the_failed_writes_error_from_the_activity_log(workspace, run_script):
+    """A deployment's GET carries no error: before, a doctor asked after the failed create saw only "provisioning
+    state Failed" and the error-only causes (quota here) never matched."""
+    workspace.deployment_outcome = "Failed"
+    workspace.deployment_error = ("OutOfQuota", CPU_QUOTA.partition(": ")[2])
+    assert run_script(create_online_deployment, DEPLOYMENT_SEED).code == 4
+    workspace.deployment_outcome, workspace.deployment_error = "Succeeded", ("", "")
+
+    result = run_script(
+        manage_online_endpoint,
+        [
+            "doctor",
+            "--endpoint_name",
+            "diabetes-classify",
+            "--deployment_name",
+            "diabetes-classify-blue-dp",
+            "--output",
+            "json",
+        ],
+    )
+
+    assert result.code == 0, result.err
+    found = json.loads(result.out)
+    assert "last failed write (activity log): DeploymentFailed: Deployment failed.; OutOfQuota:" in found["state"]
+    assert [c["cause"] for c in found["causes"]] == ["quota"]
+    assert "lacks cores for this size" in found["causes"][0]["fix"]
+    (read,) = workspace.sent("GET", r"/subscriptions/[^/]+/providers/Microsoft.Insights/eventtypes/management/values")
+    assert (
+        "resourceUri eq '" in read.query["$filter"][0]
+        and "/deployments/diabetes-classify-blue-dp'" in read.query["$filter"][0]
+    )
+
+
 def test_the_doctor_verb_reads_both_containers_and_writes_nothing(workspace, run_script):
     workspace.add_deployment("diabetes-classify", "blue")
     workspace.storage_logs = "Error: model path does not exist (BlobNotFound)"

@@ -88,6 +88,8 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
     # another writer: run after the endpoint's Nth GET is answered (between a command's read and its write), and after
     # each endpoint PUT is kept (a write landing right after the command's own)
     after_endpoint_get: dict[int, Callable[[], None]] = field(default_factory=dict)
+    # the subscription's activity log (Azure Monitor): a failed deployment write adds its event, as Azure does
+    activity_log: list[dict[str, Any]] = field(default_factory=list)
     # called before each blob listing with its number (1, 2, ...): a test's collector that writes late
     before_blob_list: list[Callable[[int], None]] = field(default_factory=list)
     blob_lists: int = 0
@@ -262,6 +264,11 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
             ("GET", OPERATIONS_PREFIX + f"/locations/{name}/mfeOperationsStatus/{name}", self._operation),
             ("GET", OPERATIONS_PREFIX + f"/locations/{name}/vmSizes", self._vm_sizes),
             ("GET", OPERATIONS_PREFIX + f"/locations/{name}/usages", self._usages),
+            (
+                "GET",
+                f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Insights/eventtypes/management/values",
+                self._activity_events,
+            ),
             ("GET", "/([^/]+/.+)", self._get_blob),
             ("HEAD", "/([^/]+/.+)", self._get_blob),
             ("PUT", "/([^/]+/.+)", self._put_blob),

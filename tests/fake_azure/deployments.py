@@ -64,6 +64,12 @@ class DeploymentRoutes:
     def _put_deployment(self, request: SeenRequest, endpoint: str, name: str) -> Reply:
         state = "Updating" if (endpoint, name) in self.deployments else "Creating"
         self.deployments[(endpoint, name)] = self._deployment_resource(endpoint, name, request.body, state)
+        if self.deployment_outcome == "Failed":  # Azure logs the failed write with its error (the GET has none)
+            code, message = self.deployment_error
+            resource_id = self.deployments[(endpoint, name)]["id"]
+            self.activity_log.append(
+                self.failed_write_event(resource_id, code or "DeploymentFailed", message or "failed")
+            )
         return self._accepted(
             self.deployments[(endpoint, name)], self.deployment_outcome, kind="od", error=self.deployment_error
         )

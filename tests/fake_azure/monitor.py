@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import re
+import uuid
+from typing import Any
+
 from tests.fake_azure.wire import (
     AUTOSCALE_PREFIX,
     WORKSPACE_ID,
@@ -14,6 +20,50 @@ from tests.fake_azure.wire import (
 
 class MonitorRoutes:
     """Routes of FakeAzureML (tests/fake_azure/__init__.py), on its state."""
+
+    # ---- the activity log ----------------------------------------------------------------------------------
+
+    def failed_write_event(self, resource_id: str, code: str, message: str) -> dict[str, Any]:
+        """The Administrative event of a failed write, in the shape of the REST spec's example
+        (monitor 2015-04-01, GetActivityLogsFiltered.json), its status Failed and properties.statusMessage the ARM
+        error as JSON (Azure Monitor's activity log schema: statusMessage)."""
+        status_message = {
+            "status": "Failed",
+            "error": {
+                "code": "DeploymentFailed",
+                "message": "Deployment failed.",
+                "details": [{"code": code, "message": message}],
+            },
+        }
+        operation = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write"
+        event_id = str(uuid.uuid4())
+        return {
+            "caller": "user@contoso.com",
+            "correlationId": str(uuid.uuid4()),
+            "description": "",
+            "eventDataId": event_id,
+            "eventName": {"value": "EndRequest", "localizedValue": "End request"},
+            "category": {"value": "Administrative", "localizedValue": "Administrative"},
+            "id": f"{resource_id}/events/{event_id}/ticks/638680000000000000",
+            "level": "Error",
+            "resourceGroupName": resource_id.split("/")[4],
+            "resourceProviderName": {"value": "Microsoft.MachineLearningServices"},
+            "resourceId": resource_id,
+            "operationId": str(uuid.uuid4()),
+            "operationName": {"value": operation, "localizedValue": "Create or update online deployment"},
+            "properties": {"statusCode": "BadRequest", "statusMessage": json.dumps(status_message)},
+            "status": {"value": "Failed", "localizedValue": "Failed"},
+            "subStatus": {"value": "", "localizedValue": ""},
+            "eventTimestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "submissionTimestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "subscriptionId": resource_id.split("/")[2],
+        }
+
+    def _activity_events(self, request: SeenRequest) -> Reply:
+        """The events whose resource the $filter names (resourceUri eq '...'), newest first."""
+        wanted = re.search(r"resourceUri eq '([^']+)'", request.query.get("$filter", [""])[0])
+        found = [e for e in self.activity_log if wanted and e["resourceId"].lower() == wanted.group(1).lower()]
+        return _ok({"value": sorted(found, key=lambda e: e["eventTimestamp"], reverse=True)})
 
     # ---- Azure Monitor -------------------------------------------------------------------------------------
 
