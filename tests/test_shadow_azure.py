@@ -328,11 +328,17 @@ def test_drift_reads_the_collected_inputs_and_the_models_training_distribution(w
             "type": "azureml.inference.model_inputs",
             "time": iso(now),
             "correlationid": f"c{index}",
-            "data": [{name: rng.gauss(130 if name == "BMI" else 100, 10) for name in FEATURES}],
+            "data": [
+                {
+                    **{name: rng.gauss(130 if name == "BMI" else 100, 10) for name in FEATURES},
+                    "correlationid": f"c{index}-0",  # score.py's row id: not a feature
+                }
+            ],
         }
         for index in range(300)
     ]
-    workspace.add_collected(ENDPOINT, "blue", "model_inputs", records)
+    # as Azure's collector writes them: requests sent close together batched into shared records
+    workspace.add_collected(ENDPOINT, "blue", "model_inputs", workspace.batched(records, [1, 4, 7, 2] * 75))
 
     result = run_script(
         manage_online_endpoint, ["drift", "--endpoint_name", ENDPOINT, "--deployment_name", "blue", "--output", "json"]
