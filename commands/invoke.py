@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from commands import client_for_args
+from commands.shared import SAMPLE_REQUEST
 from commands.target import of
 from common import scoring, validation
 from common.cli import (
@@ -24,8 +25,6 @@ from common.cli import (
     new_parser,
     output,
 )
-
-SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 
 
 def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespace:

@@ -16,7 +16,6 @@ from common.cli import add_flag, progress
 from common.errors import CliError, UsageError
 from common.operations import DEPLOYMENT_HEADER
 
-PROBE_TIMEOUT_SECONDS = 30.0
 PROGRESS_SECONDS = 2.0
 
 
@@ -56,7 +55,7 @@ def send(uri: str, headers: dict[str, str], request: ProbeRequest) -> collection
     answered: collections.Counter[str] = collections.Counter()
     progress(f"Sending {request.requests} requests to {uri} ...")
     last_progress = time.monotonic()
-    with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
+    with httpx.Client(timeout=scoring.PROBE_TIMEOUT_SECONDS) as http:
         for sent in range(1, request.requests + 1):
             if time.monotonic() - last_progress >= PROGRESS_SECONDS:
                 progress(f"  {sent - 1}/{request.requests} answered")

@@ -15,7 +15,13 @@ from common.errors import UsageError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--set", nargs="+", metavar="DEPLOYMENT=PERCENT", dest="assignments", help="live shares")
-    add_flag(parser, "--mirror", nargs="+", metavar="DEPLOYMENT=PERCENT", help="mirror share (at most 50), or none")
+    add_flag(
+        parser,
+        "--mirror",
+        nargs="+",
+        metavar="DEPLOYMENT=PERCENT",
+        help=f"mirror share (at most {traffic.MAX_MIRROR_PERCENT}), or none",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,15 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from common import history, traffic
+from common import history, scoring, traffic
 from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
 from common.metrics import DeploymentFigures, Figures, requests_text
 
 if TYPE_CHECKING:
     from common.target import Target
 
-PROBE_TIMEOUT_SECONDS = 30.0
-SHADOW_MIRROR_PERCENT = 50  # Azure's most: the most compared requests in a bake
 # Azure's collector writes to workspaceblobstore some time after a request (its lag is not documented): the gate
 # reads the bake's collected rows again until two reads agree, for at most this long, before it judges.
 COLLECTED_WAIT_SECONDS = 300.0
@@ -55,7 +53,8 @@ def shadow_split(before: traffic.Split, deployment: str) -> traffic.Split:
             f"--max_disagreement_percent mirrors {deployment!r} for its bake, but {others[0]!r} takes the mirror "
             "traffic (Azure allows one mirror deployment): clear it first with traffic --mirror none"
         )
-    return traffic.Split(before.live, {deployment: before.mirror.get(deployment, SHADOW_MIRROR_PERCENT)})
+    # its own mirror share, else Azure's most: the most compared requests a bake can have
+    return traffic.Split(before.live, {deployment: before.mirror.get(deployment, traffic.MAX_MIRROR_PERCENT)})
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ class Prober:
         import httpx
 
         started = clock()
-        with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as http:
+        with httpx.Client(timeout=scoring.PROBE_TIMEOUT_SECONDS) as http:
             for sent in range(self.count):
                 due = started + seconds * sent / self.count
                 if clock() < due:

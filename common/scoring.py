@@ -67,6 +67,7 @@ def request_headers(client: Any, endpoint_name: str, deployment: str | None = No
 
 
 INVOKE_HINTED = (404, 408, 424, 429)
+PROBE_TIMEOUT_SECONDS = 30.0  # how long a probe request (the probe verb, a rollout's --probe_requests) may take
 
 
 def refusal(status: int, headers: Any, text: str, target: Target) -> ScoringRefused:

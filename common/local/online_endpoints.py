@@ -195,8 +195,8 @@ class LocalEndpoints:
                 raise refused(f"traffic names deployment {target!r}, which endpoint {name!r} does not have", 400)
         if sum(traffic.values()) > 100:
             raise refused(f"traffic of endpoint {name!r} sums to {sum(traffic.values())}%; at most 100%", 400)
-        if len(mirror) > 1 or any(share > 50 for share in mirror.values()):
-            raise refused("mirror traffic goes to one deployment, at most 50%", 400)
+        if len(mirror) > 1 or any(share > traffic.MAX_MIRROR_PERCENT for share in mirror.values()):
+            raise refused(f"mirror traffic goes to one deployment, at most {traffic.MAX_MIRROR_PERCENT}%", 400)
         if set(mirror) & set(traffic):
             raise refused(
                 f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic", 400
