@@ -23,6 +23,8 @@ from common.errors import UsageError
 from common.operations import enum_value
 
 REQUEST_TIMEOUT_MS_MAX = 180_000  # Azure's documented maximum
+AZURE_REQUEST_TIMEOUT_MS = 5000  # request_settings.request_timeout_ms when a deployment sets none (YAML reference)
+AZURE_MAX_CONCURRENT_REQUESTS = 1  # request_settings.max_concurrent_requests_per_instance's default (the same)
 AZURE_PROBE_DEFAULTS = {
     "initial_delay": 10,
     "period": 10,
@@ -59,7 +61,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         parser,
         "--request_timeout_ms",
         type=int,
-        help=f"scoring timeout, 1-{REQUEST_TIMEOUT_MS_MAX} ms (Azure's default 5000; default: the current value)",
+        help=f"scoring timeout, 1-{REQUEST_TIMEOUT_MS_MAX} ms (Azure's default {AZURE_REQUEST_TIMEOUT_MS}; "
+        "default: the current value)",
     )
     add_flag(
         parser,
@@ -321,8 +324,8 @@ def in_force(deployment: Any) -> dict[str, Any]:
 
 def describe(settings: dict[str, Any]) -> str:
     """One line: request timeout and concurrency, probes, variables (names only: values may be secrets), switches."""
-    timeout = settings["request_timeout_ms"] or 5000
-    concurrency = settings["max_concurrent_requests_per_instance"] or 1
+    timeout = settings["request_timeout_ms"] or AZURE_REQUEST_TIMEOUT_MS
+    concurrency = settings["max_concurrent_requests_per_instance"] or AZURE_MAX_CONCURRENT_REQUESTS
     parts = [f"timeout {timeout} ms", f"{concurrency} concurrent/instance"]
     for name in PROBES:
         probe = settings[name]

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from common.azure_errors import QUOTA_PAGE
+from common.deployment_settings import AZURE_PROBE_DEFAULTS, AZURE_REQUEST_TIMEOUT_MS
 
 if TYPE_CHECKING:
     from common.diagnosis import Evidence
@@ -32,13 +33,7 @@ def init_seconds(log: str) -> float | None:
 
 def probe_fix(match: re.Match[str], evidence: Evidence) -> str:
     kind = "readiness_probe" if "readiness" in match.group(0).lower() else "liveness_probe"
-    probe = {
-        "initial_delay": 10,
-        "period": 10,
-        "timeout": 2,
-        "failure_threshold": 30,
-        **evidence.settings.get(kind, {}),
-    }
+    probe = {**AZURE_PROBE_DEFAULTS, **evidence.settings.get(kind, {})}
     seconds = init_seconds(evidence.logs.get("inference-server", ""))
     took = f"init() took {seconds:.0f} s in the log" if seconds is not None else "init() time not found in the log"
     delay = max(int(probe["initial_delay"]), int((seconds or 0) + 30))
@@ -69,7 +64,7 @@ def timeout_fix(match: re.Match[str], evidence: Evidence) -> str:
 
 
 def scoringtimeout_fix(match: re.Match[str], evidence: Evidence) -> str:
-    configured = evidence.settings.get("request_timeout_ms") or 5000
+    configured = evidence.settings.get("request_timeout_ms") or AZURE_REQUEST_TIMEOUT_MS
     return (
         f"the inference server stopped run() at its own limit, SCORING_TIMEOUT_MS ({match.group(1)} ms; not the "
         f"endpoint's request_timeout_ms, {configured} ms): make run() faster, or raise it with "
