@@ -27,6 +27,7 @@ from common.operations import exception_line
 
 VERSION = r"\d+(?:\.\d+)*(?:\.?[a-z]+\d*)?"  # 1.9.1, 1.3rc1, 1.6.dev0: never a sentence's closing period
 SOURCES = ("error", "inference-server", "storage-initializer")
+OUT_OF_MEMORY = "out of memory"  # the cause whose fix needs the instance's memory (the doctor reads it then)
 
 
 @dataclass
@@ -115,7 +116,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
-        "out of memory",
+        OUT_OF_MEMORY,
         re.compile(r"(?i)(OOMKilled|exit code:? ?137|exited with code 137|out of memory)[^\n]*"),
         oom_fix,
     ),
