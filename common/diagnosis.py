@@ -23,11 +23,33 @@ from common.diagnosis_fixes import (
     scoringtimeout_fix,
     timeout_fix,
 )
-from common.operations import exception_line
 
 VERSION = r"\d+(?:\.\d+)*(?:\.?[a-z]+\d*)?"  # 1.9.1, 1.3rc1, 1.6.dev0: never a sentence's closing period
 SOURCES = ("error", "inference-server", "storage-initializer")
 OUT_OF_MEMORY = "out of memory"  # the cause whose fix needs the instance's memory (the doctor reads it then)
+
+
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit)(?:: .*)?$")
+SERVER_WRAPPERS = ("azureml_inference_server_http.", "gunicorn.")
+
+
+CHAINED_TRACEBACK = ("The above exception was the direct cause", "During handling of the above exception")
+
+
+def exception_line(log: str) -> str | None:
+    """The exception the log's last traceback ends in: the first one that is not the server's own wrapper around it
+    (a failed init() is re-raised as the server's UserScriptException, after the user's real error). Earlier
+    tracebacks are not the failure: the server also logs errors it recovers from."""
+    lines = log.splitlines()
+    start = 0
+    for index, line in enumerate(lines):
+        if "Traceback (most recent call last)" in line:
+            before = next((text.strip() for text in reversed(lines[:index]) if text.strip()), "")
+            if not before.startswith(CHAINED_TRACEBACK):
+                start = index
+    found = [line.strip() for line in lines[start:] if EXCEPTION_LINE.match(line.strip())]
+    own = [line for line in found if not line.startswith(SERVER_WRAPPERS)]
+    return (own or found or [None])[0]
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -246,27 +245,6 @@ def _warn_if_overwritten(client: Any, name: str, written: dict[str, Any], target
 
 
 LOG_TAIL_LINES = 50
-EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit)(?:: .*)?$")
-SERVER_WRAPPERS = ("azureml_inference_server_http.", "gunicorn.")
-
-
-CHAINED_TRACEBACK = ("The above exception was the direct cause", "During handling of the above exception")
-
-
-def exception_line(log: str) -> str | None:
-    """The exception the log's last traceback ends in: the first one that is not the server's own wrapper around it
-    (a failed init() is re-raised as the server's UserScriptException, after the user's real error). Earlier
-    tracebacks are not the failure: the server also logs errors it recovers from."""
-    lines = log.splitlines()
-    start = 0
-    for index, line in enumerate(lines):
-        if "Traceback (most recent call last)" in line:
-            before = next((text.strip() for text in reversed(lines[:index]) if text.strip()), "")
-            if not before.startswith(CHAINED_TRACEBACK):
-                start = index
-    found = [line.strip() for line in lines[start:] if EXCEPTION_LINE.match(line.strip())]
-    own = [line for line in found if not line.startswith(SERVER_WRAPPERS)]
-    return (own or found or [None])[0]
 
 
 def failure_details(
@@ -280,7 +258,7 @@ def failure_details(
         logs = client.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
     except Exception as error:  # the logs are a courtesy; never let fetching them hide the real failure
         logs = f"(could not fetch the deployment logs: {type(error).__name__}: {error})"
-    cause = exception_line(str(logs))
+    cause = diagnosis.exception_line(str(logs))
     findings = diagnosis.diagnose(diagnosis.Evidence(error=reason, logs={"inference-server": str(logs)}))
     return "\n".join(
         [

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.diagnosis import exception_line
 from common.local import capture_files, processes, upstream
 from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SEGMENT_BYTES_VARIABLE, SOURCE_VARIABLE
 from common.local.inference_server import LAUNCHER_EXIT_CODE, LAUNCHER_MARK
 from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
 from common.local.state import HOME_VARIABLE
-from common.operations import exception_line
 
 log = logging.getLogger("frontdoor")
 

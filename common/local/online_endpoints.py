@@ -37,6 +37,7 @@ from common.local.state import (
     write_json,
 )
 from common.target import Target
+from common.traffic import MAX_MIRROR_PERCENT
 
 RECORD_REPAIR_SECONDS = 3.0  # a running front door rewrites its record every 2 s (supervisor.RECORDS_REFRESH_SECONDS)
 
@@ -195,8 +196,8 @@ class LocalEndpoints:
                 raise refused(f"traffic names deployment {target!r}, which endpoint {name!r} does not have", 400)
         if sum(traffic.values()) > 100:
             raise refused(f"traffic of endpoint {name!r} sums to {sum(traffic.values())}%; at most 100%", 400)
-        if len(mirror) > 1 or any(share > traffic.MAX_MIRROR_PERCENT for share in mirror.values()):
-            raise refused(f"mirror traffic goes to one deployment, at most {traffic.MAX_MIRROR_PERCENT}%", 400)
+        if len(mirror) > 1 or any(share > MAX_MIRROR_PERCENT for share in mirror.values()):
+            raise refused(f"mirror traffic goes to one deployment, at most {MAX_MIRROR_PERCENT}%", 400)
         if set(mirror) & set(traffic):
             raise refused(
                 f"deployment {next(iter(set(mirror) & set(traffic)))!r} cannot take live and mirror traffic", 400
