@@ -60,14 +60,15 @@ def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
     """The deployment, or None when Azure answers 404, with each data collection read in the case Azure answered
     (common.capture.read_modes). azure-ai-ml converts the answer in the same get; reading the generated operations'
     answer first keeps the mode it drops. The local target's client answers entities already."""
+    from azure.ai.ml.operations import OnlineDeploymentOperations
+
     from common import capture
 
     operations = client.online_deployments
-    generated = getattr(operations, "_online_deployment", None)  # azure-ai-ml 1.35.2's REST operations
-    if generated is None:
+    if not isinstance(operations, OnlineDeploymentOperations):  # the local target's, a test's stand-in
         return get_or_none(operations.get, name=name, endpoint_name=endpoint_name)
     answer = get_or_none(
-        generated.get,
+        operations._online_deployment.get,  # azure-ai-ml 1.35.2's generated REST operations: the answer as sent
         endpoint_name=endpoint_name,
         deployment_name=name,
         resource_group_name=operations._resource_group_name,
