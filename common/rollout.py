@@ -343,6 +343,7 @@ class Rollout:
         found = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=False)
         while self.clock() < deadline:
             self.sleep(min(COLLECTED_POLL_SECONDS, max(0.0, deadline - self.clock())))
+            gate.source.skipped.clear()  # each read counts what it skips afresh: the last read's count is said
             again = shadow.gather(gate.source, gate.live, self.deployment, started, ended, local=False)
             settled = again.rows == found.rows and again.rows > 0
             found = again
