@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from common.pins import pinned_versions, requirement_pins
+from tests.pins import pinned_versions, requirement_pins
 from tests.conftest import ROOT
 
 SHARED = ("scikit-learn", "joblib", "pandas", "numpy", "orjson", "azureml-inference-server-http")
