@@ -26,14 +26,7 @@ from common.assets import (
     resolve_environment,
     resolve_model,
 )
-from common.azure_errors import (
-    is_azure_error,
-    is_quota_error,
-    is_transient,
-    quota_hint,
-    service_message,
-    translate,
-)
+from common.azure_errors import operation_failure, translate
 from common.cli import (
     configure_logging,
     emit,
@@ -157,14 +150,15 @@ def deploy_then_move_traffic(
     try:
         result = wait_with_progress(poller, f"deployment {name}", check, timeout=request.timeout_minutes * 60)
     except Exception as error:
-        if not is_azure_error(error) or getattr(error, "status_code", None) in (401, 403):
+        failure = operation_failure(error)
+        if failure is None:
             raise
-        if is_transient(error):  # asking after the deployment failed, not the deployment: it may well succeed
+        kind, reason = failure
+        if kind == "lost":  # asking after the deployment failed, not the deployment: it may well succeed
             raise CliError(
-                f"lost track of deployment {name} ({service_message(error)}): its state is unknown and it may still "
-                f"succeed; check it with: {check}; traffic was not changed"
+                f"lost track of deployment {name} ({reason}): its state is unknown and it may still succeed; check "
+                f"it with: {check}; traffic was not changed"
             ) from None
-        reason = service_message(error) + (f"; {quota_hint(error)}" if is_quota_error(error) else "")
         raise deployment_failed(client, name, endpoint_name, reason, delete_command(request)) from None
     state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":

@@ -136,6 +136,18 @@ def quota_hint(error: BaseException) -> str:
     return f"{what}: {suggestion}request more quota at {QUOTA_PAGE}"
 
 
+def operation_failure(error: BaseException) -> tuple[str, str] | None:
+    """How an error raised while waiting on a long-running operation reads: ("lost", message) when asking after it
+    failed for a while (the operation's state is unknown: it may still succeed), ("failed", reason) when the
+    operation itself failed (a quota error with what to do), None when it is not Azure's or is the credential's
+    (translate's general rule applies)."""
+    if not is_azure_error(error) or getattr(error, "status_code", None) in (401, 403):
+        return None
+    if is_transient(error):
+        return "lost", service_message(error)
+    return "failed", service_message(error) + (f"; {quota_hint(error)}" if is_quota_error(error) else "")
+
+
 def translate(error: BaseException, show_verb: str = "the show command") -> CliError | None:
     """A CliError for an Azure SDK exception, or None when the exception is not Azure's. `show_verb` names the
     command that shows an endpoint (the commands layer knows it)."""

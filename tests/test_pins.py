@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.pins import pinned_versions, requirement_pins
 from tests.conftest import ROOT
+from tests.pins import pinned_versions, requirement_pins
 
 SHARED = ("scikit-learn", "joblib", "pandas", "numpy", "orjson", "azureml-inference-server-http")
 
