@@ -5,11 +5,13 @@ a tmpfs cannot be mounted)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +90,38 @@ def test_a_full_disk_stops_no_restart_and_every_command_says_so_in_one_line(tmp_
 
         answers = {name: setup.score(deployment=name).text for name in ("blue", "green")}
         assert wait_until(both_answer, 15), (answers, setup.status("blue"), setup.status("green"))
+
+
+def test_capture_on_a_full_disk_never_fails_a_request_and_keeps_whole_records(tmp_path, model_dir, run_script):
+    """A whole local target on a full disk, collecting every request: the requests are answered, the records that
+    could not be written are counted (show), and once there is room again collection goes on with whole records
+    only (every line of every file parses: nothing half-written, nothing glued)."""
+    from common.local import capture_files
+
+    with small_disk(tmp_path / "disk") as disk, local_target(disk / "home", ENDPOINT, model_dir) as setup:
+        argv = [*setup.deployment_args("blue", 100), "--data_collection", "model_inputs,model_outputs"]
+        assert run_script(create_online_deployment, argv).code == 0
+        assert setup.score().status_code == 200
+        filler = fill(disk)
+
+        answered = [setup.score().status_code for _ in range(40)]  # each collected request finds the disk full
+        filler.unlink()
+        assert answered == [200] * 40
+        assert wait_until(lambda: setup.score().status_code == 200, 10)
+
+        def dropped() -> int:
+            shown = run_script(
+                manage_online_endpoint, ["show", "--local", "--endpoint_name", ENDPOINT, "--output", "json"]
+            )
+            blue = next(d for d in json.loads(shown.out)["deployments"] if d["name"] == "blue")
+            return int(blue.get("dropped_records", 0))
+
+        assert wait_until(lambda: dropped() > 0, 20), "no dropped record was counted"
+        for _ in range(10):
+            assert setup.score().status_code == 200
+        folder = setup.store.capture_dir(ENDPOINT, "blue")
+        written = folder / "model_inputs"
+        assert wait_until(lambda: any(written.rglob("*.jsonl")), 10)
+        skipped: collections.Counter[str] = collections.Counter()
+        records = list(capture_files.read(folder, "model_inputs", time.time() - 3600, time.time() + 60, skipped))
+        assert records and not skipped, skipped  # whole lines only
