@@ -90,9 +90,9 @@ def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str |
     from pathlib import Path
 
     from common import capture, collected
-    from common.operations import get_or_none
+    from common.operations import get_deployment
 
-    deployment = get_or_none(client.online_deployments.get, name=name, endpoint_name=request.endpoint_name)
+    deployment = get_deployment(client, name, request.endpoint_name)
     endpoint = client.online_endpoints.get(request.endpoint_name)
     where = collected.source(client, endpoint, target=request.target).where(name)
     if request.target.local:

@@ -15,6 +15,7 @@ from commands.shared import add_deployment_flag, deployment_states, endpoint_or_
 from common import capture, collected, drift, references, validation
 from common.cli import add_flag
 from common.errors import CliError, UsageError
+from common.operations import get_deployment
 from common.training import LABELS, METADATA_FILE
 
 MAX_MINUTES = 7 * 24 * 60
@@ -95,7 +96,9 @@ def _from_metadata(folder: Path, model: str) -> dict[str, Any]:
 def run(client: Any, request: DriftRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
-    deployment = client.online_deployments.get(request.deployment_name, request.endpoint_name)
+    name, endpoint_name = request.deployment_name, request.endpoint_name
+    # None: gone since it was listed; the SDK's own get then says so, as for every command
+    deployment = get_deployment(client, name, endpoint_name) or client.online_deployments.get(name, endpoint_name)
     until = time.time()
     since, shortened = capture.window_since(deployment, until - request.minutes * 60, request.include_previous)
     source = collected.source(client, endpoint, target=request.target)

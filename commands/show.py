@@ -8,7 +8,7 @@ from typing import Any
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from common import capture, deployment_settings, traffic
-from common.operations import public_network_access, state_name
+from common.operations import public_network_access, state_name, with_answered_modes
 
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
 NAME_COLUMN = 24
@@ -24,7 +24,8 @@ def validate(args: argparse.Namespace) -> Request:
 
 def run(client: Any, request: Request) -> Result:
     endpoint = endpoint_or_fail(client, request)
-    deployments = [_deployment(d, endpoint) for d in client.online_deployments.list(request.endpoint_name)]
+    listed = client.online_deployments.list(request.endpoint_name)
+    deployments = [_deployment(with_answered_modes(client, d), endpoint) for d in listed]
     data = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,

@@ -87,6 +87,18 @@ def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
     return capture.read_modes(OnlineDeployment._from_rest_object(answer), modes)
 
 
+def with_answered_modes(client: Any, deployment: Any) -> Any:
+    """A listed deployment whose collections all read as off read again with get_deployment: azure-ai-ml's list
+    converts the modes the way its get does (an answered "enabled" reads as off). Others are returned as they are:
+    one more read only where the SDK's reading may be wrong."""
+    from common import capture
+
+    collections = getattr(getattr(deployment, "data_collector", None), "collections", None)
+    if not collections or capture.of_deployment(deployment).enabled:
+        return deployment
+    return get_deployment(client, deployment.name, deployment.endpoint_name) or deployment
+
+
 DEPLOYMENT_HEADER = "azureml-model-deployment"  # names one deployment, in requests and in Azure's answers
 
 

@@ -152,6 +152,22 @@ def test_show_says_what_is_collected_and_where(workspace, run_script):
     assert f"    data collection: model_inputs -> {where}" in result.out.splitlines()
 
 
+def test_show_and_drift_read_a_collection_azure_answers_in_lower_case_as_on(workspace, run_script):
+    """azure-ai-ml reads only "Enabled" as on: show said nothing was collected, and drift said it collects nothing."""
+    workspace.add_endpoint(ENDPOINT, {"blue": 100})
+    echoed = {"collections": {"model_inputs": {"dataCollectionMode": "enabled", "samplingRate": 1.0}}}
+    workspace.deployments[(ENDPOINT, "blue")]["properties"]["dataCollector"] = echoed
+
+    shown = run_script(manage_online_endpoint, ["show", "--endpoint_name", ENDPOINT])
+    drifted = run_script(manage_online_endpoint, ["drift", "--endpoint_name", ENDPOINT, "--deployment_name", "blue"])
+
+    assert shown.code == 0, shown.err
+    where = f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{ENDPOINT}/blue/"
+    assert f"    data collection: model_inputs -> {where}" in shown.out.splitlines()
+    assert "too few collected rows" in drifted.out + drifted.err
+    assert "it collects nothing" not in drifted.out + drifted.err
+
+
 def test_compare_joins_the_collected_outputs_on_the_correlation_id_and_writes_nothing(workspace, run_script):
     workspace.add_endpoint(ENDPOINT, {"blue": 100})
     workspace.add_deployment(ENDPOINT, "green")
