@@ -92,11 +92,11 @@ def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str |
     from common import capture, collected
     from common.operations import get_deployment
 
-    deployment = get_deployment(client, name, request.endpoint_name)
     endpoint = client.online_endpoints.get(request.endpoint_name)
     where = collected.source(client, endpoint, target=request.target).where(name)
-    if request.target.local:
+    if request.target.local:  # its folder says it: no need to ask what the deployment collects
         return where if Path(where).is_dir() and any(Path(where).iterdir()) else None
+    deployment = get_deployment(client, name, request.endpoint_name)
     return where if deployment is not None and capture.of_deployment(deployment).enabled else None
 
 

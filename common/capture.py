@@ -157,13 +157,9 @@ def read_modes(deployment: Any, modes: dict[str, str]) -> Any:
 
 
 def azure_location(endpoint: str, deployment: str) -> str:
-    """Where Azure's data collector writes a deployment's collections: the workspace's default blob datastore."""
+    """Where Azure's data collector writes a deployment's collections: workspaceblobstore, whatever the workspace's
+    default datastore is (azure-ai-ml's DEFAULT_MDC_PATH)."""
     return f"azureml://datastores/workspaceblobstore/paths/{AZURE_PREFIX}/{endpoint}/{deployment}/"
-
-
-def partition(moment: float) -> str:
-    """The hour folder a record written at `moment` (epoch seconds) goes in: yyyy/MM/dd/HH, UTC, as Azure's."""
-    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y/%m/%d/%H")
 
 
 # The data collector's folder per rolling rate (the REST DataCollector.rollingRate: "If the rolling rate is hour, all
@@ -173,21 +169,25 @@ ROLLING_FOLDERS = {"year": "%Y", "month": "%Y/%m", "day": "%Y/%m/%d", "hour": "%
 DEFAULT_ROLLING_RATE = "Hour"
 
 
+def partition(moment: float) -> str:
+    """The hour folder a record written at `moment` (epoch seconds) goes in: yyyy/MM/dd/HH, UTC, as Azure's."""
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime(ROLLING_FOLDERS["hour"])
+
+
 def folders(since: float, until: float, rolling_rate: Any) -> list[str]:
     """The data collector's folders that hold records written from `since` to `until`, oldest first, for its
     rolling rate (any case; None: Azure's default, Hour)."""
     rate = getattr(rolling_rate, "value", rolling_rate) or DEFAULT_ROLLING_RATE  # an enum member, read back from Azure
     layout = ROLLING_FOLDERS.get(str(rate).lower(), ROLLING_FOLDERS["hour"])
-    step = 3600 if "%H" in layout else 86400
-    moments = [*range(int(since // step * step), int(until) + 1, step), int(until)]
+    step = 3600 if "%H" in layout else 86400  # from `since`'s hour (day) on: `until`'s is among them
+    moments = range(int(since // step * step), int(until) + 1, step)
     found = [datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime(layout) for moment in moments]
     return list(dict.fromkeys(found))
 
 
 def hours(since: float, until: float) -> list[str]:
-    """Every hour folder from `since` to `until`, oldest first."""
-    start = int(since // 3600 * 3600)
-    return [partition(hour) for hour in range(start, int(until) + 1, 3600)]
+    """Every hour folder from `since` to `until`, oldest first (the local collector's layout: Azure's default)."""
+    return folders(since, until, DEFAULT_ROLLING_RATE)
 
 
 def created_at(deployment: Any) -> float | None:

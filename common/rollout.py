@@ -231,19 +231,19 @@ class Rollout:
                     f" -> {verdict.text()}"
                 )
                 if not verdict.passed:
-                    restored = self._restore(before, self.recorded)
+                    restored = self._restore(before)
                     raise RolledBack(
                         f"rollout of {self.deployment} rolled back at {label} ({self.deployment}={percent}%): "
                         + "; ".join(verdict.crossed),
                         details="\n".join(traffic.change_lines(split, restored)),
                     )
         except KeyboardInterrupt:
-            self._interrupted(before, self.recorded)
+            self._interrupted(before)
         except (RolledBack, ChangedMeanwhile):
             raise
         except CliError as error:
             if error.exit_code == EXIT_INTERRUPTED:
-                self._interrupted(before, self.recorded)
+                self._interrupted(before)
             raise self._restored_after(error, before) from None
         except Exception as error:  # whatever failed mid-rollout (a comparison, a metrics read): the split goes back
             raise self._restored_after(CliError(f"{type(error).__name__}: {error}"), before) from error
@@ -255,7 +255,7 @@ class Rollout:
         if not self.recorded:
             return error
         try:
-            restored = self._restore(before, True)
+            restored = self._restore(before)
         except Exception as failure:  # said beside the first failure, which stays the one reported
             note = f"; restoring the split from before it failed too ({failure}): {self.target.verb('rollback')}"
         else:
@@ -323,7 +323,7 @@ class Rollout:
             f"{figure} -> {verdict.text()}"
         )
         if not verdict.passed:
-            restored = self._restore(before, True)
+            restored = self._restore(before)
             raise RolledBack(
                 f"rollout of {self.deployment} stopped before its first live step: " + "; ".join(verdict.crossed),
                 details="\n".join(traffic.change_lines(split, restored)),
@@ -370,11 +370,11 @@ class Rollout:
 
         return decide
 
-    def _restore(self, before: traffic.Split, recorded: bool) -> traffic.Split:
+    def _restore(self, before: traffic.Split) -> traffic.Split:
         """Back to the split from before the rollout, taking the rollout's entry out of the history again."""
         self.report(f"Restoring the split from before the rollout: {before.describe()}")
         latest = history.entries(self.client.online_endpoints.get(self.endpoint_name).tags)
-        if recorded and latest and latest[0].change == self.change and latest[0].before == before:
+        if self.recorded and latest and latest[0].change == self.change and latest[0].before == before:
             deployments = {d.name for d in self.client.online_deployments.list(self.endpoint_name)}
             _, after, _ = history.roll_back(self.client, self.endpoint_name, deployments, target=self.target)
             return after
@@ -383,8 +383,8 @@ class Rollout:
         )
         return after
 
-    def _interrupted(self, before: traffic.Split, recorded: bool) -> None:
-        restored = self._restore(before, recorded)
+    def _interrupted(self, before: traffic.Split) -> None:
+        restored = self._restore(before)
         raise CliError(
             f"interrupted: the rollout of {self.deployment} stopped and the split from before it is restored "
             f"({restored.describe()})",

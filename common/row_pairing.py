@@ -84,6 +84,13 @@ def output_rows(records: Iterable[dict[str, Any]], inputs: dict[str, tuple[tuple
     return found
 
 
+def collected_rows(source: Any, deployment: str, since: float, until: float) -> list[Row]:
+    """A deployment's collected output rows of the window, each with its input row where model_inputs has it, from
+    a common/collected.py source."""
+    inputs = input_rows(source.records(deployment, "model_inputs", since, until))
+    return output_rows(source.records(deployment, "model_outputs", since, until), inputs)
+
+
 def pair(live: Sequence[Row], shadow: Sequence[Row]) -> Paired:
     """Rows paired on their ids first, then by their input rows' content; the rest counted."""
     shadow_by_id = {row.row_id: row for row in shadow if row.row_id is not None}

@@ -277,14 +277,8 @@ def gather(source: Any, live: str, shadow: str, since: float, until: float, *, l
         return compare(live, shadow, pairs, notes)
     from common import row_pairing
 
-    live_rows = row_pairing.output_rows(
-        source.records(live, "model_outputs", since, until),
-        row_pairing.input_rows(source.records(live, "model_inputs", since, until)),
-    )
-    shadow_rows = row_pairing.output_rows(
-        source.records(shadow, "model_outputs", since, until),
-        row_pairing.input_rows(source.records(shadow, "model_inputs", since, until)),
-    )
+    live_rows = row_pairing.collected_rows(source, live, since, until)
+    shadow_rows = row_pairing.collected_rows(source, shadow, since, until)
     paired = row_pairing.pair(live_rows, shadow_rows)
     pairs = paired.pairs
     notes.append(

@@ -16,7 +16,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +77,27 @@ def read(
 ) -> Iterator[dict[str, Any]]:
     """The records of one collection of a deployment's folder written from `since` to `until`; what is left out
     (files that are not regular files, unreadable files, lines that are not records) counted in `skipped`."""
-    for path in _hour_files(folder / collection, since, until):
-        with _opened(path, skipped) as handle:
-            if handle is not None:
-                yield from capture.records(handle, since, until, skipped)
+    return _read(folder / collection, since, until, skipped, capture.records)
 
 
 def read_pairs(
     folder: Path, since: float, until: float, skipped: capture.Skipped[str] | None = None
 ) -> Iterator[dict[str, Any]]:
     """The front door's answer pairs of the shadow whose folder this is, from `since` to `until`."""
-    for path in _hour_files(folder / PAIRS, since, until):
+    return _read(folder / PAIRS, since, until, skipped, capture.pair_records)
+
+
+def _read(
+    folder: Path,
+    since: float,
+    until: float,
+    skipped: capture.Skipped[str] | None,
+    parse: Callable[..., Iterator[dict[str, Any]]],
+) -> Iterator[dict[str, Any]]:
+    for path in _hour_files(folder, since, until):
         with _opened(path, skipped) as handle:
             if handle is not None:
-                yield from capture.pair_records(handle, since, until, skipped)
+                yield from parse(handle, since, until, skipped)
 
 
 def _hour_files(folder: Path, since: float, until: float) -> Iterator[Path]:
