@@ -69,8 +69,9 @@ READER = (  # what compare and drift do: read a deployment's collected records b
     "import pathlib, sys, time; sys.path.insert(0, sys.argv[1]); from common.local import capture_files\n"
     "folder, end = pathlib.Path(sys.argv[2]), time.time() + float(sys.argv[3])\n"
     "while time.time() < end:\n"
-    "    for collection in ('model_inputs', 'model_outputs', 'mirror_pairs'):\n"
+    "    for collection in ('model_inputs', 'model_outputs'):\n"
     "        list(capture_files.read(folder, collection, time.time() - 3600, time.time()))\n"
+    "    list(capture_files.read_pairs(folder, time.time() - 3600, time.time()))\n"
 )
 
 
