@@ -147,6 +147,45 @@ def frontdoor_process(home: Path) -> psutil.Process:
     return psutil.Process(int(read_json(LocalStore(home).frontdoor_file(ENDPOINT))["pid"]))
 
 
+def deployment_socket(home: Path) -> Path:
+    """The Unix socket the front door reaches the measured deployment on."""
+    from common.local.state import LocalStore
+
+    sockets = [path for path in LocalStore(home).sockets(ENDPOINT) if f"-{DEPLOYMENT}-" in path.name]
+    if len(sockets) != 1:
+        raise RuntimeError(f"expected one socket of {DEPLOYMENT!r}, found {sockets}")
+    return sockets[0]
+
+
+@contextlib.contextmanager
+def bare_proxy(deployment: Path, log: Path) -> Iterator[Target]:
+    """The control: the front door's hop with none of its work (benchmarks/bare_proxy.py) on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = ROOT / "benchmarks" / "bare_proxy.py"
+    argv = [sys.executable, str(script), "--port", str(port), "--socket", str(deployment)]
+    with log.open("w") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    target = Target(f"http://127.0.0.1:{port}/score", {"Content-Type": "application/json"})
+    try:
+        wait_until_listening(port, process, log)
+        yield target
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the process for port {port} did not start; see {log}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def direct_server(spec: dict[str, Any], log: Path) -> Iterator[Target]:
     """The deployment's server once more, with the same code, model and worker count, on 127.0.0.1."""
@@ -295,7 +334,8 @@ def print_cells(cells: list[Cell], generator: str) -> None:
         print(f"{connections:11d} {overhead:16.3f} {ratio:16.1%}  {target}")
 
 
-ROUND_PATHS = ("direct", "front door", "named", "collecting")  # one round: each measured once, in this order
+# one round: each measured once, in this order; "bare proxy" is the control (the hop without the front door's work)
+ROUND_PATHS = ("direct", "bare proxy", "front door", "named", "collecting")
 
 
 def print_overhead(cells: list[Cell]) -> None:
@@ -313,9 +353,12 @@ def print_overhead(cells: list[Cell]) -> None:
         ("front door - direct, capture off", "front door", "direct", TARGETS["overhead_ms"]),
         ("front door - direct, capture on", "collecting", "direct", TARGETS["overhead_capture_ms"]),
         ("capture's own cost (collecting - named)", "collecting", "named", TARGETS["capture_ms"]),
+        ("the hop alone (bare proxy - direct)", "bare proxy", "direct", None),
+        ("the front door's own work (- bare proxy)", "front door", "bare proxy", None),
     ):
         overhead = statistics.median(r[path] - r[base] for r in p50)
-        print(f"  {label:40} {overhead:7.3f} ms; target < {target} ms: {verdict(overhead < target)}")
+        judged = f"; target < {target} ms: {verdict(overhead < target)}" if target is not None else ""
+        print(f"  {label:40} {overhead:7.3f} ms{judged}")
 
 
 @contextlib.contextmanager
@@ -423,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         with (
             local_endpoint(home) as (front, spec, named, collecting, twin),
             direct_server(spec, home / "direct.log") as direct,
+            bare_proxy(deployment_socket(home), home / "bare-proxy.log") as bare,
         ):
             memory = memory_phase(home, front, args.requests, args.oversized)
             cells: list[Cell] = []
@@ -434,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  measured {path} with {connections} connections", flush=True)
             memory.append(("after the HTTP cells", frontdoor_process(home).memory_info().rss / 1024 / 1024, ""))
             round_cells = []
-            round_targets = dict(zip(ROUND_PATHS, (direct, front, named, collecting), strict=True))
+            round_targets = dict(zip(ROUND_PATHS, (direct, bare, front, named, collecting), strict=True))
             for _round in range(args.overhead_rounds):  # alternated: a busy machine's drift falls on all alike
                 for path, target in round_targets.items():
                     measure(path, target, body, 1, min(1.0, args.seconds), home)

@@ -24,7 +24,7 @@ from common.workspace import SETTINGS
 log = logging.getLogger("deploy")
 # The top-level modules of requirements.txt the scripts import: one missing means the virtual environment is not in use
 REQUIRED_MODULES = frozenset(
-    {"azure", "sklearn", "joblib", "pandas", "numpy", "orjson", "yaml", "uvicorn", "starlette", "httpx", "requests"}
+    {"azure", "sklearn", "joblib", "pandas", "numpy", "orjson", "yaml", "uvicorn", "httpx", "requests"}
     | {"prometheus_client", "filelock", "psutil", "uvloop", "httptools", "azureml_inference_server_http", "uv"}
 )
 

@@ -39,12 +39,16 @@ def check_table(output: str) -> None:
     assert re.search(r"after 40 requests\s+[\d.]+ MiB\s+0 non-2xx", output), output
     assert re.search(r"after 2 oversized requests\s+[\d.]+ MiB\s+2 got 413", output), output
     rounds = re.findall(
-        r"^  round \d: p50 ms direct [\d.]+, front door [\d.]+, named [\d.]+, collecting [\d.]+;", output, re.M
+        r"^  round \d: p50 ms direct [\d.]+, bare proxy [\d.]+, front door [\d.]+, named [\d.]+, collecting [\d.]+;",
+        output,
+        re.M,
     )
     assert len(rounds) == 2, output
     for overhead, target in (("capture off", 0.1), ("capture on", 0.5), ("collecting - named\\)", 0.1)):
         row = rf"^  [\w', (-]+{overhead}\s+-?[\d.]+ ms; target < {target} ms: (meets|MISSES)$"
         assert re.search(row, output, re.M), (row, output)
+    for control in ("the hop alone \\(bare proxy - direct\\)", "the front door's own work \\(- bare proxy\\)"):
+        assert re.search(rf"^  {control}\s+-?[\d.]+ ms$", output, re.M), (control, output)
     for busy in ("while 5 MB requests are captured", "while captured data is read"):
         figures = r"p50\s+[\d.]+ ms, p99\s+[\d.]+ ms, non-2xx 0"
         row = rf"^\s+{busy}\s+{figures}  x[\d.]+ of '[\w .]+'; target <= 2x: (meets|MISSES)$"

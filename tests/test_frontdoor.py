@@ -1,4 +1,5 @@
-"""The front door in-process (Starlette's TestClient) against upstreams on Unix sockets that answer, hang or are gone.
+"""The front door in-process (Starlette's TestClient drives any ASGI app) against upstreams on Unix sockets that
+answer, hang or are gone.
 
 The supervisor is not run here (supervise=False): each test puts a deployment's serving instance in by hand, so
 auth, limits and routing are tested without starting servers.
@@ -20,11 +21,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from common.local import auth
-from common.local.frontdoor import create_app, read_body
+from common.local import auth, upstream
+from common.local.frontdoor import FrontDoor, Incoming, read_body
 from common.local.instance import Instance
 from common.local.refusals import BodyTooLarge
 from common.local.state import LocalStore, write_json
@@ -91,7 +91,7 @@ def front_door(store: LocalStore, upstreams: dict[str, Path], **settings_: objec
         deployment = supervisor.deployments[name]
         deployment.spec = {**deployment.spec, "request_settings": settings_}
         deployment.current, deployment.ready, deployment.health = Instance(1, path, None), True, "running"
-    return TestClient(create_app(store, "ep1", supervisor, max_request_bytes=1000, supervise=False))
+    return TestClient(FrontDoor(store, "ep1", supervisor, max_request_bytes=1000, supervise=False))
 
 
 def post(client: TestClient, body: bytes = b"{}", headers: dict[str, str] | None = None) -> tuple[int, dict, float]:
@@ -144,7 +144,7 @@ def test_a_deployment_that_is_restarting_gets_503_with_the_reason(tmp_path):
     supervisor.reload()
     blue = supervisor.deployments["blue"]
     blue.health, blue.reason = "restarting", "its server was killed by signal 9"
-    with TestClient(create_app(store, "ep1", supervisor, supervise=False)) as client:
+    with TestClient(FrontDoor(store, "ep1", supervisor, supervise=False)) as client:
         status, body, _ = post(client)
 
     assert status == 503
@@ -195,8 +195,8 @@ def test_a_body_over_the_limit_gets_413(tmp_path, sockets):
     assert at_limit.status_code == 200
 
 
-def request_streaming(chunks: int, size: int, content_length: int | None) -> tuple[Request, list[int]]:
-    """A Starlette request whose body arrives in chunks, counting how many the reader took."""
+def request_streaming(chunks: int, size: int, content_length: int | None) -> tuple[Incoming, list[int]]:
+    """A request whose body arrives in chunks, counting how many the reader took."""
     taken: list[int] = []
     headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
 
@@ -205,7 +205,7 @@ def request_streaming(chunks: int, size: int, content_length: int | None) -> tup
         return {"type": "http.request", "body": b"x" * size, "more_body": len(taken) < chunks}
 
     scope = {"type": "http", "method": "POST", "path": "/score", "headers": headers}
-    return Request(scope, receive), taken
+    return Incoming(scope, receive), taken
 
 
 def test_read_body_stops_at_the_limit_and_trusts_a_declared_length():
@@ -282,7 +282,7 @@ def test_no_authorization_header_yields_a_prediction_or_a_500(header):
 @pytest.fixture(scope="module")
 def token_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store = endpoint_with(tmp_path_factory.mktemp("auth"), {"blue": 100}, ["blue"], auth_mode="aml_token")
-    with TestClient(create_app(store, "ep1", supervise=False)) as client:
+    with TestClient(FrontDoor(store, "ep1", supervise=False)) as client:
         yield client
 
 
@@ -382,3 +382,66 @@ def test_the_access_log_is_written_by_the_time_the_front_door_stops(tmp_path, so
         lines[0],
     ), lines[0]
     assert '"POST /score" 401 deployment=-' in lines[1]
+
+
+def test_every_route_but_health_asks_for_the_credential_and_an_unknown_one_is_refused_as_azure_shapes_it(tmp_path):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+
+    with TestClient(FrontDoor(store, "ep1", supervise=False)) as client:
+        health, head = client.get("/"), client.head("/")
+        guarded = {path: client.get(path).status_code for path in ("/metrics", "/metrics/window?since=1")}
+        unknown, wrong_method = client.get("/swagger.json", headers=AUTH), client.put("/metrics", headers=AUTH)
+        window = client.get("/metrics/window", headers=AUTH)
+
+    assert (health.status_code, health.text) == (200, "Healthy")
+    assert health.headers["content-type"] == "text/plain; charset=utf-8"
+    assert (head.status_code, head.text, head.headers["content-length"]) == (200, "", "7")
+    assert guarded == {"/metrics": 401, "/metrics/window?since=1": 401}
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "NotFound")
+    assert "no GET /swagger.json here" in unknown.json()["error"]["message"]
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "MethodNotAllowed")
+    assert window.status_code == 400 and "since" in window.json()["error"]["message"]
+
+
+def test_a_failure_of_the_front_door_itself_is_a_500_logged_and_counted(tmp_path, sockets, caplog):
+    store = endpoint_with(tmp_path, {"blue": 100}, ["blue"])
+    client = front_door(store, {"blue": sockets / "blue.sock"})
+    app = client.app
+    assert isinstance(app, FrontDoor)
+
+    def broken(*_args: object) -> None:
+        raise KeyError("a bug")
+
+    app.serving = broken  # type: ignore[method-assign]
+    with client:
+        response = client.post("/score", content=b"{}", headers=AUTH)
+        metrics = client.get("/metrics", headers=AUTH).text
+
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert "front door failed on a request" in caplog.text and "KeyError: 'a bug'" in caplog.text
+    assert 'endpoint_requests_total{deployment="-",status_code="500"} 1.0' in metrics
+
+
+class AnsweringGet(Answering):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_upstream_client_gets_as_well_as_posts(sockets):
+    server = socketserver.ThreadingUnixStreamServer(str(sockets / "s.sock"), AnsweringGet)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    instance = Instance(1, sockets / "s.sock", None)
+
+    got = asyncio.run(instance.get("/swagger.json?version=3"))
+    posted = asyncio.run(instance.score(b"{}", "application/json"))
+
+    assert (got.status, json.loads(got.body)) == (200, {"path": "/swagger.json?version=3"})
+    assert (posted.status, json.loads(posted.body)) == (200, ["not-diabetic"])
+    with pytest.raises(ValueError, match="not a request target"):
+        upstream.http_request("GET", "/x HTTP/1.1\r\nHost: evil")

@@ -2,10 +2,12 @@
 answers kept in pairs: common/local/shadow_pairs.py), metrics, an access log, and the supervision of the endpoint's
 deployments (common/local/supervisor.py).
 
-A Starlette app served by uvicorn on 127.0.0.1, the only port of the local target: deployments listen on Unix
-sockets in a folder only the owner can enter, so every request passes the credential check here. The state files
-are re-read when they change (every 0.1 s), so traffic and key updates apply without a restart; a file that cannot
-be read leaves the last good routing in force.
+An ASGI app (FrontDoor: one handler per route, one credential check, one mapping from refusals to answers) served
+by uvicorn on 127.0.0.1, the only port of the local target: deployments listen on Unix sockets in a folder only the
+owner can enter, so every request passes the credential check here. The state files are re-read when they change
+(every 0.1 s), so traffic and key updates apply without a restart; a file that cannot be read leaves the last good
+routing in force. Its housekeeping (logs, the capture cap, batched writes) runs beside it
+(common/local/housekeeping.py).
 
 Run (the local client starts it): python -m common.local.frontdoor --home DIR --endpoint_name NAME --port PORT
 """
@@ -21,18 +23,15 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common.local import auth, capture_files, logfiles
-from common.local.accounting import AccessLog, Metrics, flush_every
+from common.local import auth, housekeeping
+from common.local.accounting import AccessLog, Metrics
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
 from common.local.instance import Instance
@@ -50,6 +49,7 @@ from common.local.refusals import (
     Unauthorized,
     Unavailable,
 )
+from common.local.replies import INTERNAL_ERROR, Receive, Reply, Scope, Send, json_reply, media_type, text_reply
 from common.local.shadow_pairs import Pair, ShadowPairs
 from common.local.state import LocalStore, make_private, write_json
 from common.local.supervisor import LiveTraffic, Supervisor
@@ -64,6 +64,7 @@ DEFAULT_MAX_REQUEST_BYTES = 5_000_000
 MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
 KEEP_ALIVE_SECONDS = 5  # an idle connection between requests is closed after this (uvicorn's default)
 REQUEST_ID_HEADER = "x-request-id"  # Azure's id of a request, on its answer
+DEPLOYMENT_HEADER_BYTES = DEPLOYMENT_HEADER.encode()  # as ASGI gives header names: lower case bytes
 
 log = logging.getLogger("frontdoor")
 
@@ -76,106 +77,260 @@ def pick(live: LiveTraffic, rng: random.Random) -> str | None:
     return rng.choices(names, cum_weights=cumulative)[0]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class Incoming:
+    """One request as the handlers see it: its headers read once (the first of a repeated header, as latin-1), its
+    body read on demand through `receive`."""
+
+    __slots__ = ("headers", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope, self.receive = scope, receive
+        self.headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            self.headers.setdefault(name, value)
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    @property
+    def client(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0]) if client else "-"
+
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+
+
+async def read_body(request: Incoming, limit: int) -> bytes:
     """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit`: never read whole."""
     too_large = (
         f"the request body is larger than {limit:,} bytes, the most this endpoint accepts: send its rows in several "
         f"smaller requests (a batch endpoint scores large files offline), or raise the local limit with "
         f"{MAX_REQUEST_BYTES_VARIABLE} set before the endpoint starts"
     )
-    declared = request.headers.get("content-length", "")
+    declared = request.header(b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(too_large)
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(too_large)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientClosed("the client closed the connection before its request body was in") from None
-    return b"".join(chunks)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientClosed("the client closed the connection before its request body was in")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(too_large)
+        if not message.get("more_body", False):
+            return b"".join((*chunks, chunk)) if chunks else chunk
+        chunks.append(chunk)
 
 
-def create_app(
-    store: LocalStore,
-    endpoint: str,
-    supervisor: Supervisor | None = None,
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    supervise: bool = True,
-    on_stopped: Callable[[], None] | None = None,
-) -> ASGIApp:
-    """The front door; `supervise=False` routes to deployments a test put into the supervisor by hand.
+Handler = Callable[[Incoming], Awaitable[Reply]]
 
-    `on_stopped` runs once every deployment server is stopped: uvicorn re-raises the SIGTERM it caught after its
-    graceful shutdown, so code after uvicorn.run() never runs on a stop.
-    """
-    supervisor = supervisor or Supervisor(store, endpoint)
-    metrics = Metrics()
-    recent = RecentRequests()
-    rng = random.Random()
-    access = AccessLog(store.endpoint_dir(endpoint) / "access.log")
-    background: set[asyncio.Task[None]] = set()
 
-    def capture_folder(name: str) -> Path | None:
+@dataclass(frozen=True)
+class Route:
+    """A path's one method and its handler; `public` routes answer without a credential, `scoring` ones are counted
+    in the metrics, the access log and the recent requests."""
+
+    method: str
+    handler: Handler
+    public: bool = False
+    scoring: bool = False
+
+    def allows(self, method: str) -> bool:
+        return method == self.method or (method == "HEAD" and self.method == "GET")
+
+
+class FrontDoor:
+    """The front door as an ASGI app. `supervise=False` routes to deployments a test put into the supervisor by
+    hand; `on_stopped` runs once every deployment server is stopped (uvicorn re-raises the SIGTERM it caught after
+    its graceful shutdown, so code after uvicorn.run() never runs on a stop)."""
+
+    def __init__(
+        self,
+        store: LocalStore,
+        endpoint: str,
+        supervisor: Supervisor | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        supervise: bool = True,
+        on_stopped: Callable[[], None] | None = None,
+    ) -> None:
+        self.store, self.endpoint, self.max_request_bytes = store, endpoint, max_request_bytes
+        self.supervisor = supervisor or Supervisor(store, endpoint)
+        self.supervise, self.on_stopped = supervise, on_stopped
+        self.metrics, self.recent, self.rng = Metrics(), RecentRequests(), random.Random()
+        self.access = AccessLog(store.endpoint_dir(endpoint) / "access.log")
+        self.pairs = ShadowPairs(self.capture_folder)
+        self.background: set[asyncio.Task[None]] = set()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.routes = {
+            "/score": Route("POST", self.score, scoring=True),
+            "/metrics": Route("GET", self.prometheus),
+            "/metrics/window": Route("GET", self.window),
+            "/": Route("GET", self.health, public=True),
+        }
+
+    # --- ASGI ----------------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # uvicorn runs without websockets (ws="none")
+            return
+        started = time.perf_counter()
+        request = Incoming(scope, receive)
+        route = self.routes.get(request.path)
+        try:
+            reply = await self.answer(route, request)
+        except Refusal as refusal:
+            reply = refusal.reply()
+        except Exception:
+            log.exception("front door failed on a request")
+            reply = INTERNAL_ERROR
+        seconds = time.perf_counter() - started
+        await reply.send(send)
+        if route is not None and route.scoring and route.allows(request.method):
+            self.account(request, reply, seconds)  # after the answer is sent: no caller waits on the bookkeeping
+
+    async def answer(self, route: Route | None, request: Incoming) -> Reply:
+        """The route's answer, once the path, the method and (unless the route is public) the credential hold."""
+        if route is None or not route.allows(request.method):
+            kind = NotFound if route is None else MethodNotAllowed
+            raise kind(f"no {request.method} {request.path} here: scoring is POST /score")
+        if not route.public:
+            table = self.supervisor.routing
+            problem = auth.check(request.header(b"authorization"), table.auth_mode, self.endpoint, table.keys)
+            if problem:
+                raise Unauthorized(problem)
+        return await route.handler(request)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        try:
+            self.start()
+        except Exception as error:
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await self.stop()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loops = housekeeping.loops(self.store, self.endpoint, self.access, self.pairs)
+        if self.supervise:
+            loops["supervisor"] = self.supervisor.run()
+        else:
+            self.supervisor.reload()
+        self.tasks = [loop.create_task(work, name=name) for name, work in loops.items()]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.supervise:
+            await self.supervisor.shutdown()
+            if self.on_stopped is not None:
+                self.on_stopped()
+
+    # --- the routes ------------------------------------------------------------------------------------------------
+
+    async def score(self, request: Incoming) -> Reply:
+        body = await read_body(request, self.max_request_bytes)
+        named = chosen = (request.header(DEPLOYMENT_HEADER_BYTES) or "").strip()  # spaces around it, as HTTP allows
+        if chosen and chosen not in self.supervisor.deployments:
+            raise DeploymentNotFound(f"deployment {chosen!r} not found on endpoint {self.endpoint!r}")
+        table = self.supervisor.routing
+        if not chosen:
+            chosen = pick(table.live_traffic, self.rng)
+            if chosen is None:
+                message = (
+                    f"no deployment of endpoint {self.endpoint!r} takes traffic: give one a share, or name one in "
+                    f"the {DEPLOYMENT_HEADER} header"
+                )
+                raise Unavailable(message)
+        deployment, instance = self.serving(chosen)
+        if deployment is None or instance is None:
+            why = deployment.unavailable_reason() if deployment else "is not running"
+            raise Unavailable(f"deployment {chosen!r} {why}", chosen)
+        content_type = request.header(b"content-type") or "application/json"
+        request_id = str(uuid.uuid4())
+        mirrored, pair = None, None
+        if not named:  # as in Azure: requests naming a deployment are not mirrored
+            for target, share in table.mirror_traffic.items():  # Azure allows one mirror deployment
+                if self.rng.random() * 100 < share:
+                    pair = self.pairs.opened(request_id)
+                    task = asyncio.create_task(self.mirror(target, body, content_type, pair))
+                    self.background.add(task)
+                    task.add_done_callback(self.background.discard)
+                    mirrored = target
+        if pair is None:
+            return await self.forward(deployment, instance, body, content_type, request_id)
+        started = time.perf_counter()
+        status, answer = INTERNAL_ERROR.status, None  # unless the deployment answers or is refused
+        try:
+            reply = await self.forward(deployment, instance, body, content_type, request_id)
+            status, answer = reply.status, reply.body
+        except Refusal as refusal:
+            status = refusal.status
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            self.pairs.answered(pair, shadow=False, deployment=chosen, status=status, seconds=seconds, body=answer)
+        return replace(reply, mirrored=mirrored)
+
+    async def prometheus(self, _request: Incoming) -> Reply:
+        return Reply(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+
+    async def window(self, request: Incoming) -> Reply:
+        """Per deployment, what it served since `since` (until `until`), epoch seconds: the local Azure Monitor."""
+        query = request.query()
+        try:
+            since = float(query["since"])
+            until = float(query["until"]) if "until" in query else None
+        except (KeyError, ValueError):
+            raise BadRequest("give since (and optionally until) as epoch seconds") from None
+        if since < time.time() - RETENTION_SECONDS - 60:
+            raise BadRequest(f"the front door keeps the last {RETENTION_SECONDS // 60} minutes of requests")
+        seconds = list(self.recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
+        return json_reply(await asyncio.to_thread(self.recent.summarise, seconds, since, until))
+
+    async def health(self, _request: Incoming) -> Reply:
+        return text_reply("Healthy")
+
+    # --- the deployments ---------------------------------------------------------------------------------------------
+
+    def capture_folder(self, name: str) -> Path | None:
         """Where a shadow's answer pairs go: its folder of collected data, under the owner's private home."""
-        deployment = supervisor.deployments.get(name)
+        deployment = self.supervisor.deployments.get(name)
         spec = deployment.spec if deployment is not None else None
         return Path(spec["capture_dir"]) if spec and spec.get("capture_dir") else None
 
-    pairs = ShadowPairs(capture_folder)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        tasks = [
-            loop.create_task(access.run(), name="access log"),
-            loop.create_task(keep_logs(), name="logs"),
-            loop.create_task(flush_every(pairs.flush, AccessLog.FLUSH_SECONDS, in_thread=True), name="pairs"),
-        ]
-        if supervise:
-            tasks.append(loop.create_task(supervisor.run(), name="supervisor"))
-        else:
-            supervisor.reload()
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if supervise:
-                await supervisor.shutdown()
-                if on_stopped is not None:
-                    on_stopped()
-
-    async def keep_logs() -> None:
-        """Every log of the endpoint kept under its size (common/local/logfiles.py)."""
-        folder, max_bytes = store.endpoint_dir(endpoint), logfiles.log_max_bytes()
-        while True:
-            await asyncio.sleep(logfiles.CHECK_SECONDS)
-            logs = [
-                folder / "frontdoor.log",
-                access.path,
-                *(store.server_log(endpoint, d) for d in store.deployments(endpoint)),
-            ]
-            for path in await asyncio.to_thread(logfiles.rotate, logs, max_bytes):
-                log.info("rotated %s (over %d bytes; %d older files kept)", path.name, max_bytes, logfiles.LOG_KEEP)
-            await asyncio.to_thread(keep_captures)
-
-    def keep_captures() -> None:
-        """Each deployment's collected data kept under its cap (common/local/capture_files.py)."""
-        limit = capture_files.max_bytes()
-        data = store.endpoint_dir(endpoint) / "data"
-        for folder in data.iterdir() if data.is_dir() else ():
-            removed = capture_files.prune(folder, limit)
-            if removed:
-                log.info("removed %d oldest collected file(s) of %s (over %d bytes)", len(removed), folder.name, limit)
+    def serving(self, name: str) -> tuple[Deployment | None, Instance | None]:
+        deployment = self.supervisor.deployments.get(name)
+        if deployment is None or not deployment.ready or deployment.current is None:
+            return deployment, None
+        return deployment, deployment.current
 
     async def forward(
-        deployment: Deployment, instance: Instance, body: bytes, content_type: str, request_id: str
-    ) -> Response:
+        self, deployment: Deployment, instance: Instance, body: bytes, content_type: str, request_id: str
+    ) -> Reply:
+        """The deployment's answer within its limits: 429 beyond what it admits, 408 past its request timeout, 503
+        when its server does not answer, 424 (its own status in a header) when the model answers an error."""
         settings = deployment.settings
         if instance.in_flight >= settings.admitted_requests:
             message = (
@@ -198,157 +353,37 @@ def create_app(
         finally:
             instance.in_flight -= 1
         instance.answered = True
-        headers = {DEPLOYMENT_HEADER: deployment.name, REQUEST_ID_HEADER: request_id}
-        if 200 <= answer.status < 300:
-            return Response(answer.body, answer.status, headers, media_type=answer.content_type)
-        # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.
-        headers |= {MODEL_STATUS_HEADER: str(answer.status), MODEL_REASON_HEADER: answer.reason}
-        return Response(answer.body, 424, headers, media_type=answer.content_type)
+        headers = ((DEPLOYMENT_HEADER, deployment.name), (REQUEST_ID_HEADER, request_id))
+        status = answer.status
+        if not 200 <= status < 300:
+            # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.
+            headers += ((MODEL_STATUS_HEADER, str(status)), (MODEL_REASON_HEADER, answer.reason))
+            status = 424
+        return Reply(status, answer.body, media_type(answer.content_type), headers, deployment.name)
 
-    def serving(name: str) -> tuple[Deployment | None, Instance | None]:
-        deployment = supervisor.deployments.get(name)
-        if deployment is None or not deployment.ready or deployment.current is None:
-            return deployment, None
-        return deployment, deployment.current
-
-    async def mirror(name: str, body: bytes, content_type: str, pair: Pair) -> None:
+    async def mirror(self, name: str, body: bytes, content_type: str, pair: Pair) -> None:
         started = time.perf_counter()
-        deployment, instance = serving(name)
+        deployment, instance = self.serving(name)
         answer: bytes | None = None
         if deployment is None or instance is None:
             status = Unavailable.status
         else:
             try:
-                response = await forward(deployment, instance, body, content_type, pair.request_id)
-                status, answer = response.status_code, bytes(response.body)
+                reply = await self.forward(deployment, instance, body, content_type, pair.request_id)
+                status, answer = reply.status, reply.body
             except Refusal as refusal:
                 status = refusal.status
         seconds = time.perf_counter() - started
-        metrics.mirrored.labels(name, str(status)).inc()
-        recent.record(name, status, seconds, mirrored=True)
-        pairs.answered(pair, shadow=True, deployment=name, status=status, seconds=seconds, body=answer)
+        self.metrics.mirrored.labels(name, str(status)).inc()
+        self.recent.record(name, status, seconds, mirrored=True)
+        self.pairs.answered(pair, shadow=True, deployment=name, status=status, seconds=seconds, body=answer)
 
-    async def score(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            response, deployment, mirrored = await route(request)
-        except Refusal as refusal:
-            response, deployment, mirrored = refusal.response(), refusal.deployment or NO_DEPLOYMENT, None
-        seconds = time.perf_counter() - started
-        metrics.observe(deployment, response.status_code, seconds)
-        if deployment != NO_DEPLOYMENT:
-            recent.record(deployment, response.status_code, seconds)
-        client = request.client.host if request.client else "-"
-        access.record(client, response.status_code, deployment, mirrored, seconds)
-        return response
-
-    async def route(request: Request) -> tuple[Response, str, str | None]:
-        table = supervisor.routing
-        problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
-        if problem:
-            raise Unauthorized(problem)
-        body = await read_body(request, max_request_bytes)
-        named = chosen = request.headers.get(DEPLOYMENT_HEADER, "").strip()  # spaces around it, as HTTP allows
-        if chosen and chosen not in supervisor.deployments:
-            raise DeploymentNotFound(f"deployment {chosen!r} not found on endpoint {endpoint!r}")
-        if not chosen:
-            chosen = pick(table.live_traffic, rng)
-            if chosen is None:
-                message = (
-                    f"no deployment of endpoint {endpoint!r} takes traffic: give one a share, or name one in the "
-                    f"{DEPLOYMENT_HEADER} header"
-                )
-                raise Unavailable(message)
-        deployment, instance = serving(chosen)
-        if deployment is None or instance is None:
-            why = deployment.unavailable_reason() if deployment else "is not running"
-            raise Unavailable(f"deployment {chosen!r} {why}", chosen)
-        content_type = request.headers.get("content-type", "application/json")
-        request_id = str(uuid.uuid4())
-        mirrored, pair = None, None
-        if not named:  # as in Azure: requests naming a deployment are not mirrored
-            for target, share in table.mirror_traffic.items():  # Azure allows one mirror deployment
-                if rng.random() * 100 < share:
-                    pair = pairs.opened(request_id)
-                    task = asyncio.create_task(mirror(target, body, content_type, pair))
-                    background.add(task)
-                    task.add_done_callback(background.discard)
-                    mirrored = target
-        started = time.perf_counter()
-        try:
-            response = await forward(deployment, instance, body, content_type, request_id)
-        except Refusal as refusal:
-            if pair is not None:
-                seconds = time.perf_counter() - started
-                pairs.answered(pair, shadow=False, deployment=chosen, status=refusal.status, seconds=seconds, body=None)
-            raise
-        if pair is not None:
-            seconds, answer = time.perf_counter() - started, bytes(response.body)
-            pairs.answered(
-                pair, shadow=False, deployment=chosen, status=response.status_code, seconds=seconds, body=answer
-            )
-        return response, chosen, mirrored
-
-    def refused(request: Request) -> Response | None:
-        table = supervisor.routing
-        problem = auth.check(request.headers.get("authorization"), table.auth_mode, endpoint, table.keys)
-        return Unauthorized(problem).response() if problem else None
-
-    async def prometheus(request: Request) -> Response:
-        if (refusal := refused(request)) is not None:
-            return refusal
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def window(request: Request) -> Response:
-        """Per deployment, what it served since `since` (until `until`), epoch seconds: the local Azure Monitor."""
-        if (refusal := refused(request)) is not None:
-            return refusal
-        try:
-            since = float(request.query_params["since"])
-            until = float(request.query_params["until"]) if "until" in request.query_params else None
-        except (KeyError, ValueError):
-            return BadRequest("give since (and optionally until) as epoch seconds").response()
-        if since < time.time() - RETENTION_SECONDS - 60:
-            message = f"the front door keeps the last {RETENTION_SECONDS // 60} minutes of requests"
-            return BadRequest(message).response()
-        seconds = list(recent.seconds)  # copied on the event loop; summarised in a thread, so serving goes on
-        return JSONResponse(await asyncio.to_thread(recent.summarise, seconds, since, until))
-
-    async def health(_request: Request) -> Response:
-        return PlainTextResponse("Healthy")
-
-    async def no_route(request: Request, error: Exception) -> Response:
-        kind = MethodNotAllowed if getattr(error, "status_code", 404) == 405 else NotFound
-        return kind(f"no {request.method} {request.url.path} here: scoring is POST /score").response()
-
-    app = Starlette(
-        routes=[
-            Route("/score", score, methods=["POST"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-            Route("/metrics/window", window, methods=["GET"]),
-            Route("/", health, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-        exception_handlers={404: no_route, 405: no_route},
-    )
-    # Starlette answers /score/ with a 307 to a Location built from the client's Host header: no redirects here
-    app.router.redirect_slashes = False
-
-    async def front_door(scope: Scope, receive: Receive, send: Send) -> None:
-        """POST /score straight to its handler: the one path every request takes skips Starlette's middleware and
-        router (a profile at 1 connection put about 40% of the front door's time per request in them); anything
-        else, the lifespan included, goes through the app."""
-        if scope["type"] == "http" and scope["path"] == "/score" and scope["method"] == "POST":
-            try:
-                response = await score(Request(scope, receive))
-            except Exception:  # as Starlette's error middleware would: a 500, the traceback in the log
-                log.exception("front door failed on a request")
-                response = PlainTextResponse("Internal Server Error", status_code=500)
-            await response(scope, receive, send)
-            return
-        await app(scope, receive, send)
-
-    return front_door
+    def account(self, request: Incoming, reply: Reply, seconds: float) -> None:
+        deployment = reply.deployment or NO_DEPLOYMENT
+        self.metrics.observe(deployment, reply.status, seconds)
+        if reply.deployment:
+            self.recent.record(reply.deployment, reply.status, seconds)
+        self.access.record(request.client, reply.status, deployment, reply.mirrored, seconds)
 
 
 def _max_request_bytes() -> int:
@@ -390,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     soft, hard = raise_descriptor_limit()
     log.info("open files: %s of %s allowed; at most %d connections", soft, hard, connection_cap())
     supervisor = Supervisor(store, args.endpoint_name, on_applied=applied)
-    app = create_app(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes(), on_stopped=stopped)
+    app = FrontDoor(store, args.endpoint_name, supervisor, max_request_bytes=_max_request_bytes(), on_stopped=stopped)
     log.info("front door of %r on 127.0.0.1:%d (pid %d)", args.endpoint_name, args.port, os.getpid())
     try:
         # uvloop and httptools (C event loop and HTTP parser) rather than asyncio's and h11 (pure Python)

@@ -116,10 +116,14 @@ class Instance:
         """POST /score; upstream.Unreachable when the socket does not answer (the caller bounds the time)."""
         return await upstream.exchange(str(self.socket), upstream.scoring_request(body, content_type, request_id))
 
+    async def get(self, target: str) -> upstream.Answer:
+        """GET `target` (a path and its query) from the server; upstream.Unreachable when it does not answer."""
+        return await upstream.exchange(str(self.socket), upstream.http_request("GET", target))
+
     async def probe(self, timeout: float) -> bool:
         try:
             async with asyncio.timeout(timeout):
-                answer = await upstream.exchange(str(self.socket), upstream.PROBE_REQUEST)
+                answer = await self.get("/")
         except (upstream.Unreachable, TimeoutError):
             return False
         return answer.status == 200

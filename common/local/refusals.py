@@ -1,5 +1,5 @@
 """The front door's refusals: one exception type each, naming its HTTP status and Azure's error code, and one
-function that turns any of them into the answer (as KServe's errors.py and the inference server's routes do).
+method that turns any of them into the answer (as KServe's errors.py and the inference server's routes do).
 
 The body is Azure's error shape, {"error": {"code", "message"}}: what azure-ai-ml's invoke, and so
 `az ml online-endpoint invoke`, reads (a plain string "error" makes it fail with AttributeError).
@@ -10,8 +10,7 @@ from __future__ import annotations
 import http
 import json
 
-from starlette.responses import JSONResponse
-
+from common.local.replies import Reply, json_reply
 from common.operations import DEPLOYMENT_HEADER
 
 
@@ -26,11 +25,11 @@ class Refusal(Exception):
         self.message = message
         self.deployment = deployment
 
-    def response(self) -> JSONResponse:
-        headers = {DEPLOYMENT_HEADER: self.deployment} if self.deployment else {}
+    def reply(self) -> Reply:
+        headers = ((DEPLOYMENT_HEADER, self.deployment),) if self.deployment else ()
         if self.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(self.body(), status_code=self.status, headers=headers or None)
+            headers += (("WWW-Authenticate", "Bearer"),)
+        return json_reply(self.body(), self.status, headers, self.deployment)
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}

@@ -18,7 +18,6 @@ from typing import cast
 
 import httptools
 
-PROBE_REQUEST = b"GET / HTTP/1.1\r\nHost: deployment\r\nConnection: close\r\n\r\n"
 DEFAULT_CONTENT_TYPE = "application/json"
 
 
@@ -36,18 +35,27 @@ class Unreachable(Exception):
     """The socket refused the connection, or it closed before a whole answer came."""
 
 
+def http_request(method: str, target: str, body: bytes = b"", content_type: str = "", request_id: str = "") -> bytes:
+    """One request for a deployment's server: `method` and `target` (a path with its query) as the front door chose
+    them, the caller's body and content type (anything that could break the header is replaced), and the front
+    door's id of the request as x-request-id (the inference server's request id, which score.py's data collection
+    uses as correlation id)."""
+    if not target.startswith("/") or not target.isascii() or not target.isprintable() or " " in target:
+        raise ValueError(f"not a request target: {target!r}")
+    lines = [f"{method} {target} HTTP/1.1", "Host: deployment"]
+    if body or method == "POST":
+        if not content_type.isprintable() or not content_type.isascii() or not content_type:
+            content_type = DEFAULT_CONTENT_TYPE
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    if request_id:
+        lines.append(f"x-request-id: {request_id}")
+    lines += ["Connection: close", "", ""]
+    return "\r\n".join(lines).encode("ascii") + body
+
+
 def scoring_request(body: bytes, content_type: str, request_id: str = "") -> bytes:
-    """POST /score with the caller's body and content type (anything that could break the header is replaced), and
-    the front door's id of the request as x-request-id (the inference server's request id, which score.py's data
-    collection uses as correlation id)."""
-    if not content_type.isprintable() or not content_type.isascii():
-        content_type = DEFAULT_CONTENT_TYPE
-    request_line = f"x-request-id: {request_id}\r\n" if request_id else ""
-    head = (
-        f"POST /score HTTP/1.1\r\nHost: deployment\r\nContent-Type: {content_type}\r\n{request_line}"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+    """POST /score with the caller's body."""
+    return http_request("POST", "/score", body, content_type, request_id)
 
 
 class _Exchange(asyncio.Protocol):
