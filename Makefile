@@ -43,9 +43,11 @@ PYTEST_WORKERS ?= 4
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
+# ruff, then mypy (strict on common/ and commands/: pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/startup.py
@@ -54,7 +56,7 @@ bench: setup
 bench-deploy: setup
 	$(BIN)/python benchmarks/deploy.py
 
-# Serving speed and the front door's memory (about 2 minutes; wrk when installed: apt-get install -y wrk)
+# Serving speed and the front door's memory (about 9 minutes; wrk when installed: apt-get install -y wrk)
 bench-serving: setup
 	$(BIN)/python benchmarks/serving.py
 

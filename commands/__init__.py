@@ -38,7 +38,7 @@ class Result:
 class Request:
     """What every verb is asked: the endpoint, the target, the workspace flags and the output format."""
 
-    endpoint_name: str  # None only for a verb that names no endpoint (register) or need not (capacity)
+    endpoint_name: str  # "" only for a verb that names no endpoint (register) or need not (capacity)
     target: Target
     workspace: Mapping[str, str | None] = field(default_factory=dict)
     output: str = "text"
@@ -46,7 +46,7 @@ class Request:
     @classmethod
     def of(cls, args: argparse.Namespace, **fields: Any) -> Self:
         return cls(
-            endpoint_name=getattr(args, "endpoint_name", None),
+            endpoint_name=getattr(args, "endpoint_name", None) or "",
             target=of(args),
             workspace=workspace_flags(args),
             output=getattr(args, "output", "text"),

@@ -97,6 +97,7 @@ def run(client: Any, request: AutoscaleRequest) -> Result | None:
             monitor.autoscale_settings.delete(group, name)
             return Result({"deleted": name}, [f"Deleted autoscale setting {name}; the instance count stays as is"])
         return Result(autoscale.as_json(found), autoscale.describe(found))
+    assert request.plan is not None, "validate() gives every create or update a plan"
     setting = autoscale.build(
         request.plan, name=name, location=endpoint.location, deployment_id=deployment.id, endpoint_id=endpoint.id
     )
@@ -118,6 +119,7 @@ def dry_run(request: AutoscaleRequest) -> None:
         f"Microsoft.MachineLearningServices/workspaces/{name}/onlineEndpoints/{request.endpoint_name}"
     )
     deployment_id = f"{endpoint_id}/deployments/{request.deployment_name}"
+    assert request.plan is not None, "validate() gives every create or update a plan"
     setting = autoscale.build(
         request.plan,
         name=autoscale.setting_name(request.endpoint_name, request.deployment_name),

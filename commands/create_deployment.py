@@ -12,11 +12,11 @@ from typing import Any
 
 from commands import client_for, deployment_plan
 from commands.deployment_request import (
-    SAMPLE_REQUEST,
     TOOLKIT_CODE,
     CreateDeploymentRequest,
     parse_args,
 )
+from commands.shared import SAMPLE_REQUEST
 from commands.target import LOCAL, Target
 from common import capacity, deployment_settings, history, references, traffic
 from common.assets import (
@@ -56,6 +56,7 @@ def resolve_assets(
     if request.preflight:
         run_preflight(client, request, model, existing, size)
     if request.create_environment:
+        assert isinstance(request.environment, references.AssetRef), "validate() names the environment to create"
         environment = build_environment(request.environment, request.conda_file, request.base_image)
         progress(
             f"Registering environment {request.environment.name} from {request.conda_file} on {request.base_image}"
@@ -91,11 +92,11 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = request.deployment_name, request.endpoint_name
     endpoint, before = current_traffic(client, endpoint_name, request.target)
-    moves = request.traffic_allocation is not None
-    planned = traffic.rebalance(before, name, request.traffic_allocation) if moves else before  # refuses up front
-    note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
-    if moves and note:
-        progress(f"Once {name} succeeds: {note}")
+    share = request.traffic_allocation
+    planned = before if share is None else traffic.rebalance(before, name, share)  # refuses up front
+    mirror_note = traffic.mirror_note(traffic.without_live_mirrors(planned, dict(endpoint.mirror_traffic or {}))[1])
+    if share is not None and mirror_note:
+        progress(f"Once {name} succeeds: {mirror_note}")
     existing = get_deployment(client, name, endpoint_name)
     deployment_settings.check_update(request.settings, existing)
     size = deployment_plan.planned_size(request, existing)
@@ -103,13 +104,13 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
         capacity.before_deploying(client, size[0], size[1], existing)  # refused here: nothing written yet
     model, environment = resolve_assets(client, request, existing, size)
     if isinstance(request.model, references.AssetRef) and isinstance(model, references.AssetRef):
-        note = latest_note(request.model, model, existing)
-        if note:
-            progress(note)
+        resolved = latest_note(request.model, model, existing)
+        if resolved:
+            progress(resolved)
     deployment = deployment_plan.build_deployment(request, model, environment, existing, size)
-    note = deployment_settings.worker_count_note(request.settings, existing)
-    if note:
-        progress(note)
+    workers = deployment_settings.worker_count_note(request.settings, existing)
+    if workers:
+        progress(workers)
     instances = f"{deployment.instance_count} x {deployment.instance_type}"
     if existing is None:
         progress(f"Deploying {name} to endpoint {endpoint_name} ({instances})")
@@ -163,7 +164,10 @@ def deploy_then_move_traffic(
     state = state_name(getattr(result, "provisioning_state", None))
     if state and state.lower() != "succeeded":
         raise deployment_failed(client, name, endpoint_name, f"provisioning state {state}", delete_command(request))
-    after = set_traffic(client, request) if moves else current_traffic(client, endpoint_name, request.target)[1]
+    if request.traffic_allocation is None:
+        after = current_traffic(client, endpoint_name, request.target)[1]
+    else:
+        after = set_traffic(client, request, request.traffic_allocation)
     return {**summary, "provisioning_state": state or "Succeeded", "traffic": after}
 
 
@@ -207,12 +211,12 @@ def traffic_command(request: CreateDeploymentRequest, planned: dict[str, int]) -
     )
 
 
-def set_traffic(client: Any, request: CreateDeploymentRequest) -> dict[str, int]:
+def set_traffic(client: Any, request: CreateDeploymentRequest, share: int) -> dict[str, int]:
     """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything; the split
     before is recorded for manage_online_endpoint.py rollback."""
 
     def rebalance(before: traffic.Split) -> traffic.Split:
-        plan = traffic.rebalance(before.live, request.deployment_name, request.traffic_allocation)
+        plan = traffic.rebalance(before.live, request.deployment_name, share)
         return traffic.Split(plan, traffic.without_live_mirrors(plan, before.mirror)[0])
 
     before, after = history.change_split(
@@ -228,7 +232,7 @@ def set_traffic(client: Any, request: CreateDeploymentRequest) -> dict[str, int]
         progress(traffic.mirror_note(cleared))
     if after != before:
         progress(f"Set traffic: {traffic.describe(after.live)} (was: {traffic.describe(before.live) or 'none'})")
-    return traffic.rebalance(before.live, request.deployment_name, request.traffic_allocation)
+    return traffic.rebalance(before.live, request.deployment_name, share)
 
 
 def traffic_arguments(plan: dict[str, int]) -> list[str]:

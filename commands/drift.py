@@ -72,8 +72,8 @@ def validate(args: argparse.Namespace) -> DriftRequest:
 def training_distribution(client: Any, deployment: Any, local: bool) -> dict[str, Any]:
     """metadata.json's training_distribution of the deployment's model (train_model.py writes it)."""
     if local:
-        folder = Path(deployment.properties.get("model_dir") or "")
-        return _from_metadata(folder, str(deployment.model))
+        model_dir = Path(deployment.properties.get("model_dir") or "")
+        return _from_metadata(model_dir, str(deployment.model))
     name, _, version = references.asset_key(deployment.model).partition(":")
     if not version:
         raise CliError(f"deployment {deployment.name!r} uses model {deployment.model}, not a registered version")
@@ -107,12 +107,12 @@ def run(client: Any, request: DriftRequest) -> Result:
         for record in source.records(request.deployment_name, "model_inputs", since, until)
         for row in capture.rows(record)
     ]
-    labels = [
+    outputs = [
         row.get(capture.OUTPUT_LABEL)
         for record in source.records(request.deployment_name, "model_outputs", since, until)
         for row in capture.rows(record)
     ]
-    labels = [label for label in labels if isinstance(label, str)]
+    labels = [label for label in outputs if isinstance(label, str)]
     where = source.where(request.deployment_name)
     base = {"endpoint": request.endpoint_name, "deployment": request.deployment_name, "minutes": request.minutes}
     if len(inputs) < drift.MIN_ROWS:

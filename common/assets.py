@@ -70,7 +70,7 @@ def is_toolkit_model(model: ModelRef) -> bool:
 
     metadata = model.path / METADATA_FILE if model.path.is_dir() else model.path.with_name(METADATA_FILE)
     try:
-        return json.loads(metadata.read_text()).get("features") == list(FEATURES)
+        return bool(json.loads(metadata.read_text()).get("features") == list(FEATURES))
     except (OSError, ValueError, AttributeError):
         return False
 

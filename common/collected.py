@@ -67,10 +67,13 @@ class AzureCollected:
         """The collector's datastore's blob container, with the credential azure-ai-ml would use for it."""
         if self._container is None:
             from azure.ai.ml._artifacts._artifact_utilities import get_datastore_info
+            from azure.ai.ml._artifacts._blob_storage_helper import BlobStorageClient
             from azure.ai.ml._utils._storage_utils import get_storage_client
 
             info = get_datastore_info(self.client.datastores, COLLECTOR_DATASTORE)
             storage = get_storage_client(**info)
+            if not isinstance(storage, BlobStorageClient):  # a workspace's default datastore is a blob container
+                raise CliError(f"datastore {COLLECTOR_DATASTORE} is not a blob container: no collected data to read")
             self._container = storage.container_client
         return self._container
 

@@ -143,7 +143,7 @@ def parse(
 
 def overriding(flags: Requested, written: Requested) -> Requested:
     """The flags' settings over a YAML file's: a flag given wins, a probe flag only for the fields it names."""
-    merged = {}
+    merged: dict[str, Any] = {}
     for field in dataclasses.fields(Requested):
         given, from_file = getattr(flags, field.name), getattr(written, field.name)
         if field.name in PROBES and given is not None and from_file is not None:

@@ -51,7 +51,7 @@ def exception_line(log: str) -> str | None:
                 start = index
     found = [line.strip() for line in lines[start:] if EXCEPTION_LINE.match(line.strip())]
     own = [line for line in found if not line.startswith(SERVER_WRAPPERS)]
-    return (own or found or [None])[0]
+    return (own or found)[0] if own or found else None
 
 
 @dataclass

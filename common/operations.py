@@ -6,7 +6,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -112,7 +112,7 @@ def require_endpoint(client: Any, name: str, *, target: Target) -> Any:
 
 def bearer_secret(credentials: Any) -> str:
     """What goes after 'Bearer ': the primary key (auth_mode key) or the token (aml_token, aad_token)."""
-    return getattr(credentials, "primary_key", None) or credentials.access_token
+    return str(getattr(credentials, "primary_key", None) or credentials.access_token)
 
 
 def wait_with_progress(
@@ -160,7 +160,7 @@ def entity_document(entity: Any, schema_url: str) -> dict[str, Any]:
 
 
 def entity_yaml(entity: Any, schema_url: str) -> str:
-    return yaml.safe_dump(entity_document(entity, schema_url), sort_keys=False)
+    return str(yaml.safe_dump(entity_document(entity, schema_url), sort_keys=False))
 
 
 def dry_run_output(entity: Any, schema_url: str, output_format: str, note: str = "") -> str:
@@ -199,15 +199,18 @@ def endpoint_fingerprint(endpoint: Any) -> dict[str, Any]:
     }
 
 
+Changed = TypeVar("Changed")  # what an endpoint update's change returns
+
+
 def update_endpoint(
     client: Any,
     name: str,
-    change: Callable[[Any], Any],
+    change: Callable[[Any], Changed],
     *,
     target: Target,
     what: str,
     timeout: float | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[Any, Changed]:
     """Read the endpoint, let `change` modify it, write it back and wait: (the updated endpoint, `change`'s value).
 
     Locally the write is conditional: when another command changed the endpoint in between, the local target answers

@@ -61,7 +61,9 @@ class SideFigures:
     def line(self) -> str:
         errors = "errors n/a" if self.errors is None else f"{self.errors} errors"
         latency = (
-            "latency n/a" if self.p50_ms is None else f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms"  # type: ignore[str-format]
+            "latency n/a"
+            if self.p50_ms is None or self.p95_ms is None
+            else f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms"
         )
         return f"{self.requests} requests, {errors}, {latency}"
 

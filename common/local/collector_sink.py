@@ -31,7 +31,7 @@ from typing import Any
 try:
     import orjson
 except ImportError:  # an environment without it: the package's own JSON
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # the one optional import: its absence is checked where it is used
 
 CAPTURE_DIR_VARIABLE = "AZUREML_LOCAL_CAPTURE_DIR"
 SOURCE_VARIABLE = "AZUREML_LOCAL_CAPTURE_SOURCE"  # the deployment, as Azure names it in "source"
@@ -93,8 +93,8 @@ class FileSender:
                 by_hour.setdefault(self.folder / payload.designation() / hour, []).append(self.line(payload))
             except (ValueError, TypeError) as error:
                 self._dropped(1, error)
-        for hour, lines in by_hour.items():
-            for path, chunk in self._chunks(hour, lines):
+        for folder, lines in by_hour.items():
+            for path, chunk in self._chunks(folder, lines):
                 self._write_chunk(path, chunk)
 
     def _chunks(self, hour: Path, lines: list[bytes]) -> list[tuple[Path, list[bytes]]]:

@@ -90,7 +90,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
             rattler.solve(
                 request["channels"],
                 request["specs"],
-                platforms=[str(rattler.Platform.current()), "noarch"],
+                platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
                 virtual_packages=rattler.VirtualPackage.detect(),
             )
         )

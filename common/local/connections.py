@@ -137,7 +137,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_headers_complete()
         if self.cycle is not None:
-            self.cycle.transport = HeadersWithBody(self.transport, self.cycle)
+            # a stand-in for the transport (duck-typed: the cycle only writes to it and asks is_closing)
+            self.cycle.transport = HeadersWithBody(self.transport, self.cycle)  # type: ignore[assignment]
 
     def _unsupported_upgrade_warning(self) -> None:
         """Refused above; not logged again for each such request."""

@@ -251,18 +251,17 @@ class FrontDoor:
 
     async def score(self, request: Incoming) -> Reply:
         body = await read_body(request, self.max_request_bytes)
-        named = chosen = (request.header(DEPLOYMENT_HEADER_BYTES) or "").strip()  # spaces around it, as HTTP allows
-        if chosen and chosen not in self.supervisor.deployments:
-            raise DeploymentNotFound(f"deployment {chosen!r} not found on endpoint {self.endpoint!r}")
+        named = (request.header(DEPLOYMENT_HEADER_BYTES) or "").strip()  # spaces around it, as HTTP allows
+        if named and named not in self.supervisor.deployments:
+            raise DeploymentNotFound(f"deployment {named!r} not found on endpoint {self.endpoint!r}")
         table = self.supervisor.routing
-        if not chosen:
-            chosen = pick(table.live_traffic, self.rng)
-            if chosen is None:
-                message = (
-                    f"no deployment of endpoint {self.endpoint!r} takes traffic: give one a share, or name one in "
-                    f"the {DEPLOYMENT_HEADER} header"
-                )
-                raise Unavailable(message)
+        chosen = named or pick(table.live_traffic, self.rng)
+        if chosen is None:
+            message = (
+                f"no deployment of endpoint {self.endpoint!r} takes traffic: give one a share, or name one in "
+                f"the {DEPLOYMENT_HEADER} header"
+            )
+            raise Unavailable(message)
         deployment, instance = self.serving(chosen)
         if deployment is None or instance is None:
             why = deployment.unavailable_reason() if deployment else "is not running"
@@ -353,7 +352,7 @@ class FrontDoor:
         finally:
             instance.in_flight -= 1
         instance.answered = True
-        headers = ((DEPLOYMENT_HEADER, deployment.name), (REQUEST_ID_HEADER, request_id))
+        headers: tuple[tuple[str, str], ...] = ((DEPLOYMENT_HEADER, deployment.name), (REQUEST_ID_HEADER, request_id))
         status = answer.status
         if not 200 <= status < 300:
             # As Azure: a model that answers an error gives 424, its own status in a header, its body as it is.

@@ -46,7 +46,7 @@ class LossyOutput:
 
     def write(self, text: str) -> int:
         try:
-            return self.stream.write(text)
+            return int(self.stream.write(text))
         except OSError:
             return len(text)
 
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--parent_pid", type=int, required=True)
     ours, server_arguments = parser.parse_known_args()
     die_with_parent(ours.parent_pid)
-    sys.stdout, sys.stderr = LossyOutput(sys.stdout), LossyOutput(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = LossyOutput(sys.stdout), LossyOutput(sys.stderr)
     try:
         install_collector_sink()
     except Exception as error:  # the toolkit's sink, not the user's code: named as such

@@ -3,6 +3,7 @@ logs, its deletion)."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import shutil
 import time
@@ -143,7 +144,7 @@ class LocalDeployments:
                 )
         return [self.get(name, endpoint_name) for name in self.store.deployments(endpoint_name)]
 
-    def leftovers(self, endpoint_name: str) -> list[str]:
+    def leftovers(self, endpoint_name: str) -> builtins.list[str]:
         """Deployment folders with snapshots and no deployment.json, older than a create takes to write one: what
         a create killed while copying leaves."""
         folder = self.store.endpoint_dir(endpoint_name) / "deployments"

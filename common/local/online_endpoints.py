@@ -39,6 +39,9 @@ from common.local.state import (
 from common.target import Target
 from common.traffic import MAX_MIRROR_PERCENT
 
+# the revision of the endpoint file an entity was read from, kept on the SDK entity the caller holds
+REVISION_ATTRIBUTE = "_local_revision"
+
 RECORD_REPAIR_SECONDS = 3.0  # a running front door rewrites its record every 2 s (supervisor.RECORDS_REFRESH_SECONDS)
 
 
@@ -60,7 +63,7 @@ class LocalEndpoints:
         return read_json(path, self.remedy(name))
 
     def keys(self, name: str) -> dict[str, str]:
-        return read_json(self.store.keys_file(name), self.remedy(name))
+        return {kind: str(value) for kind, value in read_json(self.store.keys_file(name), self.remedy(name)).items()}
 
     def frontdoor(self, name: str) -> dict[str, Any] | None:
         """The running front door's record (pid, port, applied revision), or None when none runs. A front door
@@ -98,7 +101,7 @@ class LocalEndpoints:
             scoring_uri=f"http://127.0.0.1:{spec['port']}/score",
             provisioning_state=state,
         )
-        entity._local_revision = int(spec.get("revision", 0))  # a write based on an older revision is refused
+        setattr(entity, REVISION_ATTRIBUTE, int(spec.get("revision", 0)))  # a write based on an older one is refused
         return entity
 
     def get(self, name: str) -> Any:
@@ -118,7 +121,7 @@ class LocalEndpoints:
             spec = self.spec(name) if path.is_file() else {"name": name, "port": processes.free_port(), "revision": 0}
             if spec.get("deleting"):
                 raise refused(f"local endpoint {name!r} is being deleted", 409)
-            read_revision = getattr(endpoint, "_local_revision", None)
+            read_revision = getattr(endpoint, REVISION_ATTRIBUTE, None)
             if read_revision is not None and read_revision != spec.get("revision", 0):
                 raise refused(
                     f"local endpoint {name!r} changed since it was read (revision {read_revision}, now "
@@ -143,7 +146,7 @@ class LocalEndpoints:
                 mirror_traffic=mirror,
                 revision=int(spec.get("revision", 0)) + 1,
             )
-            endpoint._local_revision = spec["revision"]  # the caller may change and write this entity again
+            setattr(endpoint, REVISION_ATTRIBUTE, spec["revision"])  # the caller may change and write it again
             change = {"traffic": traffic, "mirror_traffic": mirror}
             self._record_change(
                 name, spec, {**change, "auth_mode": spec["auth_mode"], "description": spec["description"]}

@@ -129,6 +129,6 @@ def stop(pid: int | None, marker: str | None = None, grace: float = STOP_GRACE_S
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= response.status < 300
+            return bool(200 <= response.status < 300)
     except (OSError, urllib.error.URLError):
         return False

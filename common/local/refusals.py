@@ -26,7 +26,7 @@ class Refusal(Exception):
         self.deployment = deployment
 
     def reply(self) -> Reply:
-        headers = ((DEPLOYMENT_HEADER, self.deployment),) if self.deployment else ()
+        headers: tuple[tuple[str, str], ...] = ((DEPLOYMENT_HEADER, self.deployment),) if self.deployment else ()
         if self.status == 401:
             headers += (("WWW-Authenticate", "Bearer"),)
         return json_reply(self.body(), self.status, headers, self.deployment)

@@ -111,7 +111,7 @@ def _when_full(error: OSError, path: Path, size: int) -> Exception:
     return error
 
 
-def read_json(path: Path, remedy: str = "") -> Any:
+def read_json(path: Path, remedy: str = "") -> dict[str, Any]:
     """The file's JSON object; LocalStateError naming the file (and `remedy`) when it is not one."""
     try:
         data = json.loads(path.read_text())
