@@ -19,12 +19,10 @@ that name the problem. The second pass is the reference: both accept exactly the
 Environment variables: AZUREML_MODEL_DIR (required by init()); MAX_ROWS_PER_REQUEST (optional: refuse requests with
 more rows; by default the number of rows is limited only by the request size and the request timeout, as in Azure).
 
-Data collection (Azure's data collector, how-to-collect-production-data): when the deployment collects
-model_inputs or model_outputs (the platform configures azureml-ai-monitoring through AZUREML_MDC_CONFIG_PATH or
-AZUREML_MDC_ENABLED) and the package is installed, run() collects the frame it scores and the labels with the
-probability of "diabetic", under the request id the server was given (x-request-id) as correlation id. Otherwise
-nothing extra is done. A collection that fails is logged by this script at most once a minute (the package's worker
-logs each payload it fails to send on its own) and the request answered all the same.
+Data collection (Azure's data collector, how-to-collect-production-data) lives beside this script, in
+data_collection.py: when the deployment collects model_inputs or model_outputs, run() collects the frame it scores
+and the labels with the probability of "diabetic", under the request id the server was given (x-request-id) as
+correlation id. Otherwise nothing extra is done.
 """
 
 from __future__ import annotations
@@ -36,15 +34,18 @@ import operator
 import os
 import reprlib
 import sys
-import time
-import uuid
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+
+CODE_FOLDER = str(Path(__file__).resolve().parent)
+if CODE_FOLDER not in sys.path:  # the inference server puts it there; a script loaded by its path (a test) does not
+    sys.path.append(CODE_FOLDER)
+import data_collection  # noqa: E402  (beside this script: its data collection)
 
 try:
     import orjson
@@ -81,18 +82,7 @@ FORMATS = (
 
 model: Any = None
 max_rows: int | None = None  # from MAX_ROWS_PER_REQUEST, read by init()
-collectors: dict[str, Any] = {}  # the data collection's Collector per collection name, set by init()
-COLLECTION_VARIABLES = ("AZUREML_MDC_CONFIG_PATH", "AZUREML_MDC_ENABLED")  # what azureml-ai-monitoring reads
-COLLECTION_NAMES = ("model_inputs", "model_outputs")
-# Each collected row carries its own id (the request id and the row's index), as the data collection guide advises:
-# Azure's collector batches requests sent close together into one record under one correlationid
-# (how-to-collect-production-data, "Data collector batching"), so only a column keeps rows and requests apart.
-ROW_ID = "correlationid"
-OUTPUT_COLUMNS = pd.Index(["label", "diabetic_probability", ROW_ID])
-COLLECTION_ERROR_LOG_SECONDS = 60.0
-class_labels: np.ndarray = LABEL_ARRAY  # the label of each of the model's classes, in predict_proba's column order
-positive_column: int | None = None  # predict_proba's column of "diabetic"
-request_context: RequestContext | None = None  # set by init() when data collection is on
+collection: data_collection.Collection | None = None  # set by init() when the deployment collects data
 
 
 def _logger() -> logging.Logger:
@@ -110,15 +100,6 @@ def _logger() -> logging.Logger:
 
 
 logger = _logger()
-
-
-class RequestContext(NamedTuple):
-    """What collecting needs of the request being served: flask's, where the inference server keeps the request."""
-
-    correlation: Any  # azureml-ai-monitoring's BasicCorrelationContext
-    active: Any  # flask.has_request_context
-    g: Any  # flask.g: the server sets g.request_id from x-request-id
-    after_this_request: Any  # flask.after_this_request
 
 
 class BadRequest(ValueError):
@@ -161,71 +142,8 @@ def init() -> None:
         logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
     if max_rows is not None:
         logger.info("At most %d rows per request (%s)", max_rows, MAX_ROWS_VARIABLE)
-    collectors.clear()
-    collectors.update(_collectors())
-    if collectors:
-        _prepare_collection()
-
-
-class _CollectionErrors:
-    """A collection's errors logged at most once a minute, with how many there were: one per request would flood
-    the log of a busy deployment."""
-
-    def __init__(self) -> None:
-        self.count, self.logged_at = 0, -math.inf
-
-    def __call__(self, error: BaseException) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self.logged_at >= COLLECTION_ERROR_LOG_SECONDS:
-            logger.warning(
-                "Data collection failed (%d so far; requests are answered all the same): %s", self.count, error
-            )
-            self.logged_at = now
-
-
-collection_errors = _CollectionErrors()
-
-
-class _OnError:
-    """A Collector's on_error: errors while it is made say the collection is off; after, they are logged."""
-
-    def __init__(self) -> None:
-        self.at_start: list[BaseException] = []
-        self.started = False
-
-    def __call__(self, error: BaseException) -> None:
-        if self.started:
-            collection_errors(error)
-        else:
-            self.at_start.append(error)
-
-
-def _collectors() -> dict[str, Any]:
-    """A Collector for each collection the platform turned on; none when data collection is off or
-    azureml-ai-monitoring is not installed."""
-    if not any(os.environ.get(name) for name in COLLECTION_VARIABLES):
-        return {}
-    try:
-        from azureml.ai.monitoring import Collector
-    except ImportError:
-        logger.warning("Data collection is configured but azureml-ai-monitoring is not installed: nothing is collected")
-        return {}
-    found = {}
-    for name in COLLECTION_NAMES:
-        handler = _OnError()
-        try:
-            collector = Collector(name=name, on_error=handler)
-        except Exception as error:  # the package must never stop the deployment from starting
-            handler(error)
-        if handler.at_start:  # the package reports a collection that is not enabled as an error at construction
-            logger.info("Data collection: %s off (%s)", name, handler.at_start[0])
-            continue
-        handler.started = True
-        found[name] = collector
-    if found:
-        logger.info("Data collection: collecting %s", ", ".join(found))
-    return found
+    global collection
+    collection = data_collection.start(model, LABEL_ARRAY, logger)
 
 
 def _short_repr() -> reprlib.Repr:
@@ -384,98 +302,9 @@ def parse_request(raw_data: Any) -> np.ndarray:
 
 def predict(rows: np.ndarray) -> list[str]:
     frame = pd.DataFrame(rows, columns=COLUMNS, copy=False)
-    if not collectors:
+    if collection is None:
         return LABEL_ARRAY[model.predict(frame).astype(np.intp)].tolist()
-    return _predict_collected(frame)
-
-
-def _predict_collected(frame: pd.DataFrame) -> list[str]:
-    """predict() with data collection on: the labels (and probabilities when outputs are collected), then the inputs
-    and outputs collected under one correlation id. In a request, collecting waits until the answer is sent (the
-    server's worker does it before it takes the next request), so the caller does not wait for it."""
-    request_id = _request_id()
-    outputs = collectors.get("model_outputs")
-    if outputs is None or not hasattr(model, "predict_proba"):
-        labels = LABEL_ARRAY[model.predict(frame).astype(np.intp)]
-        diabetic = None
-    else:
-        probabilities = model.predict_proba(frame)
-        # the class of highest probability, as scikit-learn's classifiers predict (first class on a tie)
-        labels = class_labels[probabilities.argmax(axis=1)]
-        diabetic = probabilities[:, positive_column] if positive_column is not None else np.zeros(len(frame))
-
-    def collect() -> None:
-        context = request_context.correlation(id=request_id) if request_context and request_id else None
-        ids = _row_ids(request_id, len(frame))
-        inputs = collectors.get("model_inputs")
-        if inputs is not None:
-            context = _collect(inputs, frame.assign(**{ROW_ID: ids}), context)
-        if outputs is not None and diabetic is not None:
-            table = np.empty((len(labels), 3), dtype=object)  # one block: a third of what a frame from a dict costs
-            table[:, 0], table[:, 1], table[:, 2] = labels, diabetic, ids
-            _collect(outputs, pd.DataFrame(table, columns=OUTPUT_COLUMNS, copy=False), context)
-
-    if not _after_answer(collect):
-        collect()
-    return labels.tolist()
-
-
-def _row_ids(request_id: str, count: int) -> list[str]:
-    """Each row's id: the request's id (a new one outside a request) and the row's index, REQUEST-INDEX."""
-    base = request_id or uuid.uuid4().hex
-    return [f"{base}-{index}" for index in range(count)]
-
-
-def _request_id() -> str:
-    """The request's id (x-request-id, the id the server puts on its answer), the collection's correlation id; ""
-    outside a request (the collector then makes one up)."""
-    if request_context is None or not request_context.active():
-        return ""
-    return str(getattr(request_context.g, "request_id", "") or "")
-
-
-def _after_answer(job: Any) -> bool:
-    """Run `job` once the answer is sent (Werkzeug calls a response's on-close functions after the server wrote
-    it); False outside a request."""
-    if request_context is None or not request_context.active():
-        return False
-
-    def guarded() -> None:
-        try:
-            job()
-        except Exception as error:  # nothing of a collection may reach the server
-            collection_errors(error)
-
-    def on_close(response: Any) -> Any:
-        response.call_on_close(guarded)
-        return response
-
-    request_context.after_this_request(on_close)
-    return True
-
-
-def _prepare_collection() -> None:
-    """What each collected request needs, worked out once: the label of each of the model's classes, the column of
-    "diabetic"'s probability, and flask's request context (where the server keeps the request id)."""
-    global class_labels, positive_column, request_context
-    classes = list(getattr(model, "classes_", []))
-    class_labels = LABEL_ARRAY[np.asarray(classes, dtype=np.intp)] if classes else LABEL_ARRAY
-    positive_column = classes.index(1) if 1 in classes else None
-    try:
-        from azureml.ai.monitoring.context import BasicCorrelationContext
-        from flask import after_this_request, g, has_request_context
-    except ImportError:
-        request_context = None
-    else:
-        request_context = RequestContext(BasicCorrelationContext, has_request_context, g, after_this_request)
-
-
-def _collect(collector: Any, frame: pd.DataFrame, context: Any) -> Any:
-    try:
-        return collector.collect(frame, context)
-    except Exception as error:  # a collection must never fail the request
-        collection_errors(error)
-        return context
+    return collection.predict(frame)
 
 
 def run(raw_data: Any) -> Any:

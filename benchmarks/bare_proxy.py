@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.local import upstream
-from common.local.replies import Receive, Reply, Scope, Send
+from common.local.asgi import Receive, Reply, Scope, Send
 
 
 def proxy(socket: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:

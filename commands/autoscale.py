@@ -13,8 +13,8 @@ from commands.shared import add_deployment_flag, deployment_states, endpoint_or_
 from common import autoscale
 from common.cli import add_flag, output, progress
 from common.clients import get_monitor_client
+from common.control.lookups import get_or_none
 from common.errors import NotFoundError, UsageError
-from common.operations import get_or_none
 from common.workspace import resolve_workspace
 
 CAPACITY = ("min", "max", "default", "cpu_out", "cpu_in")

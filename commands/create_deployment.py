@@ -33,14 +33,11 @@ from common.cli import (
     output,
     progress,
 )
+from common.control.failures import deployment_failed
+from common.control.lookups import get_deployment, require_endpoint
+from common.control.waiting import wait_with_progress
+from common.control.wire import state_name
 from common.errors import EXIT_CONFLICT, EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
-from common.operations import (
-    deployment_failed,
-    get_deployment,
-    require_endpoint,
-    state_name,
-    wait_with_progress,
-)
 
 
 def resolve_assets(

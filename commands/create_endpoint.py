@@ -26,17 +26,11 @@ from common.cli import (
     output,
     progress,
 )
+from common.control.endpoint_update import public_network_access, update_endpoint
+from common.control.lookups import get_or_none
+from common.control.waiting import wait_with_progress
+from common.control.wire import ENDPOINT_SCHEMA_URL, dry_run_output, enum_value, state_name
 from common.errors import UsageError
-from common.operations import (
-    ENDPOINT_SCHEMA_URL,
-    dry_run_output,
-    enum_value,
-    get_or_none,
-    public_network_access,
-    state_name,
-    update_endpoint,
-    wait_with_progress,
-)
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, for a new endpoint only

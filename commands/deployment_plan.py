@@ -3,18 +3,14 @@ flags leave out kept from the existing deployment), its size, what an update cha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from commands.deployment_request import CREATE_SIZE, CreateDeploymentRequest
 from common import deployment_settings, references
 from common.cli import progress
+from common.control.wire import DEPLOYMENT_SCHEMA_URL, dry_run_output
 from common.errors import UsageError
-from common.operations import DEPLOYMENT_SCHEMA_URL, dry_run_output
 from common.skus import same_instance_type
-
-if TYPE_CHECKING:
-    from commands.deployment_request import CreateDeploymentRequest
-
-CREATE_SIZE = ("Standard_DS3_v2", 1)  # a new deployment's size when the flags leave it out
 
 
 def model_reference(model: references.ModelRef) -> Any:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commands import DeploymentRequest, deployment_plan
+from commands import DeploymentRequest
 from commands.shared import SAMPLE_REQUEST
 from common import deployment_settings, references, specs, validation
 from common.assets import DEFAULT_BASE_IMAGE, MODEL_NAME, is_toolkit_model
@@ -20,7 +20,8 @@ from common.skus import canonical, instance_type_warning
 
 DEFAULT_SCORING_SCRIPT = "score.py"
 TOOLKIT_CODE = str(Path(SAMPLE_REQUEST).parent)  # the toolkit's own score.py, for its own model
-CREATE_TYPE, CREATE_COUNT = deployment_plan.CREATE_SIZE
+CREATE_SIZE = ("Standard_DS3_v2", 1)  # a new deployment's size when the flags leave it out
+CREATE_TYPE, CREATE_COUNT = CREATE_SIZE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an az ml deployment YAML file (managedOnlineDeployment schema); a flag given beside it overrides its "
         "value",
     )
+    _add_asset_flags(parser)
+    _add_size_flags(parser)
+    deployment_settings.add_flags(parser)
+    _add_run_flags(parser)
+    add_target_flags(parser)
+    add_output_flags(parser)
+
+
+def _add_asset_flags(parser: argparse.ArgumentParser) -> None:
+    """What is deployed: the model, the environment and the scoring code."""
     add_flag(
         parser,
         "--model_path",
@@ -84,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"folder uploaded as the code (default for the toolkit's own model only: {TOOLKIT_CODE})",
     )
     add_flag(parser, "--score_script", help=f"scoring script inside --score_path (default: {DEFAULT_SCORING_SCRIPT})")
+
+
+def _add_size_flags(parser: argparse.ArgumentParser) -> None:
+    """How big it is, and how much of the endpoint's traffic it takes."""
     add_flag(
         parser,
         "--instance_type",
@@ -101,7 +116,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="percent of live traffic for this deployment once it succeeds, 0-100 (default: traffic unchanged)",
     )
-    deployment_settings.add_flags(parser)
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """How the command runs: waiting, --dry_run, the capacity check and the preflight."""
     add_flag(parser, "--no_wait", action="store_true", help="return once Azure accepted the deployment")
     add_timeout_flag(parser, default_minutes=90)
     add_flag(
@@ -128,8 +146,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=SAMPLE_REQUEST,
         help="request the preflight sends (default: %(default)s)",
     )
-    add_target_flags(parser)
-    add_output_flags(parser)
 
 
 def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
@@ -145,24 +161,7 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         if args.model_path is not None
         else _given(args, written, "model_path", "model")
     )
-    environment = getattr(written, "environment", None)
-    if args.environment is not None:
-        environment = references.parse_environment(args.environment)
-    score_path = args.score_path or getattr(written, "code", None)
-    score_script = args.score_script or getattr(written, "scoring_script", None) or DEFAULT_SCORING_SCRIPT
-    if score_path is not None:
-        validation.scoring_code(score_path, score_script)
-    elif not _mlflow(model):
-        score_path = code_for(model, args.model_path or str(getattr(model, "path", model)))
-    elif environment is not None:
-        raise UsageError(
-            "an MLflow model deployed with an environment needs its scoring code too (--score_path); leave both out "
-            "for Azure's no-code deployment"
-        )
-    if environment is None and score_path is not None:
-        raise UsageError(
-            "give --environment (or --file with an environment:): only an MLflow model deployed without code needs none"
-        )
+    environment, score_path, score_script = _code_and_environment(args, written, model)
     instance_count = args.instance_count
     if instance_count is None:
         instance_count = getattr(written, "instance_count", None)
@@ -170,29 +169,8 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         validation.instance_count(instance_count)
     if args.traffic_allocation is not None:
         validation.percentage("--traffic_allocation", args.traffic_allocation)
-    settings = deployment_settings.parse(
-        request_timeout_ms=args.request_timeout_ms,
-        max_concurrent_requests_per_instance=args.max_concurrent_requests_per_instance,
-        liveness_probe=args.liveness_probe,
-        readiness_probe=args.readiness_probe,
-        env=args.env,
-        app_insights=args.app_insights,
-        egress_public_network=args.egress_public_network,
-        data_collection=args.data_collection,
-        sampling_rate=args.sampling_rate,
-    )
-    if written is not None:
-        settings = deployment_settings.overriding(settings, written.settings)
-    if args.create_environment and not isinstance(environment, references.AssetRef):
-        raise UsageError("--create_environment registers --environment NAME from --conda_file: give --environment")
-    if args.create_environment and not Path(args.conda_file).is_file():
-        raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
-    if args.preflight and args.local:
-        raise UsageError(
-            "--preflight tries an Azure deployment on the local target first; with --local there is no need"
-        )
-    if args.preflight:
-        validation.request_file(Path(args.preflight_request), "--preflight_request")
+    settings = _settings(args, written)
+    _check_run_flags(args, environment)
     instance_type = args.instance_type or getattr(written, "instance_type", None)
     if instance_type is not None:
         sku_warning = instance_type_warning(instance_type)
@@ -223,6 +201,64 @@ def validate(args: argparse.Namespace) -> CreateDeploymentRequest:
         skip_capacity_check=args.skip_capacity_check,
     )
     return dataclasses.replace(request, endpoint_name=endpoint_name)
+
+
+def _code_and_environment(
+    args: argparse.Namespace, written: Any, model: references.ModelRef
+) -> tuple[references.EnvironmentRef | None, str | None, str]:
+    """The environment, the code folder and the scoring script: from the flags over the file; the toolkit's own
+    code for its own model; none of them for an MLflow model deployed without code."""
+    environment = getattr(written, "environment", None)
+    if args.environment is not None:
+        environment = references.parse_environment(args.environment)
+    score_path = args.score_path or getattr(written, "code", None)
+    score_script = args.score_script or getattr(written, "scoring_script", None) or DEFAULT_SCORING_SCRIPT
+    if score_path is not None:
+        validation.scoring_code(score_path, score_script)
+    elif not _mlflow(model):
+        score_path = code_for(model, args.model_path or str(getattr(model, "path", model)))
+    elif environment is not None:
+        raise UsageError(
+            "an MLflow model deployed with an environment needs its scoring code too (--score_path); leave both out "
+            "for Azure's no-code deployment"
+        )
+    if environment is None and score_path is not None:
+        raise UsageError(
+            "give --environment (or --file with an environment:): only an MLflow model deployed without code needs none"
+        )
+    return environment, score_path, score_script
+
+
+def _settings(args: argparse.Namespace, written: Any) -> deployment_settings.Requested:
+    """The request settings, probes, variables and data collection: the flags over the file's."""
+    settings = deployment_settings.parse(
+        request_timeout_ms=args.request_timeout_ms,
+        max_concurrent_requests_per_instance=args.max_concurrent_requests_per_instance,
+        liveness_probe=args.liveness_probe,
+        readiness_probe=args.readiness_probe,
+        env=args.env,
+        app_insights=args.app_insights,
+        egress_public_network=args.egress_public_network,
+        data_collection=args.data_collection,
+        sampling_rate=args.sampling_rate,
+    )
+    if written is not None:
+        settings = deployment_settings.overriding(settings, written.settings)
+    return settings
+
+
+def _check_run_flags(args: argparse.Namespace, environment: references.EnvironmentRef | None) -> None:
+    """--create_environment and --preflight, with what they need."""
+    if args.create_environment and not isinstance(environment, references.AssetRef):
+        raise UsageError("--create_environment registers --environment NAME from --conda_file: give --environment")
+    if args.create_environment and not Path(args.conda_file).is_file():
+        raise UsageError(f"--conda_file {args.conda_file!r} not found: --create_environment needs a conda file")
+    if args.preflight and args.local:
+        raise UsageError(
+            "--preflight tries an Azure deployment on the local target first; with --local there is no need"
+        )
+    if args.preflight:
+        validation.request_file(Path(args.preflight_request), "--preflight_request")
 
 
 FILE_FIELDS = {"deployment_name": "name:", "endpoint_name": "endpoint_name:", "model_path": "model:"}

@@ -8,7 +8,7 @@ from typing import Any
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import deployment_settings, diagnosis, validation
-from common.operations import state_name
+from common.control.wire import state_name
 
 LOG_LINES = 300
 CONTAINERS = ("inference-server", "storage-initializer")

@@ -14,8 +14,8 @@ from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import capture, collected, drift, references, validation
 from common.cli import add_flag
+from common.control.lookups import get_deployment
 from common.errors import CliError, UsageError
-from common.operations import get_deployment
 from common.training import LABELS, METADATA_FILE
 
 MAX_MINUTES = 7 * 24 * 60

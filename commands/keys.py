@@ -11,8 +11,8 @@ from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from commands.target import AZURE
 from common.cli import add_flag
+from common.control.waiting import wait_with_progress
 from common.errors import CliError, UsageError
-from common.operations import wait_with_progress
 
 KEY_TYPES = ("primary", "secondary", "token")
 

@@ -8,7 +8,7 @@ from typing import Any
 from commands import Request, Result, show
 from commands.stop import refuse_on_azure
 from commands.target import LOCAL
-from common.operations import wait_with_progress
+from common.control.waiting import wait_with_progress
 
 
 def add_arguments(_parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 from commands import Request, Result
 from commands.target import LOCAL
+from common.control.waiting import wait_with_progress
 from common.errors import UsageError
-from common.operations import wait_with_progress
 
 
 def add_arguments(_parser: argparse.ArgumentParser) -> None:

@@ -14,8 +14,8 @@ from commands import client_for_args
 from common import validation
 from common.assets import MODEL_NAME
 from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+from common.control.lookups import get_or_none
 from common.errors import UsageError
-from common.operations import get_or_none
 from common.training import MIN_ROWS, TrainingResult, load_dataset, synthetic_dataset, train
 
 DEFAULT_OUTPUT = Path("outputs") / "diabetes-model"

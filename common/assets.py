@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.control.lookups import get_or_none
 from common.errors import NotFoundError
-from common.operations import get_or_none
 from common.references import AssetRef, ModelRef, asset_key
 
 if TYPE_CHECKING:

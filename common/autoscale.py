@@ -13,8 +13,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from common.control.wire import enum_value
 from common.errors import UsageError
-from common.operations import enum_value
 from common.validation import MAX_INSTANCES
 
 RULE_WINDOW = datetime.timedelta(minutes=5)  # the guide's time window for each rule

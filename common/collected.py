@@ -100,7 +100,7 @@ class AzureCollected:
     def rolling_rate(self, deployment: str) -> Any:
         """The deployment's data collector's rolling rate (None: Azure's default), read once per deployment."""
         if deployment not in self._rolling_rates:
-            from common.operations import get_or_none
+            from common.control.lookups import get_or_none
 
             found = get_or_none(self.client.online_deployments.get, name=deployment, endpoint_name=self.endpoint.name)
             collector = getattr(found, "data_collector", None)

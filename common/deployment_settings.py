@@ -19,8 +19,8 @@ from typing import Any
 
 from common import capture
 from common.cli import add_flag
+from common.control.wire import enum_value
 from common.errors import UsageError
-from common.operations import enum_value
 
 REQUEST_TIMEOUT_MS_MAX = 180_000  # Azure's documented maximum
 AZURE_REQUEST_TIMEOUT_MS = 5000  # request_settings.request_timeout_ms when a deployment sets none (YAML reference)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from common.diagnosis_fixes import Evidence as Evidence  # the doctor's input, read by callers as diagnosis.Evidence
 from common.diagnosis_fixes import (
     bad_argument_fix,
     build_log,
@@ -52,18 +52,6 @@ def exception_line(log: str) -> str | None:
     found = [line.strip() for line in lines[start:] if EXCEPTION_LINE.match(line.strip())]
     own = [line for line in found if not line.startswith(SERVER_WRAPPERS)]
     return (own or found)[0] if own or found else None
-
-
-@dataclass
-class Evidence:
-    """What the doctor reads: the deployment's error (its state and message) and its containers' logs."""
-
-    error: str = ""
-    logs: dict[str, str] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)  # probes, request_timeout_ms, instance_type, memory_gb
-
-    def text(self, source: str) -> str:
-        return self.error if source == "error" else self.logs.get(source, "")
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,30 @@
-"""The fixes the doctor's table (common/diagnosis.py) suggests, worked out from what it matched and the evidence:
-the deployment's settings (probes, request timeout, instance type and memory) and its logs."""
+"""What the doctor reads (Evidence), and the fixes its table (common/diagnosis.py) suggests, worked out from what it
+matched and the evidence: the deployment's settings (probes, request timeout, instance type and memory) and its logs."""
 
 from __future__ import annotations
 
 import datetime
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 from common.azure_errors import QUOTA_PAGE
 from common.deployment_settings import AZURE_PROBE_DEFAULTS, AZURE_REQUEST_TIMEOUT_MS
 
-if TYPE_CHECKING:
-    from common.diagnosis import Evidence
-
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")
 INIT_DONE = re.compile(r"(Users's init has completed successfully|init\(\) completed|Loaded .*model)", re.IGNORECASE)
+
+
+@dataclass
+class Evidence:
+    """What the doctor reads: the deployment's error (its state and message) and its containers' logs."""
+
+    error: str = ""
+    logs: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # probes, request_timeout_ms, instance_type, memory_gb
+
+    def text(self, source: str) -> str:
+        return self.error if source == "error" else self.logs.get(source, "")
 
 
 def init_seconds(log: str) -> float | None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from common.cli import warn
+from common.control.endpoint_update import update_endpoint
+from common.control.lookups import require_endpoint
 from common.errors import NotFoundError, UsageError
-from common.operations import require_endpoint, update_endpoint
 from common.traffic import Split
 from common.validation import MAX_TAG_VALUE, MAX_TAGS
 

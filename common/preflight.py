@@ -20,9 +20,9 @@ from typing import Any
 
 from common import references
 from common.cli import progress
+from common.control.failures import failure_details
 from common.errors import CliError, DeploymentFailedError
 from common.local import environments
-from common.operations import failure_details
 from common.target import Target
 
 

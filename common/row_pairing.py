@@ -22,7 +22,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import capture
-from common.shadow import Answer, Pair
+from common.training import LABELS
+
+POSITIVE = LABELS[1]  # the label whose probability a compared answer carries
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One side of a compared request: its labels (None: no usable answer) and probabilities of POSITIVE."""
+
+    labels: tuple[str, ...] | None
+    probabilities: tuple[float, ...] | None = None
+    status: int | None = None  # None: not known (collected records carry no status)
+    latency_ms: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.labels is not None and (self.status is None or 200 <= self.status < 300)
+
+
+@dataclass(frozen=True)
+class Pair:
+    request_id: str
+    live: Answer
+    shadow: Answer
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from common.control.lookups import bearer_secret, get_or_none, require_endpoint
+from common.control.wire import DEPLOYMENT_HEADER
 from common.errors import EXIT_AUTH, EXIT_NOT_FOUND, CliError
-from common.operations import DEPLOYMENT_HEADER, bearer_secret, get_or_none, require_endpoint
 
 if TYPE_CHECKING:
     from common.target import Target

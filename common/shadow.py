@@ -15,32 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import capture
+from common import capture, row_pairing
 from common.local.recent import nearest_rank
+from common.row_pairing import POSITIVE, Answer, Pair
 from common.training import LABELS
-
-POSITIVE = LABELS[1]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One side of a compared request: its labels (None: no usable answer) and probabilities of POSITIVE."""
-
-    labels: tuple[str, ...] | None
-    probabilities: tuple[float, ...] | None = None
-    status: int | None = None  # None: not known (collected records carry no status)
-    latency_ms: float | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.labels is not None and (self.status is None or 200 <= self.status < 300)
-
-
-@dataclass(frozen=True)
-class Pair:
-    request_id: str
-    live: Answer
-    shadow: Answer
 
 
 @dataclass(frozen=True)
@@ -277,8 +255,6 @@ def gather(source: Any, live: str, shadow: str, since: float, until: float, *, l
             "collected under one correlation id"
         )
         return compare(live, shadow, pairs, notes)
-    from common import row_pairing
-
     live_rows = row_pairing.collected_rows(source, live, since, until)
     shadow_rows = row_pairing.collected_rows(source, shadow, since, until)
     paired = row_pairing.pair(live_rows, shadow_rows)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.operations import DEPLOYMENT_HEADER
+from common.control.wire import DEPLOYMENT_HEADER
 from tests.localtarget import SAMPLE, LocalSetup, local_target, wait_until
 
 ENDPOINT = "diabetes-faults"

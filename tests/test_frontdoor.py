@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from common.local import auth, upstream
-from common.local.frontdoor import FrontDoor, Incoming, read_body
+from common.local.asgi import Incoming
+from common.local.frontdoor import FrontDoor, read_body
 from common.local.instance import Instance
 from common.local.refusals import BodyTooLarge
 from common.local.state import LocalStore, write_json

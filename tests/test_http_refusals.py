@@ -13,7 +13,7 @@ import create_online_deployment
 import create_online_endpoint
 import invoke_online_endpoint
 import manage_online_endpoint
-from common import operations
+from common.control import waiting
 from tests.conftest import FakeCredential
 from tests.seeds import DEPLOYMENT_SEED, ENDPOINT_SEED, with_flag, with_seed_assets
 
@@ -177,7 +177,7 @@ def test_failed_deployment_prints_code_logs_and_delete_command_and_keeps_traffic
 @pytest.fixture
 def slow_deployment(workspace, monkeypatch):
     """A deployment Azure keeps working on; afterwards the fake finishes it so the SDK's poller threads end."""
-    monkeypatch.setattr(operations, "POLL_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(waiting, "POLL_INTERVAL_SECONDS", 0.2)
     workspace.add_endpoint("diabetes-classify")
     workspace.deployment_outcome = "InProgress"
     yield workspace
@@ -203,7 +203,7 @@ def test_ctrl_c_says_the_operation_keeps_running(slow_deployment, run_script, mo
     def interrupt(_message: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(operations, "progress", interrupt)
+    monkeypatch.setattr(waiting, "progress", interrupt)
 
     result = run_script(create_online_deployment, DEPLOYMENT_SEED)
 

@@ -250,8 +250,8 @@ def test_a_failed_servers_own_output_is_read_back_from_the_end_of_a_big_log(tmp_
 
 
 def test_show_adds_up_the_records_each_server_could_not_write(tmp_path):
+    from common.local.capture_files import dropped_records as _dropped
     from common.local.collector_sink import DROPPED_FOLDER
-    from common.local.online_deployments import _dropped
 
     tallies = tmp_path / DROPPED_FOLDER
     tallies.mkdir()

@@ -6,8 +6,9 @@ from unittest.mock import MagicMock
 
 import pytest
 
+from common.control.lookups import get_or_none
+from common.control.waiting import wait_with_progress
 from common.errors import EXIT_INTERRUPTED, CliError
-from common.operations import get_or_none, wait_with_progress
 
 
 def test_progress_shows_elapsed_time_and_status(capsys):

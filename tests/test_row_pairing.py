@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from common.row_pairing import Row, input_rows, output_rows, pair
-from common.shadow import Answer
+from common.row_pairing import Answer, Row, input_rows, output_rows, pair
 
 
 def row(row_id: str | None, inputs: int | None, label: str) -> Row:

@@ -265,7 +265,7 @@ def collecting(monkeypatch, tmp_path, collections: dict) -> None:
 
 
 def test_without_data_collection_configured_nothing_is_collected(score):
-    assert score.collectors == {}
+    assert score.collection is None
 
 
 def test_only_the_collections_the_platform_enabled_are_collected(model_dir, monkeypatch, tmp_path):
@@ -274,7 +274,7 @@ def test_only_the_collections_the_platform_enabled_are_collected(model_dir, monk
     module = load_score_module()
     module.init()
 
-    assert sorted(module.collectors) == ["model_inputs"]
+    assert sorted(module.collection.collectors) == ["model_inputs"]
 
 
 def test_a_failing_collection_is_logged_and_the_request_answered(model_dir, monkeypatch, tmp_path, caplog):
@@ -289,7 +289,7 @@ def test_a_failing_collection_is_logged_and_the_request_answered(model_dir, monk
             raise RuntimeError("queue full")
 
     try:
-        module.collectors["model_inputs"] = Broken()
+        module.collection.collectors["model_inputs"] = Broken()
         answer = module.run(json.dumps({"data": [CANONICAL_ROW]}))
     finally:
         logging.getLogger("score").removeHandler(caplog.handler)
@@ -316,7 +316,7 @@ def test_collected_outputs_carry_the_labels_and_probability_under_the_request_id
             seen.append((self.name, frame.copy(), context.get_id()))
             return context
 
-    module.collectors.update({name: Recording(name) for name in module.collectors})
+    module.collection.collectors.update({name: Recording(name) for name in module.collection.collectors})
     app = Flask("test")
     answers = []
 

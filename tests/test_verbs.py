@@ -49,7 +49,7 @@ def test_validate_returns_a_frozen_request_and_leaves_the_flags_alone(verb: str)
     endpoint = ["--endpoint_name", "diabetes-classify"] if names_endpoint else []
     args, request = manage_online_endpoint.parse_args([verb, *endpoint, *VALID_FLAGS[verb]])
     assert isinstance(request, commands.Request) and dataclasses.is_dataclass(request)
-    assert request.endpoint_name == ("diabetes-classify" if names_endpoint else None)
+    assert request.endpoint_name == ("diabetes-classify" if names_endpoint else "")
     assert request.target == (LOCAL if "--local" in VALID_FLAGS[verb] else AZURE)
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.endpoint_name = "other"  # type: ignore[misc]

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from common import capture
+from common.local.collector_sink import DROPPED_FOLDER
+from common.local.state import read_json_or_none, write_json
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MAX_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_MAX_BYTES"
@@ -128,3 +130,32 @@ def _opened(path: Path, skipped: capture.Skipped[str] | None) -> Iterator[Any]:
                 yield handle
             except OSError:
                 counted["file unreadable"] += 1
+
+
+def dropped_records(spec: dict[str, Any]) -> dict[str, str]:
+    """The collected records the deployment's servers could not write (a full disk), from the tallies they keep
+    (collector_sink.DROPPED_FOLDER); none when nothing was dropped."""
+    folder = Path(spec.get("capture_dir") or "") / DROPPED_FOLDER
+    total = 0
+    for tally in folder.glob("*.json") if spec.get("capture_dir") and folder.is_dir() else ():
+        total += int((read_json_or_none(tally) or {}).get("dropped") or 0)
+    return {"dropped_records": str(total)} if total else {}
+
+
+def collection_of(spec: dict[str, Any]) -> capture.Collection:
+    """A deployment spec's data collection."""
+    given = spec.get("data_collection") or {}
+    return capture.Collection(tuple(given.get("collections") or ()), float(given.get("sampling_rate", 1.0)))
+
+
+def write_collector_config(folder: Path, collection: capture.Collection) -> Path | None:
+    """The data collection's configuration as azureml-ai-monitoring reads it (AZUREML_MDC_CONFIG_PATH: each
+    collection enabled, with its sample rate in percent); None when nothing is collected."""
+    if not collection.enabled:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    percent = collection.sampling_rate * 100
+    collections = {name: {"enabled": True, "sampleRatePercentage": percent} for name in collection.names}
+    path = folder / "config.json"
+    write_json(path, {"collections": collections, "runMode": "cloud"})
+    return path

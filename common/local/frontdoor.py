@@ -26,12 +26,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from common.control.wire import DEPLOYMENT_HEADER
 from common.local import auth, housekeeping
 from common.local.accounting import AccessLog, Metrics
+from common.local.asgi import INTERNAL_ERROR, Incoming, Receive, Reply, Scope, Send, json_reply, media_type, text_reply
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
 from common.local.deployment import Deployment
 from common.local.instance import Instance
@@ -49,12 +50,10 @@ from common.local.refusals import (
     Unauthorized,
     Unavailable,
 )
-from common.local.replies import INTERNAL_ERROR, Receive, Reply, Scope, Send, json_reply, media_type, text_reply
 from common.local.shadow_pairs import Pair, ShadowPairs
 from common.local.state import LocalStore, make_private, write_json
 from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
-from common.operations import DEPLOYMENT_HEADER
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
 
 NO_DEPLOYMENT = "-"  # the label of requests no deployment took: a deployment name starts with a letter
@@ -75,39 +74,6 @@ def pick(live: LiveTraffic, rng: random.Random) -> str | None:
     if len(names) < 2:
         return names[0] if names else None
     return rng.choices(names, cum_weights=cumulative)[0]
-
-
-class Incoming:
-    """One request as the handlers see it: its headers read once (the first of a repeated header, as latin-1), its
-    body read on demand through `receive`."""
-
-    __slots__ = ("headers", "receive", "scope")
-
-    def __init__(self, scope: Scope, receive: Receive) -> None:
-        self.scope, self.receive = scope, receive
-        self.headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            self.headers.setdefault(name, value)
-
-    def header(self, name: bytes) -> str | None:
-        value = self.headers.get(name)
-        return None if value is None else value.decode("latin-1")
-
-    @property
-    def method(self) -> str:
-        return str(self.scope["method"])
-
-    @property
-    def path(self) -> str:
-        return str(self.scope["path"])
-
-    @property
-    def client(self) -> str:
-        client = self.scope.get("client")
-        return str(client[0]) if client else "-"
-
-    def query(self) -> dict[str, str]:
-        return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
 
 
 async def read_body(request: Incoming, limit: int) -> bytes:
@@ -199,10 +165,12 @@ class FrontDoor:
         except Exception:
             log.exception("front door failed on a request")
             reply = INTERNAL_ERROR
-        seconds = time.perf_counter() - started
+        seconds, answered = time.perf_counter() - started, self.recent.clock()
         await reply.send(send)
         if route is not None and route.scoring and route.allows(request.method):
-            self.account(request, reply, seconds)  # after the answer is sent: no caller waits on the bookkeeping
+            # after the answer is sent, so no caller waits on it; dated when it was answered, so a caller that asks
+            # for the window up to the moment it got its answer finds it there
+            self.account(request, reply, seconds, answered)
 
     async def answer(self, route: Route | None, request: Incoming) -> Reply:
         """The route's answer, once the path, the method and (unless the route is public) the credential hold."""
@@ -377,11 +345,11 @@ class FrontDoor:
         self.recent.record(name, status, seconds, mirrored=True)
         self.pairs.answered(pair, shadow=True, deployment=name, status=status, seconds=seconds, body=answer)
 
-    def account(self, request: Incoming, reply: Reply, seconds: float) -> None:
+    def account(self, request: Incoming, reply: Reply, seconds: float, answered: float) -> None:
         deployment = reply.deployment or NO_DEPLOYMENT
         self.metrics.observe(deployment, reply.status, seconds)
         if reply.deployment:
-            self.recent.record(reply.deployment, reply.status, seconds)
+            self.recent.record(reply.deployment, reply.status, seconds, moment=answered)
         self.access.record(request.client, reply.status, deployment, reply.mirrored, seconds)
 
 

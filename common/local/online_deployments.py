@@ -13,7 +13,7 @@ from typing import Any
 
 from common import capture
 from common.cli import warn
-from common.local import environments, logfiles, mlflow_models, processes
+from common.local import capture_files, environments, logfiles, mlflow_models, processes
 from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
 from common.local.operations import (
     POLL_SECONDS,
@@ -100,7 +100,7 @@ class LocalDeployments:
             environment_variables=dict(spec.get("environment_variables") or {}),
             app_insights_enabled=bool(spec.get("app_insights_enabled")),
             egress_public_network_access=spec.get("egress_public_network_access"),
-            data_collector=capture.data_collector(_collection(spec)),
+            data_collector=capture.data_collector(capture_files.collection_of(spec)),
             provisioning_state=state,
             properties={
                 "health": health,
@@ -111,7 +111,7 @@ class LocalDeployments:
                 "model_dir": spec["model_dir"],
                 **({"created_at": str(spec["created_at"])} if spec.get("created_at") else {}),
                 **({"collected_to": spec["capture_dir"]} if spec.get("data_collection") else {}),
-                **_dropped(spec),
+                **capture_files.dropped_records(spec),
             },
         )
 
@@ -246,7 +246,7 @@ class LocalDeployments:
         copy_private(code, code_dir)
         model_dir = self._model_snapshot(deployment.model, model_copy)
         collection = capture.of_deployment(deployment)
-        collector_config = write_collector_config(mdc_dir, collection)
+        collector_config = capture_files.write_collector_config(mdc_dir, collection)
         _warn_about_scikit_learn(model_dir, conda, label)
         model = deployment.model
         model_ref = model if isinstance(model, str) else str(Path(model.path))
@@ -400,39 +400,9 @@ class LocalDeployments:
         return LocalPoller(check=check)
 
 
-def _dropped(spec: dict[str, Any]) -> dict[str, str]:
-    """The collected records the deployment's servers could not write (a full disk), from the tallies they keep
-    (collector_sink.DROPPED_FOLDER); none when nothing was dropped."""
-    from common.local.collector_sink import DROPPED_FOLDER
-
-    folder = Path(spec.get("capture_dir") or "") / DROPPED_FOLDER
-    total = 0
-    for tally in folder.glob("*.json") if spec.get("capture_dir") and folder.is_dir() else ():
-        total += int((read_json_or_none(tally) or {}).get("dropped") or 0)
-    return {"dropped_records": str(total)} if total else {}
-
-
 def _named(model: Any) -> bool:
     """An inline model with the name and version a YAML file gave it: registered, as azure-ai-ml registers it."""
     return not isinstance(model, str) and not getattr(model, "_is_anonymous", True) and bool(model.version)
-
-
-def _collection(spec: dict[str, Any]) -> capture.Collection:
-    given = spec.get("data_collection") or {}
-    return capture.Collection(tuple(given.get("collections") or ()), float(given.get("sampling_rate", 1.0)))
-
-
-def write_collector_config(folder: Path, collection: capture.Collection) -> Path | None:
-    """The data collection's configuration as azureml-ai-monitoring reads it (AZUREML_MDC_CONFIG_PATH: each
-    collection enabled, with its sample rate in percent); None when nothing is collected."""
-    if not collection.enabled:
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    percent = collection.sampling_rate * 100
-    collections = {name: {"enabled": True, "sampleRatePercentage": percent} for name in collection.names}
-    path = folder / "config.json"
-    write_json(path, {"collections": collections, "runMode": "cloud"})
-    return path
 
 
 def _warn_about_scikit_learn(model_dir: Path, conda: environments.CondaSpec, label: str) -> None:

@@ -43,8 +43,13 @@ class RecentRequests:
         # (second, {(deployment, mirrored): Tally}), oldest first
         self.seconds: collections.deque[tuple[int, dict[tuple[str, bool], Tally]]] = collections.deque()
 
-    def record(self, deployment: str, status: int, seconds: float, *, mirrored: bool = False) -> None:
-        moment = self.clock()
+    def record(
+        self, deployment: str, status: int, seconds: float, *, mirrored: bool = False, moment: float | None = None
+    ) -> None:
+        """One request; `moment` is when it was answered (by default: now)."""
+        moment = self.clock() if moment is None else moment
+        if self.seconds and moment < self.seconds[-1][0]:  # answered before a later one was recorded: the seconds
+            moment = float(self.seconds[-1][0])  # stay in order, this one counted at the start of the newest
         now = int(moment)
         if not self.seconds or self.seconds[-1][0] != now:
             self.seconds.append((now, {}))

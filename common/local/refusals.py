@@ -10,8 +10,8 @@ from __future__ import annotations
 import http
 import json
 
-from common.local.replies import Reply, json_reply
-from common.operations import DEPLOYMENT_HEADER
+from common.control.wire import DEPLOYMENT_HEADER
+from common.local.asgi import Reply, json_reply
 
 
 class Refusal(Exception):

@@ -1,5 +1,5 @@
-"""What the front door answers, as plain ASGI messages: one Reply type for every route, a refusal's and a
-deployment's answer alike.
+"""The front door's side of ASGI: a request as its handlers see it (Incoming), and what it answers (Reply, one type
+for every route, a refusal's and a deployment's answer alike), as plain ASGI messages.
 
 The front door speaks ASGI to uvicorn directly, with no web framework between: on the one path every request takes
 (POST /score at one connection) a framework's request and response objects cost more than the front door's own
@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,6 +21,39 @@ Send = Callable[[Message], Awaitable[None]]
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
+
+
+class Incoming:
+    """One request as the handlers see it: its headers read once (the first of a repeated header, as latin-1), its
+    body read on demand through `receive`."""
+
+    __slots__ = ("headers", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope, self.receive = scope, receive
+        self.headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            self.headers.setdefault(name, value)
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    @property
+    def client(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0]) if client else "-"
+
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
 
 
 @dataclass(frozen=True, slots=True)
