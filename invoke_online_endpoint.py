@@ -19,6 +19,9 @@ import sys
 from collections.abc import Sequence
 
 try:
+    from common import startup
+
+    startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
     from commands import invoke
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started

@@ -44,6 +44,9 @@ import sys
 from collections.abc import Sequence
 
 try:
+    from common import startup
+
+    startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
     from common import validation
     from common.cli import add_name_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser

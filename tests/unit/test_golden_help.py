@@ -18,7 +18,7 @@ import invoke_online_endpoint
 import manage_online_endpoint
 import train_model
 
-GOLDEN = Path(__file__).with_name("golden") / "help"
+GOLDEN = Path(__file__).parents[1] / "golden" / "help"
 SCRIPTS = {
     "create_online_endpoint.py": create_online_endpoint,
     "create_online_deployment.py": create_online_deployment,
