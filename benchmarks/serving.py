@@ -89,9 +89,9 @@ def local_endpoint(home: Path) -> Iterator[tuple[Target, dict[str, Any], Target,
     )
 
     from commands.target import LOCAL
-    from common import capture
     from common.local.client import LocalMLClient
     from common.local.state import LocalStore, read_json
+    from common.monitoring import capture
     from common.training import synthetic_dataset, train
 
     model_dir = home / "trained-model"

@@ -113,14 +113,14 @@ VERBS = {
 
 def client_for(request: Request) -> Any:
     """The client of the request's target: the local target's, or an MLClient for the workspace its flags name."""
-    from common.clients import get_client
+    from common.azure.clients import get_client
 
     return get_client(request.target, request.workspace, request.endpoint_name)
 
 
 def client_for_args(args: argparse.Namespace) -> Any:
     """The client for a script's parsed flags (--local, the workspace flags)."""
-    from common.clients import get_client
+    from common.azure.clients import get_client
 
     return get_client(of(args), workspace_flags(args), getattr(args, "endpoint_name", None))
 

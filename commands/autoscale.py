@@ -10,12 +10,12 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import autoscale
+from common.azure import autoscale
+from common.azure.clients import get_monitor_client
+from common.azure.workspace import resolve_workspace
 from common.cli import add_flag, output, progress
-from common.clients import get_monitor_client
 from common.control.lookups import get_or_none
 from common.errors import NotFoundError, UsageError
-from common.workspace import resolve_workspace
 
 CAPACITY = ("min", "max", "default", "cpu_out", "cpu_in")
 DRY_RUN_LOCATION = "<the endpoint's location>"  # read from the endpoint when the setting is applied

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from commands import Request, Result
-from common import capacity, validation
+from common import validation
+from common.azure import capacity
+from common.azure.skus import canonical
 from common.cli import add_flag
 from common.errors import CliError, UsageError
-from common.skus import canonical
 
 ENDPOINT_REQUIRED = False  # planning needs no endpoint; with one, its deployments' holdings are listed too
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import capture, collected, shadow, traffic, validation
+from common import validation
 from common.cli import add_flag, add_name_flag
 from common.errors import UsageError
+from common.monitoring import capture, collected
+from common.release import shadow, traffic
 
 MAX_MINUTES = 7 * 24 * 60  # a week of hour folders, listed one by one (locally: what the capture cap kept)
 

@@ -18,7 +18,7 @@ from commands.deployment_request import (
 )
 from commands.shared import SAMPLE_REQUEST
 from commands.target import LOCAL, Target
-from common import capacity, deployment_settings, history, references, traffic
+from common import deployment_settings, references
 from common.assets import (
     build_environment,
     latest_note,
@@ -26,7 +26,8 @@ from common.assets import (
     resolve_environment,
     resolve_model,
 )
-from common.azure_errors import operation_failure, translate
+from common.azure import capacity
+from common.azure.azure_errors import operation_failure, translate
 from common.cli import (
     configure_logging,
     emit,
@@ -38,6 +39,7 @@ from common.control.lookups import get_deployment, require_endpoint
 from common.control.waiting import wait_with_progress
 from common.control.wire import state_name
 from common.errors import EXIT_CONFLICT, EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
+from common.release import history, traffic
 
 
 def resolve_assets(

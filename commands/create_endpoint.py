@@ -13,7 +13,7 @@ from typing import Any
 
 from commands import Request, client_for
 from commands.target import Target
-from common import history, specs, traffic, validation
+from common import specs, validation
 from common.cli import (
     add_flag,
     add_name_flag,
@@ -31,6 +31,7 @@ from common.control.lookups import get_or_none
 from common.control.waiting import wait_with_progress
 from common.control.wire import ENDPOINT_SCHEMA_URL, dry_run_output, enum_value, state_name
 from common.errors import UsageError
+from common.release import history, traffic
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 CREATE_DEFAULTS = {"auth_mode": "key", "public_network": "enabled"}  # Azure's, for a new endpoint only

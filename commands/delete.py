@@ -8,11 +8,11 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import add_deployment_flag, deployment_states
-from common import history, traffic
 from common.cli import add_flag, progress
 from common.control.lookups import get_or_none
 from common.control.waiting import wait_with_progress
 from common.errors import NotFoundError, UsageError
+from common.release import history, traffic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,8 +90,8 @@ def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str |
     collected nothing."""
     from pathlib import Path
 
-    from common import capture, collected
     from common.control.lookups import get_deployment
+    from common.monitoring import capture, collected
 
     endpoint = client.online_endpoints.get(request.endpoint_name)
     where = collected.source(client, endpoint, target=request.target).where(name)

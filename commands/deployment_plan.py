@@ -7,10 +7,10 @@ from typing import Any
 
 from commands.deployment_request import CREATE_SIZE, CreateDeploymentRequest
 from common import deployment_settings, references
+from common.azure.skus import same_instance_type
 from common.cli import progress
 from common.control.wire import DEPLOYMENT_SCHEMA_URL, dry_run_output
 from common.errors import UsageError
-from common.skus import same_instance_type
 
 
 def model_reference(model: references.ModelRef) -> Any:

@@ -14,9 +14,9 @@ from commands import DeploymentRequest
 from commands.shared import SAMPLE_REQUEST
 from common import deployment_settings, references, specs, validation
 from common.assets import DEFAULT_BASE_IMAGE, MODEL_NAME, is_toolkit_model
+from common.azure.skus import canonical, instance_type_warning
 from common.cli import add_flag, add_name_flag, add_output_flags, add_target_flags, add_timeout_flag, new_parser, warn
 from common.errors import UsageError
-from common.skus import canonical, instance_type_warning
 
 DEFAULT_SCORING_SCRIPT = "score.py"
 TOOLKIT_CODE = str(Path(SAMPLE_REQUEST).parent)  # the toolkit's own score.py, for its own model

@@ -1,4 +1,4 @@
-"""doctor: why a deployment failed, from its state, its error and both containers' logs (common/diagnosis.py)."""
+"""doctor: why a deployment failed, from its state, its error and both containers' logs (common/doctor/diagnosis.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import deployment_settings, diagnosis, validation
+from common import deployment_settings, validation
 from common.control.wire import state_name
+from common.doctor import diagnosis
 
 LOG_LINES = 300
 CONTAINERS = ("inference-server", "storage-initializer")
@@ -51,7 +52,7 @@ def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagno
 
 def last_failed_write(client: Any, deployment: Any) -> str:
     """On Azure, the error of the deployment's last failed write from the activity log (its GET has none)."""
-    from common import activity_log
+    from common.azure import activity_log
 
     try:
         found = activity_log.failed_write(client, str(deployment.id))
@@ -70,8 +71,8 @@ def instance_memory(client: Any, instance_type: str, local: bool) -> float | Non
     """The instance type's memory, from the region's sizes (Azure; one read, only when out of memory is suspected)."""
     if local:
         return None
-    from common import capacity
-    from common.skus import canonical
+    from common.azure import capacity
+    from common.azure.skus import canonical
 
     try:
         sizes, _quotas = capacity.read(client, None)

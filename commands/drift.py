@@ -12,10 +12,11 @@ from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import capture, collected, drift, references, validation
+from common import references, validation
 from common.cli import add_flag
 from common.control.lookups import get_deployment
 from common.errors import CliError, UsageError
+from common.monitoring import capture, collected, drift
 from common.training import LABELS, METADATA_FILE
 
 MAX_MINUTES = 7 * 24 * 60
@@ -160,7 +161,7 @@ def run(client: Any, request: DriftRequest) -> Result:
 
 def write_plot(found: drift.DriftReport, request: DriftRequest) -> Path:
     """The PNG, or one line saying why it could not be written (an unwritable folder, a full disk)."""
-    from common.drift_plot import plot
+    from common.monitoring.drift_plot import plot
 
     assert request.plot is not None
     title = f"{request.endpoint_name}/{request.deployment_name}: last {request.minutes} min vs training"

@@ -9,9 +9,9 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
-from common import metrics
 from common.cli import add_flag
 from common.errors import UsageError
+from common.release import metrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

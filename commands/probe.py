@@ -11,10 +11,11 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import MAX_PROBES, add_request_file_flag, endpoint_or_fail
-from common import scoring, traffic, validation
+from common import scoring, validation
 from common.cli import add_flag, progress
 from common.control.wire import DEPLOYMENT_HEADER
 from common.errors import CliError, UsageError
+from common.release import traffic
 
 PROGRESS_SECONDS = 2.0
 

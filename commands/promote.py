@@ -13,7 +13,7 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
-from common import history, traffic
+from common.release import history, traffic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

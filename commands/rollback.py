@@ -7,7 +7,7 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import deployment_states, endpoint_or_fail
-from common import history, traffic
+from common.release import history, traffic
 
 
 def add_arguments(_parser: argparse.ArgumentParser) -> None:

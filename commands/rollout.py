@@ -17,9 +17,11 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
-from common import collected, metrics, rollout, scoring, traffic, validation
+from common import scoring, validation
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
+from common.monitoring import collected
+from common.release import metrics, rollout, traffic
 
 DEFAULTS = {"bake_seconds": 300, "max_error_percent": 1.0, "max_p95_ms": 500.0, "min_requests": 20}
 MAX_BAKE_SECONDS = 24 * 3600

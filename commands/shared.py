@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from commands import Request, Result
-from common import traffic
 from common.cli import add_flag, add_name_flag
 from common.control.lookups import require_endpoint
 from common.control.wire import state_name
 from common.errors import CliError, NotFoundError, UsageError
+from common.release import traffic
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
 MAX_PROBES = 10_000

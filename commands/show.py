@@ -7,10 +7,12 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
-from common import capture, deployment_settings, traffic
+from common import deployment_settings
 from common.control.endpoint_update import public_network_access
 from common.control.lookups import with_answered_modes
 from common.control.wire import state_name
+from common.monitoring import capture
+from common.release import traffic
 
 HEALTH_PROPERTIES = ("health", "health_reason", "restarts", "local_environment")
 NAME_COLUMN = 24

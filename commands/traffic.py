@@ -8,9 +8,9 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import change_result, deployment_states, endpoint_or_fail, require_deployments
-from common import history, traffic
 from common.cli import add_flag, progress
 from common.errors import UsageError
+from common.release import history, traffic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

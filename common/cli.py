@@ -15,11 +15,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from common.azure_errors import translate
+from common.azure.azure_errors import translate
+from common.azure.workspace import SETTINGS
 from common.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, not_installed
 from common.terminal import printable
 from common.validation import canonical_name
-from common.workspace import SETTINGS
 
 log = logging.getLogger("deploy")
 # The top-level modules of requirements.txt the scripts import: one missing means the virtual environment is not in use

@@ -1,5 +1,5 @@
 """A deployment's tunable settings: request handling, probes, environment variables, Application Insights, egress,
-data collection (common/capture.py).
+data collection (common/monitoring/capture.py).
 
 The deployment command's flags, checked against the ranges Azure documents for a managed online
 deployment's YAML (reference-yaml-deployment-managed-online: RequestSettings, ProbeSettings), then put on the
@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from common import capture
 from common.cli import add_flag
 from common.control.wire import enum_value
 from common.errors import UsageError
+from common.monitoring import capture
 
 REQUEST_TIMEOUT_MS_MAX = 180_000  # Azure's documented maximum
 AZURE_REQUEST_TIMEOUT_MS = 5000  # request_settings.request_timeout_ms when a deployment sets none (YAML reference)

@@ -77,7 +77,7 @@ def refusal(status: int, headers: Any, text: str, target: Target) -> ScoringRefu
     said_by = f" (the model answered {model_status})" if model_status else ""
     message = f"the endpoint answered {status}{said_by}: {error_text(text)}"
     if status in INVOKE_HINTED:  # the doctor's table knows these answers: its fix, on the same line
-        from common import diagnosis
+        from common.doctor import diagnosis
 
         findings = diagnosis.diagnose(diagnosis.Evidence(error=message))
         message += "".join(f"; {finding.fix}" for finding in findings[:1])

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import capture, deployment_settings, references
+from common import deployment_settings, references
 from common.errors import UsageError
+from common.monitoring import capture
 
 YAML_REFERENCE = "https://aka.ms/ml-cli-v2-endpoint-online-yaml-reference"
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common import drift
 from common.errors import UsageError
+from common.monitoring import drift
 
 if TYPE_CHECKING:  # numpy and pandas are imported when data is handled: --help stays fast
     import pandas as pd
@@ -153,7 +153,7 @@ def train(frame: pd.DataFrame, model_dir: Path, source: str) -> TrainingResult:
         "trained_on": source,
         "rows": len(frame),
         "holdout_accuracy": round(accuracy, 4),
-        # what production requests are compared against (common/drift.py): the rows the model was fit on
+        # what production requests are compared against (common/monitoring/drift.py): the rows the model was fit on
         "training_distribution": drift.training_distribution(
             {name: x_train[name].tolist() for name in FEATURES}, y_train.tolist(), LABELS
         ),

@@ -19,7 +19,7 @@ from unittest.mock import MagicMock, create_autospec
 import pytest
 
 import commands
-from common import surface
+from common.azure import surface
 from common.training import synthetic_dataset, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 
 import create_online_deployment
 import manage_online_endpoint
-from common import capacity
+from common.azure import capacity
 from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
 from tests.fake_azure.capacity import usage, workspace_usage
 from tests.seeds import DEPLOYMENT_SEED, with_flag, with_seed_assets

@@ -1,5 +1,5 @@
 """The three clients the toolkit talks to (azure-ai-ml's MLClient, LocalMLClient, and the tests' mocked MLClient)
-have the surface common/surface.py declares: every method, with parameters of the same names and kinds."""
+have the surface common/azure/surface.py declares: every method, with parameters of the same names and kinds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from commands.target import LOCAL
-from common import surface
+from common.azure import surface
 from common.local.client import LocalMLClient
 
 

@@ -10,7 +10,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 
 import create_online_deployment
 import manage_online_endpoint
-from common import diagnosis
+from common.doctor import diagnosis
 from tests.localtarget import local_target, write_score
 from tests.seeds import DEPLOYMENT_SEED, with_seed_assets
 

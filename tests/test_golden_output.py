@@ -13,7 +13,7 @@ import create_online_deployment
 import create_online_endpoint
 import invoke_online_endpoint
 import manage_online_endpoint
-from common import history
+from common.release import history
 
 GOLDEN = Path(__file__).with_name("golden") / "output"
 ENDPOINT = ["--endpoint_name", "diabetes-classify"]

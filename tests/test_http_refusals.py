@@ -335,7 +335,7 @@ def test_an_sdk_validation_error_is_a_readable_line_not_colour_codes():
     """azure-ai-ml wraps validation errors (a score.py it cannot parse, for one) in a colour-coded template."""
     from azure.ai.ml.exceptions import MlException
 
-    from common.azure_errors import translate
+    from common.azure.azure_errors import translate
 
     template = (
         "\n\x1b[37m\n\x1b[30m\n1) YAML file cannot be parsed.\n\x1b[39m\x1b[39m\n\nDetails: \n\n\x1b[31m(x) Failed to "

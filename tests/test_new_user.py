@@ -14,10 +14,10 @@ import pytest
 import create_online_endpoint
 import invoke_online_endpoint
 import manage_online_endpoint
-from common import traffic
 from common.cli import run_main
 from common.local.state import runtime_path
-from common.metrics import Figures
+from common.release import traffic
+from common.release.metrics import Figures
 from tests.conftest import ROOT, ctrl_c_as_default
 from tests.localtarget import local_target
 from tests.seeds import ENDPOINT_SEED

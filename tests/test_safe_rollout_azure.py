@@ -9,7 +9,7 @@ import pytest
 
 import create_online_deployment
 import manage_online_endpoint
-from common import metrics
+from common.release import metrics
 from tests.seeds import DEPLOYMENT_SEED, with_flag
 
 ENDPOINT = ["--endpoint_name", "diabetes-classify"]
@@ -256,7 +256,7 @@ def test_the_shadow_gate_waits_for_the_bakes_collected_rows_to_arrive(azure_endp
     was there (nothing yet: 'too few to judge'). Now it reads again until two reads agree, bounded and said."""
     import time
 
-    from common import rollout
+    from common.release import rollout
     from tests.test_shadow_azure import COLLECTING, collected
 
     monkeypatch.setattr(rollout, "COLLECTED_POLL_SECONDS", 0.05)

@@ -13,7 +13,7 @@ import pytest
 
 import create_online_deployment
 import manage_online_endpoint
-from common import drift
+from common.monitoring import drift
 from common.training import FEATURES, LABELS
 from tests.fake_azure import WORKSPACE_ID
 from tests.seeds import DEPLOYMENT_SEED, with_seed_assets

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from common import references, validation
+from common.azure.skus import MANAGED_ONLINE_SKUS, instance_type_warning
 from common.errors import UsageError
-from common.skus import MANAGED_ONLINE_SKUS, instance_type_warning
 
 
 @pytest.mark.parametrize("name", ["abc", "diabetes-classify", "a1-b2", "A" + "b" * 31, "blue"])
@@ -80,7 +80,7 @@ def test_documented_skus_pass_silently_in_any_case():
 
 def test_the_sku_list_is_the_documented_one():
     """reference-managed-online-endpoints-vm-sku-list: 85 sizes in 19 families (synced 2026-12-01)."""
-    from common.skus import DOCUMENTED_SKUS
+    from common.azure.skus import DOCUMENTED_SKUS
 
     assert len(MANAGED_ONLINE_SKUS) == 85 and len({sku.family for sku in DOCUMENTED_SKUS}) == 19
     for added in ("Standard_L8s_v2", "Standard_L80as_v3", "Standard_NC6s_v2", "Standard_NV36adms_A10_v5"):
@@ -97,7 +97,7 @@ def test_the_sku_list_is_the_documented_one():
 
 
 def test_instance_types_match_regardless_of_case_and_take_the_documented_spelling():
-    from common.skus import canonical, same_instance_type
+    from common.azure.skus import canonical, same_instance_type
 
     assert canonical("STANDARD_DS3_V2") == canonical("standard_ds3_v2") == "Standard_DS3_v2"
     assert canonical("Standard_Unknown_v9") == "Standard_Unknown_v9"

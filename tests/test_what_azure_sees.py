@@ -14,8 +14,8 @@ import pytest
 import create_online_deployment
 import create_online_endpoint
 import manage_online_endpoint
-from common import history
-from common.traffic import Split
+from common.release import history
+from common.release.traffic import Split
 
 ENDPOINT = "diabetes-classify"
 BLUE = [

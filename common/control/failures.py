@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import diagnosis
+from common.doctor import diagnosis
 from common.errors import CliError, DeploymentFailedError
 
 LOG_TAIL_LINES = 50
@@ -15,7 +15,7 @@ def failure_details(
     client: Any, deployment: str, endpoint: str, log_name: str, closing: list[str], reason: str = ""
 ) -> str:
     """What follows a failed deployment's error line: the cause found in its log, what the doctor's table makes of
-    the error and the log (common/diagnosis.py), the log's tail, then `closing`."""
+    the error and the log (common/doctor/diagnosis.py), the log's tail, then `closing`."""
     try:
         logs = client.online_deployments.get_logs(name=deployment, endpoint_name=endpoint, lines=LOG_TAIL_LINES)
     except Exception as error:  # the logs are a courtesy; never let fetching them hide the real failure

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def is_not_found(error: BaseException) -> bool:
     """The resource asked for does not exist (a missing workspace or resource group is another matter)."""
-    from common.azure_errors import workspace_missing
+    from common.azure.azure_errors import workspace_missing
 
     missing = (
         type(error).__name__ == "ResourceNotFoundError"
@@ -39,11 +39,11 @@ def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
     """The deployment, or None when Azure answers 404, with each data collection read in the case Azure answered
-    (common.capture.read_modes). azure-ai-ml converts the answer in the same get; reading the generated operations'
-    answer first keeps the mode it drops. The local target's client answers entities already."""
+    (common.monitoring.capture.read_modes). azure-ai-ml converts the answer in the same get; reading the generated
+    operations' answer first keeps the mode it drops. The local target's client answers entities already."""
     from azure.ai.ml.operations import OnlineDeploymentOperations
 
-    from common import capture
+    from common.monitoring import capture
 
     operations = client.online_deployments
     if not isinstance(operations, OnlineDeploymentOperations):  # the local target's, a test's stand-in
@@ -72,7 +72,7 @@ def with_answered_modes(client: Any, deployment: Any) -> Any:
     """A listed deployment whose collections all read as off read again with get_deployment: azure-ai-ml's list
     converts the modes the way its get does (an answered "enabled" reads as off). Others are returned as they are:
     one more read only where the SDK's reading may be wrong."""
-    from common import capture
+    from common.monitoring import capture
 
     collections = getattr(getattr(deployment, "data_collector", None), "collections", None)
     if not collections or capture.of_deployment(deployment).enabled:

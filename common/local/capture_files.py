@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from common import capture
 from common.local.collector_sink import DROPPED_FOLDER
 from common.local.state import read_json_or_none, write_json
+from common.monitoring import capture
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MAX_BYTES_VARIABLE = "AZUREML_LOCAL_CAPTURE_MAX_BYTES"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.diagnosis import exception_line
+from common.doctor.diagnosis import exception_line
 from common.local import capture_files, processes, upstream
 from common.local.collector_sink import CAPTURE_DIR_VARIABLE, SEGMENT_BYTES_VARIABLE, SOURCE_VARIABLE
 from common.local.inference_server import LAUNCHER_EXIT_CODE, LAUNCHER_MARK

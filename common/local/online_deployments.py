@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import capture
 from common.cli import warn
 from common.local import capture_files, environments, logfiles, mlflow_models, processes
 from common.local.online_endpoints import RECORD_REPAIR_SECONDS, LocalEndpoints
@@ -36,6 +35,7 @@ from common.local.state import (
     runtime_dir,
     write_json,
 )
+from common.monitoring import capture
 
 NO_CODE = "none: the model's MLflow scoring (no-code deployment)"  # what `show` says a no-code deployment runs
 LEFTOVER_SECONDS = 60.0  # a create writes deployment.json seconds after it copied the code and model

@@ -36,8 +36,8 @@ from common.local.state import (
     runtime_dir,
     write_json,
 )
+from common.release.traffic import MAX_MIRROR_PERCENT
 from common.target import Target
-from common.traffic import MAX_MIRROR_PERCENT
 
 # the revision of the endpoint file an entity was read from, kept on the SDK entity the caller holds
 REVISION_ATTRIBUTE = "_local_revision"

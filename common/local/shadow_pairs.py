@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import capture
 from common.local.capture_files import PAIRS, segment_bytes
 from common.local.collector_sink import append_whole
+from common.monitoring import capture
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PENDING = 10_000  # completed pairs waiting for the next flush (0.1 s); beyond it they are dropped and counted

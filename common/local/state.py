@@ -11,7 +11,7 @@ Layout under the home directory ($AZUREML_LOCAL_HOME, default ~/.azureml-local):
   endpoints/NAME/deployments/D/     deployment.json (what the user asked for, with a generation number),
                                     status.json (written by the front door alone: health, pid, restarts, reason),
                                     server.log, code-*/, model-*/ and mdc-*/ (data collection) snapshots
-  endpoints/NAME/data/D/COLLECTION/yyyy/MM/dd/HH/PID.jsonl   what deployment D collected (common/capture.py)
+  endpoints/NAME/data/D/COLLECTION/yyyy/MM/dd/HH/PID.jsonl   what deployment D collected (common/monitoring/capture.py)
   models/NAME/VERSION/              registered model folders
   locks/NAME.lock                   the endpoint's lock (kept outside the endpoint so deleting it is safe)
 

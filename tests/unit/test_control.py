@@ -52,7 +52,7 @@ def test_get_or_none_only_swallows_not_found():
 
 
 def test_the_cause_of_a_failed_init_is_the_users_exception_not_the_servers_wrapper():
-    from common.diagnosis import exception_line
+    from common.doctor.diagnosis import exception_line
 
     log = "\n".join(
         [
@@ -71,7 +71,7 @@ def test_the_cause_of_a_failed_init_is_the_users_exception_not_the_servers_wrapp
 
 
 def test_the_cause_is_in_the_last_traceback_not_an_earlier_one_the_server_recovered_from():
-    from common.diagnosis import exception_line
+    from common.doctor.diagnosis import exception_line
 
     log = "\n".join(
         [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common import drift
+from common.monitoring import drift
 from common.training import FEATURES, LABELS, synthetic_dataset, train
 
 

@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 
-from common import history, metrics, rollout, traffic
 from common.errors import UsageError
 from common.local.recent import RecentRequests, nearest_rank
-from common.metrics import Figures
-from common.traffic import Split
+from common.release import history, metrics, rollout, traffic
+from common.release.metrics import Figures
+from common.release.traffic import Split
 
 # ---- mirror traffic and promotion -------------------------------------------------------------------------------
 
@@ -308,8 +308,8 @@ def test_the_shadow_gate_fails_on_the_shadows_own_error_rate():
     """A green failing 94 of 100 mirrored requests passed the gate on the rows of its 6 answers."""
     from types import SimpleNamespace
 
-    from common.rollout import Limits, shadow_errors_crossed
-    from common.shadow import SideFigures
+    from common.release.rollout import Limits, shadow_errors_crossed
+    from common.release.shadow import SideFigures
 
     limits = Limits(max_error_percent=1.0, max_p95_ms=1000.0, min_requests=10)
     failing = SimpleNamespace(shadow_figures=SideFigures(100, 94, 3.0, 5.0, ((429, 4), (503, 90))))

@@ -1,8 +1,8 @@
-"""common/row_pairing.py on its own: ids first, then inputs, the rest counted (never paired by position)."""
+"""common/release/row_pairing.py on its own: ids first, then inputs, the rest counted (never paired by position)."""
 
 from __future__ import annotations
 
-from common.row_pairing import Answer, Row, input_rows, output_rows, pair
+from common.release.row_pairing import Answer, Row, input_rows, output_rows, pair
 
 
 def row(row_id: str | None, inputs: int | None, label: str) -> Row:

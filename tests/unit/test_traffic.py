@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from common.errors import UsageError
-from common.traffic import ImpossibleTrafficError, rebalance, without_live_mirrors
+from common.release.traffic import ImpossibleTrafficError, rebalance, without_live_mirrors
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from common.azure.workspace import WorkspaceSettings, find_config_file, resolve_workspace
 from common.errors import UsageError
-from common.workspace import WorkspaceSettings, find_config_file, resolve_workspace
 
 NO_FLAGS = {"subscription_id": None, "resource_group": None, "workspace_name": None}
 ENV = {"AZURE_SUBSCRIPTION_ID": "env-sub", "AZURE_RESOURCE_GROUP": "env-rg", "AZUREML_WORKSPACE_NAME": "env-ws"}

@@ -20,7 +20,7 @@ WRITE = "/onlineendpoints/deployments/write"
 def failed_write(client: Any, resource_id: str, *, now: datetime.datetime | None = None) -> str | None:
     """The error of the deployment's newest failed write in the last DAYS days, as one line "CODE: message"
     (each detail's after it); None when there is none. Failures to read propagate (the caller says so)."""
-    from common.clients import get_monitor_client
+    from common.azure.clients import get_monitor_client
 
     since = (now or datetime.datetime.now(datetime.UTC)) - datetime.timedelta(days=DAYS)
     events = get_monitor_client(client).activity_logs.list(

@@ -3,7 +3,7 @@
 Azure's data collector batches requests sent close together into one record: its `data` holds several requests'
 rows under one `correlationid` (how-to-collect-production-data, "Data collector batching"), and each deployment
 batches on its own. So a record's id pairs nothing reliably; the guide's remedy is a per-row id column, which
-09-deploy-model/score.py logs in both collections (REQUEST-INDEX, common.capture.ROW_ID). Rows are paired:
+09-deploy-model/score.py logs in both collections (REQUEST-INDEX, common.monitoring.capture.ROW_ID). Rows are paired:
 1. on that column, where both deployments logged the same id (a live request and its mirrored copy, when the
    mirrored copy keeps the request's id: Azure documents nothing either way);
 2. otherwise by the content of the input row (each side's model_inputs, found by the same row id): rows with the
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common import capture
+from common.monitoring import capture
 from common.training import LABELS
 
 POSITIVE = LABELS[1]  # the label whose probability a compared answer carries
@@ -109,7 +109,7 @@ def output_rows(records: Iterable[dict[str, Any]], inputs: dict[str, tuple[tuple
 
 def collected_rows(source: Any, deployment: str, since: float, until: float) -> list[Row]:
     """A deployment's collected output rows of the window, each with its input row where model_inputs has it, from
-    a common/collected.py source."""
+    a common/monitoring/collected.py source."""
     inputs = input_rows(source.records(deployment, "model_inputs", since, until))
     return output_rows(source.records(deployment, "model_outputs", since, until), inputs)
 

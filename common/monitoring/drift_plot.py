@@ -6,7 +6,7 @@ import itertools
 import math
 from pathlib import Path
 
-from common.drift import DriftReport, FeatureDrift
+from common.monitoring.drift import DriftReport, FeatureDrift
 
 COLUMNS = 3
 

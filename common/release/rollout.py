@@ -3,7 +3,7 @@ metrics for that window, and restore the split from before the rollout as soon a
 
 The plan (every step's split) is computed and checked before the first write; each step's split comes from the
 split before the rollout by the same proportional rule as --traffic_allocation, so every split sums to 100. The
-first write records the split before the rollout in the endpoint's rollback history (common/history.py); an
+first write records the split before the rollout in the endpoint's rollback history (common/release/history.py); an
 automatic rollback, or Ctrl-C, restores it and removes that entry again.
 """
 
@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from common import history, scoring, traffic
+from common import scoring
 from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
-from common.metrics import DeploymentFigures, Figures, requests_text
+from common.release import history, traffic
+from common.release.metrics import DeploymentFigures, Figures, requests_text
 
 if TYPE_CHECKING:
     from common.target import Target
@@ -36,7 +37,7 @@ class ShadowGate:
 
     max_disagreement_percent: float
     live: str
-    source: Any  # common/collected.py's source of pairs and collected records
+    source: Any  # common/monitoring/collected.py's source of pairs and collected records
 
 
 def shadow_split(before: traffic.Split, deployment: str) -> traffic.Split:
@@ -189,7 +190,7 @@ class Rollout:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     records: list[StepRecord] = field(default_factory=list)
-    shadow_comparison: Any = None  # the shadow bake's common/shadow.py Comparison, once made
+    shadow_comparison: Any = None  # the shadow bake's common/release/shadow.py Comparison, once made
     recorded: bool = False  # the rollout has changed the traffic (and remembered the split from before it)
 
     @property
@@ -281,7 +282,7 @@ class Rollout:
     def _shadow_bake(self, before: traffic.Split, gate: ShadowGate) -> traffic.Split:
         """Mirror the deployment for one bake and compare its answers with the live deployment's; restore `before`
         and raise RolledBack when they disagree on more than the limit or too few requests were compared."""
-        from common import shadow
+        from common.release import shadow
 
         split = shadow_split(before, self.deployment)
         history.change_split(
@@ -333,7 +334,7 @@ class Rollout:
     def _collected_comparison(self, gate: Any, started: float, ended: float) -> Any:
         """On Azure, the bake's comparison once its collected rows have arrived: read every COLLECTED_POLL_SECONDS
         until two reads find the same rows (and some), for at most COLLECTED_WAIT_SECONDS, said as it goes."""
-        from common import shadow
+        from common.release import shadow
 
         self.report(
             f"[{_clock_text(self.clock())}] shadow bake: waiting up to {COLLECTED_WAIT_SECONDS:g} s for the bake's "

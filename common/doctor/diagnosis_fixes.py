@@ -1,5 +1,6 @@
-"""What the doctor reads (Evidence), and the fixes its table (common/diagnosis.py) suggests, worked out from what it
-matched and the evidence: the deployment's settings (probes, request timeout, instance type and memory) and its logs."""
+"""What the doctor reads (Evidence), and the fixes its table (common/doctor/diagnosis.py) suggests, worked out from
+what it matched and the evidence: the deployment's settings (probes, request timeout, instance type and memory) and
+its logs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.azure_errors import QUOTA_PAGE
+from common.azure.azure_errors import QUOTA_PAGE
 from common.deployment_settings import AZURE_PROBE_DEFAULTS, AZURE_REQUEST_TIMEOUT_MS
 
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")

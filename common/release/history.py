@@ -25,7 +25,7 @@ from common.cli import warn
 from common.control.endpoint_update import update_endpoint
 from common.control.lookups import require_endpoint
 from common.errors import NotFoundError, UsageError
-from common.traffic import Split
+from common.release.traffic import Split
 from common.validation import MAX_TAG_VALUE, MAX_TAGS
 
 if TYPE_CHECKING:

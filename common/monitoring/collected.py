@@ -1,4 +1,5 @@
-"""Where `compare` and `drift` read what deployments collected, on either target (common/capture.py's records).
+"""Where `compare` and `drift` read what deployments collected, on either target (the records of
+common/monitoring/capture.py).
 
 Local: the endpoint's folder (common/local/capture_files.py), the front door's live/shadow answer pairs among them
 (common/local/shadow_pairs.py), read from the owner's private local home: nothing serves them on the scoring port.
@@ -6,7 +7,7 @@ Azure: the workspaceblobstore datastore, where azure-ai-ml points the data colle
 datastore is (DEFAULT_MDC_PATH, azureml://datastores/workspaceblobstore/paths/modelDataCollector), read the way
 azure-ai-ml reads and writes its own blobs (artifact utilities: the datastore's account, container and credential,
 then azure-storage-blob's container client), listing each folder of the window under modelDataCollector/ in the
-layout of the deployment's rolling rate (common/capture.py: folders). Nothing is written on either target.
+layout of the deployment's rolling rate (common/monitoring/capture.py: folders). Nothing is written on either target.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common import capture
 from common.errors import CliError
+from common.monitoring import capture
 
 if TYPE_CHECKING:
     from common.target import Target

@@ -10,6 +10,7 @@ import logging
 import re
 from urllib.parse import urlparse
 
+from common.azure.skus import smaller_skus
 from common.errors import (
     EXIT_AUTH,
     EXIT_CONFLICT,
@@ -19,7 +20,6 @@ from common.errors import (
     EXIT_USAGE,
     CliError,
 )
-from common.skus import smaller_skus
 
 QUOTA_PAGE = "https://ml.azure.com/quota"
 ROLE_HINT = "your identity needs the AzureML Data Scientist role (or Contributor) on the workspace"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from common.azure.workspace import create_ml_client, resolve_workspace
 from common.errors import UsageError
 from common.target import Target
-from common.workspace import create_ml_client, resolve_workspace
 
 
 def get_client(target: Target, workspace: Mapping[str, str | None], endpoint_name: str | None = None) -> Any:

@@ -5,7 +5,7 @@ subscription have the cores? Read (never written) through azure-ai-ml: `compute.
 The rule (how-to-manage-quotas, "Virtual machine quota" for managed online endpoints): Azure reserves 20% more
 instances than a deployment asks for, for upgrades, so a deployment of N instances of a type with C vCPUs needs
 ceil(1.2 x N) x C cores of the type's VM family, and as many of the region's total; types the SKU list marks
-"Skip 20 percent reservation" (common/skus.py) need N x C. An update counts what the deployment already holds (its
+"Skip 20 percent reservation" (common/azure/skus.py) need N x C. An update counts what the deployment already holds (its
 current size, by the same rule) as in use already: only the difference is needed.
 
 Sizes come from the answer, not a hand-kept table: a type is offered for managed online deployments when its
@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.azure_errors import QUOTA_PAGE
+from common.azure.azure_errors import QUOTA_PAGE
+from common.azure.skus import DOCUMENTED_SKUS, canonical
 from common.errors import EXIT_QUOTA, CliError, UsageError
-from common.skus import DOCUMENTED_SKUS, canonical
 
 RESERVE = 1.2
 ONLINE_COMPUTE_TYPE = "mir"  # supportedComputeTypes' name for managed online endpoints

@@ -3,7 +3,7 @@ of its containers' logs (inference-server, storage-initializer), with the fix.
 
 Causes are tried in order (the more specific first: the servers that import azureml.contrib also show a missing
 module) and every one that matches is reported with the line it matched, unless an earlier cause explained that
-line. The fixes (common/diagnosis_fixes.py) read what the deployment is set to (probes, request timeout, instance
+line. The fixes (common/doctor/diagnosis_fixes.py) read what the deployment is set to (probes, request timeout, instance
 type) from `Evidence.settings`. Unmatched, the doctor says so and shows the last traceback and the log's tail.
 Adding a cause: a Cause in CAUSES, a case with a real line and its source in tests/test_doctor.py, a row in
 docs/capacity.md (a test checks each).
@@ -15,8 +15,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.diagnosis_fixes import Evidence as Evidence  # the doctor's input, read by callers as diagnosis.Evidence
-from common.diagnosis_fixes import (
+from common.doctor.diagnosis_fixes import (
+    Evidence as Evidence,  # the doctor's input, read by callers as diagnosis.Evidence
+)
+from common.doctor.diagnosis_fixes import (
     bad_argument_fix,
     build_log,
     oom_fix,

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import capture, row_pairing
 from common.local.recent import nearest_rank
-from common.row_pairing import POSITIVE, Answer, Pair
+from common.monitoring import capture
+from common.release import row_pairing
+from common.release.row_pairing import POSITIVE, Answer, Pair
 from common.training import LABELS
 
 
@@ -239,9 +240,10 @@ def with_probabilities(pairs: Sequence[Pair], live: Mapping[str, Answer], shadow
 
 
 def gather(source: Any, live: str, shadow: str, since: float, until: float, *, local: bool) -> Comparison:
-    """The comparison of `shadow` against `live` over the window, from a common/collected.py source: locally the
-    front door's pairs (with the collected probabilities where both collect model_outputs) and any collected
-    requests of both it no longer holds; on Azure the collected rows paired row by row (common/row_pairing.py)."""
+    """The comparison of `shadow` against `live` over the window, from a common/monitoring/collected.py source:
+    locally the front door's pairs (with the collected probabilities where both collect model_outputs) and any
+    collected requests of both it no longer holds; on Azure the collected rows paired row by row
+    (common/release/row_pairing.py)."""
     notes: list[str] = []
     if local:
         live_outputs = outputs_by_correlation(source.records(live, "model_outputs", since, until))

@@ -195,7 +195,7 @@ class AzureMonitorMetrics:
     max_minutes = 93 * 24 * 60  # Azure Monitor keeps platform metrics 93 days
 
     def __init__(self, client: Any, endpoint: Any) -> None:
-        from common.clients import get_monitor_client
+        from common.azure.clients import get_monitor_client
 
         self.endpoint = endpoint
         self.resource_uri = str(endpoint.id).lstrip("/")

@@ -1,0 +1,1 @@
+"""Why a deployment failed: the table of known causes and their fixes."""
