@@ -8,6 +8,7 @@ auth, limits and routing are tested without starting servers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import socket
@@ -90,7 +91,7 @@ def front_door(store: LocalStore, upstreams: dict[str, Path], **settings_: objec
     supervisor.reload()
     for name, path in upstreams.items():
         deployment = supervisor.deployments[name]
-        deployment.spec = {**deployment.spec, "request_settings": settings_}
+        deployment.spec = dataclasses.replace(deployment.spec, request_settings=dict(settings_))
         deployment.current, deployment.ready, deployment.health = Instance(1, path, None), True, "running"
     return TestClient(FrontDoor(store, "ep1", supervisor, max_request_bytes=1000, supervise=False))
 

@@ -258,5 +258,5 @@ def test_show_adds_up_the_records_each_server_could_not_write(tmp_path):
     (tallies / "101.json").write_text('{"dropped": 3, "time": 1}')
     (tallies / "102.json").write_text('{"dropped": 4, "time": 2}')
 
-    assert _dropped({"capture_dir": str(tmp_path)}) == {"dropped_records": "7"}
-    assert _dropped({"capture_dir": str(tmp_path / "none")}) == {}
+    assert _dropped(str(tmp_path)) == {"dropped_records": "7"}
+    assert _dropped(str(tmp_path / "none")) == {}

@@ -132,19 +132,19 @@ def _opened(path: Path, skipped: capture.Skipped[str] | None) -> Iterator[Any]:
                 counted["file unreadable"] += 1
 
 
-def dropped_records(spec: dict[str, Any]) -> dict[str, str]:
-    """The collected records the deployment's servers could not write (a full disk), from the tallies they keep
-    (collector_sink.DROPPED_FOLDER); none when nothing was dropped."""
-    folder = Path(spec.get("capture_dir") or "") / DROPPED_FOLDER
+def dropped_records(capture_dir: str | None) -> dict[str, str]:
+    """The collected records a deployment's servers could not write (a full disk), from the tallies they keep
+    under its capture folder (collector_sink.DROPPED_FOLDER); none when nothing was dropped."""
+    folder = Path(capture_dir or "") / DROPPED_FOLDER
     total = 0
-    for tally in folder.glob("*.json") if spec.get("capture_dir") and folder.is_dir() else ():
+    for tally in folder.glob("*.json") if capture_dir and folder.is_dir() else ():
         total += int((read_json_or_none(tally) or {}).get("dropped") or 0)
     return {"dropped_records": str(total)} if total else {}
 
 
-def collection_of(spec: dict[str, Any]) -> capture.Collection:
-    """A deployment spec's data collection."""
-    given = spec.get("data_collection") or {}
+def collection_of(data_collection: dict[str, Any] | None) -> capture.Collection:
+    """A deployment's data collection, as its deployment.json keeps it (Collection.as_dict)."""
+    given = data_collection or {}
     return capture.Collection(tuple(given.get("collections") or ()), float(given.get("sampling_rate", 1.0)))
 
 

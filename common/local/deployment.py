@@ -11,7 +11,6 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from common.local import logfiles
 from common.local.instance import Instance, start_failure, start_server
@@ -22,7 +21,8 @@ from common.local.settings import (
     Settings,
     State,
 )
-from common.local.state import LocalStateError, LocalStore, read_json_or_none, write_json
+from common.local.state import LocalStateError, LocalStore
+from common.local.state_types import DeploymentSpec, DeploymentStatus, to_json
 
 log = logging.getLogger("frontdoor")
 
@@ -45,11 +45,11 @@ class Deployment:
     endpoint: str
     name: str
     store: LocalStore
-    spec: dict[str, Any]
+    spec: DeploymentSpec
     current: Instance | None = None
     starting: Instance | None = None  # a server launched and not yet answering (a new generation or a restart)
     ready: bool = False
-    serving: dict[str, Any] | None = None  # the spec of the generation that serves (the last good one)
+    serving: DeploymentSpec | None = None  # the spec of the generation that serves (the last good one)
     state: State = State.CREATING
     health: Health = Health.STARTING
     reason: str = ""
@@ -65,7 +65,7 @@ class Deployment:
     status_problem: str = ""  # why the last status write failed (logged once)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    _settings: tuple[dict[str, Any], Settings] | None = field(default=None, init=False, repr=False)
+    _settings: tuple[DeploymentSpec, Settings] | None = field(default=None, init=False, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -78,7 +78,7 @@ class Deployment:
 
     @property
     def generation(self) -> int:
-        return int(self.spec.get("generation", 1))
+        return self.spec.generation
 
     @property
     def log_path(self) -> Path:
@@ -98,27 +98,27 @@ class Deployment:
     # --- what the command-line side reads -------------------------------------------------------------------
 
     def write_status(self) -> None:
-        status = {
-            "name": self.name,
-            "generation": self.generation,
-            "serving_generation": self.serving.get("generation") if self.serving else None,
-            "serving": self.serving,
-            "failed_generation": self.failed_generation,
-            "failure_log": self.failure_log,
-            "state": self.state,
-            "health": self.health,
-            "reason": self.reason,
-            "pid": self.current.pid if self.current else None,
-            "starting_pid": self.starting.pid if self.starting else None,
-            "socket": str(self.current.socket) if self.current else None,
-            "restarts": self.restarts,
-            "front_door_pid": os.getpid(),
-            "updated": time.time(),
-        }
+        status = DeploymentStatus(
+            name=self.name,
+            generation=self.generation,
+            serving_generation=self.serving.generation if self.serving else None,
+            serving=to_json(self.serving) if self.serving else None,
+            failed_generation=self.failed_generation,
+            failure_log=self.failure_log,
+            state=self.state,
+            health=self.health,
+            reason=self.reason,
+            pid=self.current.pid if self.current else None,
+            starting_pid=self.starting.pid if self.starting else None,
+            socket=str(self.current.socket) if self.current else None,
+            restarts=self.restarts,
+            front_door_pid=os.getpid(),
+            updated=time.time(),
+        )
         path = self.store.status_file(self.endpoint, self.name)
         try:
             if path.parent.is_dir():
-                write_json(path, status)
+                status.dump(path)
         except (OSError, LocalStateError) as error:
             # a full disk must not stop supervision: commands see the file go stale and its server gone (observed)
             if str(error) != self.status_problem:
@@ -130,12 +130,12 @@ class Deployment:
     def restore(self) -> None:
         """Pick up where an earlier front door left off: the last good generation serves again, and a generation
         that failed is not retried (as in Azure, where a failed update leaves the previous version serving)."""
-        previous = read_json_or_none(self.store.status_file(self.endpoint, self.name)) or {}
-        self.serving = previous.get("serving")
-        if previous.get("failed_generation") == self.generation:
+        previous = DeploymentStatus.read(self.store.status_file(self.endpoint, self.name))
+        self.serving = DeploymentSpec.from_json(previous.serving) if previous.serving else None
+        if previous.failed_generation == self.generation:
             self.failed_generation, self.state = self.generation, State.FAILED
-            self.reason = previous.get("reason") or "its last update failed"
-        elif self.serving is not None and self.serving.get("generation") == self.generation:
+            self.reason = previous.reason or "its last update failed"
+        elif self.serving is not None and self.serving.generation == self.generation:
             self.state = State.SUCCEEDED
 
     # --- the supervision loop -------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class Deployment:
     async def run(self) -> None:
         try:
             while not self.closing:
-                if self.spec.get("deleting"):
+                if self.spec.deleting:
                     await self.delete()
                     return
                 if self.generation not in (self._serving_generation(), self.failed_generation):
@@ -171,7 +171,7 @@ class Deployment:
             raise
 
     def _serving_generation(self) -> int | None:
-        return int(self.serving["generation"]) if self.serving else None
+        return self.serving.generation if self.serving else None
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once for a new spec or a shutdown."""
@@ -238,9 +238,9 @@ class Deployment:
             return f"it did not answer its liveness probe (GET /) {self.liveness_failures} times in a row"
         return None
 
-    async def launch(self, spec: dict[str, Any]) -> Instance:
+    async def launch(self, spec: DeploymentSpec) -> Instance:
         self.attempts += 1
-        generation = int(spec.get("generation", 1))
+        generation = spec.generation
         socket = self.store.socket_path(self.endpoint, self.name, generation, self.attempts)
         socket.unlink(missing_ok=True)
         settings = Settings.from_spec(spec)
@@ -274,10 +274,10 @@ class Deployment:
         while not self.closing and time.monotonic() < deadline:
             await asyncio.sleep(min(TICK_SECONDS, deadline - time.monotonic()))
 
-    async def roll_out(self, spec: dict[str, Any]) -> None:
+    async def roll_out(self, spec: DeploymentSpec) -> None:
         """Start the asked-for generation beside the serving one; swap only once it answers, as Azure's rolling
         update does. A failure leaves the previous generation serving."""
-        generation = int(spec.get("generation", 1))
+        generation = spec.generation
         self.state = State.UPDATING if self.serving else State.CREATING
         if self.current is None:
             self.health = Health.STARTING
@@ -315,7 +315,7 @@ class Deployment:
         instance = await self.launch(self.serving)
         if await self.wait_ready(instance):
             self._adopt(instance)
-            log.info("deployment %r serves generation %s", self.name, self.serving.get("generation"))
+            log.info("deployment %r serves generation %s", self.name, self.serving.generation)
             return
         await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         await self.restart(self.start_failure(instance))
@@ -362,7 +362,7 @@ class Deployment:
             self.health, self.reason = Health.RESTARTING, problem
             self.write_status()
             await self.pause(RESTART_PAUSES[min(self.failures_in_a_row, len(RESTART_PAUSES) - 1)])
-            if self.closing or self.spec.get("deleting"):
+            if self.closing or self.spec.deleting:
                 return
             if self.generation not in (self._serving_generation(), self.failed_generation):
                 return  # a new generation is asked for: roll it out instead
@@ -405,13 +405,16 @@ class Deployment:
 
     def _remove_folder(self) -> None:
         with self.store.lock(self.endpoint):
-            spec = read_json_or_none(self.store.deployment_file(self.endpoint, self.name))
-            if spec is None or spec.get("deleting"):
+            try:
+                deleting = DeploymentSpec.load(self.store.deployment_file(self.endpoint, self.name)).deleting
+            except (FileNotFoundError, LocalStateError):
+                deleting = True  # nothing readable asks for it any more
+            if deleting:
                 shutil.rmtree(self.store.deployment_dir(self.endpoint, self.name), ignore_errors=True)
 
     def remove_stale_snapshots(self) -> None:
         """Code and model copies that neither the asked-for nor the serving generation uses."""
-        keep = {str(p) for spec in (self.spec, self.serving) if spec for p in spec.get("snapshots", [])}
+        keep = {path for spec in (self.spec, self.serving) if spec for path in spec.snapshots}
         folder = self.store.deployment_dir(self.endpoint, self.name)
         for path in [*folder.glob("code-*"), *folder.glob("model-*"), *folder.glob("mdc-*")]:
             try:

@@ -51,7 +51,8 @@ from common.local.refusals import (
     Unavailable,
 )
 from common.local.shadow_pairs import Pair, ShadowPairs
-from common.local.state import LocalStore, make_private, write_json
+from common.local.state import LocalStore, make_private
+from common.local.state_types import FrontDoorRecord
 from common.local.supervisor import LiveTraffic, Supervisor
 from common.local.upstream import Unreachable
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
@@ -284,8 +285,8 @@ class FrontDoor:
     def capture_folder(self, name: str) -> Path | None:
         """Where a shadow's answer pairs go: its folder of collected data, under the owner's private home."""
         deployment = self.supervisor.deployments.get(name)
-        spec = deployment.spec if deployment is not None else None
-        return Path(spec["capture_dir"]) if spec and spec.get("capture_dir") else None
+        folder = deployment.spec.capture_dir if deployment is not None else None
+        return Path(folder) if folder else None
 
     def serving(self, name: str) -> tuple[Deployment | None, Instance | None]:
         deployment = self.supervisor.deployments.get(name)
@@ -381,9 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def applied(revision: int, state_error: str | None) -> None:
         """What the commands wait on: the revision the front door routes by, or why it cannot read the state."""
-        write_json(
-            record, {"pid": os.getpid(), "port": args.port, "applied_revision": revision, "state_error": state_error}
-        )
+        FrontDoorRecord(os.getpid(), args.port, revision, state_error).dump(record)
 
     def stopped() -> None:
         record.unlink(missing_ok=True)

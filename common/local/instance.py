@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from common.doctor.diagnosis import exception_line
 from common.local import capture_files, processes, upstream
@@ -20,6 +19,7 @@ from common.local.inference_server import LAUNCHER_EXIT_CODE, LAUNCHER_MARK
 from common.local.logfiles import BANNER_PREFIX
 from common.local.settings import LOCAL_READINESS, Probe, server_workers
 from common.local.state import HOME_VARIABLE
+from common.local.state_types import DeploymentSpec
 
 log = logging.getLogger("frontdoor")
 
@@ -35,15 +35,15 @@ TOOLKIT_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP",
 
 
 def start_server(
-    spec: dict[str, Any], socket: Path, log_path: Path, banner: str, home: Path
+    spec: DeploymentSpec, socket: Path, log_path: Path, banner: str, home: Path
 ) -> subprocess.Popen[bytes]:
     """The deployment's server process on `socket`, in its environment's Python, its output appended to `log_path`
     after a `banner` line."""
-    python = spec.get("python") or sys.executable
+    python = spec.python or sys.executable
     argv = [
         *(python, "-c", RUN_LAUNCHER, str(LAUNCHER)),
         *("--socket", str(socket), "--parent_pid", str(os.getpid()), "--"),
-        *("--entry_script", spec["scoring_script"], "--worker_count", str(server_workers(spec))),
+        *("--entry_script", spec.scoring_script, "--worker_count", str(server_workers(spec))),
     ]
     inherited = {key: value for key, value in os.environ.items() if key not in TOOLKIT_VARIABLES}
     environment = {
@@ -52,9 +52,10 @@ def start_server(
         # In Azure each deployment has its own VM; here several servers share the cores, and scikit-learn's
         # OpenMP threads spinning against each other made a 10 ms prediction take seconds.
         "OMP_NUM_THREADS": "1",
-        **(spec.get("environment_variables") or {}),  # the deployment's --env, as Azure sets them
-        **(spec.get("platform_variables") or {}),
-        "AZUREML_MODEL_DIR": spec["model_dir"],
+        # the deployment's --env (a YAML file may give numbers: the process sees text), as Azure sets them
+        **{key: str(value) for key, value in spec.environment_variables.items()},
+        **spec.platform_variables,
+        "AZUREML_MODEL_DIR": spec.model_dir,
         HOME_VARIABLE: str(home),
         **_collection_variables(spec),
     }
@@ -63,7 +64,7 @@ def start_server(
             handle.write(f"{BANNER_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')} {banner} ---\n".encode())
         return subprocess.Popen(
             argv,
-            cwd=spec["code_dir"],
+            cwd=spec.code_dir,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=handle,
@@ -72,15 +73,15 @@ def start_server(
         )
 
 
-def _collection_variables(spec: dict[str, Any]) -> dict[str, str]:
+def _collection_variables(spec: DeploymentSpec) -> dict[str, str]:
     """What configures azureml-ai-monitoring in the server (AZUREML_MDC_CONFIG_PATH, as the package reads it) and
     where the local collector writes (collector_sink.py); none when the deployment collects nothing."""
-    if not spec.get("collector_config"):
+    if not spec.collector_config or not spec.capture_dir:
         return {}
-    source = f"/local/onlineEndpoints/{spec['endpoint_name']}/deployments/{spec['name']}"
+    source = f"/local/onlineEndpoints/{spec.endpoint_name}/deployments/{spec.name}"
     return {
-        "AZUREML_MDC_CONFIG_PATH": spec["collector_config"],
-        CAPTURE_DIR_VARIABLE: spec["capture_dir"],
+        "AZUREML_MDC_CONFIG_PATH": spec.collector_config,
+        CAPTURE_DIR_VARIABLE: spec.capture_dir,
         SOURCE_VARIABLE: source,
         SEGMENT_BYTES_VARIABLE: str(capture_files.segment_bytes()),
     }

@@ -4,6 +4,7 @@ logs, its deletion)."""
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import shutil
 import time
@@ -29,12 +30,9 @@ from common.local.registry import LocalEnvironments, LocalModels
 from common.local.state import (
     LocalStateError,
     LocalStore,
-    read_deployment,
-    read_json,
-    read_json_or_none,
     runtime_dir,
-    write_json,
 )
+from common.local.state_types import DeploymentSpec, DeploymentStatus
 from common.monitoring import capture
 
 NO_CODE = "none: the model's MLflow scoring (no-code deployment)"  # what `show` says a no-code deployment runs
@@ -48,14 +46,14 @@ class LocalDeployments:
         self.store, self.endpoints, self.models, self.environments = store, endpoints, models, environments
         self._reported: set[tuple[str, str]] = set()
 
-    def _spec(self, name: str, endpoint_name: str) -> dict[str, Any]:
+    def _spec(self, name: str, endpoint_name: str) -> DeploymentSpec:
         self.endpoints.spec(endpoint_name)
         path = self.store.deployment_file(endpoint_name, name)
         if not path.is_file():
             raise not_found(f"local deployment {name!r} does not exist on endpoint {endpoint_name!r}")
-        return read_deployment(path, self.endpoints.remedy(endpoint_name))
+        return DeploymentSpec.load(path, self.endpoints.remedy(endpoint_name))
 
-    def _entity(self, spec: dict[str, Any]) -> Any:
+    def _entity(self, spec: DeploymentSpec) -> Any:
         from azure.ai.ml.entities import (
             CodeConfiguration,
             ManagedOnlineDeployment,
@@ -63,7 +61,7 @@ class LocalDeployments:
             ProbeSettings,
         )
 
-        endpoint, name = spec["endpoint_name"], spec["name"]
+        endpoint, name = spec.endpoint_name, spec.name
         running = self.endpoints.frontdoor(endpoint) is not None
         status = self._status(endpoint, name, running)
         if status is None:
@@ -74,9 +72,9 @@ class LocalDeployments:
             )
         else:
             state, health, reason = observed(spec, status, running)
-            pid = status.get("pid")
+            pid = status.pid
             if running and health == "running" and pid and not processes.is_running(pid):
-                age = time.time() - float(status.get("updated") or 0)
+                age = time.time() - status.updated
                 health = "unknown"
                 reason = (
                     f"its server (pid {pid}) is gone, and the front door has not written its status for {age:.0f} s "
@@ -85,46 +83,44 @@ class LocalDeployments:
         return ManagedOnlineDeployment(
             name=name,
             endpoint_name=endpoint,
-            model=spec["model"],
-            environment=spec["environment"],
+            model=spec.model,
+            environment=spec.environment,
             code_configuration=None
-            if spec["code"] == NO_CODE
-            else CodeConfiguration(code=spec["code"], scoring_script=spec["scoring_script"]),
-            instance_type=spec["instance_type"],
-            instance_count=spec["instance_count"],
-            request_settings=OnlineRequestSettings(**spec["request_settings"])
-            if spec.get("request_settings")
-            else None,
-            liveness_probe=ProbeSettings(**spec["liveness_probe"]) if spec.get("liveness_probe") else None,
-            readiness_probe=ProbeSettings(**spec["readiness_probe"]) if spec.get("readiness_probe") else None,
-            environment_variables=dict(spec.get("environment_variables") or {}),
-            app_insights_enabled=bool(spec.get("app_insights_enabled")),
-            egress_public_network_access=spec.get("egress_public_network_access"),
-            data_collector=capture.data_collector(capture_files.collection_of(spec)),
+            if spec.code == NO_CODE
+            else CodeConfiguration(code=spec.code, scoring_script=spec.scoring_script),
+            instance_type=spec.instance_type,
+            instance_count=spec.instance_count,
+            request_settings=OnlineRequestSettings(**spec.request_settings) if spec.request_settings else None,
+            liveness_probe=ProbeSettings(**spec.liveness_probe) if spec.liveness_probe else None,
+            readiness_probe=ProbeSettings(**spec.readiness_probe) if spec.readiness_probe else None,
+            environment_variables=dict(spec.environment_variables),
+            app_insights_enabled=spec.app_insights_enabled,
+            egress_public_network_access=spec.egress_public_network_access,
+            data_collector=capture.data_collector(capture_files.collection_of(spec.data_collection)),
             provisioning_state=state,
             properties={
                 "health": health,
                 "health_reason": reason,
-                "restarts": str((status or {}).get("restarts", 0)),
-                "pid": str((status or {}).get("pid") or "") if running else "",
-                "local_environment": _describe_environment(spec.get("local_environment")),
-                "model_dir": spec["model_dir"],
-                **({"created_at": str(spec["created_at"])} if spec.get("created_at") else {}),
-                **({"collected_to": spec["capture_dir"]} if spec.get("data_collection") else {}),
-                **capture_files.dropped_records(spec),
+                "restarts": str(status.restarts if status else 0),
+                "pid": str(status.pid or "") if status and running else "",
+                "local_environment": _describe_environment(spec.local_environment),
+                "model_dir": spec.model_dir,
+                **({"created_at": str(spec.created_at)} if spec.created_at else {}),
+                **({"collected_to": spec.capture_dir} if spec.data_collection and spec.capture_dir else {}),
+                **capture_files.dropped_records(spec.capture_dir),
             },
         )
 
-    def _status(self, endpoint: str, name: str, running: bool) -> dict[str, Any] | None:
-        """What the front door last wrote of the deployment ({} before it wrote anything); None when the file is
-        there but unreadable and stays so past the front door's next rewrite."""
+    def _status(self, endpoint: str, name: str, running: bool) -> DeploymentStatus | None:
+        """What the front door last wrote of the deployment (an empty status before it wrote anything); None when
+        the file is there but unreadable and stays so past the front door's next rewrite."""
         path = self.store.status_file(endpoint, name)
         deadline = time.monotonic() + RECORD_REPAIR_SECONDS
         while True:
             try:
-                return read_json(path)
+                return DeploymentStatus.load(path)
             except FileNotFoundError:
-                return {}
+                return DeploymentStatus()
             except LocalStateError:
                 if not running or time.monotonic() > deadline:
                     return None
@@ -164,17 +160,13 @@ class LocalDeployments:
             return (
                 "The local target has no storage-initializer container: on Azure it downloads the model and code "
                 "before the server starts; here they were copied when the deployment was created, to "
-                f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.get('model')}). The server's own log: "
+                f"{self.store.deployment_dir(endpoint_name, name)} (model {spec.model}). The server's own log: "
                 "--container inference-server"
             )
-        status = read_json_or_none(self.store.status_file(endpoint_name, name)) or {}
-        failed = status.get("failed_generation")
-        if (
-            status.get("failure_log")
-            and failed == spec.get("generation")
-            and failed != status.get("serving_generation")
-        ):
-            own = "\n".join(str(status["failure_log"]).splitlines()[-lines:])
+        status = DeploymentStatus.read(self.store.status_file(endpoint_name, name))
+        failed = status.failed_generation
+        if status.failure_log and failed == spec.generation and failed != status.serving_generation:
+            own = "\n".join(status.failure_log.splitlines()[-lines:])
             return f"(generation {failed} of {name} failed to start; what its server wrote:)\n{own}"
         return logfiles.tail(self.store.server_log(endpoint_name, name), lines)
 
@@ -204,7 +196,7 @@ class LocalDeployments:
 
     def begin_create_or_update(self, deployment: Any, **_: Any) -> LocalPoller:
         endpoint_name, name = deployment.endpoint_name, deployment.name
-        if self.endpoints.spec(endpoint_name).get("deleting"):
+        if self.endpoints.spec(endpoint_name).deleting:
             raise refused(f"local endpoint {endpoint_name!r} is being deleted", 409)
         self.endpoints.keys(endpoint_name)  # the front door needs every state file of the endpoint to apply this
         runtime_dir(self.store.home)  # where its server's socket goes: refused now, not after the wait
@@ -221,13 +213,13 @@ class LocalDeployments:
         try:
             spec = self._write_spec(deployment, built, conda, label, no_code, (code_dir, model_copy, mdc_dir))
         except BaseException:  # refused or interrupted before deployment.json named them: no snapshot is left behind
-            written = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
-            if written.get("code_dir") != str(code_dir):  # an interrupt after the write leaves them to the front door
+            written = self._written(endpoint_name, name)
+            if written is None or written.code_dir != str(code_dir):  # one written is the front door's to clean up
                 for snapshot in (code_dir, model_copy, mdc_dir):
                     shutil.rmtree(snapshot, ignore_errors=True)
             raise
         self.endpoints.ensure_frontdoor(endpoint_name)
-        return self._outcome_poller(endpoint_name, name, spec["generation"])
+        return self._outcome_poller(endpoint_name, name, spec.generation)
 
     def _write_spec(
         self,
@@ -237,7 +229,7 @@ class LocalDeployments:
         label: str,
         no_code: mlflow_models.NoCode | None,
         snapshots: tuple[Path, Path, Path],
-    ) -> dict[str, Any]:
+    ) -> DeploymentSpec:
         """Snapshot the code and model, then write deployment.json with the next generation: what the front door
         rolls out."""
         endpoint_name, name = deployment.endpoint_name, deployment.name
@@ -252,68 +244,75 @@ class LocalDeployments:
         model_ref = model if isinstance(model, str) else str(Path(model.path))
         if _named(model):
             model_ref = f"azureml:{model.name}:{model.version}"
-        spec = {
-            "name": name,
-            "endpoint_name": endpoint_name,
-            "model": model_ref,
-            "model_dir": str(model_dir),
-            "environment": deployment.environment if isinstance(deployment.environment, str) else label,
-            "python": str(built.python),
-            "local_environment": built.describe(),
-            "code": NO_CODE if no_code else str(deployment.code_configuration.code),
-            "code_dir": str(code_dir),
-            "scoring_script": mlflow_models.SCORING_SCRIPT if no_code else deployment.code_configuration.scoring_script,
+        spec = DeploymentSpec(
+            name=name,
+            endpoint_name=endpoint_name,
+            model=model_ref,
+            model_dir=str(model_dir),
+            environment=deployment.environment if isinstance(deployment.environment, str) else label,
+            python=str(built.python),
+            local_environment=built.describe(),
+            code=NO_CODE if no_code else str(deployment.code_configuration.code),
+            code_dir=str(code_dir),
+            scoring_script=mlflow_models.SCORING_SCRIPT if no_code else deployment.code_configuration.scoring_script,
             # what Azure sets for the scoring script beside the deployment's own variables
-            "platform_variables": {mlflow_models.MODEL_FOLDER_VARIABLE: no_code.model_folder} if no_code else {},
-            "instance_type": deployment.instance_type,
-            "instance_count": deployment.instance_count or 1,
-            "request_settings": plain_settings(deployment.request_settings),
-            "liveness_probe": plain_settings(deployment.liveness_probe),
-            "readiness_probe": plain_settings(deployment.readiness_probe),
-            "environment_variables": dict(deployment.environment_variables or {}),
+            platform_variables={mlflow_models.MODEL_FOLDER_VARIABLE: no_code.model_folder} if no_code else {},
+            instance_type=deployment.instance_type,
+            instance_count=deployment.instance_count or 1,
+            request_settings=plain_settings(deployment.request_settings),
+            liveness_probe=plain_settings(deployment.liveness_probe),
+            readiness_probe=plain_settings(deployment.readiness_probe),
+            environment_variables=dict(deployment.environment_variables or {}),
             # Azure-only switches: recorded (and shown) so a local deployment says what its Azure twin would do
-            "app_insights_enabled": bool(deployment.app_insights_enabled),
-            "egress_public_network_access": getattr(deployment, "egress_public_network_access", None),
-            "data_collection": collection.as_dict() if collection.enabled else None,
-            "collector_config": str(collector_config) if collector_config else None,
-            "capture_dir": str(self.store.capture_dir(endpoint_name, name)),
-            "snapshots": [
+            app_insights_enabled=bool(deployment.app_insights_enabled),
+            egress_public_network_access=getattr(deployment, "egress_public_network_access", None),
+            data_collection=collection.as_dict() if collection.enabled else None,
+            collector_config=str(collector_config) if collector_config else None,
+            capture_dir=str(self.store.capture_dir(endpoint_name, name)),
+            snapshots=[
                 str(code_dir),
                 *([str(model_copy)] if model_copy.exists() else []),
                 *([str(collector_config.parent)] if collector_config else []),
             ],
-        }
+        )
         with self.store.lock(endpoint_name):
             self.endpoints.spec(endpoint_name)  # still there
             self._refuse_while_in_progress(endpoint_name, name)  # another create may have written while this copied
-            spec["generation"] = self._last_generation(endpoint_name, name) + 1
-            previous = read_json_or_none(self.store.deployment_file(endpoint_name, name)) or {}
-            spec["created_at"] = previous.get("created_at") or time.time()  # an update keeps it; a new create not
-            write_json(self.store.deployment_file(endpoint_name, name), spec)
+            spec.generation = self._last_generation(endpoint_name, name) + 1
+            previous = self._written(endpoint_name, name)
+            spec.created_at = (previous and previous.created_at) or time.time()  # an update keeps it; a new create not
+            spec.dump(self.store.deployment_file(endpoint_name, name))
         return spec
+
+    def _written(self, endpoint: str, name: str) -> DeploymentSpec | None:
+        """The deployment.json there is, if it is readable (one being replaced may not be)."""
+        try:
+            return DeploymentSpec.load(self.store.deployment_file(endpoint, name))
+        except (FileNotFoundError, LocalStateError):
+            return None
 
     def _refuse_while_in_progress(self, endpoint_name: str, name: str) -> None:
         """Azure answers 409 Conflict to a write on a deployment whose last write is still being applied; so does
         the local target, instead of replacing a generation that another command is waiting for. A stopped
         endpoint applies nothing, so its pending generation is simply replaced (start rolls out the newest)."""
-        spec = read_json_or_none(self.store.deployment_file(endpoint_name, name))
-        if not spec or self.endpoints.frontdoor(endpoint_name) is None:
+        spec = self._written(endpoint_name, name)
+        if spec is None or self.endpoints.frontdoor(endpoint_name) is None:
             return
-        status = read_json_or_none(self.store.status_file(endpoint_name, name)) or {}
+        status = DeploymentStatus.read(self.store.status_file(endpoint_name, name))
         state, _, _ = observed(spec, status, running=True)
         if state in ("Creating", "Updating"):
             raise refused(
                 f"deployment {name!r} of endpoint {endpoint_name!r} is in {state} provisioning state: another "
-                f"operation (its generation {spec.get('generation')}) is not finished",
+                f"operation (its generation {spec.generation}) is not finished",
                 409,
             )
 
     def _last_generation(self, endpoint: str, name: str) -> int:
         """The highest generation asked for or seen (deployment.json may be unreadable: it is being replaced)."""
-        spec = read_json_or_none(self.store.deployment_file(endpoint, name)) or {}
-        status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
-        seen = [spec.get("generation"), status.get("generation"), status.get("serving_generation")]
-        return max([0, *(int(g) for g in [*seen, status.get("failed_generation")] if isinstance(g, int))])
+        spec = self._written(endpoint, name)
+        status = DeploymentStatus.read(self.store.status_file(endpoint, name))
+        seen = [spec and spec.generation, status.generation, status.serving_generation, status.failed_generation]
+        return max([0, *(g for g in seen if isinstance(g, int))])
 
     def _outcome_poller(self, endpoint: str, name: str, generation: int) -> LocalPoller:
         watch = StateErrorWatch()
@@ -323,18 +322,19 @@ class LocalDeployments:
             if record is not None and watch.persistent(record):
                 saved = f"deployment {name!r} generation {generation} is saved"
                 return True, None, self.endpoints.state_error(endpoint, record, saved)
-            latest = (read_json_or_none(self.store.deployment_file(endpoint, name)) or {}).get("generation")
-            if isinstance(latest, int) and latest > generation:  # a stopped endpoint's pending write was replaced
+            written = self._written(endpoint, name)
+            latest = written.generation if written is not None else None
+            if latest is not None and latest > generation:  # a stopped endpoint's pending write was replaced
                 replaced = (
                     f"deployment {name!r} generation {generation} was replaced by generation {latest} before it was "
                     "ready: another operation wrote it, and that one is applied instead"
                 )
                 return True, None, refused(replaced, 409)
-            status = read_json_or_none(self.store.status_file(endpoint, name)) or {}
-            if status.get("serving_generation") == generation and status.get("state") == "Succeeded":
+            status = DeploymentStatus.read(self.store.status_file(endpoint, name))
+            if status.serving_generation == generation and status.state == "Succeeded":
                 return True, self.get(name, endpoint), None
-            if status.get("failed_generation") == generation:
-                reason = status.get("reason") or "it failed"
+            if status.failed_generation == generation:
+                reason = status.reason or "it failed"
                 return True, None, refused(reason)  # the script says which deployment failed
             if record is None:  # not a failed deployment: nobody knows yet how this generation would have done
                 problem = (
@@ -375,8 +375,7 @@ class LocalDeployments:
                 shutil.rmtree(self.store.deployment_dir(endpoint_name, name), ignore_errors=True)
                 return LocalPoller(None)
             spec = self._spec(name, endpoint_name)
-            endpoint = self.endpoints.spec(endpoint_name)
-            share = endpoint.get("traffic", {}).get(name, 0) or endpoint.get("mirror_traffic", {}).get(name, 0)
+            share = self.endpoints.spec(endpoint_name).share(name)
             if share:
                 raise refused(
                     f"deployment {name!r} holds {share}% of the traffic of {endpoint_name!r}; move its traffic first",
@@ -385,7 +384,7 @@ class LocalDeployments:
             if self.endpoints.frontdoor(endpoint_name) is None:
                 shutil.rmtree(self.store.deployment_dir(endpoint_name, name))
                 return LocalPoller(None)
-            write_json(self.store.deployment_file(endpoint_name, name), {**spec, "deleting": True})
+            dataclasses.replace(spec, deleting=True).dump(self.store.deployment_file(endpoint_name, name))
         folder = self.store.deployment_dir(endpoint_name, name)
 
         def check() -> tuple[bool, Any, Exception | None]:

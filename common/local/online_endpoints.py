@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -28,13 +29,17 @@ from common.local.state import (
     LocalStateError,
     LocalStore,
     append_line,
-    read_deployment,
     read_json,
-    read_json_or_none,
-    repair_activity,
     require_space,
     runtime_dir,
     write_json,
+)
+from common.local.state_types import (
+    DeploymentSpec,
+    DeploymentStatus,
+    EndpointSpec,
+    FrontDoorRecord,
+    repair_activity,
 )
 from common.release.traffic import MAX_MIRROR_PERCENT
 from common.target import Target
@@ -56,22 +61,22 @@ class LocalEndpoints:
         stop = self.target.stop(name)
         return f": restore it, or stop the endpoint ({stop}) and delete {str(self.store.endpoint_dir(name))!r}"
 
-    def spec(self, name: str) -> dict[str, Any]:
+    def spec(self, name: str) -> EndpointSpec:
         path = self.store.endpoint_file(name)
         if not path.is_file():
             raise not_found(f"local endpoint {name!r} does not exist")
-        return read_json(path, self.remedy(name))
+        return EndpointSpec.load(path, self.remedy(name))
 
     def keys(self, name: str) -> dict[str, str]:
         return {kind: str(value) for kind, value in read_json(self.store.keys_file(name), self.remedy(name)).items()}
 
-    def frontdoor(self, name: str) -> dict[str, Any] | None:
+    def frontdoor(self, name: str) -> FrontDoorRecord | None:
         """The running front door's record (pid, port, applied revision), or None when none runs. A front door
         that runs (it holds its lock) with its record unreadable rewrites it within seconds: that is waited for."""
         deadline = time.monotonic() + RECORD_REPAIR_SECONDS
         while True:
-            record = read_json_or_none(self.store.frontdoor_file(name))
-            if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
+            record = FrontDoorRecord.read(self.store.frontdoor_file(name))
+            if record and processes.is_running(record.pid, _marker(name, record.port)):
                 return record
             if not self.store.frontdoor_holds_lock(name):
                 return None
@@ -85,23 +90,23 @@ class LocalEndpoints:
                 )
             time.sleep(POLL_SECONDS)
 
-    def _entity(self, spec: dict[str, Any]) -> Any:
+    def _entity(self, spec: EndpointSpec) -> Any:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-        running = self.frontdoor(spec["name"]) is not None
-        state = "Deleting" if spec.get("deleting") else "Succeeded" if running else "Stopped"
+        running = self.frontdoor(spec.name) is not None
+        state = "Deleting" if spec.deleting else "Succeeded" if running else "Stopped"
         entity = ManagedOnlineEndpoint(
-            name=spec["name"],
-            description=spec.get("description"),
-            tags=spec.get("tags") or {},
-            auth_mode=spec["auth_mode"],
-            traffic=spec.get("traffic") or {},
-            mirror_traffic=spec.get("mirror_traffic") or {},
-            public_network_access=spec.get("public_network_access"),
-            scoring_uri=f"http://127.0.0.1:{spec['port']}/score",
+            name=spec.name,
+            description=spec.description,
+            tags=dict(spec.tags),
+            auth_mode=spec.auth_mode,
+            traffic=dict(spec.traffic),
+            mirror_traffic=dict(spec.mirror_traffic),
+            public_network_access=spec.public_network_access,
+            scoring_uri=f"http://127.0.0.1:{spec.port}/score",
             provisioning_state=state,
         )
-        setattr(entity, REVISION_ATTRIBUTE, int(spec.get("revision", 0)))  # a write based on an older one is refused
+        setattr(entity, REVISION_ATTRIBUTE, spec.revision)  # a write based on an older one is refused
         return entity
 
     def get(self, name: str) -> Any:
@@ -118,41 +123,40 @@ class LocalEndpoints:
         mirror = {k: int(v) for k, v in (endpoint.mirror_traffic or {}).items() if int(v) > 0}
         with self.store.lock(name):
             path = self.store.endpoint_file(name)
-            spec = self.spec(name) if path.is_file() else {"name": name, "port": processes.free_port(), "revision": 0}
-            if spec.get("deleting"):
+            auth_mode = (endpoint.auth_mode or "key").lower()
+            spec = self.spec(name) if path.is_file() else EndpointSpec(name, processes.free_port(), auth_mode)
+            if spec.deleting:
                 raise refused(f"local endpoint {name!r} is being deleted", 409)
             read_revision = getattr(endpoint, REVISION_ATTRIBUTE, None)
-            if read_revision is not None and read_revision != spec.get("revision", 0):
+            if read_revision is not None and read_revision != spec.revision:
                 raise refused(
                     f"local endpoint {name!r} changed since it was read (revision {read_revision}, now "
-                    f"{spec.get('revision', 0)}); read it again",
+                    f"{spec.revision}); read it again",
                     412,
                 )
             self._check_traffic(name, traffic, mirror)
             self._require_readable_state(name)  # else the front door could not apply the change: nothing written
             self._require_space(name)
-            auth_mode = (endpoint.auth_mode or "key").lower()
             if not self.store.keys_file(name).is_file():
                 write_json(self.store.keys_file(name), auth.new_keys())
-            elif spec.get("auth_mode") != auth_mode:
+            elif spec.auth_mode != auth_mode:
                 # tokens issued under the old auth mode must not outlive it
                 self._replace_key(name, "token")
-            spec.update(
+            spec = dataclasses.replace(
+                spec,
                 description=endpoint.description,
                 tags=dict(endpoint.tags or {}),
                 auth_mode=auth_mode,
                 public_network_access=getattr(endpoint, "public_network_access", None),
                 traffic=traffic,
                 mirror_traffic=mirror,
-                revision=int(spec.get("revision", 0)) + 1,
+                revision=spec.revision + 1,
             )
-            setattr(endpoint, REVISION_ATTRIBUTE, spec["revision"])  # the caller may change and write it again
+            setattr(endpoint, REVISION_ATTRIBUTE, spec.revision)  # the caller may change and write it again
             change = {"traffic": traffic, "mirror_traffic": mirror}
-            self._record_change(
-                name, spec, {**change, "auth_mode": spec["auth_mode"], "description": spec["description"]}
-            )
+            self._record_change(spec, {**change, "auth_mode": spec.auth_mode, "description": spec.description})
         self.ensure_frontdoor(name)
-        return self._applied_poller(name, spec["revision"])
+        return self._applied_poller(name, spec.revision)
 
     def _require_space(self, name: str) -> None:
         """Room for every file a change of the endpoint rewrites (each through a temporary copy), checked first."""
@@ -165,7 +169,7 @@ class LocalEndpoints:
         if self.store.keys_file(name).exists():
             self.keys(name)
         for deployment in self.store.deployments(name):
-            read_deployment(self.store.deployment_file(name, deployment), self.remedy(name))
+            DeploymentSpec.load(self.store.deployment_file(name, deployment), self.remedy(name))
 
     def _applied_poller(self, name: str, revision: int) -> LocalPoller:
         """Done once the front door routes by `revision` (a traffic change applies before the command returns)."""
@@ -176,7 +180,7 @@ class LocalEndpoints:
             record = self.frontdoor(name)
             if record is not None and watch.persistent(record):
                 return True, None, self.state_error(name, record, f"the change (revision {revision}) is saved")
-            if record is not None and int(record.get("applied_revision", -1)) >= revision:
+            if record is not None and record.applied_revision >= revision:
                 return True, self._entity(self.spec(name)), None
             if record is None or time.monotonic() > deadline:
                 log_tail = logfiles.tail(self.store.endpoint_dir(name) / "frontdoor.log", 20)
@@ -185,11 +189,11 @@ class LocalEndpoints:
 
         return LocalPoller(check=check)
 
-    def state_error(self, name: str, record: dict[str, Any], saved: str) -> Exception:
+    def state_error(self, name: str, record: FrontDoorRecord, saved: str) -> Exception:
         """The front door cannot read the endpoint's state: what was saved waits until the file is readable."""
         return refused(
             f"{saved} but not applied yet: the front door of {name!r} cannot read the endpoint's state "
-            f"({record['state_error']}); it applies it as soon as the file is readable again{self.remedy(name)}"
+            f"({record.state_error}); it applies it as soon as the file is readable again{self.remedy(name)}"
         )
 
     def _check_traffic(self, name: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
@@ -216,7 +220,7 @@ class LocalEndpoints:
                 return
             runtime_dir(self.store.home)  # the deployments' socket folder: a bad one is refused here, in seconds
             spec = self.spec(name)
-            port = int(spec["port"])
+            port = spec.port
             if not processes.port_free(port):
                 raise refused(
                     f"port {port} of local endpoint {name!r} (its scoring URI) is taken by another program; free "
@@ -229,8 +233,8 @@ class LocalEndpoints:
             pid = processes.spawn(argv, cwd=ROOT, log_path=log)
             deadline = time.monotonic() + FRONTDOOR_START_SECONDS
             while time.monotonic() < deadline:
-                record = read_json_or_none(self.store.frontdoor_file(name))
-                if record and record.get("pid") == pid and processes.http_ok(f"http://127.0.0.1:{port}/"):
+                record = FrontDoorRecord.read(self.store.frontdoor_file(name))
+                if record and record.pid == pid and processes.http_ok(f"http://127.0.0.1:{port}/"):
                     return
                 if not processes.is_running(pid):
                     break
@@ -243,9 +247,9 @@ class LocalEndpoints:
         command is about to delete it, and advice on starting it would only mislead."""
         self._warned.add(name)
 
-    def _warn_if_stopped(self, spec: dict[str, Any]) -> None:
-        name = spec["name"]
-        if name in self._warned or spec.get("deleting"):
+    def _warn_if_stopped(self, spec: EndpointSpec) -> None:
+        name = spec.name
+        if name in self._warned or spec.deleting:
             return
         self._warned.add(name)
         if self.frontdoor(name) is None:
@@ -255,16 +259,16 @@ class LocalEndpoints:
             )
             return
         for deployment in self.store.deployments(name):
-            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
-            if status.get("health") == "unhealthy":
-                first_line = str(status.get("reason", "")).splitlines()[:1]
+            status = DeploymentStatus.read(self.store.status_file(name, deployment))
+            if status.health == "unhealthy":
+                first_line = status.reason.splitlines()[:1]
                 warn(f"local deployment {deployment!r} of {name!r} is unhealthy: {''.join(first_line)}")
 
     def get_keys(self, name: str) -> Any:
         from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
 
         spec, keys = self.spec(name), self.keys(name)
-        if spec["auth_mode"] == "key":
+        if spec.auth_mode == "key":
             return EndpointAuthKeys(primary_key=keys["primary_key"], secondary_key=keys["secondary_key"])
         token, expires = auth.issue_token(name, keys["token_secret"])
         return EndpointAuthToken(
@@ -282,25 +286,25 @@ class LocalEndpoints:
         """
         with self.store.lock(name):
             spec = self.spec(name)
-            if spec.get("deleting"):
+            if spec.deleting:
                 raise refused(f"local endpoint {name!r} is being deleted", 409)
             self._require_space(name)  # keys.json and endpoint.json change together, or neither
             self._replace_key(name, key_type)
-            spec["revision"] = int(spec.get("revision", 0)) + 1
-            self._record_change(name, spec, {"regenerated": key_type})
+            spec.revision += 1
+            self._record_change(spec, {"regenerated": key_type})
         if self.frontdoor(name) is None:
             return LocalPoller(None)  # nothing serves: the next start reads the new keys
-        return self._applied_poller(name, spec["revision"])
+        return self._applied_poller(name, spec.revision)
 
-    def _record_change(self, name: str, spec: dict[str, Any], change: dict[str, Any]) -> None:
+    def _record_change(self, spec: EndpointSpec, change: dict[str, Any]) -> None:
         """Write endpoint.json with the record of this change inside it (one atomic write), then append the record
         to activity.jsonl. A command killed between the two leaves the record in endpoint.json: the next one to
         take the lock (a command, or the front door reading the change) appends it first, so the change and its
         record never exist one without the other for longer than that."""
-        repair_activity(self.store, name)
-        spec["last_change"] = {"revision": spec["revision"], "time": time.time(), "pid": os.getpid(), **change}
-        write_json(self.store.endpoint_file(name), spec)
-        append_line(self.store.activity_file(name), spec["last_change"])
+        repair_activity(self.store, spec.name)
+        spec.last_change = {"revision": spec.revision, "time": time.time(), "pid": os.getpid(), **change}
+        spec.dump(self.store.endpoint_file(spec.name))
+        append_line(self.store.activity_file(spec.name), spec.last_change)
 
     def _replace_key(self, name: str, key_type: str) -> None:
         keys = self.keys(name)
@@ -310,8 +314,7 @@ class LocalEndpoints:
     def begin_start(self, name: str) -> LocalPoller:
         """Bring a stopped endpoint back: the same port, keys, traffic and deployments (each at its last good
         generation). Done once every deployment is running, unhealthy or failed."""
-        spec = self.spec(name)
-        if spec.get("deleting"):
+        if self.spec(name).deleting:
             raise refused(f"local endpoint {name!r} is being deleted", 409)
         self.ensure_frontdoor(name)
         deadline = time.monotonic() + 180.0
@@ -327,10 +330,14 @@ class LocalEndpoints:
         return LocalPoller(check=check)
 
     def _health(self, endpoint: str, deployment: str) -> str | None:
-        status = read_json_or_none(self.store.status_file(endpoint, deployment)) or {}
-        spec = read_json_or_none(self.store.deployment_file(endpoint, deployment)) or {}
-        if status.get("front_door_pid") != (self.frontdoor(endpoint) or {}).get("pid"):
+        status = DeploymentStatus.read(self.store.status_file(endpoint, deployment))
+        record = self.frontdoor(endpoint)
+        if record is None or status.front_door_pid != record.pid:
             return None  # written by an earlier front door: not yet looked at by this one
+        try:
+            spec = DeploymentSpec.load(self.store.deployment_file(endpoint, deployment))
+        except (FileNotFoundError, LocalStateError):
+            return None
         return observed(spec, status, running=True)[1]
 
     def begin_stop(self, name: str) -> LocalPoller:
@@ -341,21 +348,21 @@ class LocalEndpoints:
         return LocalPoller(None)
 
     def _stop_processes(self, name: str) -> None:
-        record = read_json_or_none(self.store.frontdoor_file(name))
-        if record and processes.is_running(record.get("pid"), _marker(name, record.get("port"))):
-            processes.stop(record["pid"], _marker(name, record.get("port")), grace=FRONTDOOR_STOP_SECONDS)
+        record = FrontDoorRecord.read(self.store.frontdoor_file(name))
+        if record and processes.is_running(record.pid, _marker(name, record.port)):
+            processes.stop(record.pid, _marker(name, record.port), grace=FRONTDOOR_STOP_SECONDS)
         # The servers die with their front door; this only catches one a kill -9 left between two steps.
         for deployment in self.store.deployments(name):
-            status = read_json_or_none(self.store.status_file(name, deployment)) or {}
-            if status.get("pid"):
-                processes.stop(status["pid"], "inference_server.py", grace=5)
+            status = DeploymentStatus.read(self.store.status_file(name, deployment))
+            if status.pid:
+                processes.stop(status.pid, "inference_server.py", grace=5)
         self.store.frontdoor_file(name).unlink(missing_ok=True)
 
     def begin_delete(self, name: str) -> LocalPoller:
         with self.store.lock(name):
             spec = self.spec(name)
-            spec["deleting"] = True
-            write_json(self.store.endpoint_file(name), spec)
+            spec.deleting = True
+            spec.dump(self.store.endpoint_file(name))
         self._stop_processes(name)
         with self.store.lock(name):
             shutil.rmtree(self.store.endpoint_dir(name), ignore_errors=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.local.state import NoSpace, no_space_message, require_space, tighten_tree
+from common.local.state_types import DeploymentSpec, DeploymentStatus, FrontDoorRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTDOOR_START_SECONDS = 60.0
@@ -46,8 +47,8 @@ class StateErrorWatch:
     def __init__(self) -> None:
         self.since: float | None = None
 
-    def persistent(self, record: dict[str, Any] | None) -> bool:
-        if not record or not record.get("state_error"):
+    def persistent(self, record: FrontDoorRecord | None) -> bool:
+        if record is None or not record.state_error:
             self.since = None
             return False
         self.since = self.since or time.monotonic()
@@ -85,20 +86,20 @@ class LocalPoller:
         return self._result
 
 
-def observed(spec: dict[str, Any], status: dict[str, Any], running: bool) -> tuple[str, str, str]:
+def observed(spec: DeploymentSpec, status: DeploymentStatus, running: bool) -> tuple[str, str, str]:
     """(provisioning state, health, reason) of a deployment, from what was asked for and what the front door saw."""
-    generation = spec.get("generation")
-    if spec.get("deleting"):
+    generation = spec.generation
+    if spec.deleting:
         return "Deleting", "stopped", ""
-    if status.get("failed_generation") == generation:
+    if status.failed_generation == generation:
         state = "Failed"
-    elif status.get("serving_generation") == generation:
+    elif status.serving_generation == generation:
         state = "Succeeded"
     else:
-        state = "Updating" if status.get("serving") else "Creating"
+        state = "Updating" if status.serving else "Creating"
     if not running:
         return state, "stopped", "the endpoint is stopped"
-    return state, str(status.get("health") or "starting"), str(status.get("reason") or "")
+    return state, status.health or "starting", status.reason
 
 
 def plain_settings(settings: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.deployment_settings import AZURE_PROBE_DEFAULTS, WORKER_COUNT
+from common.local.state_types import DeploymentSpec
 
 # Azure's defaults for managed online deployments (request_settings); the probes are the local target's own, see
 # Settings.
@@ -16,12 +17,12 @@ DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
 START_POLL_SECONDS = 0.1  # how often a starting server is asked whether it answers, unless a readiness probe says
 
 
-def server_workers(spec: dict[str, Any]) -> int:
+def server_workers(spec: DeploymentSpec) -> int:
     """The server's worker processes: Azure runs WORKER_COUNT (default 1) in each instance's server; the local
     target runs one server per deployment standing for all its instances."""
-    configured = str((spec.get("environment_variables") or {}).get(WORKER_COUNT, "1"))
+    configured = str(spec.environment_variables.get(WORKER_COUNT, "1"))
     per_instance = int(configured) if configured.isdigit() and int(configured) >= 1 else 1
-    return per_instance * int(spec.get("instance_count") or 1)
+    return per_instance * max(spec.instance_count, 1)
 
 
 class Health(enum.StrEnum):
@@ -102,14 +103,14 @@ class Settings:
         return 2 * self.max_concurrent_requests_per_instance * self.instance_count
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Settings:
-        request = spec.get("request_settings") or {}
+    def from_spec(cls, spec: DeploymentSpec) -> Settings:
+        request = spec.request_settings
         return cls(
             request_timeout_ms=int(request.get("request_timeout_ms") or DEFAULT_REQUEST_TIMEOUT_MS),
             max_concurrent_requests_per_instance=int(
                 request.get("max_concurrent_requests_per_instance") or DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE
             ),
-            instance_count=int(spec.get("instance_count") or 1),
-            liveness=Probe.from_spec(spec.get("liveness_probe"), LOCAL_LIVENESS),
-            readiness=Probe.from_spec(spec.get("readiness_probe"), LOCAL_READINESS),
+            instance_count=max(spec.instance_count, 1),
+            liveness=Probe.from_spec(spec.liveness_probe, LOCAL_LIVENESS),
+            readiness=Probe.from_spec(spec.readiness_probe, LOCAL_READINESS),
         )

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import EXIT_FAILED, CliError, UsageError
-from common.local import logfiles
 
 HOME_VARIABLE = "AZUREML_LOCAL_HOME"
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -125,31 +124,6 @@ def read_json(path: Path, remedy: str = "") -> dict[str, Any]:
     return data
 
 
-DEPLOYMENT_FIELDS = {
-    "name": str,
-    "endpoint_name": str,
-    "model_dir": str,
-    "code_dir": str,
-    "scoring_script": str,
-    "generation": int,
-}
-
-
-def read_deployment(path: Path, remedy: str = "") -> dict[str, Any]:
-    """A deployment.json, with the fields a server is started from checked: one that lacks them (edited by hand,
-    half-written by another tool) is unreadable state, not a deployment to crash-loop on."""
-    spec = read_json(path, remedy)
-    if spec.get("deleting"):
-        return spec
-    wrong = [name for name, kind in DEPLOYMENT_FIELDS.items() if not isinstance(spec.get(name), kind)]
-    if wrong:
-        raise LocalStateError(
-            f"local state file {str(path)!r} is unreadable (no valid {', '.join(wrong)}: it is not a deployment "
-            f"this toolkit wrote){remedy}"
-        )
-    return spec
-
-
 def read_json_or_none(path: Path) -> dict[str, Any] | None:
     """For files the front door writes: missing or unreadable both mean 'not known'."""
     try:
@@ -165,24 +139,6 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
             handle.write(line)
     except OSError as error:
         raise _when_full(error, path, len(line)) from None
-
-
-def repair_activity(store: LocalStore, name: str) -> bool:
-    """Append endpoint.json's record of its last change to activity.jsonl when a killed command left it out; the
-    caller holds the endpoint's lock. Whether anything was appended."""
-    try:
-        change = read_json(store.endpoint_file(name)).get("last_change")
-    except (FileNotFoundError, LocalStateError):
-        return False
-    if not isinstance(change, dict) or "revision" not in change:
-        return False
-    activity = store.activity_file(name)  # one line per change for the endpoint's life: only its end is read
-    lines = logfiles.tail(activity, 20).splitlines()
-    last = max((int(json.loads(line).get("revision", 0)) for line in lines if line.strip()), default=0)
-    if last >= int(change["revision"]):
-        return False
-    append_line(activity, {**change, "recorded_late": True})
-    return True
 
 
 def _private_opener(path: str, flags: int) -> int:

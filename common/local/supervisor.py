@@ -27,7 +27,8 @@ from typing import Any
 from filelock import Timeout
 
 from common.local.deployment import TICK_SECONDS, Deployment
-from common.local.state import LocalStateError, LocalStore, read_deployment, read_json, repair_activity
+from common.local.state import LocalStateError, LocalStore, read_json
+from common.local.state_types import DeploymentSpec, EndpointSpec, repair_activity
 
 RECORDS_REFRESH_SECONDS = 2.0  # how soon a damaged frontdoor.json or status.json is whole again
 
@@ -91,15 +92,15 @@ class Supervisor:
             return False
         self._signature = signature
         try:
-            spec = read_json(files[0])
+            spec = EndpointSpec.load(files[0])
             keys = read_json(files[1])
-            specs = {path.parent.name: read_deployment(path) for path in files[2:] if path.exists()}
+            specs = {path.parent.name: DeploymentSpec.load(path) for path in files[2:] if path.exists()}
             routing = Routing(
-                auth_mode=str(spec["auth_mode"]),
+                auth_mode=spec.auth_mode,
                 keys={name: str(keys[name]) for name in ("primary_key", "secondary_key", "token_secret")},
-                traffic={str(k): int(v) for k, v in (spec.get("traffic") or {}).items()},
-                mirror_traffic={str(k): int(v) for k, v in (spec.get("mirror_traffic") or {}).items()},
-                revision=int(spec.get("revision", 0)),
+                traffic=dict(spec.traffic),
+                mirror_traffic=dict(spec.mirror_traffic),
+                revision=spec.revision,
             )
         except (LocalStateError, FileNotFoundError, KeyError, TypeError, ValueError, AttributeError) as error:
             self.state_error = _describe(error)
@@ -146,9 +147,9 @@ class Supervisor:
             log.error("cannot check activity.jsonl: %s", error)
         self._activity_unchecked = False
 
-    def _update(self, name: str, spec: dict[str, Any]) -> None:
+    def _update(self, name: str, spec: DeploymentSpec) -> None:
         deployment = self.deployments.get(name)
-        if deployment is not None and deployment.closing and not spec.get("deleting"):
+        if deployment is not None and deployment.closing and not spec.deleting:
             # deleted and created again under the same name before the deleted one was forgotten: a new deployment
             self.deployments.pop(name)
             deployment = None
@@ -190,7 +191,7 @@ class Supervisor:
             if deployment.task is not None and deployment.task.done() and not deployment.closing:
                 deployment.task = None  # a supervision loop that crashed: start it again
                 self._start(deployment)
-            if deployment.task is not None and deployment.task.done() and deployment.spec.get("deleting"):
+            if deployment.task is not None and deployment.task.done() and deployment.spec.deleting:
                 self.deployments.pop(deployment.name, None)
 
     def refresh_records(self) -> None:
