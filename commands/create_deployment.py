@@ -38,7 +38,7 @@ from common.control.failures import deployment_failed
 from common.control.lookups import get_deployment, require_endpoint
 from common.control.waiting import wait_with_progress
 from common.control.wire import state_name
-from common.errors import EXIT_CONFLICT, EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
+from common.errors import CliError, ConflictError, InterruptedByUser, TimedOutError
 from common.release import history, traffic
 
 
@@ -180,7 +180,7 @@ def traffic_kept_on_failure(request: CreateDeploymentRequest, planned: dict[str,
     except KeyboardInterrupt:
         if request.traffic_allocation is None:
             raise
-        raise with_traffic_note(CliError("interrupted", exit_code=EXIT_INTERRUPTED), request, planned) from None
+        raise with_traffic_note(InterruptedByUser("interrupted"), request, planned) from None
     except CliError as error:
         raise with_traffic_note(error, request, planned) from None
     except Exception as error:
@@ -190,16 +190,16 @@ def traffic_kept_on_failure(request: CreateDeploymentRequest, planned: dict[str,
         raise with_traffic_note(translated, request, planned) from None
 
 
-UNFINISHED = (EXIT_INTERRUPTED, EXIT_TIMEOUT, EXIT_CONFLICT)  # the exits after which a deployment may still go ahead
+UNFINISHED = (InterruptedByUser, TimedOutError, ConflictError)  # the failures after which a deployment may go ahead
 
 
 def with_traffic_note(error: CliError, request: CreateDeploymentRequest, planned: dict[str, int]) -> CliError:
-    if request.traffic_allocation is None or error.exit_code not in UNFINISHED:
+    if request.traffic_allocation is None or not isinstance(error, UNFINISHED):
         return error
     note = f"--traffic_allocation {request.traffic_allocation} was not applied (traffic unchanged)"
-    if error.exit_code != EXIT_CONFLICT:  # a conflict's own message says to run the command again
+    if not isinstance(error, ConflictError):  # a conflict's own message says to run the command again
         note += f"; once {request.deployment_name} has succeeded, apply it with: {traffic_command(request, planned)}"
-    return CliError(f"{error.message}; {note}", exit_code=error.exit_code, details=error.details)
+    return error.reworded(f"{error.message}; {note}")
 
 
 def traffic_command(request: CreateDeploymentRequest, planned: dict[str, int]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -26,16 +28,21 @@ def not_installed(module: str) -> str:
 
 
 class CliError(Exception):
-    """A failure the user can act on; the message is printed as is, without a traceback."""
+    """A failure the user can act on; the message is printed as is, without a traceback. Its exit code is its
+    type's: a failure with another exit code is another subclass."""
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, message: str, *, exit_code: int | None = None, details: str = "") -> None:
+    def __init__(self, message: str, *, details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.details = details
-        if exit_code is not None:
-            self.exit_code = exit_code
+
+    def reworded(self, message: str) -> CliError:
+        """The same failure (its type, so its exit code, and its details) told with another message."""
+        error = copy.copy(self)
+        error.message, error.args = message, (message,)
+        return error
 
 
 class UsageError(CliError):
@@ -50,3 +57,31 @@ class NotFoundError(CliError):
 
 class DeploymentFailedError(CliError):
     exit_code = EXIT_DEPLOYMENT_FAILED
+
+
+class AuthError(CliError):
+    """No credential, or one Azure or the endpoint refuses."""
+
+    exit_code = EXIT_AUTH
+
+
+class ConflictError(CliError):
+    """Another operation is in progress, or the name is taken."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class QuotaError(CliError):
+    exit_code = EXIT_QUOTA
+
+
+class TimedOutError(CliError):
+    """Waited as long as asked for: the operation may still go ahead."""
+
+    exit_code = EXIT_TIMEOUT
+
+
+class InterruptedByUser(CliError):
+    """Ctrl-C: what was started is said, and what was restored."""
+
+    exit_code = EXIT_INTERRUPTED

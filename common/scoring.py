@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.control.lookups import bearer_secret, get_or_none, require_endpoint
 from common.control.wire import DEPLOYMENT_HEADER
-from common.errors import EXIT_AUTH, EXIT_NOT_FOUND, CliError
+from common.errors import EXIT_AUTH, CliError, NotFoundError
 
 if TYPE_CHECKING:
     from common.target import Target
@@ -27,13 +27,19 @@ class ScoringRefused(CliError):
     """The endpoint answered the request with an error status."""
 
 
+class CredentialRefused(ScoringRefused):
+    """The endpoint answered 401: the key or token."""
+
+    exit_code = EXIT_AUTH
+
+
 def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, *, target: Target) -> str:
     """POST `body` to the endpoint (to `deployment` alone when named) and return the answer's text."""
     import requests
 
     endpoint = require_endpoint(client, endpoint_name, target=target)
     if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
-        raise CliError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}", exit_code=EXIT_NOT_FOUND)
+        raise NotFoundError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}")
     headers = request_headers(client, endpoint_name, deployment)
     try:
         response = requests.post(endpoint.scoring_uri, data=body, headers=headers, timeout=SCORING_TIMEOUT_SECONDS)
@@ -82,10 +88,9 @@ def refusal(status: int, headers: Any, text: str, target: Target) -> ScoringRefu
         findings = diagnosis.diagnose(diagnosis.Evidence(error=message))
         message += "".join(f"; {finding.fix}" for finding in findings[:1])
     if status == 401:
-        return ScoringRefused(
+        return CredentialRefused(
             f"{message}; the endpoint refused the key or token (check its auth mode and keys with "
-            f"{target.verb('keys')})",
-            exit_code=EXIT_AUTH,
+            f"{target.verb('keys')})"
         )
     return ScoringRefused(message)
 

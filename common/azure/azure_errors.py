@@ -11,15 +11,7 @@ import re
 from urllib.parse import urlparse
 
 from common.azure.skus import smaller_skus
-from common.errors import (
-    EXIT_AUTH,
-    EXIT_CONFLICT,
-    EXIT_FAILED,
-    EXIT_NOT_FOUND,
-    EXIT_QUOTA,
-    EXIT_USAGE,
-    CliError,
-)
+from common.errors import AuthError, CliError, ConflictError, NotFoundError, QuotaError, UsageError
 
 QUOTA_PAGE = "https://ml.azure.com/quota"
 ROLE_HINT = "your identity needs the AzureML Data Scientist role (or Contributor) on the workspace"
@@ -176,57 +168,52 @@ def _translate(error: BaseException, show_verb: str) -> CliError:
     message = service_message(error)
     sign_in = re.search(r"AADSTS\d+[^\n]*", str(error))
     if sign_in and status is None:  # Entra ID refused the sign-in itself (MFA, conditional access, expired, ...)
-        return CliError(
+        return AuthError(
             f"Azure sign-in failed: {sign_in.group(0).strip()}; sign in again with `az login` (add --tenant or use "
-            "the method your organisation requires)",
-            exit_code=EXIT_AUTH,
+            "the method your organisation requires)"
         )
     if type(error).__name__ == "CredentialUnavailableError" or (
         isinstance(error, ClientAuthenticationError) and status is None
     ):
-        return CliError(
+        return AuthError(
             "no Azure credential found: run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
-            "AZURE_CLIENT_SECRET for a service principal)",
-            exit_code=EXIT_AUTH,
+            "AZURE_CLIENT_SECRET for a service principal)"
         )
     if status == 401:
-        return CliError(
-            f"Azure rejected the credential (401): {message}; sign in again with `az login`", exit_code=EXIT_AUTH
+        return AuthError(
+            f"Azure rejected the credential (401): {message}; sign in again with `az login`"
         )
     if status == 403:
-        return CliError(f"Azure refused access (403): {message}; {ROLE_HINT}", exit_code=EXIT_AUTH)
+        return AuthError(f"Azure refused access (403): {message}; {ROLE_HINT}")
     if workspace_missing(error):
         group, workspace = _workspace_in(error)
-        return CliError(
+        return NotFoundError(
             f"workspace {workspace!r} or its resource group {group!r} not found ({message}); check "
-            "--subscription_id, --resource_group and --workspace_name (or the environment variables or config.json)",
-            exit_code=EXIT_NOT_FOUND,
+            "--subscription_id, --resource_group and --workspace_name (or the environment variables or config.json)"
         )
     if status == 404:
-        return CliError(f"not found: {message}", exit_code=EXIT_NOT_FOUND)
+        return NotFoundError(f"not found: {message}")
     if status == 409 or _error_code(error) == "Conflict":
         method, path = _request(error)
         endpoint = re.search(r"/onlineEndpoints/([^/]+)", path)
         if BUSY.search(message):
             where = f" on endpoint {endpoint.group(1)!r}" if endpoint else ""
-            return CliError(
+            return ConflictError(
                 f"another operation is in progress{where} ({message}): wait until it finishes (check it with "
-                f"{show_verb}), then run the command again",
-                exit_code=EXIT_CONFLICT,
+                f"{show_verb}), then run the command again"
             )
         if method == "PUT" and endpoint and path.endswith(f"/onlineEndpoints/{endpoint.group(1)}"):
-            return CliError(
+            return ConflictError(
                 f"endpoint name {endpoint.group(1)!r} cannot be used ({message}): endpoint names are unique per "
-                "Azure region; choose another --endpoint_name",
-                exit_code=EXIT_CONFLICT,
+                "Azure region; choose another --endpoint_name"
             )
-        return CliError(f"conflict (409): {message}", exit_code=EXIT_CONFLICT)
+        return ConflictError(f"conflict (409): {message}")
     if is_quota_error(error):
-        return CliError(f"{quota_hint(error)} ({message})", exit_code=EXIT_QUOTA)
+        return QuotaError(f"{quota_hint(error)} ({message})")
     if isinstance(error, ServiceRequestError):
-        return CliError(f"cannot reach Azure: {message}", exit_code=EXIT_FAILED)
+        return CliError(f"cannot reach Azure: {message}")
     if isinstance(error, HttpResponseError):
-        return CliError(f"service error ({status}): {message}" if status else message, exit_code=EXIT_FAILED)
+        return CliError(f"service error ({status}): {message}" if status else message)
     if type(error).__name__ in ("ValidationException", "ValidationError"):
-        return CliError(f"azure-ai-ml rejected the request: {message}", exit_code=EXIT_USAGE)
-    return CliError(f"{type(error).__name__}: {message}", exit_code=EXIT_FAILED)
+        return UsageError(f"azure-ai-ml rejected the request: {message}")
+    return CliError(f"{type(error).__name__}: {message}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.cli import progress
-from common.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, CliError
+from common.errors import InterruptedByUser, TimedOutError
 
 POLL_INTERVAL_SECONDS = 10.0
 
@@ -35,14 +35,12 @@ def wait_with_progress(
             elapsed = int(clock() - started)
             progress(f"  [{elapsed // 60:02d}:{elapsed % 60:02d}] {what}: {poller.status()}")
             if timeout is not None and elapsed >= timeout and not poller.done():
-                raise CliError(
+                raise TimedOutError(
                     f"gave up waiting after {elapsed // 60} min {elapsed % 60} s: {what} keeps running {where}; "
-                    f"check it with: {check_command}",
-                    exit_code=EXIT_TIMEOUT,
+                    f"check it with: {check_command}"
                 )
         return poller.result()
     except KeyboardInterrupt:
-        raise CliError(
-            f"interrupted while waiting: {what} keeps running {where}; check it with: {check_command}",
-            exit_code=EXIT_INTERRUPTED,
+        raise InterruptedByUser(
+            f"interrupted while waiting: {what} keeps running {where}; check it with: {check_command}"
         ) from None

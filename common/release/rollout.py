@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from common import scoring
-from common.errors import EXIT_INTERRUPTED, EXIT_ROLLED_BACK, CliError, UsageError
+from common.errors import EXIT_ROLLED_BACK, CliError, InterruptedByUser, UsageError
 from common.release import history, traffic
 from common.release.metrics import DeploymentFigures, Figures, requests_text
 
@@ -243,7 +243,7 @@ class Rollout:
         except (RolledBack, ChangedMeanwhile):
             raise
         except CliError as error:
-            if error.exit_code == EXIT_INTERRUPTED:
+            if isinstance(error, InterruptedByUser):
                 self._interrupted(before)
             raise self._restored_after(error, before) from None
         except Exception as error:  # whatever failed mid-rollout (a comparison, a metrics read): the split goes back
@@ -261,11 +261,7 @@ class Rollout:
             note = f"; restoring the split from before it failed too ({failure}): {self.target.verb('rollback')}"
         else:
             note = f"; the split from before the rollout is restored ({restored.describe()})"
-        return CliError(
-            f"rollout of {self.deployment} stopped: {error.message}{note}",
-            exit_code=error.exit_code,
-            details=error.details,
-        )
+        return error.reworded(f"rollout of {self.deployment} stopped: {error.message}{note}")
 
     @property
     def _probing(self) -> str:
@@ -386,10 +382,9 @@ class Rollout:
 
     def _interrupted(self, before: traffic.Split) -> None:
         restored = self._restore(before)
-        raise CliError(
+        raise InterruptedByUser(
             f"interrupted: the rollout of {self.deployment} stopped and the split from before it is restored "
-            f"({restored.describe()})",
-            exit_code=EXIT_INTERRUPTED,
+            f"({restored.describe()})"
         )
 
 
