@@ -180,9 +180,7 @@ def _translate(error: BaseException, show_verb: str) -> CliError:
             "AZURE_CLIENT_SECRET for a service principal)"
         )
     if status == 401:
-        return AuthError(
-            f"Azure rejected the credential (401): {message}; sign in again with `az login`"
-        )
+        return AuthError(f"Azure rejected the credential (401): {message}; sign in again with `az login`")
     if status == 403:
         return AuthError(f"Azure refused access (403): {message}; {ROLE_HINT}")
     if workspace_missing(error):
