@@ -22,13 +22,13 @@ try:
 
     startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
-    from commands import create_endpoint
+    from commands.dispatch import dispatch
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
     raise SystemExit(130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return create_endpoint.main(argv, __doc__)
+    return dispatch(__doc__, commands.REGISTRIES["create_online_endpoint.py"], argv)
 
 
 if __name__ == "__main__":

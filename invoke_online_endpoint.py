@@ -23,13 +23,13 @@ try:
 
     startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
-    from commands import invoke
+    from commands.dispatch import dispatch
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
     raise SystemExit(130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return invoke.main(argv, __doc__)
+    return dispatch(__doc__, commands.REGISTRIES["invoke_online_endpoint.py"], argv)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ flags are not given), and those DefaultAzureCredential reads.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
@@ -48,48 +47,13 @@ try:
 
     startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
-    from common import validation
-    from common.cli import add_name_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+    from commands.dispatch import dispatch
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
     raise SystemExit(130) from None
 
 
-def chosen_verb(argv: Sequence[str]) -> str | None:
-    """The verb the command line names: only its module is imported (and only its flags built)."""
-    return next((token for token in argv if token in commands.VERBS), None)
-
-
-def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, commands.Request]:
-    chosen = chosen_verb(sys.argv[1:] if argv is None else argv)
-    parser = new_parser(__doc__)
-    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, verb in commands.VERBS.items():
-        sub = verbs.add_parser(name, help=verb.summary, description=verb.summary)
-        if name == chosen:
-            module = commands.load(name)
-            required = getattr(module, "ENDPOINT_REQUIRED", True)  # None: the verb names no endpoint
-            if required is not None:
-                add_name_flag(sub, "--endpoint_name", required=required, help="the endpoint")
-            module.add_arguments(sub)
-            add_target_flags(sub)
-            add_output_flags(sub)
-    args = parser.parse_args(argv)
-    if getattr(args, "endpoint_name", None) is not None:
-        validation.resource_name("endpoint", args.endpoint_name)
-    if getattr(args, "deployment_name", None):
-        validation.resource_name("deployment", args.deployment_name)
-    return args, commands.load(args.command).validate(args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args, request = parse_args(argv)
-    configure_logging(args.verbose)
-    verb = commands.load(args.command)
-    needs_client = getattr(verb, "needs_client", lambda _request: True)(request)
-    result = verb.run(commands.client_for(request) if needs_client else None, request)
-    if result is not None:
-        emit(result.data, request.output, result.lines)
-    return 0
+    return dispatch(__doc__, commands.REGISTRIES["manage_online_endpoint.py"], argv)
 
 
 if __name__ == "__main__":

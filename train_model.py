@@ -22,13 +22,13 @@ try:
 
     startup.prepare()  # the toolkit's libraries are there; Ctrl-C while they load is one line
     import commands
-    from commands import train
+    from commands.dispatch import dispatch
 except KeyboardInterrupt:  # Ctrl-C while Python still loads the toolkit: nothing has started
     raise SystemExit(130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return train.main(argv, __doc__)
+    return dispatch(__doc__, commands.REGISTRIES["train_model.py"], argv)
 
 
 if __name__ == "__main__":

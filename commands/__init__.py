@@ -1,29 +1,34 @@
-"""The verbs of manage_online_endpoint.py, one module each, and the registry that imports only the verb asked for
-(as pip's commands_dict does), so --help and a bad flag stay fast.
+"""The commands of all five scripts, one module per verb, and their registries: VERBS for
+manage_online_endpoint.py's subcommands, SCRIPTS for the four scripts of one verb each (a registry of one). The
+dispatcher (commands/dispatch.py) imports only the verb asked for (as pip's commands_dict does), so --help and a bad
+flag stay fast.
 
-A verb module has `add_arguments(parser)` (its own flags: --endpoint_name, the target and output flags are the
-dispatcher's), `validate(args) -> Request` (no I/O: a bad value is a UsageError before anything is read; what it
-returns is the typed request, a frozen dataclass, and `args` is left as parsed) and
-`run(client, request) -> Result | None` (the calls; the data and lines to print, or None when it printed as it went).
+A verb module has `add_arguments(parser)` (its own flags: --endpoint_name as its Verb says, the target and output
+flags are the dispatcher's), `validate(args) -> Request` (a bad value is a UsageError before anything is sent; what
+it returns is the typed request, a frozen dataclass, and `args` is left as parsed) and
+`run(client, request) -> Result | None` (the calls; the data and lines to print, or None when it printed as it went;
+`client` is None when the request says it needs none). commands/dispatch.py: VerbModule is that contract.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from commands.target import Target, of
 from common.cli import workspace_flags
+
+# the --endpoint_name the dispatcher adds for a verb; "none": the verb names no endpoint, or adds its own flag
+EndpointFlag = Literal["required", "optional", "none"]
 
 
 @dataclass(frozen=True)
 class Verb:
     module: str
     summary: str
+    endpoint: EndpointFlag = "required"
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Request:
             output=getattr(args, "output", "text"),
             **fields,
         )
+
+    @property
+    def needs_client(self) -> bool:
+        """Whether running it calls the target (a dry run may not): the dispatcher makes a client only then."""
+        return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +98,7 @@ VERBS = {
     "capacity": Verb(
         "commands.capacity",
         "Azure: the cores a deployment of N instances needs against the subscription's quota in the region",
+        endpoint="optional",  # planning needs no endpoint; with one, its deployments' holdings are listed too
     ),
     "doctor": Verb(
         "commands.doctor",
@@ -98,7 +109,9 @@ VERBS = {
         "an Azure Monitor autoscale setting for a deployment: CPU rules, optionally request latency",
     ),
     "register": Verb(
-        "commands.register", "register your own model file or folder (azureml:NAME:VERSION), on Azure or locally"
+        "commands.register",
+        "register your own model file or folder (azureml:NAME:VERSION), on Azure or locally",
+        endpoint="none",  # a model belongs to the workspace (or the local registry)
     ),
     "delete": Verb("commands.delete", "delete a deployment (--deployment_name) or the whole endpoint"),
     "probe": Verb(
@@ -110,23 +123,32 @@ VERBS = {
     "stop": Verb("commands.stop", "local target: stop the endpoint's processes and keep its state"),
 }
 
+SINGLE = ""  # the one verb of a script without subcommands: a registry of one, under this name
+
+
+def single(module: str, summary: str) -> dict[str, Verb]:
+    """The registry of a script of one verb; its module adds its own --endpoint_name (with what the script does
+    with it)."""
+    return {SINGLE: Verb(module, summary, endpoint="none")}
+
+
+# every script's registry, by the script's file name
+REGISTRIES: dict[str, Mapping[str, Verb]] = {
+    "manage_online_endpoint.py": VERBS,
+    "create_online_endpoint.py": single("commands.create_endpoint", "create or update an endpoint"),
+    "create_online_deployment.py": single(
+        "commands.create_deployment", "create or update a deployment, then move the traffic"
+    ),
+    "invoke_online_endpoint.py": single("commands.invoke", "send a request to the endpoint"),
+    "train_model.py": single("commands.train", "train the classifier and save it, optionally register it"),
+}
+
 
 def client_for(request: Request) -> Any:
     """The client of the request's target: the local target's, or an MLClient for the workspace its flags name."""
     from common.azure.clients import get_client
 
     return get_client(request.target, request.workspace, request.endpoint_name)
-
-
-def client_for_args(args: argparse.Namespace) -> Any:
-    """The client for a script's parsed flags (--local, the workspace flags)."""
-    from common.azure.clients import get_client
-
-    return get_client(of(args), workspace_flags(args), getattr(args, "endpoint_name", None))
-
-
-def load(name: str) -> ModuleType:
-    return importlib.import_module(VERBS[name].module)
 
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

@@ -43,6 +43,10 @@ class AutoscaleRequest(DeploymentRequest):
     action: str  # "apply", "show", "delete" or "dry_run"
     plan: autoscale.Plan | None  # what to apply or print (None: show or delete)
 
+    @property
+    def needs_client(self) -> bool:
+        return self.action != "dry_run"  # a dry run prints the setting it would write
+
 
 def validate(args: argparse.Namespace) -> AutoscaleRequest:
     if args.local:
@@ -71,10 +75,6 @@ def validate(args: argparse.Namespace) -> AutoscaleRequest:
     )
     action = "dry_run" if args.dry_run else "apply"
     return AutoscaleRequest.of(args, deployment_name=args.deployment_name, action=action, plan=plan)
-
-
-def needs_client(request: AutoscaleRequest) -> bool:
-    return request.action != "dry_run"
 
 
 def run(client: Any, request: AutoscaleRequest) -> Result | None:

@@ -13,8 +13,6 @@ from common.azure.skus import canonical
 from common.cli import add_flag
 from common.errors import CliError, UsageError
 
-ENDPOINT_REQUIRED = False  # planning needs no endpoint; with one, its deployments' holdings are listed too
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--instance_type", required=True, help="the VM SKU, e.g. Standard_DS3_v2")

@@ -6,16 +6,12 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from commands import client_for, deployment_plan
-from commands.deployment_request import (
-    TOOLKIT_CODE,
-    CreateDeploymentRequest,
-    parse_args,
-)
+from commands import deployment_plan, deployment_request
+from commands.deployment_request import TOOLKIT_CODE, CreateDeploymentRequest
 from commands.shared import SAMPLE_REQUEST
 from commands.target import LOCAL, Target
 from common import deployment_settings, references
@@ -29,7 +25,6 @@ from common.assets import (
 from common.azure import capacity
 from common.azure.azure_errors import operation_failure, translate
 from common.cli import (
-    configure_logging,
     emit,
     output,
     progress,
@@ -40,6 +35,10 @@ from common.control.waiting import wait_with_progress
 from common.control.wire import state_name
 from common.errors import CliError, ConflictError, InterruptedByUser, TimedOutError
 from common.release import history, traffic
+
+# the verb's flags and their checks live with its request
+add_arguments = deployment_request.add_arguments
+validate = deployment_request.validate
 
 
 def resolve_assets(
@@ -287,12 +286,9 @@ def report(result: dict[str, Any], output_format: str, target: Target, request_f
     emit(result, output_format, lines)
 
 
-def main(argv: Sequence[str] | None, doc: str | None) -> int:
-    request = parse_args(argv, doc)
-    configure_logging(request.verbose)
+def run(client: Any, request: CreateDeploymentRequest) -> None:
     if request.dry_run:
         if request.preflight:  # reads the model and environment from Azure, writes nothing there
-            client = client_for(request)
             model = (
                 request.model
                 if isinstance(request.model, references.LocalModel)
@@ -301,16 +297,13 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
             existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             run_preflight(client, request, model, existing, deployment_plan.planned_size(request, existing))
         if any(request.workspace.values()) and not request.target.local and not request.skip_capacity_check:
-            client = client_for(request)
             existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             capacity.before_deploying(client, *deployment_plan.planned_size(request, existing), existing)
         output(deployment_plan.dry_run(request).rstrip("\n"))
-        return 0
-    client = client_for(request)
+        return
     report(
         apply(client, request),
         request.output,
         request.target,
         request_for(request.score_path, request.model, request.file),
     )
-    return 0

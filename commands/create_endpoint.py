@@ -5,24 +5,20 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commands import Request, client_for
+from commands import Request
 from commands.target import Target
 from common import specs, validation
 from common.cli import (
     add_flag,
     add_name_flag,
-    add_output_flags,
-    add_target_flags,
     add_timeout_flag,
-    configure_logging,
     emit,
-    new_parser,
     output,
     progress,
 )
@@ -51,9 +47,12 @@ class CreateEndpointRequest(Request):
     timeout_minutes: int
     verbose: bool
 
+    @property
+    def needs_client(self) -> bool:
+        return not self.dry_run  # a dry run contacts nothing
 
-def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointRequest:
-    parser = new_parser(doc)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_name_flag(
         parser, "--endpoint_name", help="3-32 letters, digits or hyphens; unique in the region (or the file's name:)"
     )
@@ -86,9 +85,9 @@ def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateEndpointReq
     )
     add_flag(parser, "--dry_run", action="store_true", help="print the endpoint YAML; contact nothing")
     add_timeout_flag(parser, default_minutes=30)
-    add_target_flags(parser)
-    add_output_flags(parser)
-    args = parser.parse_args(argv)
+
+
+def validate(args: argparse.Namespace) -> CreateEndpointRequest:
     from_file = specs.load_endpoint(args.file) if args.file is not None else None
     name = args.endpoint_name or (from_file.name if from_file is not None else None)
     if not name:
@@ -238,13 +237,9 @@ def next_step(endpoint: Any, target: Target, file: Path | None = None) -> str:
     )
 
 
-def main(argv: Sequence[str] | None, doc: str | None) -> int:
-    request = parse_args(argv, doc)
-    configure_logging(request.verbose)
+def run(client: Any, request: CreateEndpointRequest) -> None:
     endpoint = build_endpoint(request)
     if request.dry_run:
         output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, request.output).rstrip("\n"))
-        return 0
-    client = client_for(request)
+        return
     report(apply(client, endpoint, request), request.output, request.target, request.file)
-    return 0

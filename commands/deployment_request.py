@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from commands.shared import SAMPLE_REQUEST
 from common import deployment_settings, references, specs, validation
 from common.assets import DEFAULT_BASE_IMAGE, MODEL_NAME, is_toolkit_model
 from common.azure.skus import canonical, instance_type_warning
-from common.cli import add_flag, add_name_flag, add_output_flags, add_target_flags, add_timeout_flag, new_parser, warn
+from common.cli import add_flag, add_name_flag, add_timeout_flag, warn
 from common.errors import UsageError
 
 DEFAULT_SCORING_SCRIPT = "score.py"
@@ -48,6 +47,13 @@ class CreateDeploymentRequest(DeploymentRequest):
     verbose: bool
     skip_capacity_check: bool
 
+    @property
+    def needs_client(self) -> bool:
+        """A dry run contacts nothing, unless it is to preflight (reads the model and environment) or to check the
+        capacity (reads the quota) of an Azure deployment whose workspace is named."""
+        capacity = any(self.workspace.values()) and not self.target.local and not self.skip_capacity_check
+        return not self.dry_run or self.preflight or capacity
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_name_flag(parser, "--deployment_name", help="3-32 letters, digits or hyphens (or the file's name:)")
@@ -63,8 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_size_flags(parser)
     deployment_settings.add_flags(parser)
     _add_run_flags(parser)
-    add_target_flags(parser)
-    add_output_flags(parser)
 
 
 def _add_asset_flags(parser: argparse.ArgumentParser) -> None:
@@ -289,9 +293,3 @@ def code_for(model: references.ModelRef, given: str) -> str:
         "score.py serves only that model; give the folder of your scoring code (and --score_script); an MLflow "
         "model folder (with its MLmodel file) needs none"
     )
-
-
-def parse_args(argv: Sequence[str] | None, doc: str | None) -> CreateDeploymentRequest:
-    parser = new_parser(doc)
-    add_arguments(parser)
-    return validate(parser.parse_args(argv))

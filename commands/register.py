@@ -13,7 +13,6 @@ from common import validation
 from common.cli import add_flag
 from common.errors import UsageError
 
-ENDPOINT_REQUIRED = None  # no --endpoint_name: a model belongs to the workspace (or the local registry)
 MLFLOW_MODEL_FILE = "MLmodel"  # an MLflow model folder holds it (Azure registers such a folder as mlflow_model)
 MODEL_TYPES = ("custom_model", "mlflow_model")
 

@@ -6,14 +6,14 @@ The script is a dispatcher; its docstring is the --help text this module prints.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commands import client_for_args
+from commands import Request, Result
 from common import validation
 from common.assets import MODEL_NAME
-from common.cli import add_flag, add_output_flags, add_target_flags, configure_logging, emit, new_parser
+from common.cli import add_flag
 from common.control.lookups import get_or_none
 from common.errors import UsageError
 from common.training import MIN_ROWS, TrainingResult, load_dataset, synthetic_dataset, train
@@ -21,20 +21,39 @@ from common.training import MIN_ROWS, TrainingResult, load_dataset, synthetic_da
 DEFAULT_OUTPUT = Path("outputs") / "diabetes-model"
 
 
-def parse_args(argv: Sequence[str] | None, doc: str | None) -> argparse.Namespace:
-    parser = new_parser(doc)
+@dataclass(frozen=True, kw_only=True)
+class TrainRequest(Request):
+    data: Path | None  # None: synthetic data
+    rows: int
+    output_dir: Path
+    register: bool
+    model_name: str
+
+    @property
+    def needs_client(self) -> bool:
+        return self.register  # training alone contacts nothing
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--data", type=Path, help="CSV with the 8 feature columns and Diabetic (default: synthetic data)")
     add_flag(parser, "--rows", type=int, default=5000, help="rows of synthetic data (default: %(default)s)")
     add_flag(parser, "--output_dir", type=Path, default=DEFAULT_OUTPUT, help="model folder (default: %(default)s)")
     add_flag(parser, "--register", action="store_true", help="register the model folder in the workspace")
     add_flag(parser, "--model_name", default=MODEL_NAME, help="registered model name (default: %(default)s)")
-    add_target_flags(parser)
-    add_output_flags(parser)
-    args = parser.parse_args(argv)
+
+
+def validate(args: argparse.Namespace) -> TrainRequest:
     if args.rows < MIN_ROWS:
         raise UsageError(f"invalid --rows {args.rows}: training needs at least {MIN_ROWS}")
     validation.asset_name("model", args.model_name)
-    return args
+    return TrainRequest.of(
+        args,
+        data=args.data,
+        rows=args.rows,
+        output_dir=args.output_dir,
+        register=args.register,
+        model_name=args.model_name,
+    )
 
 
 def prepare_output(folder: Path) -> None:
@@ -63,18 +82,15 @@ def register(client: Any, result: TrainingResult, name: str) -> str:
     return str(client.models.create_or_update(model).version)
 
 
-def main(argv: Sequence[str] | None, doc: str | None) -> int:
-    args = parse_args(argv, doc)
-    configure_logging(args.verbose)
-    client = client_for_args(args) if args.register else None
+def run(client: Any, request: TrainRequest) -> Result:
     if client is not None:  # the credential and workspace are tried before any training (a read, nothing written)
-        get_or_none(client.models.get, args.model_name, label="latest")
-    prepare_output(args.output_dir)
-    if args.data:
-        frame, source = load_dataset(args.data), args.data.name
+        get_or_none(client.models.get, request.model_name, label="latest")
+    prepare_output(request.output_dir)
+    if request.data:
+        frame, source = load_dataset(request.data), request.data.name
     else:
-        frame, source = synthetic_dataset(args.rows), f"synthetic data ({args.rows} rows)"
-    result = train(frame, args.output_dir, source)
+        frame, source = synthetic_dataset(request.rows), f"synthetic data ({request.rows} rows)"
+    result = train(frame, request.output_dir, source)
     summary = {
         "model_dir": str(result.model_dir),
         "trained_on": result.source,
@@ -83,8 +99,7 @@ def main(argv: Sequence[str] | None, doc: str | None) -> int:
     }
     lines = [f"Trained on {result.source}: holdout accuracy {result.holdout_accuracy:.3f}", f"Saved {result.model_dir}"]
     if client is not None:
-        version = register(client, result, args.model_name)
-        summary["registered"] = f"azureml:{args.model_name}:{version}"
-        lines.append(f"Registered azureml:{args.model_name}:{version}")
-    emit(summary, args.output, lines)
-    return 0
+        version = register(client, result, request.model_name)
+        summary["registered"] = f"azureml:{request.model_name}:{version}"
+        lines.append(f"Registered azureml:{request.model_name}:{version}")
+    return Result(summary, lines)

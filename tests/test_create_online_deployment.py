@@ -11,8 +11,9 @@ import pytest
 from azure.ai.ml import load_online_deployment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+import commands
 import create_online_deployment as script
-from commands import create_deployment, deployment_plan
+from commands import deployment_plan, dispatch
 from common.assets import DEFAULT_BASE_IMAGE
 from tests.conftest import WORKSPACE_ENV, asset, existing_endpoint, finished_poller
 from tests.seeds import DEPLOYMENT_SEED, with_flag
@@ -252,7 +253,7 @@ def test_dry_run_yaml_loads_back_as_the_same_deployment(azure, run_script, monke
 
     assert result.code == 0, result.err
     loaded = load_online_deployment(io.StringIO(result.out))
-    request = create_deployment.parse_args(argv, script.__doc__)
+    _, _, request = dispatch.parse(script.__doc__, commands.REGISTRIES["create_online_deployment.py"], argv)
     built = deployment_plan.build_deployment(request, request.model, request.environment)
     assert loaded._to_dict() == built._to_dict()
     assert loaded.environment.endswith("diabetes-classify@latest")

@@ -9,8 +9,9 @@ import pytest
 from azure.ai.ml import load_online_endpoint
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
+import commands
 import create_online_endpoint as script
-from commands import create_endpoint
+from commands import create_endpoint, dispatch
 from tests.conftest import WORKSPACE_ENV, existing_endpoint
 from tests.seeds import ENDPOINT_SEED
 
@@ -124,7 +125,8 @@ def test_dry_run_yaml_loads_back_as_the_same_entity_without_a_workspace(azure, r
     assert result.code == 0, result.err
     assert result.out.startswith("$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint")
     loaded = load_online_endpoint(io.StringIO(result.out))
-    expected = create_endpoint.build_endpoint(create_endpoint.parse_args(argv, script.__doc__))
+    _, _, request = dispatch.parse(script.__doc__, commands.REGISTRIES["create_online_endpoint.py"], argv)
+    expected = create_endpoint.build_endpoint(request)
     assert loaded._to_dict() == expected._to_dict()
     assert type(loaded).__name__ == "ManagedOnlineEndpoint"
     azure.client_class.assert_not_called()

@@ -3,14 +3,19 @@ parsed flags as they were; run reads the request only."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
+import importlib
+import inspect
+import shlex
 from pathlib import Path
 
 import pytest
 
 import commands
 import manage_online_endpoint
+from commands import dispatch
 from commands.target import AZURE, LOCAL
 from tests.conftest import ROOT
 
@@ -39,32 +44,36 @@ VALID_FLAGS = {
 }
 
 
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dispatch.VerbModule, commands.Request]:
+    return dispatch.parse(manage_online_endpoint.__doc__, commands.VERBS, argv)
+
+
 def test_every_verb_has_a_valid_command_line_here():
     assert set(VALID_FLAGS) == set(commands.VERBS)
 
 
 @pytest.mark.parametrize("verb", sorted(VALID_FLAGS))
 def test_validate_returns_a_frozen_request_and_leaves_the_flags_alone(verb: str):
-    names_endpoint = getattr(commands.load(verb), "ENDPOINT_REQUIRED", True) is not None  # register names none
+    names_endpoint = commands.VERBS[verb].endpoint != "none"  # register names none
     endpoint = ["--endpoint_name", "diabetes-classify"] if names_endpoint else []
-    args, request = manage_online_endpoint.parse_args([verb, *endpoint, *VALID_FLAGS[verb]])
+    args, module, request = parse([verb, *endpoint, *VALID_FLAGS[verb]])
     assert isinstance(request, commands.Request) and dataclasses.is_dataclass(request)
     assert request.endpoint_name == ("diabetes-classify" if names_endpoint else "")
     assert request.target == (LOCAL if "--local" in VALID_FLAGS[verb] else AZURE)
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.endpoint_name = "other"  # type: ignore[misc]
     parsed = copy.deepcopy(vars(args))
-    assert commands.load(verb).validate(args) == request
+    assert module.validate(args) == request
     assert vars(args) == parsed
 
 
 def test_a_request_carries_what_validate_worked_out():
-    _, traffic = manage_online_endpoint.parse_args(
+    _, _, traffic = parse(
         ["traffic", "--endpoint_name", "diabetes-classify", "--set", "blue=90", "green=10", "--mirror", "green=5"]
     )
     assert (traffic.plan, traffic.mirror_plan) == ({"blue": 90, "green": 10}, {"green": 5})
     assert traffic.change == "traffic --set blue=90 green=10 --mirror green=5"
-    _, rollout = manage_online_endpoint.parse_args(
+    _, _, rollout = parse(
         [
             "rollout",
             "--endpoint_name",
@@ -82,8 +91,45 @@ def test_a_request_carries_what_validate_worked_out():
 
 
 def test_drift_plot_alone_draws_under_outputs_which_the_checkout_ignores():
-    _, request = manage_online_endpoint.parse_args(
-        ["drift", "--endpoint_name", "diabetes-classify", "--deployment_name", "Blue", "--plot"]
-    )
+    _, _, request = parse(["drift", "--endpoint_name", "diabetes-classify", "--deployment_name", "Blue", "--plot"])
     assert request.plot == Path("outputs") / "drift-blue.png"
     assert "outputs/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+SCRIPTS = sorted(path.name for path in ROOT.glob("*.py") if "dispatch(__doc__" in path.read_text())
+
+
+def test_every_script_dispatches_its_own_registry_and_every_registry_has_its_script():
+    assert sorted(commands.REGISTRIES) == SCRIPTS
+    for name in SCRIPTS:
+        source = (ROOT / name).read_text()
+        assert f'dispatch(__doc__, commands.REGISTRIES["{name}"], argv)' in source, name
+
+
+@pytest.mark.parametrize("verb", [v for registry in commands.REGISTRIES.values() for v in registry.values()])
+def test_every_registered_module_has_the_verb_contract(verb: commands.Verb):
+    module = dispatch.load(verb)
+    assert isinstance(module, dispatch.VerbModule), verb.module
+    request_type = inspect.signature(module.validate).return_annotation
+    assert "Request" in str(request_type), f"{verb.module}.validate returns a typed request, not {request_type}"
+
+
+def examples(doc: str, script: str) -> list[list[str]]:
+    """The command lines of a docstring's examples (continued lines joined, comments dropped)."""
+    text = doc.replace("\\\n", " ")
+    lines = [line.split("  #")[0].strip() for line in text.splitlines()]
+    return [shlex.split(line)[2:] for line in lines if line.startswith(f"python {script}")]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_in_a_scripts_help_parses_and_every_verb_has_one(name: str):
+    doc = importlib.import_module(name.removesuffix(".py")).__doc__
+    registry = commands.REGISTRIES[name]
+    found = examples(doc, name)
+
+    assert found, f"{name}'s docstring shows no example"
+    for argv in found:
+        parser = dispatch.new_parser(doc, registry, dispatch.chosen_verb(registry, argv))
+        parser.parse_args(argv)  # argparse exits (SystemExit) on a flag or verb the script does not have
+    if commands.SINGLE not in registry:
+        assert {argv[0] for argv in found} == set(registry), "every verb has an example, every example a verb"
