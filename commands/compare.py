@@ -88,7 +88,7 @@ def run(client: Any, request: CompareRequest) -> Result:
         data["skipped"] = dict(source.skipped)
     if found.rows == 0:
         mirror = request.target.verb(
-            "traffic", "--endpoint_name", request.endpoint_name, "--mirror", f"{request.deployment_name}=50"
+            "traffic", "--endpoint_name", request.endpoint_name, "--mirror", f"{request.deployment_name}={traffic.MAX_MIRROR_PERCENT}"
         )
         lines.append(
             f"Nothing to compare yet: mirror live traffic to {request.deployment_name} ({mirror}), or collect "

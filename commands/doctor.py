@@ -88,7 +88,7 @@ def run(client: Any, request: DeploymentRequest) -> Result:
     deployment = client.online_deployments.get(request.deployment_name, request.endpoint_name)
     found = evidence(client, request, deployment)
     findings = diagnosis.diagnose(found)
-    if any(f.cause == diagnosis.OUT_OF_MEMORY for f in findings):
+    if any(f.key == diagnosis.OUT_OF_MEMORY for f in findings):
         found.settings["memory_gb"] = instance_memory(client, found.settings["instance_type"], request.target.local)
         findings = diagnosis.diagnose(found)
     lines = [f"Doctor for {request.deployment_name} on {request.endpoint_name} ({found.error}):"]

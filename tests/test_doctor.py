@@ -4,6 +4,7 @@ otherwise; a failed Azure deployment names its cause; the doctor verb on Azure (
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sklearn.exceptions import InconsistentVersionWarning
@@ -275,6 +276,16 @@ def test_each_kind_of_quota_gets_its_own_fix(message, fix):
 
 def test_every_cause_of_the_table_has_a_case_here():
     assert [name for name, _evidence, _fix in CASES] == [cause.name for cause in diagnosis.CAUSES]
+
+
+def test_every_cause_has_a_unique_snake_case_key_that_its_findings_carry():
+    keys = [cause.key for cause in diagnosis.CAUSES]
+    assert len(set(keys)) == len(keys)
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in keys), keys
+    assert diagnosis.OUT_OF_MEMORY in keys
+    for name, evidence, _fix in CASES:
+        cause = next(c for c in diagnosis.CAUSES if c.name == name)
+        assert cause.key in {finding.key for finding in diagnosis.diagnose(evidence)}, name
 
 
 @pytest.mark.parametrize(("name", "evidence", "fix"), CASES, ids=[case[0] for case in CASES])

@@ -5,7 +5,7 @@ Causes are tried in order (the more specific first: the servers that import azur
 module) and every one that matches is reported with the line it matched, unless an earlier cause explained that
 line. The fixes (common/doctor/diagnosis_fixes.py) read what the deployment is set to (probes, request timeout, instance
 type) from `Evidence.settings`. Unmatched, the doctor says so and shows the last traceback and the log's tail.
-Adding a cause: a Cause in CAUSES, a case with a real line and its source in tests/test_doctor.py, a row in
+Adding a cause: a Cause in CAUSES (its key unique), a case with a real line and its source in tests/test_doctor.py, a row in
 docs/capacity.md (a test checks each).
 """
 
@@ -30,7 +30,7 @@ from common.doctor.diagnosis_fixes import (
 
 VERSION = r"\d+(?:\.\d+)*(?:\.?[a-z]+\d*)?"  # 1.9.1, 1.3rc1, 1.6.dev0: never a sentence's closing period
 SOURCES = ("error", "inference-server", "storage-initializer")
-OUT_OF_MEMORY = "out of memory"  # the cause whose fix needs the instance's memory (the doctor reads it then)
+OUT_OF_MEMORY = "out_of_memory"  # the key of the cause whose fix needs the instance's memory (read only then)
 
 
 EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit)(?:: .*)?$")
@@ -58,6 +58,7 @@ def exception_line(log: str) -> str | None:
 
 @dataclass(frozen=True)
 class Finding:
+    key: str  # the cause's, for code to look it up by (its name is for people and may be reworded)
     cause: str
     source: str
     evidence: str
@@ -66,6 +67,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Cause:
+    key: str  # stable, unique: what code looks a cause up by
     name: str
     pattern: re.Pattern[str]
     fix: Callable[[re.Match[str], Evidence], str]
@@ -76,6 +78,7 @@ CAUSES: tuple[Cause, ...] = (
     # Sources of the causes and fixes below: learn.microsoft.com/azure/machine-learning/
     # how-to-troubleshoot-online-endpoints ("Common deployment errors", "HTTP status codes"), unless said otherwise.
     Cause(
+        "registry_authorization",
         "image build failure: container registry authorization",
         re.compile(r"(?i)[^\n]*container registry authorization failure[^\n]*"),
         lambda m, e: (
@@ -85,6 +88,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "private_registry",
         "image build failure: private container registry",
         re.compile(r"(?i)[^\n]*failed to communicate with the workspace's container registry[^\n]*"),
         lambda m, e: (
@@ -94,6 +98,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "image_build_timeout",
         "image build timed out",
         re.compile(
             r"(?i)[^\n]*(timeout while waiting for Environment Image|image build[^\n]*tim(?:ed|ing) ?out)[^\n]*"
@@ -107,6 +112,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "image_build",
         "image build failure",
         re.compile(r"(?i)(image build fail\w*|ImageBuildFailure|failed to build the (docker )?image)[^\n]*"),
         lambda m, e: (
@@ -118,6 +124,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
+        "environment_install",
         "pip or conda could not install the environment",
         re.compile(
             r"(ERROR: (?:Could not find a version that satisfies the requirement|No matching distribution found for)"
@@ -131,10 +138,12 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         OUT_OF_MEMORY,
+        "out of memory",
         re.compile(r"(?i)(OOMKilled|exit code:? ?137|exited with code 137|out of memory)[^\n]*"),
         oom_fix,
     ),
     Cause(
+        "server_imports_contrib",
         "inference server 1.3.0-1.3.4 imports azureml.contrib",
         re.compile(r"No module named '(azureml\.contrib[^']*)'"),
         lambda m, e: (
@@ -146,6 +155,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
+        "flask_2",
         "Flask 2 with an older inference server",
         re.compile(r"TypeError: register\(\) takes 3 positional arguments but 4 were given[^\n]*"),
         lambda m, e: (
@@ -156,6 +166,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
+        "module_missing",
         "module missing from the environment",
         re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'"),
         lambda m, e: (
@@ -165,6 +176,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
+        "scikit_learn_version",
         "scikit-learn version differs from the model's",
         # score.py's own warning, or scikit-learn's InconsistentVersionWarning for any pickle ("... when using
         # version 1.9.1. This might lead to breaking code"): a version is digits and dots, never the sentence's period
@@ -182,17 +194,20 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "quota",
+        "quota",
         re.compile(r"(?i)[^\n]*(OutOfQuota|not enough quota|QuotaExceeded)[^\n]*"),
         quota_fix,
         ("error",),
     ),
     Cause(
+        "bad_argument",
         "BadArgument",
         re.compile(r"[^\n]*\bBadArgument\b[^\n]*"),
         bad_argument_fix,
         ("error",),
     ),
     Cause(
+        "managed_network",
         "workspace managed network not ready",
         re.compile(r"[^\n]*WorkspaceManagedNetworkNotReady[^\n]*"),
         lambda m, e: (
@@ -202,6 +217,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "operation_canceled",
         "operation canceled",
         re.compile(r"[^\n]*\bOperationCanceled\b[^\n]*"),
         lambda m, e: (
@@ -211,6 +227,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "secrets_injection",
         "secrets injection failed",
         re.compile(r"[^\n]*\bSecretsInjectionError\b[^\n]*"),
         lambda m, e: (
@@ -221,6 +238,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "resource_not_found",
         "a resource the deployment names was not found (ResourceNotFound)",
         re.compile(r"[^\n]*\bResourceNotFound\b[^\n]*"),
         lambda m, e: (
@@ -231,6 +249,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "storage_initializer",
         "model or code not found by the storage initializer",
         re.compile(r"(?i)[^\n]*(\bnot found\b|\bdoes not exist\b|BlobNotFound|\b404\b)[^\n]*"),
         lambda m, e: (
@@ -241,11 +260,13 @@ CAUSES: tuple[Cause, ...] = (
         ("storage-initializer",),
     ),
     Cause(
+        "probe_failure",
         "liveness or readiness probe failure",
         re.compile(r"(?i)(liveness|readiness) probe failed[^\n]*"),
         probe_fix,
     ),
     Cause(
+        "scoring_timeout",
         "scoring timeout (the inference server's SCORING_TIMEOUT_MS)",
         # the server's own message (azureml-inference-server-http: "Scoring timeout after {timeout_ms} ms")
         re.compile(r"Scoring timeout after (\d+) ms[^\n]*"),
@@ -253,6 +274,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error", "inference-server"),
     ),
     Cause(
+        "request_timeout",
         "request timeouts",
         # a 408 as a status (never a timestamp's milliseconds, as in 10:03:00,408)
         re.compile(
@@ -263,6 +285,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "credential_refused",
         "key or token refused at invoke",
         re.compile(
             r"(?i)(\b401\b[^\n]*unauthori[sz]ed[^\n]*|key_auth_access_denied[^\n]*|invalid authentication[^\n]*)"
@@ -274,6 +297,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "run_failed",
         "run() failed at invoke (424)",
         # a model that answers 4xx says why in its own message (the line already carries it); a 5xx is run() failing
         re.compile(r"(?i)answered 424 \(the model answered 5\d\d\)[^\n]*"),
@@ -284,6 +308,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "too_many_requests",
         "too many requests at invoke (429)",
         re.compile(r"(?i)(\b429\b[^\n]*too many|too many (pending )?requests)[^\n]*"),
         lambda m, e: (
@@ -294,6 +319,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "no_traffic",
         "no deployment takes traffic at invoke (404)",
         re.compile(r"(?i)No valid deployments to route to[^\n]*"),
         lambda m, e: (
@@ -303,6 +329,7 @@ CAUSES: tuple[Cause, ...] = (
         ("error",),
     ),
     Cause(
+        "container_not_ready",
         "container not ready (ResourceNotReady)",
         re.compile(r"ResourceNotReady[^\n]*"),
         lambda m, e: (
@@ -333,7 +360,9 @@ def diagnose(evidence: Evidence) -> list[Finding]:
             line = (source, text.count("\n", 0, match.start()))
             if line not in explained:
                 explained.add(line)
-                found.append(Finding(cause.name, source, match.group(0).strip()[:300], cause.fix(match, evidence)))
+                found.append(
+                    Finding(cause.key, cause.name, source, match.group(0).strip()[:300], cause.fix(match, evidence))
+                )
             break
     return found
 

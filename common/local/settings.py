@@ -7,13 +7,18 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from common.deployment_settings import AZURE_PROBE_DEFAULTS, WORKER_COUNT
+from common.deployment_settings import (
+    AZURE_MAX_CONCURRENT_REQUESTS,
+    AZURE_PROBE_DEFAULTS,
+    AZURE_REQUEST_TIMEOUT_MS,
+    WORKER_COUNT,
+)
 from common.local.state_types import DeploymentSpec
 
-# Azure's defaults for managed online deployments (request_settings); the probes are the local target's own, see
-# Settings.
-DEFAULT_REQUEST_TIMEOUT_MS = 5000
-DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
+# Azure's defaults for managed online deployments' request_settings (common/deployment_settings.py holds them); the
+# probes are the local target's own, see Settings.
+DEFAULT_REQUEST_TIMEOUT_MS = AZURE_REQUEST_TIMEOUT_MS
+DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = AZURE_MAX_CONCURRENT_REQUESTS
 START_POLL_SECONDS = 0.1  # how often a starting server is asked whether it answers, unless a readiness probe says
 
 
