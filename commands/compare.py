@@ -87,9 +87,8 @@ def run(client: Any, request: CompareRequest) -> Result:
         lines.append(said)
         data["skipped"] = dict(source.skipped)
     if found.rows == 0:
-        mirror = request.target.verb(
-            "traffic", "--endpoint_name", request.endpoint_name, "--mirror", f"{request.deployment_name}={traffic.MAX_MIRROR_PERCENT}"
-        )
+        share = f"{request.deployment_name}={traffic.MAX_MIRROR_PERCENT}"
+        mirror = request.target.verb("traffic", "--endpoint_name", request.endpoint_name, "--mirror", share)
         lines.append(
             f"Nothing to compare yet: mirror live traffic to {request.deployment_name} ({mirror}), or collect "
             "model_outputs on both deployments (create_online_deployment.py --data_collection model_outputs)"

@@ -3,10 +3,10 @@ of its containers' logs (inference-server, storage-initializer), with the fix.
 
 Causes are tried in order (the more specific first: the servers that import azureml.contrib also show a missing
 module) and every one that matches is reported with the line it matched, unless an earlier cause explained that
-line. The fixes (common/doctor/diagnosis_fixes.py) read what the deployment is set to (probes, request timeout, instance
-type) from `Evidence.settings`. Unmatched, the doctor says so and shows the last traceback and the log's tail.
-Adding a cause: a Cause in CAUSES (its key unique), a case with a real line and its source in tests/test_doctor.py, a row in
-docs/capacity.md (a test checks each).
+line. The fixes (common/doctor/diagnosis_fixes.py) read what the deployment is set to (probes, request timeout,
+instance type) from `Evidence.settings`. Unmatched, the doctor says so and shows the last traceback and the log's
+tail. Adding a cause: a Cause in CAUSES (its key unique), a case with a real line and its source in
+tests/test_doctor.py, a row in docs/capacity.md (a test checks each).
 """
 
 from __future__ import annotations
