@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
 from commands.target import Target, of
+from common.azure.surface import Client
 from common.cli import workspace_flags
 
 # the --endpoint_name the dispatcher adds for a verb; "none": the verb names no endpoint, or adds its own flag
@@ -144,7 +145,7 @@ REGISTRIES: dict[str, Mapping[str, Verb]] = {
 }
 
 
-def client_for(request: Request) -> Any:
+def client_for(request: Request) -> Client:
     """The client of the request's target: the local target's, or an MLClient for the workspace its flags name."""
     from common.azure.clients import get_client
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common.azure import autoscale
 from common.azure.clients import get_monitor_client
+from common.azure.surface import Client, on_azure
 from common.azure.workspace import resolve_workspace
 from common.cli import add_flag, output, progress
 from common.control.lookups import get_or_none
@@ -77,7 +77,7 @@ def validate(args: argparse.Namespace) -> AutoscaleRequest:
     return AutoscaleRequest.of(args, deployment_name=args.deployment_name, action=action, plan=plan)
 
 
-def run(client: Any, request: AutoscaleRequest) -> Result | None:
+def run(client: Client, request: AutoscaleRequest) -> Result | None:
     """Create or update (or show, or delete) the deployment's autoscale setting."""
     if request.action == "dry_run":
         dry_run(request)
@@ -88,7 +88,7 @@ def run(client: Any, request: AutoscaleRequest) -> Result | None:
     if deployment is None:
         require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
     monitor = get_monitor_client(client)
-    group = client.resource_group_name
+    group = on_azure(client).resource_group_name  # validate refused --local
     if request.action in ("show", "delete"):
         found = get_or_none(monitor.autoscale_settings.get, group, name)
         if found is None:

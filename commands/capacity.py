@@ -10,6 +10,7 @@ from commands import Request, Result
 from common import validation
 from common.azure import capacity
 from common.azure.skus import canonical
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.errors import CliError, UsageError
 
@@ -39,7 +40,7 @@ def _row(what: str, quota: capacity.Quota | None, needed: int) -> str:
     return f"  {what:34} {quota.in_use:7d} {quota.limit:7d} {quota.free:7d} {needed:7d}   {enough}"
 
 
-def run(client: Any, request: CapacityRequest) -> Result:
+def run(client: Client, request: CapacityRequest) -> Result:
     try:
         sizes, quotas = capacity.read(client, None)
     except capacity.CapacityUnknown as reason:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import validation
+from common.azure.surface import Client
 from common.cli import add_flag, add_name_flag
 from common.errors import UsageError
 from common.monitoring import capture, collected
@@ -59,7 +59,7 @@ def validate(args: argparse.Namespace) -> CompareRequest:
     )
 
 
-def run(client: Any, request: CompareRequest) -> Result:
+def run(client: Client, request: CompareRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     states = deployment_states(client, request.endpoint_name)
     against = request.against or traffic.largest_live(traffic.Split.of(endpoint), request.deployment_name)

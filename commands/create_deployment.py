@@ -24,6 +24,7 @@ from common.assets import (
 )
 from common.azure import capacity
 from common.azure.azure_errors import operation_failure, translate
+from common.azure.surface import Client
 from common.cli import (
     emit,
     output,
@@ -42,7 +43,7 @@ validate = deployment_request.validate
 
 
 def resolve_assets(
-    client: Any, request: CreateDeploymentRequest, existing: Any, size: tuple[str, int]
+    client: Client, request: CreateDeploymentRequest, existing: Any, size: tuple[str, int]
 ) -> tuple[references.ModelRef, references.EnvironmentRef | None]:
     """The model and environment to deploy; with --preflight, tried on the local target before anything is written
     (registering the environment included), with the settings and size the Azure deployment will have."""
@@ -66,7 +67,7 @@ def resolve_assets(
 
 
 def run_preflight(
-    client: Any, request: CreateDeploymentRequest, model: references.ModelRef, existing: Any, size: tuple[str, int]
+    client: Client, request: CreateDeploymentRequest, model: references.ModelRef, existing: Any, size: tuple[str, int]
 ) -> None:
     """The local try runs with what the Azure deployment will run with: the flags, and for an existing deployment
     the settings and size kept from it."""
@@ -81,12 +82,12 @@ def run_preflight(
     preflight.run(client, trial, model, conda, planned, LOCAL)
 
 
-def current_traffic(client: Any, endpoint_name: str, target: Target) -> tuple[Any, dict[str, int]]:
+def current_traffic(client: Client, endpoint_name: str, target: Target) -> tuple[Any, dict[str, int]]:
     endpoint = require_endpoint(client, endpoint_name, target=target)
     return endpoint, {name: int(share) for name, share in (endpoint.traffic or {}).items()}
 
 
-def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
+def apply(client: Client, request: CreateDeploymentRequest) -> dict[str, Any]:
     """Check the endpoint and the traffic plan, deploy, then (only on success) move the traffic."""
     name, endpoint_name = request.deployment_name, request.endpoint_name
     endpoint, before = current_traffic(client, endpoint_name, request.target)
@@ -120,7 +121,7 @@ def apply(client: Any, request: CreateDeploymentRequest) -> dict[str, Any]:
 
 
 def deploy_then_move_traffic(
-    client: Any,
+    client: Client,
     request: CreateDeploymentRequest,
     deployment: Any,
     model: references.ModelRef,
@@ -209,7 +210,7 @@ def traffic_command(request: CreateDeploymentRequest, planned: dict[str, int]) -
     )
 
 
-def set_traffic(client: Any, request: CreateDeploymentRequest, share: int) -> dict[str, int]:
+def set_traffic(client: Client, request: CreateDeploymentRequest, share: int) -> dict[str, int]:
     """Re-read the endpoint (minutes have passed) and apply the rebalanced traffic if it changes anything; the split
     before is recorded for manage_online_endpoint.py rollback."""
 
@@ -286,7 +287,7 @@ def report(result: dict[str, Any], output_format: str, target: Target, request_f
     emit(result, output_format, lines)
 
 
-def run(client: Any, request: CreateDeploymentRequest) -> None:
+def run(client: Client, request: CreateDeploymentRequest) -> None:
     if request.dry_run:
         if request.preflight:  # reads the model and environment from Azure, writes nothing there
             model = (

@@ -14,6 +14,7 @@ from typing import Any
 from commands import Request
 from commands.target import Target
 from common import specs, validation
+from common.azure.surface import Client
 from common.cli import (
     add_flag,
     add_name_flag,
@@ -139,7 +140,7 @@ def given_settings(request: CreateEndpointRequest) -> dict[str, Any]:
     return {name: value for name, value in settings.items() if value is not None}
 
 
-def apply(client: Any, endpoint: Any, request: CreateEndpointRequest) -> Any:
+def apply(client: Client, endpoint: Any, request: CreateEndpointRequest) -> Any:
     """Create the endpoint, or update the existing one in place: only what the flags give changes."""
     check = request.target.show(endpoint.name)
     if get_or_none(client.online_endpoints.get, endpoint.name) is None:
@@ -237,7 +238,7 @@ def next_step(endpoint: Any, target: Target, file: Path | None = None) -> str:
     )
 
 
-def run(client: Any, request: CreateEndpointRequest) -> None:
+def run(client: Client, request: CreateEndpointRequest) -> None:
     endpoint = build_endpoint(request)
     if request.dry_run:
         output(dry_run_output(endpoint, ENDPOINT_SCHEMA_URL, request.output).rstrip("\n"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 from commands import Request, Result
 from commands.shared import add_deployment_flag, deployment_states
+from common.azure.surface import Client, on_local
 from common.cli import add_flag, progress
 from common.control.lookups import get_or_none
 from common.control.waiting import wait_with_progress
@@ -39,10 +39,10 @@ def validate(args: argparse.Namespace) -> DeleteRequest:
     return DeleteRequest.of(args, deployment_name=args.deployment_name, force=args.force)
 
 
-def run(client: Any, request: DeleteRequest) -> Result:
+def run(client: Client, request: DeleteRequest) -> Result:
     name = request.endpoint_name
     if request.target.local and not request.deployment_name:
-        client.online_endpoints.without_state_warnings(name)  # never "start it with" just before deleting it
+        on_local(client).online_endpoints.without_state_warnings(name)  # never "start it with" just before deleting it
     endpoint = get_or_none(client.online_endpoints.get, name)
     if endpoint is None:
         raise NotFoundError(f"endpoint {name!r} not found: there is nothing to delete")
@@ -61,7 +61,7 @@ def run(client: Any, request: DeleteRequest) -> Result:
     )
 
 
-def delete_deployment(client: Any, request: DeleteRequest, name: str, split: traffic.Split, check: str) -> Result:
+def delete_deployment(client: Client, request: DeleteRequest, name: str, split: traffic.Split, check: str) -> Result:
     """Delete one deployment; with --force, first move its live share to the others (in proportion) and clear
     its mirror share, in one recorded traffic change."""
     share, mirrored = split.live.get(name, 0), split.mirror.get(name, 0)
@@ -85,7 +85,7 @@ def delete_deployment(client: Any, request: DeleteRequest, name: str, split: tra
     return Result({"deleted": name, **({"collected_data_kept_in": kept} if kept else {})}, lines)
 
 
-def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str | None:
+def collected_data_kept(client: Client, request: DeleteRequest, name: str) -> str | None:
     """Where the deployment's collected data (and, locally, its mirrored answer pairs) outlives it; None when it
     collected nothing."""
     from pathlib import Path
@@ -101,7 +101,7 @@ def collected_data_kept(client: Any, request: DeleteRequest, name: str) -> str |
     return where if deployment is not None and capture.of_deployment(deployment).enabled else None
 
 
-def move_share_away(client: Any, request: DeleteRequest, name: str, share: int) -> None:
+def move_share_away(client: Client, request: DeleteRequest, name: str, share: int) -> None:
     def without(current: traffic.Split) -> traffic.Split:
         live = traffic.rebalance(current.live, name, 0) if current.live.get(name) else current.live
         return traffic.Split(live, {k: v for k, v in current.mirror.items() if k != name})

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 from commands import SINGLE, Request, Result, Verb, client_for
+from common.azure.surface import Client
 
 
 @runtime_checkable
@@ -26,7 +27,7 @@ class VerbModule(Protocol):
     def validate(self, args: argparse.Namespace) -> Request:
         """The typed request: a bad value is a UsageError before anything is read or sent; `args` left as parsed."""
 
-    def run(self, client: Any, request: Any) -> Result | None:
+    def run(self, client: Client | None, request: Any) -> Result | None:
         """The calls; what to print (None: it printed as it went). `client` is None unless request.needs_client."""
 
 

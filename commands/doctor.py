@@ -8,6 +8,7 @@ from typing import Any
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import deployment_settings, validation
+from common.azure.surface import Client
 from common.control.wire import state_name
 from common.doctor import diagnosis
 
@@ -24,7 +25,7 @@ def validate(args: argparse.Namespace) -> DeploymentRequest:
     return DeploymentRequest.of(args, deployment_name=args.deployment_name)
 
 
-def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagnosis.Evidence:
+def evidence(client: Client, request: DeploymentRequest, deployment: Any) -> diagnosis.Evidence:
     state = state_name(deployment.provisioning_state) or "unknown"
     properties = deployment.properties or {}
     error = f"provisioning state {state}"
@@ -50,7 +51,7 @@ def evidence(client: Any, request: DeploymentRequest, deployment: Any) -> diagno
     return diagnosis.Evidence(error=error, logs=logs, settings=settings)
 
 
-def last_failed_write(client: Any, deployment: Any) -> str:
+def last_failed_write(client: Client, deployment: Any) -> str:
     """On Azure, the error of the deployment's last failed write from the activity log (its GET has none)."""
     from common.azure import activity_log
 
@@ -67,7 +68,7 @@ def is_healthy(deployment: Any) -> bool:
     return state_name(deployment.provisioning_state) == "Succeeded" and health == "running"
 
 
-def instance_memory(client: Any, instance_type: str, local: bool) -> float | None:
+def instance_memory(client: Client, instance_type: str, local: bool) -> float | None:
     """The instance type's memory, from the region's sizes (Azure; one read, only when out of memory is suspected)."""
     if local:
         return None
@@ -82,7 +83,7 @@ def instance_memory(client: Any, instance_type: str, local: bool) -> float | Non
     return float(size.memory_gb) if size and size.memory_gb else None
 
 
-def run(client: Any, request: DeploymentRequest) -> Result:
+def run(client: Client, request: DeploymentRequest) -> Result:
     endpoint_or_fail(client, request)
     require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
     deployment = client.online_deployments.get(request.deployment_name, request.endpoint_name)

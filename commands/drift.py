@@ -13,6 +13,7 @@ from typing import Any
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
 from common import references, validation
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.control.lookups import get_deployment
 from common.errors import CliError, UsageError
@@ -70,7 +71,7 @@ def validate(args: argparse.Namespace) -> DriftRequest:
     )
 
 
-def training_distribution(client: Any, deployment: Any, local: bool) -> dict[str, Any]:
+def training_distribution(client: Client, deployment: Any, local: bool) -> dict[str, Any]:
     """metadata.json's training_distribution of the deployment's model (train_model.py writes it)."""
     if local:
         model_dir = Path(deployment.properties.get("model_dir") or "")
@@ -94,7 +95,7 @@ def _from_metadata(folder: Path, model: str) -> dict[str, Any]:
     return dict(recorded)
 
 
-def run(client: Any, request: DriftRequest) -> Result:
+def run(client: Client, request: DriftRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     require_deployments([request.deployment_name], deployment_states(client, request.endpoint_name), request)
     name, endpoint_name = request.deployment_name, request.endpoint_name

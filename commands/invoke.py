@@ -14,6 +14,7 @@ from typing import Any
 from commands import Request
 from commands.shared import SAMPLE_REQUEST
 from common import scoring, validation
+from common.azure.surface import Client
 from common.cli import add_flag, add_name_flag, emit, output
 
 
@@ -37,7 +38,7 @@ def validate(args: argparse.Namespace) -> InvokeRequest:
     return InvokeRequest.of(args, deployment_name=args.deployment_name, request_file=Path(args.request_file))
 
 
-def run(client: Any, request: InvokeRequest) -> None:
+def run(client: Client, request: InvokeRequest) -> None:
     """The answer as the endpoint gave it (text), or inside one JSON object (--output json)."""
     body = request.request_file.read_bytes()
     answer = scoring.score(client, request.endpoint_name, body, request.deployment_name, target=request.target)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime
 from dataclasses import dataclass
-from typing import Any
 
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from commands.target import AZURE
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.control.waiting import wait_with_progress
 from common.errors import CliError, UsageError
@@ -41,7 +41,7 @@ def validate(args: argparse.Namespace) -> KeysRequest:
     return KeysRequest.of(args, regenerate=args.regenerate)
 
 
-def run(client: Any, request: KeysRequest) -> Result:
+def run(client: Client, request: KeysRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     if request.regenerate:
         return regenerate(client, request, str(endpoint.auth_mode).lower())
@@ -58,7 +58,7 @@ def run(client: Any, request: KeysRequest) -> Result:
     )
 
 
-def regenerate(client: Any, request: KeysRequest, auth_mode: str) -> Result:
+def regenerate(client: Client, request: KeysRequest, auth_mode: str) -> Result:
     """Replace one key (or, locally, the token secret); the other key keeps working throughout."""
     name, key_type = request.endpoint_name, str(request.regenerate)
     show_keys = request.target.command("manage_online_endpoint.py", "keys", "--endpoint_name", name)

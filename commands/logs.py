@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import add_deployment_flag, endpoint_or_fail
 from common import validation
+from common.azure.surface import Client, on_local
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
 from common.terminal import printable
@@ -50,7 +50,7 @@ def validate(args: argparse.Namespace) -> LogsRequest:
     )
 
 
-def run(client: Any, request: LogsRequest) -> Result | None:
+def run(client: Client, request: LogsRequest) -> Result | None:
     endpoint_or_fail(client, request)
     if request.follow:
         follow(client, request)
@@ -65,9 +65,11 @@ def run(client: Any, request: LogsRequest) -> Result | None:
     return Result(data, [str(text).rstrip()])
 
 
-def follow(client: Any, request: LogsRequest) -> None:
+def follow(client: Client, request: LogsRequest) -> None:
     """Stream the local server's log; Ctrl-C is how it ends, so it ends quietly."""
-    lines = client.online_deployments.follow_logs(request.deployment_name, request.endpoint_name, request.lines)
+    lines = on_local(client).online_deployments.follow_logs(
+        request.deployment_name, request.endpoint_name, request.lines
+    )
     try:
         for chunk in lines:
             output(printable(chunk), end="")

@@ -9,6 +9,7 @@ from typing import Any
 
 from commands import Request, Result
 from commands.shared import add_deployment_flag, deployment_states, endpoint_or_fail, require_deployments
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.errors import UsageError
 from common.release import metrics
@@ -33,7 +34,7 @@ def validate(args: argparse.Namespace) -> MetricsRequest:
     return MetricsRequest.of(args, deployment_name=args.deployment_name, minutes=args.minutes)
 
 
-def run(client: Any, request: MetricsRequest) -> Result:
+def run(client: Client, request: MetricsRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     names = sorted(deployment_states(client, request.endpoint_name))
     if request.deployment_name:

@@ -7,11 +7,11 @@ import collections
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from commands import Request, Result
 from commands.shared import MAX_PROBES, add_request_file_flag, endpoint_or_fail
 from common import scoring, validation
+from common.azure.surface import Client
 from common.cli import add_flag, progress
 from common.control.wire import DEPLOYMENT_HEADER
 from common.errors import CliError, UsageError
@@ -38,7 +38,7 @@ def validate(args: argparse.Namespace) -> ProbeRequest:
     return ProbeRequest.of(args, requests=args.requests, request_file=Path(args.request_file))
 
 
-def run(client: Any, request: ProbeRequest) -> Result:
+def run(client: Client, request: ProbeRequest) -> Result:
     """POST the request file N times to the scoring URI and count the azureml-model-deployment response header."""
     endpoint = endpoint_or_fail(client, request)
     answered = send(endpoint.scoring_uri, scoring.request_headers(client, request.endpoint_name), request)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import (
@@ -13,6 +12,7 @@ from commands.shared import (
     endpoint_or_fail,
     require_deployments,
 )
+from common.azure.surface import Client
 from common.release import history, traffic
 
 
@@ -24,7 +24,7 @@ def validate(args: argparse.Namespace) -> DeploymentRequest:
     return DeploymentRequest.of(args, deployment_name=args.deployment_name)
 
 
-def run(client: Any, request: DeploymentRequest) -> Result:
+def run(client: Client, request: DeploymentRequest) -> Result:
     endpoint_or_fail(client, request)
     name = request.deployment_name
     require_deployments([name], deployment_states(client, request.endpoint_name), request, serving=[name])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from commands import Request, Result
 from common import validation
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.errors import UsageError
 
@@ -55,7 +55,7 @@ def validate(args: argparse.Namespace) -> RegisterRequest:
     )
 
 
-def run(client: Any, request: RegisterRequest) -> Result:
+def run(client: Client, request: RegisterRequest) -> Result:
     from azure.ai.ml.entities import Model
 
     model = Model(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from commands import Request, Result
 from commands.shared import deployment_states, endpoint_or_fail
+from common.azure.surface import Client
 from common.release import history, traffic
 
 
@@ -18,7 +18,7 @@ def validate(args: argparse.Namespace) -> Request:
     return Request.of(args)
 
 
-def run(client: Any, request: Request) -> Result:
+def run(client: Client, request: Request) -> Result:
     endpoint_or_fail(client, request)
     existing = set(deployment_states(client, request.endpoint_name))
     before, after, entry = history.roll_back(client, request.endpoint_name, existing, target=request.target)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from commands import DeploymentRequest, Result
 from commands.shared import (
@@ -18,6 +17,7 @@ from commands.shared import (
     require_deployments,
 )
 from common import scoring, validation
+from common.azure.surface import Client
 from common.cli import add_flag, output, progress
 from common.errors import UsageError
 from common.monitoring import collected
@@ -105,7 +105,7 @@ def validate(args: argparse.Namespace) -> RolloutRequest:
     )
 
 
-def run(client: Any, request: RolloutRequest) -> Result:
+def run(client: Client, request: RolloutRequest) -> Result:
     endpoint = endpoint_or_fail(client, request)
     name = request.deployment_name
     require_deployments([name], deployment_states(client, request.endpoint_name), request, serving=[name])

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from commands import Request, Result
+from common.azure.surface import Client
 from common.cli import add_flag, add_name_flag
 from common.control.lookups import require_endpoint
 from common.control.wire import state_name
@@ -24,11 +25,11 @@ def add_request_file_flag(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--request_file", default=SAMPLE_REQUEST, help="request body (default: %(default)s)")
 
 
-def endpoint_or_fail(client: Any, request: Request) -> Any:
+def endpoint_or_fail(client: Client, request: Request) -> Any:
     return require_endpoint(client, request.endpoint_name, target=request.target)
 
 
-def deployment_states(client: Any, endpoint_name: str) -> dict[str, str]:
+def deployment_states(client: Client, endpoint_name: str) -> dict[str, str]:
     """{deployment: provisioning state} of the endpoint's deployments."""
     return {
         d.name: (state_name(d.provisioning_state) or "Succeeded") for d in client.online_deployments.list(endpoint_name)

@@ -8,6 +8,7 @@ from typing import Any
 from commands import Request, Result
 from commands.shared import endpoint_or_fail
 from common import deployment_settings
+from common.azure.surface import Client
 from common.control.endpoint_update import public_network_access
 from common.control.lookups import with_answered_modes
 from common.control.wire import state_name
@@ -26,7 +27,7 @@ def validate(args: argparse.Namespace) -> Request:
     return Request.of(args)
 
 
-def run(client: Any, request: Request) -> Result:
+def run(client: Client, request: Request) -> Result:
     endpoint = endpoint_or_fail(client, request)
     listed = client.online_deployments.list(request.endpoint_name)
     deployments = [_deployment(with_answered_modes(client, d), endpoint) for d in listed]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from commands import Request, Result, show
 from commands.stop import refuse_on_azure
 from commands.target import LOCAL
+from common.azure.surface import Client, on_local
 from common.control.waiting import wait_with_progress
 
 
@@ -20,7 +20,7 @@ def validate(args: argparse.Namespace) -> Request:
     return Request.of(args)
 
 
-def run(client: Any, request: Request) -> Result:
-    poller = client.online_endpoints.begin_start(request.endpoint_name)
+def run(client: Client, request: Request) -> Result:
+    poller = on_local(client).online_endpoints.begin_start(request.endpoint_name)  # start exists only there
     wait_with_progress(poller, f"starting {request.endpoint_name}", LOCAL.show(request.endpoint_name))
     return show.run(client, request)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from commands import Request, Result
 from commands.target import LOCAL
+from common.azure.surface import Client, on_local
 from common.control.waiting import wait_with_progress
 from common.errors import UsageError
 
@@ -28,9 +28,9 @@ def validate(args: argparse.Namespace) -> Request:
     return Request.of(args)
 
 
-def run(client: Any, request: Request) -> Result:
+def run(client: Client, request: Request) -> Result:
     name = request.endpoint_name
-    poller = client.online_endpoints.begin_stop(name)
+    poller = on_local(client).online_endpoints.begin_stop(name)  # stop exists only there
     wait_with_progress(poller, f"stopping {name}", LOCAL.show(name))
     again = LOCAL.start(name)
     lines = [

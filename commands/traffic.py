@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 from commands import Request, Result
 from commands.shared import change_result, deployment_states, endpoint_or_fail, require_deployments
+from common.azure.surface import Client
 from common.cli import add_flag, progress
 from common.errors import UsageError
 from common.release import history, traffic
@@ -46,7 +46,7 @@ def validate(args: argparse.Namespace) -> TrafficRequest:
     return TrafficRequest.of(args, plan=plan, mirror_plan=mirror_plan, change=change)
 
 
-def run(client: Any, request: TrafficRequest) -> Result:
+def run(client: Client, request: TrafficRequest) -> Result:
     endpoint_or_fail(client, request)
     existing = deployment_states(client, request.endpoint_name)
     given = request.plan or {}

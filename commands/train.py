@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from commands import Request, Result
 from common import validation
 from common.assets import MODEL_NAME
+from common.azure.surface import Client
 from common.cli import add_flag
 from common.control.lookups import get_or_none
 from common.errors import UsageError
@@ -67,7 +67,7 @@ def prepare_output(folder: Path) -> None:
         raise UsageError(f"--output_dir {str(folder)!r} cannot be written: {error.strerror}") from None
 
 
-def register(client: Any, result: TrainingResult, name: str) -> str:
+def register(client: Client, result: TrainingResult, name: str) -> str:
     """Register the folder as the next version of `name`; returns that version."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
@@ -82,7 +82,7 @@ def register(client: Any, result: TrainingResult, name: str) -> str:
     return str(client.models.create_or_update(model).version)
 
 
-def run(client: Any, request: TrainRequest) -> Result:
+def run(client: Client, request: TrainRequest) -> Result:
     if client is not None:  # the credential and workspace are tried before any training (a read, nothing written)
         get_or_none(client.models.get, request.model_name, label="latest")
     prepare_output(request.output_dir)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client
 from common.control.lookups import get_or_none
 from common.errors import NotFoundError
 from common.references import AssetRef, ModelRef, asset_key
@@ -33,12 +34,12 @@ def _resolve(operations: Any, kind: str, ref: AssetRef, how_to_register: str) ->
     return ref.with_version(str(found.version))
 
 
-def resolve_model(client: Any, ref: AssetRef, *, target: Target) -> AssetRef:
+def resolve_model(client: Client, ref: AssetRef, *, target: Target) -> AssetRef:
     register = target.register_model(ref.name)
     return _resolve(client.models, "model", ref, f"register one with: {register}")
 
 
-def resolve_environment(client: Any, ref: AssetRef) -> AssetRef:
+def resolve_environment(client: Client, ref: AssetRef) -> AssetRef:
     return _resolve(
         client.environments, "environment", ref, "add --create_environment to register it from environment.yml"
     )
@@ -56,7 +57,7 @@ def build_environment(ref: AssetRef, conda_file: Path, base_image: str) -> Any:
     )
 
 
-def register_environment(client: Any, environment: Any) -> AssetRef:
+def register_environment(client: Client, environment: Any) -> AssetRef:
     """Create the environment, or a new version of it when environment.yml or the image changed."""
     registered = client.environments.create_or_update(environment)
     return AssetRef(registered.name, str(registered.version))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from common import references
+from common.azure.surface import Client
 from common.cli import progress
 from common.control.failures import failure_details
 from common.errors import CliError, DeploymentFailedError
@@ -42,7 +43,7 @@ Environment = tuple[str, dict[str, Any]] | None  # (label, conda document); None
 
 
 def conda_definition(
-    client: Any, environment: references.EnvironmentRef | None, conda_file: Path | None
+    client: Client, environment: references.EnvironmentRef | None, conda_file: Path | None
 ) -> Environment:
     """The label and conda document of the environment the Azure deployment will use (reads only): `conda_file`
     when the deployment registers the environment from it, an inline environment's own, else the workspace's."""
@@ -66,7 +67,7 @@ def conda_definition(
 
 
 def run(
-    client: Any,
+    client: Client,
     request: PreflightRequest,
     model: references.ModelRef,
     environment: Environment,
@@ -109,9 +110,11 @@ def _shared_environments() -> Iterator[None]:
             os.environ[environments.ENVIRONMENTS_VARIABLE] = previous
 
 
-def _local_model(client: Any, model: references.ModelRef, folder: Path) -> Path:
+def _local_model(client: Client, model: references.ModelRef, folder: Path) -> Path:
     if isinstance(model, references.LocalModel):
         return Path(model.path)
+    if model.version is None:  # resolve_model gave it one: a reference still without one is the toolkit's error
+        raise CliError(f"model {model.arm_reference} has no version to download for the preflight")
     progress(f"  downloading model {model.arm_reference}")
     folder.mkdir(parents=True)
     client.models.download(name=model.name, version=model.version, download_path=str(folder))

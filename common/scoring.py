@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client
 from common.control.lookups import bearer_secret, get_or_none, require_endpoint
 from common.control.wire import DEPLOYMENT_HEADER
 from common.errors import EXIT_AUTH, CliError, NotFoundError
@@ -33,7 +34,7 @@ class CredentialRefused(ScoringRefused):
     exit_code = EXIT_AUTH
 
 
-def score(client: Any, endpoint_name: str, body: bytes, deployment: str | None, *, target: Target) -> str:
+def score(client: Client, endpoint_name: str, body: bytes, deployment: str | None, *, target: Target) -> str:
     """POST `body` to the endpoint (to `deployment` alone when named) and return the answer's text."""
     import requests
 
@@ -62,7 +63,7 @@ def unreachable_reason(error: BaseException) -> str:
     return type(error).__name__ if len(str(error)) > 200 or not str(error) else str(error)
 
 
-def request_headers(client: Any, endpoint_name: str, deployment: str | None = None) -> dict[str, str]:
+def request_headers(client: Client, endpoint_name: str, deployment: str | None = None) -> dict[str, str]:
     """A scoring request's headers: the endpoint's key or token, JSON, and the deployment when one is named."""
     headers = {
         "Authorization": f"Bearer {bearer_secret(client.online_endpoints.get_keys(endpoint_name))}",

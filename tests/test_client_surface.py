@@ -86,3 +86,28 @@ def test_the_mocked_client_refuses_a_call_outside_the_surface(azure):
         azure.client.online_endpoints.invoke  # noqa: B018 - the SDK has it; the toolkit does not use it
     with pytest.raises(TypeError):
         azure.client.online_deployments.get("blue")  # endpoint_name missing: the SDK would refuse it too
+
+
+def test_the_calls_only_one_target_has_exist_there_with_their_signatures(tmp_path):
+    """surface.AzureClient's members are MLClient's (on_azure), surface.LocalClient's are LocalMLClient's
+    (on_local): a narrowed client never lacks what the narrowing promised."""
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.operations import ComputeOperations
+
+    azure_only = {name for name in vars(surface.AzureClient) if not name.startswith("_")}
+    assert azure_only == {"subscription_id", "resource_group_name", "workspace_name", "compute", "datastores"}
+    for name in azure_only:
+        assert isinstance(getattr(MLClient, name, None), property), f"MLClient has no {name}"
+    for method, declared in protocol_methods(surface.Compute).items():
+        assert accepts(inspect.signature(getattr(ComputeOperations, method)), declared) == [], method
+
+    local = LocalMLClient(home=tmp_path, target=LOCAL)
+    for group, protocol in (
+        ("online_endpoints", surface.LocalOnlineEndpoints),
+        ("online_deployments", surface.LocalOnlineDeployments),
+    ):
+        for method, declared in protocol_methods(protocol).items():
+            implementation = getattr(type(getattr(local, group)), method, None)
+            assert implementation is not None, f"the local target's {group} has no {method}"
+            assert accepts(inspect.signature(implementation), declared) == [], f"{group}.{method}"
+    assert local.store.home == tmp_path

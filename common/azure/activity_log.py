@@ -13,11 +13,13 @@ import datetime
 import json
 from typing import Any
 
+from common.azure.surface import Client
+
 DAYS = 7  # how far back the doctor looks for the deployment's last failed write
 WRITE = "/onlineendpoints/deployments/write"
 
 
-def failed_write(client: Any, resource_id: str, *, now: datetime.datetime | None = None) -> str | None:
+def failed_write(client: Client, resource_id: str, *, now: datetime.datetime | None = None) -> str | None:
     """The error of the deployment's newest failed write in the last DAYS days, as one line "CODE: message"
     (each detail's after it); None when there is none. Failures to read propagate (the caller says so)."""
     from common.azure.clients import get_monitor_client

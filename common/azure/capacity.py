@@ -24,6 +24,7 @@ from typing import Any
 
 from common.azure.azure_errors import QUOTA_PAGE
 from common.azure.skus import DOCUMENTED_SKUS, canonical
+from common.azure.surface import Client, on_azure
 from common.errors import EXIT_QUOTA, CliError, UsageError
 
 RESERVE = 1.2
@@ -180,14 +181,15 @@ def quotas_of(entities: Any, workspace: str | None = None) -> Quotas:
     return Quotas(families, region, own)
 
 
-def read(client: Any, location: str | None) -> tuple[dict[str, Size], Quotas]:
+def read(client: Client, location: str | None) -> tuple[dict[str, Size], Quotas]:
     """The region's sizes and the subscription's (and the workspace's) quotas: one read each; CapacityUnknown when
     either fails."""
     from azure.core.exceptions import AzureError
 
     try:
-        sizes = sizes_of(client.compute.list_sizes(location=location))
-        quotas = quotas_of(client.compute.list_usage(location=location), getattr(client, "workspace_name", None))
+        azure = on_azure(client)  # the capacity check runs on the Azure path only
+        sizes = sizes_of(azure.compute.list_sizes(location=location))
+        quotas = quotas_of(azure.compute.list_usage(location=location), azure.workspace_name)
     except AzureError as error:
         reason = getattr(error, "reason", None) or str(error).splitlines()[0]
         status = getattr(error, "status_code", None)
@@ -233,7 +235,7 @@ def refuse_if_short(found: Plan) -> None:
         )
 
 
-def before_deploying(client: Any, instance_type: str, count: int, existing: Any | None) -> Plan | None:
+def before_deploying(client: Client, instance_type: str, count: int, existing: Any | None) -> Plan | None:
     """The check before a deployment's PUT: on create, and on an update that grows the deployment. Refuses
     (NotEnoughQuota, UsageError) before any write; a read that fails is a warning and the deployment goes on;
     None when nothing was checked."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from common.azure.surface import Client, on_azure
 from common.azure.workspace import create_ml_client, resolve_workspace
 from common.errors import UsageError
 from common.target import Target
 
 
-def get_client(target: Target, workspace: Mapping[str, str | None], endpoint_name: str | None = None) -> Any:
+def get_client(target: Target, workspace: Mapping[str, str | None], endpoint_name: str | None = None) -> Client:
     """The local target's client for a local `target`, else an MLClient for the workspace the flags (`workspace`),
     environment or config.json name; `endpoint_name`, the endpoint the command is about, for a forgotten --local."""
     if target.local:
@@ -34,10 +35,10 @@ def _local_endpoint_hint(endpoint: str | None) -> str:
     return ""
 
 
-def get_monitor_client(client: Any) -> Any:
+def get_monitor_client(client: Client) -> Any:
     """azure-mgmt-monitor's client for the MLClient's subscription (metrics, autoscale), through Azure Resource
     Manager with the same credential type."""
     from azure.identity import DefaultAzureCredential
     from azure.mgmt.monitor import MonitorManagementClient
 
-    return MonitorManagementClient(DefaultAzureCredential(), client.subscription_id)
+    return MonitorManagementClient(DefaultAzureCredential(), on_azure(client).subscription_id)

@@ -7,7 +7,8 @@ cannot drift apart: a call the toolkit makes that one of them lacks fails a test
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol, cast
 
 
 class OnlineEndpoints(Protocol):
@@ -51,12 +52,82 @@ class Environments(Protocol):
 
 
 class Client(Protocol):
-    """What get_client returns, on either target."""
+    """What get_client returns, on either target (read-only members: MLClient has them as properties, LocalMLClient
+    as attributes of its own, narrower types)."""
 
-    online_endpoints: OnlineEndpoints
-    online_deployments: OnlineDeployments
-    models: Models
-    environments: Environments
+    @property
+    def online_endpoints(self) -> OnlineEndpoints: ...
+
+    @property
+    def online_deployments(self) -> OnlineDeployments: ...
+
+    @property
+    def models(self) -> Models: ...
+
+    @property
+    def environments(self) -> Environments: ...
+
+
+class Compute(Protocol):
+    def list_sizes(self, *, location: str | None = None) -> Any: ...
+
+    def list_usage(self, *, location: str | None = None) -> Any: ...
+
+
+class AzureClient(Client, Protocol):
+    """Azure's MLClient beyond what both targets share: the workspace's ids (Azure Monitor), the region's sizes and
+    quotas (the capacity check) and the datastores (collected data)."""
+
+    @property
+    def subscription_id(self) -> str: ...
+
+    @property
+    def resource_group_name(self) -> str: ...
+
+    @property
+    def workspace_name(self) -> str | None: ...
+
+    @property
+    def compute(self) -> Compute: ...
+
+    @property
+    def datastores(self) -> Any: ...  # handed whole to azure-ai-ml's own datastore helper
+
+
+class LocalOnlineEndpoints(OnlineEndpoints, Protocol):
+    def begin_start(self, name: str) -> Any: ...
+
+    def begin_stop(self, name: str) -> Any: ...
+
+    def without_state_warnings(self, name: str) -> None: ...
+
+
+class LocalOnlineDeployments(OnlineDeployments, Protocol):
+    def follow_logs(self, name: str, endpoint_name: str, lines: int, *, poll_seconds: float = 0.2) -> Iterator[str]: ...
+
+
+class LocalClient(Protocol):
+    """The local target's client: the shared surface, start and stop, logs that follow, and its state's home."""
+
+    @property
+    def online_endpoints(self) -> LocalOnlineEndpoints: ...
+
+    @property
+    def online_deployments(self) -> LocalOnlineDeployments: ...
+
+    @property
+    def store(self) -> Any: ...  # common.local.state.LocalStore (common/azure names nothing of common/local)
+
+
+def on_azure(client: Client) -> AzureClient:
+    """The client as Azure's MLClient, for a call only Azure has; the caller is on the Azure path (its target is not
+    local: the capacity check, Azure Monitor, the workspace's datastores)."""
+    return cast(AzureClient, client)
+
+
+def on_local(client: Client) -> LocalClient:
+    """The client as the local target's, for a call only it has; the caller's target is local."""
+    return cast(LocalClient, client)
 
 
 OPERATIONS = {

@@ -15,6 +15,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from common.azure.surface import AzureClient
 from common.errors import UsageError
 
 # (setting, flag, environment variable)
@@ -98,7 +99,7 @@ def resolve_workspace(
     return WorkspaceSettings(**values)
 
 
-def create_ml_client(settings: WorkspaceSettings, **client_kwargs: Any) -> Any:
+def create_ml_client(settings: WorkspaceSettings, **client_kwargs: Any) -> AzureClient:
     """An MLClient with DefaultAzureCredential.
 
     Never with logging_enable: that turns on azure-core's network trace, which logs bearer tokens, SAS URLs and
@@ -108,10 +109,11 @@ def create_ml_client(settings: WorkspaceSettings, **client_kwargs: Any) -> Any:
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 
-    return MLClient(
+    client: AzureClient = MLClient(
         credential=DefaultAzureCredential(),
         subscription_id=settings.subscription_id,
         resource_group_name=settings.resource_group,
         workspace_name=settings.workspace_name,
         **client_kwargs,
     )
+    return client

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from common.azure.surface import Client
 from common.control.lookups import require_endpoint
 from common.control.waiting import wait_with_progress
 from common.control.wire import enum_value
@@ -48,7 +49,7 @@ Changed = TypeVar("Changed")  # what an endpoint update's change returns
 
 
 def update_endpoint(
-    client: Any,
+    client: Client,
     name: str,
     change: Callable[[Any], Changed],
     *,
@@ -87,12 +88,12 @@ def update_endpoint(
     raise AssertionError("unreachable")
 
 
-def _changed_since(client: Any, name: str, endpoint: Any, read: dict[str, Any], target: Target) -> bool:
+def _changed_since(client: Client, name: str, endpoint: Any, read: dict[str, Any], target: Target) -> bool:
     fresh = require_endpoint(client, name, target=target)
     return fresh is not endpoint and endpoint_fingerprint(fresh) != read
 
 
-def _warn_if_overwritten(client: Any, name: str, written: dict[str, Any], target: Target) -> None:
+def _warn_if_overwritten(client: Client, name: str, written: dict[str, Any], target: Target) -> None:
     now = endpoint_fingerprint(require_endpoint(client, name, target=target))
     differs = [field for field in written if now[field] != written[field]]
     if differs:

@@ -3,8 +3,7 @@ log's tail and the command that removes it."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from common.azure.surface import Client
 from common.doctor import diagnosis
 from common.errors import CliError, DeploymentFailedError
 
@@ -12,7 +11,7 @@ LOG_TAIL_LINES = 50
 
 
 def failure_details(
-    client: Any, deployment: str, endpoint: str, log_name: str, closing: list[str], reason: str = ""
+    client: Client, deployment: str, endpoint: str, log_name: str, closing: list[str], reason: str = ""
 ) -> str:
     """What follows a failed deployment's error line: the cause found in its log, what the doctor's table makes of
     the error and the log (common/doctor/diagnosis.py), the log's tail, then `closing`."""
@@ -34,7 +33,7 @@ def failure_details(
     )
 
 
-def deployment_failed(client: Any, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
+def deployment_failed(client: Client, deployment: str, endpoint: str, reason: str, delete_command: str) -> CliError:
     """The error for a failed deployment: the reason, the tail of its logs, and the command that removes it."""
     closing = ["Traffic was not changed.", "Delete the failed deployment with:", f"  {delete_command}"]
     details = failure_details(client, deployment, endpoint, "deployment log", closing, reason)

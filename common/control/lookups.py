@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client
 from common.control.wire import enum_value
 from common.errors import NotFoundError
 
@@ -37,7 +38,7 @@ def get_or_none(getter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
+def get_deployment(client: Client, name: str, endpoint_name: str) -> Any:
     """The deployment, or None when Azure answers 404, with each data collection read in the case Azure answered
     (common.monitoring.capture.read_modes). azure-ai-ml converts the answer in the same get; reading the generated
     operations' answer first keeps the mode it drops. The local target's client answers entities already."""
@@ -68,7 +69,7 @@ def get_deployment(client: Any, name: str, endpoint_name: str) -> Any:
     return capture.read_modes(OnlineDeployment._from_rest_object(answer), modes)
 
 
-def with_answered_modes(client: Any, deployment: Any) -> Any:
+def with_answered_modes(client: Client, deployment: Any) -> Any:
     """A listed deployment whose collections all read as off read again with get_deployment: azure-ai-ml's list
     converts the modes the way its get does (an answered "enabled" reads as off). Others are returned as they are:
     one more read only where the SDK's reading may be wrong."""
@@ -80,7 +81,7 @@ def with_answered_modes(client: Any, deployment: Any) -> Any:
     return get_deployment(client, deployment.name, deployment.endpoint_name) or deployment
 
 
-def require_endpoint(client: Any, name: str, *, target: Target) -> Any:
+def require_endpoint(client: Client, name: str, *, target: Target) -> Any:
     """The endpoint; NotFoundError with the command that creates it when it does not exist."""
     endpoint = get_or_none(client.online_endpoints.get, name)
     if endpoint is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client, on_azure, on_local
 from common.errors import CliError
 from common.monitoring import capture
 
@@ -25,12 +26,12 @@ PAIRS_WRITTEN_SECONDS = 0.5  # the front door writes a pair within a flush (0.1 
 
 
 class LocalCollected:
-    def __init__(self, client: Any, endpoint: Any, target: Target) -> None:
+    def __init__(self, client: Client, endpoint: Any, target: Target) -> None:
         self.client, self.endpoint, self.target = client, endpoint, target
         self.skipped: capture.Skipped[str] = capture.Skipped()  # what the reads left out, by reason
 
     def where(self, deployment: str) -> str:
-        return str(self.client.store.capture_dir(self.endpoint.name, deployment))
+        return str(on_local(self.client).store.capture_dir(self.endpoint.name, deployment))
 
     def records(self, deployment: str, collection: str, since: float, until: float) -> list[dict[str, Any]]:
         from common.local import capture_files
@@ -55,7 +56,7 @@ COLLECTOR_DATASTORE = "workspaceblobstore"  # azure-ai-ml 1.35.2, constants/_dep
 
 
 class AzureCollected:
-    def __init__(self, client: Any, endpoint: Any) -> None:
+    def __init__(self, client: Client, endpoint: Any) -> None:
         self.client, self.endpoint = client, endpoint
         self._container: Any = None
         self._rolling_rates: dict[str, Any] = {}
@@ -71,7 +72,7 @@ class AzureCollected:
             from azure.ai.ml._artifacts._blob_storage_helper import BlobStorageClient
             from azure.ai.ml._utils._storage_utils import get_storage_client
 
-            info = get_datastore_info(self.client.datastores, COLLECTOR_DATASTORE)
+            info = get_datastore_info(on_azure(self.client).datastores, COLLECTOR_DATASTORE)
             storage = get_storage_client(**info)
             if not isinstance(storage, BlobStorageClient):  # a workspace's default datastore is a blob container
                 raise CliError(f"datastore {COLLECTOR_DATASTORE} is not a blob container: no collected data to read")
@@ -116,5 +117,5 @@ def skipped_line(skipped: capture.Skipped[str]) -> str | None:
     return "Skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
 
 
-def source(client: Any, endpoint: Any, *, target: Target) -> LocalCollected | AzureCollected:
+def source(client: Client, endpoint: Any, *, target: Target) -> LocalCollected | AzureCollected:
     return LocalCollected(client, endpoint, target) if target.local else AzureCollected(client, endpoint)

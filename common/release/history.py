@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client
 from common.cli import warn
 from common.control.endpoint_update import update_endpoint
 from common.control.lookups import require_endpoint
@@ -122,7 +123,7 @@ def now() -> str:
 
 
 def change_split(
-    client: Any,
+    client: Client,
     endpoint_name: str,
     decide: Callable[[Split], Split],
     *,
@@ -155,7 +156,9 @@ def change_split(
     return before, after
 
 
-def roll_back(client: Any, endpoint_name: str, deployments: set[str], *, target: Target) -> tuple[Split, Split, Entry]:
+def roll_back(
+    client: Client, endpoint_name: str, deployments: set[str], *, target: Target
+) -> tuple[Split, Split, Entry]:
     """Restore the split from before the last recorded change and drop that entry: (before, after, the entry)."""
     history = entries(require_endpoint(client, endpoint_name, target=target).tags)
     if not history:

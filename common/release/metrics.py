@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from common.azure.surface import Client
 from common.cli import progress
 from common.errors import CliError
 
@@ -153,7 +154,7 @@ class LocalMetrics:
     note = LOCAL_NOTE
     max_minutes = LOCAL_RETENTION_MINUTES
 
-    def __init__(self, client: Any, endpoint: Any, target: Target) -> None:
+    def __init__(self, client: Client, endpoint: Any, target: Target) -> None:
         self.client = client
         self.endpoint = endpoint
         self.target = target
@@ -194,7 +195,7 @@ class AzureMonitorMetrics:
     note = AZURE_NOTE
     max_minutes = 93 * 24 * 60  # Azure Monitor keeps platform metrics 93 days
 
-    def __init__(self, client: Any, endpoint: Any) -> None:
+    def __init__(self, client: Client, endpoint: Any) -> None:
         from common.azure.clients import get_monitor_client
 
         self.endpoint = endpoint
@@ -292,5 +293,5 @@ def _iso(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def source(client: Any, endpoint: Any, *, target: Target) -> LocalMetrics | AzureMonitorMetrics:
+def source(client: Client, endpoint: Any, *, target: Target) -> LocalMetrics | AzureMonitorMetrics:
     return LocalMetrics(client, endpoint, target) if target.local else AzureMonitorMetrics(client, endpoint)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from common import scoring
+from common.azure.surface import Client
 from common.errors import EXIT_ROLLED_BACK, CliError, InterruptedByUser, UsageError
 from common.release import history, traffic
 from common.release.metrics import DeploymentFigures, Figures, requests_text
@@ -176,7 +177,7 @@ class Prober:
 class Rollout:
     """One rollout of `deployment` on `endpoint_name`; `run` prints each step through `report` as it happens."""
 
-    client: Any
+    client: Client
     endpoint_name: str
     deployment: str
     steps: list[int]
