@@ -54,7 +54,8 @@ def test_readme_command_is_accepted(command, azure, run_script):
 
 
 def test_the_readme_preflight_command_is_the_one_the_preflight_tests_run():
-    """--preflight with --dry_run reads Azure (it runs the preflight): tests/test_preflight.py runs this command."""
+    """--preflight with --dry_run reads Azure (it runs the preflight): tests/local_target/test_preflight.py runs
+    this command."""
     from tests.seeds import DEPLOYMENT_SEED
 
     (command,) = [c for c in readme_commands() if "--preflight" in c]

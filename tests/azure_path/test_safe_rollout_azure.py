@@ -257,7 +257,7 @@ def test_the_shadow_gate_waits_for_the_bakes_collected_rows_to_arrive(azure_endp
     import time
 
     from common.release import rollout
-    from tests.test_shadow_azure import COLLECTING, collected
+    from tests.azure_path.test_shadow_azure import COLLECTING, collected
 
     monkeypatch.setattr(rollout, "COLLECTED_POLL_SECONDS", 0.05)
     monkeypatch.setattr(rollout, "COLLECTED_WAIT_SECONDS", 20.0)  # a bound the test never reaches when it passes

@@ -298,7 +298,7 @@ def test_a_full_disk_leaves_whole_records_and_counts_every_dropped_one(tmp_path,
 
     from common.local.collector_sink import FileSender
     from tests.conftest import CANONICAL_ROW
-    from tests.test_full_disk import small_disk
+    from tests.local_target.test_full_disk import small_disk
 
     columns = ["Pregnancies", "PlasmaGlucose", "DiastolicBloodPressure", "TricepsThickness", "SerumInsulin", "BMI",
                "DiabetesPedigree", "Age"]  # fmt: skip

@@ -16,7 +16,7 @@ import invoke_online_endpoint
 import manage_online_endpoint
 from tests.localtarget import LocalSetup, local_target
 
-GOLDEN = Path(__file__).with_name("golden") / "local"
+GOLDEN = Path(__file__).parents[1] / "golden" / "local"
 ENDPOINT = "golden-local"
 AT = ["--local", "--endpoint_name", ENDPOINT]
 MANAGE = manage_online_endpoint

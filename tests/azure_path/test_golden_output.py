@@ -15,7 +15,7 @@ import invoke_online_endpoint
 import manage_online_endpoint
 from common.release import history
 
-GOLDEN = Path(__file__).with_name("golden") / "output"
+GOLDEN = Path(__file__).parents[1] / "golden" / "output"
 ENDPOINT = ["--endpoint_name", "diabetes-classify"]
 GREEN = [
     *("--deployment_name", "green", *ENDPOINT),
