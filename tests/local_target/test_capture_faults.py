@@ -32,9 +32,10 @@ def target(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterato
     its mirrored answers are written)."""
     with local_target(tmp_path_factory.mktemp("capture-faults-home"), ENDPOINT, model_dir) as setup:
         collect = ["--data_collection", "model_inputs,model_outputs"]
-        # out of the rotation after 3 failed readiness probes in a row, not 1: scoring one 272,221-row request keeps
-        # the only worker busy for a second or two under load, which is the model's time, not capture's
-        patient = ["--readiness_probe", "failure_threshold=3"]
+        # out of the rotation after 3 failed readiness probes in a row, not 1, and 60 s for a request, not 5:
+        # scoring one 272,221-row request keeps the only worker busy for seconds under load (CI took over 5), which
+        # is the model's time, not capture's
+        patient = ["--readiness_probe", "failure_threshold=3", "--request_timeout_ms", "60000"]
         assert setup.run(create_online_deployment.main, [*setup.deployment_args("blue", 100), *collect, *patient]) == 0
         code = write_score(tmp_path_factory.mktemp("deep") / "code", DEEP_SCORE)
         assert setup.run(create_online_deployment.main, [*setup.deployment_args("deep", 0, code), *collect]) == 0
