@@ -297,7 +297,7 @@ def run(client: Client, request: CreateDeploymentRequest) -> None:
             )
             existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             run_preflight(client, request, model, existing, deployment_plan.planned_size(request, existing))
-        if any(request.workspace.values()) and not request.target.local and not request.skip_capacity_check:
+        if request.dry_run_checks_capacity:
             existing = get_deployment(client, request.deployment_name, request.endpoint_name)
             capacity.before_deploying(client, *deployment_plan.planned_size(request, existing), existing)
         output(deployment_plan.dry_run(request).rstrip("\n"))

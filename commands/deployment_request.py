@@ -50,9 +50,13 @@ class CreateDeploymentRequest(DeploymentRequest):
     @property
     def needs_client(self) -> bool:
         """A dry run contacts nothing, unless it is to preflight (reads the model and environment) or to check the
-        capacity (reads the quota) of an Azure deployment whose workspace is named."""
-        capacity = any(self.workspace.values()) and not self.target.local and not self.skip_capacity_check
-        return not self.dry_run or self.preflight or capacity
+        capacity (reads the quota)."""
+        return not self.dry_run or self.preflight or self.dry_run_checks_capacity
+
+    @property
+    def dry_run_checks_capacity(self) -> bool:
+        """A dry run of an Azure deployment whose workspace is named reads the quota (a read, nothing written)."""
+        return any(self.workspace.values()) and not self.target.local and not self.skip_capacity_check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -405,11 +405,8 @@ class Deployment:
 
     def _remove_folder(self) -> None:
         with self.store.lock(self.endpoint):
-            try:
-                deleting = DeploymentSpec.load(self.store.deployment_file(self.endpoint, self.name)).deleting
-            except (FileNotFoundError, LocalStateError):
-                deleting = True  # nothing readable asks for it any more
-            if deleting:
+            spec = DeploymentSpec.read(self.store.deployment_file(self.endpoint, self.name))
+            if spec is None or spec.deleting:  # nothing readable asks for it any more
                 shutil.rmtree(self.store.deployment_dir(self.endpoint, self.name), ignore_errors=True)
 
     def remove_stale_snapshots(self) -> None:

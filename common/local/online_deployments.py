@@ -286,10 +286,7 @@ class LocalDeployments:
 
     def _written(self, endpoint: str, name: str) -> DeploymentSpec | None:
         """The deployment.json there is, if it is readable (one being replaced may not be)."""
-        try:
-            return DeploymentSpec.load(self.store.deployment_file(endpoint, name))
-        except (FileNotFoundError, LocalStateError):
-            return None
+        return DeploymentSpec.read(self.store.deployment_file(endpoint, name))
 
     def _refuse_while_in_progress(self, endpoint_name: str, name: str) -> None:
         """Azure answers 409 Conflict to a write on a deployment whose last write is still being applied; so does

@@ -334,10 +334,9 @@ class LocalEndpoints:
         record = self.frontdoor(endpoint)
         if record is None or status.front_door_pid != record.pid:
             return None  # written by an earlier front door: not yet looked at by this one
-        try:
-            spec = DeploymentSpec.load(self.store.deployment_file(endpoint, deployment))
-        except (FileNotFoundError, LocalStateError):
-            return None
+        spec = DeploymentSpec.read(self.store.deployment_file(endpoint, deployment))
+        if spec is None:  # being rewritten: its health is what the front door last said, as before the types
+            return status.health or "starting"
         return observed(spec, status, running=True)[1]
 
     def begin_stop(self, name: str) -> LocalPoller:

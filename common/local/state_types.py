@@ -94,6 +94,14 @@ class DeploymentSpec:
         return _from_json(DeploymentSpec, read_json(path, remedy), path, remedy)
 
     @classmethod
+    def read(cls, path: Path) -> DeploymentSpec | None:
+        """None when there is none, or it is unreadable (being replaced, damaged): for the readers that only look."""
+        try:
+            return cls.load(path)
+        except (FileNotFoundError, LocalStateError):
+            return None
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentSpec | None:
         """A spec kept inside another file (status.json's serving generation); None when it is not a whole one."""
         try:

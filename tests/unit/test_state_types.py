@@ -107,3 +107,12 @@ def test_a_deployment_being_deleted_is_read_for_its_names_alone(tmp_path):
 def test_a_serving_spec_kept_in_a_status_file_that_is_not_whole_is_none():
     assert DeploymentSpec.from_json({"name": "blue"}) is None
     assert DeploymentSpec.from_json(DEPLOYMENT) == DeploymentSpec(**DEPLOYMENT)
+
+
+def test_a_reader_that_only_looks_gets_none_for_a_missing_or_damaged_deployment(tmp_path):
+    path = tmp_path / "deployment.json"
+    assert DeploymentSpec.read(path) is None
+    path.write_text('{"name": "blue", "endpoint_na')  # half-written
+    assert DeploymentSpec.read(path) is None
+    path.write_text(json.dumps(DEPLOYMENT))
+    assert DeploymentSpec.read(path) == DeploymentSpec(**DEPLOYMENT)
