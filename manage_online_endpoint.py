@@ -1,5 +1,5 @@
-"""Look after an online endpoint: show it, keys, logs, traffic and safe rollout, metrics, shadow comparison and
-drift, capacity, the doctor, delete.
+"""Look after an online endpoint: show it, keys, logs, its contract, traffic and safe rollout, metrics, shadow
+comparison and drift, capacity, the doctor, delete.
 
 Examples:
   python manage_online_endpoint.py show --endpoint_name diabetes-classify
@@ -7,6 +7,9 @@ Examples:
   python manage_online_endpoint.py keys --endpoint_name diabetes-classify --regenerate secondary
   python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --lines 50
   python manage_online_endpoint.py logs --endpoint_name diabetes-classify --deployment_name blue --local --follow
+  python manage_online_endpoint.py contract --endpoint_name diabetes-classify --save contract.json
+  python manage_online_endpoint.py contract --endpoint_name diabetes-classify \\
+      --check 09-deploy-model/sample-request.json
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --set blue=90 green=10
   python manage_online_endpoint.py traffic --endpoint_name diabetes-classify --mirror green=10
   python manage_online_endpoint.py metrics --endpoint_name diabetes-classify --minutes 10

@@ -19,6 +19,10 @@ that name the problem. The second pass is the reference: both accept exactly the
 Environment variables: AZUREML_MODEL_DIR (required by init()); MAX_ROWS_PER_REQUEST (optional: refuse requests with
 more rows; by default the number of rows is limited only by the request size and the request timeout, as in Azure).
 
+The contract (openapi_contract.py, beside this script): init() writes the OpenAPI documents the inference server
+serves at GET /swagger.json?version=2|3|3.1 (the features, their training ranges, the request formats, the labels
+and the error shape), unless the code folder brings swagger files of its own.
+
 Data collection (Azure's data collector, how-to-collect-production-data) lives beside this script, in
 data_collection.py: when the deployment collects model_inputs or model_outputs, run() collects the frame it scores
 and the labels with the probability of "diabetic", under the request id the server was given (x-request-id) as
@@ -46,6 +50,7 @@ CODE_FOLDER = str(Path(__file__).resolve().parent)
 if CODE_FOLDER not in sys.path:  # the inference server puts it there; a script loaded by its path (a test) does not
     sys.path.append(CODE_FOLDER)
 import data_collection  # noqa: E402  (beside this script: its data collection)
+import openapi_contract  # noqa: E402  (beside this script: the OpenAPI documents)
 
 try:
     import orjson
@@ -73,6 +78,7 @@ LABEL_ARRAY = np.array(LABELS, dtype=object)
 # against the model's), which made a fresh frame's prediction 0.06 ms faster.
 COLUMNS = pd.Index(FEATURES)
 MAX_ROWS_VARIABLE = "MAX_ROWS_PER_REQUEST"
+APP_ROOT_VARIABLE = "AML_APP_ROOT"  # the code folder's root: the inference server sets it (and Azure does)
 BAD_REQUEST_CODE = "BadRequest"
 MODEL_SUFFIXES = (".pkl", ".joblib")
 FORMATS = (
@@ -142,6 +148,9 @@ def init() -> None:
         logger.warning("scikit-learn differs: model %s, runtime %s", trained_with, sklearn.__version__)
     if max_rows is not None:
         logger.info("At most %d rows per request (%s)", max_rows, MAX_ROWS_VARIABLE)
+    app_root = os.environ.get(APP_ROOT_VARIABLE)
+    if app_root:  # under the inference server, which serves the documents from there once init() returns
+        logger.info("Contract: %s", openapi_contract.write(Path(app_root), FEATURES, LABELS, metadata))
     global collection
     collection = data_collection.start(model, LABEL_ARRAY, logger)
 

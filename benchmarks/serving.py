@@ -365,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = "wrk, 1 thread" if use_wrk else "Python threads: LESS PRECISE, the generator shares the CPU"
     print(f"Serving benchmark: {psutil.cpu_count()} cores, {generator}, {args.seconds:g} s per cell", flush=True)
     body = json.dumps({"data": [CANONICAL_ROW]})
+    drain = min(0.5, args.seconds)  # a warm-up's last requests drain before a cell starts
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as folder:
         home = Path(folder)
         print("Starting a local endpoint (training a model on synthetic data)...", flush=True)
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             for connections in args.connections:
                 for path, target in (("direct", direct), ("front door", front)):
                     measure(path, target, body, connections, min(1.0, args.seconds), home)  # warm-up
-                    time.sleep(0.5)  # the warm-up's last requests drain
+                    time.sleep(drain)
                     cells.append(measure(path, target, body, connections, args.seconds, home))
                     print(f"  measured {path} with {connections} connections", flush=True)
             memory.append(("after the HTTP cells", frontdoor_process(home).memory_info().rss / 1024 / 1024, ""))
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             for _round in range(args.overhead_rounds):  # alternated: a busy machine's drift falls on all alike
                 for path, target in round_targets.items():
                     measure(path, target, body, 1, min(1.0, args.seconds), home)
-                    time.sleep(0.5)
+                    time.sleep(drain)
                     round_cells.append(measure(path, target, body, 1, args.seconds, home))
             print("  measured the overhead rounds at 1 connection", flush=True)
             busy_cells = [measure("alone", front, body, 1, args.seconds, home)]
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("read", collecting, "while captured data is read"),
             ):
                 with busy(kind, busy_target, capture_folder, args.seconds):
-                    time.sleep(0.5)
+                    time.sleep(drain)
                     busy_cells.append(measure(label, front, body, 1, args.seconds, home))
             print("  measured live requests beside capture", flush=True)
             batches = []

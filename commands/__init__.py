@@ -74,6 +74,9 @@ VERBS = {
     "show": Verb("commands.show", "the endpoint: scoring URI, auth mode, traffic, deployments and their state"),
     "keys": Verb("commands.keys", "the endpoint's keys (auth_mode key) or a token (aml_token)"),
     "logs": Verb("commands.logs", "the last lines of a deployment's log"),
+    "contract": Verb(
+        "commands.contract", "the endpoint's OpenAPI document (--save FILE), or a request checked against it (--check)"
+    ),
     "traffic": Verb(
         "commands.traffic", "set the live traffic split (--set) and the mirror (shadow) traffic (--mirror)"
     ),

@@ -34,6 +34,7 @@ def run(client: Client, request: Request) -> Result:
     data = {
         "name": endpoint.name,
         "scoring_uri": endpoint.scoring_uri,
+        "openapi_uri": endpoint.openapi_uri,
         "auth_mode": endpoint.auth_mode,
         "public_network_access": public_network_access(endpoint) or None,
         "provisioning_state": state_name(endpoint.provisioning_state),
@@ -44,6 +45,7 @@ def run(client: Client, request: Request) -> Result:
     lines = [
         f"Endpoint:           {endpoint.name}",
         f"Scoring URI:        {endpoint.scoring_uri}",
+        f"OpenAPI URI:        {endpoint.openapi_uri}",
         f"Auth mode:          {endpoint.auth_mode}",
         f"Public network:     {data['public_network_access'] or 'unknown'}",
         f"Provisioning state: {data['provisioning_state']}",

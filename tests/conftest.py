@@ -77,11 +77,16 @@ def _is_loopback(host: Any) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_local_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Deployment environments are built once per test session, whatever each test's local home: the first build
-    downloads from the package registry (uv keeps its own cache across sessions), the others reuse it."""
+    """Deployment environments are built once per test run, whatever each test's local home, and shared by the
+    parallel workers (their temporary folders share a parent; a build holds a lock, so a second worker waits for it
+    and reuses it): the first build downloads from the package registry (uv keeps its own cache across runs), the
+    others reuse it."""
     from common.local.environments import ENVIRONMENTS_VARIABLE
 
-    folder = tmp_path_factory.mktemp("venvs")
+    base = tmp_path_factory.getbasetemp()
+    run_folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = run_folder / "venvs"
+    folder.mkdir(mode=0o700, exist_ok=True)
     previous = os.environ.get(ENVIRONMENTS_VARIABLE)
     os.environ[ENVIRONMENTS_VARIABLE] = str(folder)
     yield folder
@@ -150,12 +155,17 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target.parent
 
 
-def load_score_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("score_under_test", SCORE_DIR / "score.py")
+def load_code_module(file_name: str, module_name: str) -> ModuleType:
+    """A module of the scoring code folder, loaded by its path as the inference server loads score.py."""
+    spec = importlib.util.spec_from_file_location(module_name, SCORE_DIR / file_name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_score_module() -> ModuleType:
+    return load_code_module("score.py", "score_under_test")
 
 
 @pytest.fixture

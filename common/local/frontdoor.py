@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlencode
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -63,6 +64,7 @@ NO_DEPLOYMENT = "-"  # the label of requests no deployment took: a deployment na
 DEFAULT_MAX_REQUEST_BYTES = 5_000_000
 MAX_REQUEST_BYTES_VARIABLE = "AZUREML_LOCAL_MAX_REQUEST_BYTES"
 KEEP_ALIVE_SECONDS = 5  # an idle connection between requests is closed after this (uvicorn's default)
+SWAGGER_PATH = "/swagger.json"  # the inference server's OpenAPI route: an endpoint's openapi_uri
 REQUEST_ID_HEADER = "x-request-id"  # Azure's id of a request, on its answer
 DEPLOYMENT_HEADER_BYTES = DEPLOYMENT_HEADER.encode()  # as ASGI gives header names: lower case bytes
 
@@ -143,6 +145,7 @@ class FrontDoor:
         self.tasks: list[asyncio.Task[None]] = []
         self.routes = {
             "/score": Route("POST", self.score, scoring=True),
+            SWAGGER_PATH: Route("GET", self.swagger),
             "/metrics": Route("GET", self.prometheus),
             "/metrics/window": Route("GET", self.window),
             "/": Route("GET", self.health, public=True),
@@ -177,7 +180,9 @@ class FrontDoor:
         """The route's answer, once the path, the method and (unless the route is public) the credential hold."""
         if route is None or not route.allows(request.method):
             kind = NotFound if route is None else MethodNotAllowed
-            raise kind(f"no {request.method} {request.path} here: scoring is POST /score")
+            raise kind(
+                f"no {request.method} {request.path} here: scoring is POST /score, the contract GET {SWAGGER_PATH}"
+            )
         if not route.public:
             table = self.supervisor.routing
             problem = auth.check(request.header(b"authorization"), table.auth_mode, self.endpoint, table.keys)
@@ -218,13 +223,13 @@ class FrontDoor:
 
     # --- the routes ------------------------------------------------------------------------------------------------
 
-    async def score(self, request: Incoming) -> Reply:
-        body = await read_body(request, self.max_request_bytes)
+    def route(self, request: Incoming) -> tuple[bool, Deployment, Instance]:
+        """The deployment a request goes to, and whether the header named it: the one the azureml-model-deployment
+        header names, else one drawn by the live traffic shares."""
         named = (request.header(DEPLOYMENT_HEADER_BYTES) or "").strip()  # spaces around it, as HTTP allows
         if named and named not in self.supervisor.deployments:
             raise DeploymentNotFound(f"deployment {named!r} not found on endpoint {self.endpoint!r}")
-        table = self.supervisor.routing
-        chosen = named or pick(table.live_traffic, self.rng)
+        chosen = named or pick(self.supervisor.routing.live_traffic, self.rng)
         if chosen is None:
             message = (
                 f"no deployment of endpoint {self.endpoint!r} takes traffic: give one a share, or name one in "
@@ -235,6 +240,13 @@ class FrontDoor:
         if deployment is None or instance is None:
             why = deployment.unavailable_reason() if deployment else "is not running"
             raise Unavailable(f"deployment {chosen!r} {why}", chosen)
+        return bool(named), deployment, instance
+
+    async def score(self, request: Incoming) -> Reply:
+        body = await read_body(request, self.max_request_bytes)
+        named, deployment, instance = self.route(request)
+        chosen = deployment.name
+        table = self.supervisor.routing
         content_type = request.header(b"content-type") or "application/json"
         request_id = str(uuid.uuid4())
         mirrored, pair = None, None
@@ -260,6 +272,25 @@ class FrontDoor:
             seconds = time.perf_counter() - started
             self.pairs.answered(pair, shadow=False, deployment=chosen, status=status, seconds=seconds, body=answer)
         return replace(reply, mirrored=mirrored)
+
+    async def swagger(self, request: Incoming) -> Reply:
+        """The routed deployment's OpenAPI document as its inference server serves it (GET /swagger.json and its
+        version parameter, the endpoint's openapi_uri), passed through unchanged: status, body and content type."""
+        _named, deployment, instance = self.route(request)
+        version = request.query().get("version")
+        target = SWAGGER_PATH if version is None else f"{SWAGGER_PATH}?{urlencode({'version': version})}"
+        try:
+            async with asyncio.timeout(deployment.settings.request_timeout):
+                answer = await instance.get(target)
+        except TimeoutError:
+            seconds = deployment.settings.request_timeout
+            raise RequestTimeout(
+                f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name
+            ) from None
+        except Unreachable:
+            raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
+        headers = ((DEPLOYMENT_HEADER, deployment.name),)
+        return Reply(answer.status, answer.body, media_type(answer.content_type), headers, deployment.name)
 
     async def prometheus(self, _request: Incoming) -> Reply:
         return Reply(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)

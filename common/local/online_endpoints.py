@@ -104,6 +104,7 @@ class LocalEndpoints:
             mirror_traffic=dict(spec.mirror_traffic),
             public_network_access=spec.public_network_access,
             scoring_uri=f"http://127.0.0.1:{spec.port}/score",
+            openapi_uri=f"http://127.0.0.1:{spec.port}/swagger.json",  # as Azure's swaggerUri: beside /score
             provisioning_state=state,
         )
         setattr(entity, REVISION_ATTRIBUTE, spec.revision)  # a write based on an older one is refused

@@ -23,6 +23,7 @@ VALID_FLAGS = {
     "show": [],
     "keys": ["--regenerate", "secondary"],
     "logs": ["--deployment_name", "blue", "--lines", "5"],
+    "contract": ["--deployment_name", "blue", "--version", "3.1", "--check", "09-deploy-model/sample-request.json"],
     "traffic": ["--set", "blue=90", "green=10", "--mirror", "green=5"],
     "promote": ["--deployment_name", "green"],
     "rollback": [],
