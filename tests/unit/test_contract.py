@@ -15,7 +15,6 @@ from common.monitoring import drift
 from common.training import FEATURES, LABELS
 from tests.conftest import load_code_module
 
-
 documents = load_code_module("openapi_contract.py", "openapi_contract_under_test")
 
 
