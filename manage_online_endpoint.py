@@ -34,9 +34,11 @@ Examples:
 Every subcommand but capacity and autoscale (Azure's quota and Azure Monitor: Azure only) takes --local for the
 local target; start and stop exist only there (an Azure endpoint runs until it is deleted). traffic, promote,
 rollout and create_online_deployment.py --traffic_allocation record the split they replace in the endpoint's tags;
-rollback restores the most recent one. Exit codes: 0 done, 1 failed, 2 bad input, 3 not found (rollback: no
-history), 9 a rollout crossed a limit and was rolled back, 130 interrupted (a rollout restores the split from before
-it). Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace
+rollback restores the most recent one. traffic, promote and rollout first compare the contract (contract) of the
+deployment gaining live traffic with the live one's. Exit codes: 0 done, 1 failed, 2 bad input, 3 not found
+(rollback: no history), 9 a rollout crossed a limit and was rolled back, 12 a breaking contract change refused
+(--allow_contract_change moves the traffic anyway), 130 interrupted (a rollout restores the split from before it).
+Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace
 flags are not given), and those DefaultAzureCredential reads.
 """
 

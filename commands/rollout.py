@@ -10,8 +10,10 @@ from pathlib import Path
 from commands import DeploymentRequest, Result
 from commands.shared import (
     MAX_PROBES,
+    add_contract_flag,
     add_deployment_flag,
     add_request_file_flag,
+    contract_gate,
     deployment_states,
     endpoint_or_fail,
     require_deployments,
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the live deployment's on more than this percentage of the compared requests (default: no shadow bake)",
     )
     add_request_file_flag(parser)
+    add_contract_flag(parser)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,7 @@ class RolloutRequest(DeploymentRequest):
     probe_requests: int  # 0: the clients' own traffic is judged
     request_file: Path
     max_disagreement_percent: float | None  # None: no shadow bake
+    allow_contract_change: bool
 
 
 def validate(args: argparse.Namespace) -> RolloutRequest:
@@ -102,6 +106,7 @@ def validate(args: argparse.Namespace) -> RolloutRequest:
         probe_requests=args.probe_requests,
         request_file=Path(args.request_file),
         max_disagreement_percent=disagreement,
+        allow_contract_change=args.allow_contract_change,
     )
 
 
@@ -111,6 +116,7 @@ def run(client: Client, request: RolloutRequest) -> Result:
     require_deployments([name], deployment_states(client, request.endpoint_name), request, serving=[name])
     before = traffic.Split.of(endpoint)
     rollout.plan(before, name, request.steps)  # an impossible step is refused before any write
+    contract_gate(client, request, before.live, {name: request.steps[-1]}, request.allow_contract_change)
     if not request.target.local and request.bake_seconds < 60:
         progress("note: Azure Monitor reports per minute, so each step is judged on whole minutes")
     prober = None

@@ -6,11 +6,12 @@ import argparse
 from typing import Any
 
 from commands import Request, Result
+from commands.target import MANAGE
 from common.azure.surface import Client
 from common.cli import add_flag, add_name_flag
 from common.control.lookups import require_endpoint
 from common.control.wire import state_name
-from common.errors import CliError, NotFoundError, UsageError
+from common.errors import BreakingContractChange, CliError, NotFoundError, UsageError
 from common.release import traffic
 
 SAMPLE_REQUEST = "09-deploy-model/sample-request.json"
@@ -64,3 +65,40 @@ def change_result(before: traffic.Split, after: traffic.Split, what: str) -> Res
     if after == before:
         lines.append(f"{what}: nothing to change")
     return Result({"traffic": after.live, "mirror_traffic": after.mirror, "before": before.as_dict()}, lines)
+
+
+def add_contract_flag(parser: argparse.ArgumentParser) -> None:
+    add_flag(
+        parser,
+        "--allow_contract_change",
+        action="store_true",
+        help="move the traffic even when the deployment gaining it breaks the live one's contract (features "
+        "added, removed, renamed, retyped; labels changed)",
+    )
+
+
+def contract_gate(client: Client, request: Request, before: dict[str, int], after: dict[str, int], allow: bool) -> None:
+    """Refuse live traffic to a deployment whose contract breaks the live deployments' callers, before any write;
+    an unknown contract (a score.py without a schema) is a warning."""
+    from common import contract
+    from common.cli import progress
+
+    gaining = contract.gaining_traffic(before, after)
+    live = [name for name, share in before.items() if share > 0 and name not in gaining]
+    if not gaining or not live:
+        return
+    changes, unknown = contract.compare_live(client, request.endpoint_name, gaining, live, target=request.target)
+    for line in unknown:
+        progress(f"warning: {line}: its contract is not compared")
+    if changes and not allow:
+        listed = "\n".join(f"  {change}" for change in changes)
+        shown = request.target.command(
+            MANAGE, "contract", "--endpoint_name", request.endpoint_name, "--deployment_name", gaining[0]
+        )
+        raise BreakingContractChange(
+            f"refused: the traffic would reach a deployment whose contract breaks the callers of "
+            f"{request.endpoint_name!r}; nothing was changed:\n{listed}\n"
+            f"Its document: {shown}; --allow_contract_change moves the traffic anyway"
+        )
+    for change in changes:
+        progress(f"note: contract change allowed by --allow_contract_change: {change}")

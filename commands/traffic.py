@@ -6,7 +6,14 @@ import argparse
 from dataclasses import dataclass
 
 from commands import Request, Result
-from commands.shared import change_result, deployment_states, endpoint_or_fail, require_deployments
+from commands.shared import (
+    add_contract_flag,
+    change_result,
+    contract_gate,
+    deployment_states,
+    endpoint_or_fail,
+    require_deployments,
+)
 from common.azure.surface import Client
 from common.cli import add_flag, progress
 from common.errors import UsageError
@@ -22,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEPLOYMENT=PERCENT",
         help=f"mirror share (at most {traffic.MAX_MIRROR_PERCENT}), or none",
     )
+    add_contract_flag(parser)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +37,7 @@ class TrafficRequest(Request):
     plan: dict[str, int] | None  # the live split --set gives
     mirror_plan: dict[str, int] | None  # the mirror --mirror gives ({} for none)
     change: str  # the command as the rollback history records it
+    allow_contract_change: bool
 
 
 def validate(args: argparse.Namespace) -> TrafficRequest:
@@ -43,15 +52,20 @@ def validate(args: argparse.Namespace) -> TrafficRequest:
         ]
     )
     mirror_plan = traffic.parse_mirror(args.mirror) if args.mirror else None
-    return TrafficRequest.of(args, plan=plan, mirror_plan=mirror_plan, change=change)
+    return TrafficRequest.of(
+        args, plan=plan, mirror_plan=mirror_plan, change=change, allow_contract_change=args.allow_contract_change
+    )
 
 
 def run(client: Client, request: TrafficRequest) -> Result:
-    endpoint_or_fail(client, request)
+    endpoint = endpoint_or_fail(client, request)
     existing = deployment_states(client, request.endpoint_name)
     given = request.plan or {}
     serving = [name for name, share in given.items() if share]
     require_deployments(given, existing, request, serving=serving, missing=UsageError)
+    if request.plan is not None:
+        live = {name: int(share) for name, share in (endpoint.traffic or {}).items()}
+        contract_gate(client, request, live, request.plan, request.allow_contract_change)
 
     def decide(before: traffic.Split) -> traffic.Split:
         live = request.plan if request.plan is not None else before.live

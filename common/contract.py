@@ -300,3 +300,39 @@ def breaking_changes(live: Contract, candidate: Contract) -> list[str]:
             f"labels changed: {', '.join(live.labels) or '(none)'} -> {', '.join(candidate.labels) or '(none)'}"
         )
     return changes
+
+
+# --- the gate before traffic moves -------------------------------------------------------------------------------
+
+
+def gaining_traffic(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    """The deployments whose live share rises (mirror traffic reaches no caller, so it gains nothing)."""
+    return [name for name, share in after.items() if share > before.get(name, 0)]
+
+
+def contract_of(client: Client, endpoint_name: str, deployment: str, *, target: Target) -> Contract | str:
+    """A deployment's contract (OpenAPI 3, as its server serves it), or why it is unknown."""
+    try:
+        return summary(parse(fetch(client, endpoint_name, deployment, DEFAULT_VERSION, target=target)))
+    except CliError as error:
+        return error.message
+
+
+def compare_live(
+    client: Client, endpoint_name: str, gaining: list[str], live: list[str], *, target: Target
+) -> tuple[list[str], list[str]]:
+    """(the breaking changes, a line each naming both deployments; why a contract could not be compared)."""
+    contracts = {name: contract_of(client, endpoint_name, name, target=target) for name in [*live, *gaining]}
+    changes: list[str] = []
+    unknown: list[str] = []
+    for name, found in contracts.items():
+        if isinstance(found, str):
+            unknown.append(f"the contract of {name!r} is unknown ({found})")
+        elif not found.known:
+            unknown.append(f"the contract of {name!r} is unknown (its OpenAPI document has no request schema)")
+    for new in gaining:
+        for old in live:
+            candidate, current = contracts[new], contracts[old]
+            if isinstance(candidate, Contract) and isinstance(current, Contract):
+                changes += [f"{new} against {old}: {change}" for change in breaking_changes(current, candidate)]
+    return changes, unknown

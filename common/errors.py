@@ -16,6 +16,7 @@ EXIT_TIMEOUT = 8
 EXIT_ROLLED_BACK = 9  # a rollout crossed a limit and restored the split from before it
 EXIT_ENVIRONMENT = 10  # the local target cannot build the environment (a package pin nothing satisfies, ...)
 EXIT_NO_PYTHON = 11  # the Python a conda file asks for is not on this machine
+EXIT_CONTRACT = 12  # traffic refused to a deployment whose contract breaks the live one's callers
 EXIT_INTERRUPTED = 130
 
 
@@ -85,3 +86,9 @@ class InterruptedByUser(CliError):
     """Ctrl-C: what was started is said, and what was restored."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class BreakingContractChange(CliError):
+    """The deployment gaining traffic declares another contract than the live one: nothing was changed."""
+
+    exit_code = EXIT_CONTRACT

@@ -95,6 +95,8 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
     blob_lists: int = 0
     after_endpoint_put: Callable[[str], None] | None = None
     endpoint_gets: int = 0
+    # what a deployment's inference server serves at GET /swagger.json instead of score.py's documents (by name)
+    swagger: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 
@@ -220,6 +222,8 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
         scoring = re.fullmatch(rf"([^.]+)\.{LOCATION}\.inference\.ml\.azure\.com", parsed.netloc)
         if scoring and seen.method == "POST" and parsed.path == "/score":
             return self._score(seen, scoring.group(1))
+        if scoring and seen.method == "GET" and parsed.path == "/swagger.json":
+            return self._swagger(seen, scoring.group(1))
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, seen.path if parsed.netloc != urlparse(ARM).netloc else seen.resource)
             if method == seen.method and match and (parsed.netloc in (urlparse(ARM).netloc, urlparse(BLOB).netloc)):

@@ -114,14 +114,39 @@ class EndpointRoutes:
             }
         )
 
-    def _score(self, request: SeenRequest, endpoint: str) -> Reply:
-        """The scoring URI: checks the key as a managed endpoint would and answers like score.py."""
+    def _served_by(self, request: SeenRequest, endpoint: str) -> str | None:
+        """The deployment a data-plane request reaches (the header's, else the first with traffic), or None when
+        the key or token is refused."""
         accepted = [f"Bearer {key}" for key in self.endpoint_keys(endpoint).values()] + ["Bearer aml-token-0"]
         if request.headers.get("Authorization") not in accepted:
-            return _error(401, "Unauthorized", "invalid key or token")
-        served_by = request.headers.get("azureml-model-deployment") or next(
+            return None
+        return request.headers.get("azureml-model-deployment") or next(
             iter(self.endpoints[endpoint]["properties"]["traffic"]), "none"
         )
+
+    def _swagger(self, request: SeenRequest, endpoint: str) -> Reply:
+        """The endpoint's swaggerUri: the inference server's GET /swagger.json (azureml-inference-server-http
+        server/routes.py: version 2 unless the version parameter says; 404 {"message"} for a version it has no
+        document of; the document as json.dumps writes it), score.py's documents from openapi_contract.py."""
+        served_by = self._served_by(request, endpoint)
+        if served_by is None:
+            return _error(401, "Unauthorized", "invalid key or token")
+        asked = request.query.get("version", ["2"])[0]
+        version = {"2.0": "2", "3.0": "3"}.get(asked, asked)  # the server's aliases
+        headers = {"Content-Type": "application/json", "azureml-model-deployment": served_by}
+        if version not in ("2", "3", "3.1"):
+            message = f"Swagger version [{version}] is not valid. Supported versions: [2, 3, 3.1]."
+            return 404, headers, json.dumps({"message": message})
+        served = self.swagger.get(served_by) or openapi_contract().document(
+            score_py().FEATURES, score_py().LABELS, {}, version
+        )
+        return 200, headers, json.dumps(served)
+
+    def _score(self, request: SeenRequest, endpoint: str) -> Reply:
+        """The scoring URI: checks the key as a managed endpoint would and answers like score.py."""
+        served_by = self._served_by(request, endpoint)
+        if served_by is None:
+            return _error(401, "Unauthorized", "invalid key or token")
         headers = {"Content-Type": "application/json", "azureml-model-deployment": served_by}
         try:
             score_py().parse_request(json.dumps(request.body))
@@ -148,3 +173,11 @@ def score_py() -> Any:
     from tests.conftest import load_score_module
 
     return load_score_module()
+
+
+@functools.cache
+def openapi_contract() -> Any:
+    """09-deploy-model/openapi_contract.py, which writes the documents score.py's server serves."""
+    from tests.conftest import load_code_module
+
+    return load_code_module("openapi_contract.py", "openapi_contract_of_the_fake")

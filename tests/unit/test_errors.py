@@ -19,6 +19,7 @@ from common.errors import CliError
         (errors.QuotaError, errors.EXIT_QUOTA),
         (errors.TimedOutError, errors.EXIT_TIMEOUT),
         (errors.InterruptedByUser, errors.EXIT_INTERRUPTED),
+        (errors.BreakingContractChange, errors.EXIT_CONTRACT),
         (CliError, errors.EXIT_FAILED),
     ],
 )
