@@ -3,11 +3,14 @@
 Examples:
   python invoke_online_endpoint.py --endpoint_name diabetes-classify --request_file 09-deploy-model/sample-request.json
   python invoke_online_endpoint.py --endpoint_name diabetes-classify --deployment_name green --local
+  python invoke_online_endpoint.py --endpoint_name diabetes-classify --check_contract
 
 The endpoint's key or token is fetched for you and the request is POSTed to its scoring URI (on Azure, or the
 local front door with --local). --deployment_name sends the request to that deployment whatever the traffic
 split (the azureml-model-deployment header). A refused request is one line: the endpoint's status, the model's
-own status (Azure answers 424 when score.py answers 400), and the error text.
+own status (Azure answers 424 when score.py answers 400), and the error text. --check_contract first checks the
+request against the endpoint's OpenAPI document (GET /swagger.json) and sends nothing when it does not fit (exit 2,
+a line per problem).
 
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the
 workspace flags are not given), and those DefaultAzureCredential reads.

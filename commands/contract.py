@@ -15,10 +15,6 @@ from common.cli import add_flag, output
 from common.errors import UsageError
 
 
-class RequestBreaksContract(UsageError):
-    """The request file does not fit the endpoint's request schema: nothing was sent."""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deployment_flag(parser, required=False)
     add_flag(
@@ -60,31 +56,23 @@ def validate(args: argparse.Namespace) -> ContractRequest:
 
 
 def run(client: Client, request: ContractRequest) -> Result | None:
+    whose = {"endpoint": request.endpoint_name, "deployment": request.deployment_name, "version": request.version}
+    if request.check is not None:
+        line = contract.require_fits(
+            client,
+            request.endpoint_name,
+            request.deployment_name,
+            request.check,
+            target=request.target,
+            version=request.version,
+        )
+        return Result({**whose, "checked": str(request.check), "fits": True}, [line])
     raw = contract.fetch(client, request.endpoint_name, request.deployment_name, request.version, target=request.target)
     document = contract.parse(raw)
-    whose = request.endpoint_name + (f"/{request.deployment_name}" if request.deployment_name else "")
-    if request.check is not None:
-        return checked(document, request, whose)
-    if request.save is not None:
-        request.save.write_bytes(raw)
-        data = {"endpoint": request.endpoint_name, "deployment": request.deployment_name, "saved": str(request.save)}
-        line = f"Saved the OpenAPI {request.version} document of {whose} ({len(raw):,} bytes) to {request.save}"
-        return Result({**data, "version": request.version, "bytes": len(raw)}, [line])
-    output(json.dumps(document, indent=2))  # JSON already: the same for --output json and text
-    return None
-
-
-def checked(document: dict[str, object], request: ContractRequest, whose: str) -> Result:
-    assert request.check is not None
-    body = json.loads(request.check.read_text())
-    found = contract.problems(document, body)
-    if found:
-        lines = "\n".join(f"  {problem}" for problem in found)
-        raise RequestBreaksContract(
-            f"{request.check} does not fit the contract of {whose} (OpenAPI {request.version}); nothing was sent:\n"
-            + lines
-        )
-    return Result(
-        {"endpoint": request.endpoint_name, "deployment": request.deployment_name, "checked": str(request.check)},
-        [f"{request.check} fits the contract of {whose} (OpenAPI {request.version})"],
-    )
+    if request.save is None:
+        output(json.dumps(document, indent=2))  # JSON already: the same for --output json and text
+        return None
+    request.save.write_bytes(raw)
+    name = request.endpoint_name + (f"/{request.deployment_name}" if request.deployment_name else "")
+    line = f"Saved the OpenAPI {request.version} document of {name} ({len(raw):,} bytes) to {request.save}"
+    return Result({**whose, "saved": str(request.save), "bytes": len(raw)}, [line])

@@ -18,6 +18,7 @@ import json
 import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.azure.surface import Client
@@ -40,6 +41,10 @@ _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict, _short.maxlev
 
 class UnreadableDocument(CliError):
     """The endpoint's answer at its openapi_uri is not a JSON object."""
+
+
+class RequestBreaksContract(UsageError):
+    """The request does not fit the endpoint's request schema: nothing was sent."""
 
 
 def fetch(client: Client, endpoint_name: str, deployment: str | None, version: str, *, target: Target) -> bytes:
@@ -108,6 +113,28 @@ def is_unknown(schema: dict[str, Any] | None) -> bool:
 
 
 # --- checking a request -------------------------------------------------------------------------------------------
+
+
+def require_fits(
+    client: Client,
+    endpoint_name: str,
+    deployment: str | None,
+    request_file: Path,
+    *,
+    target: Target,
+    version: str = DEFAULT_VERSION,
+) -> str:
+    """Check a request file against the endpoint's (or deployment's) OpenAPI document: the line that says it fits,
+    else RequestBreaksContract with a line per problem (nothing is sent to /score)."""
+    document = parse(fetch(client, endpoint_name, deployment, version, target=target))
+    whose = endpoint_name + (f"/{deployment}" if deployment else "")
+    found = problems(document, json.loads(request_file.read_text()))
+    if found:
+        lines = "\n".join(f"  {problem}" for problem in found)
+        raise RequestBreaksContract(
+            f"{request_file} does not fit the contract of {whose} (OpenAPI {version}); nothing was sent:\n" + lines
+        )
+    return f"{request_file} fits the contract of {whose} (OpenAPI {version})"
 
 
 def problems(document: dict[str, Any], request: Any) -> list[str]:

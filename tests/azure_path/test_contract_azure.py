@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import invoke_online_endpoint
 import manage_online_endpoint
 from common.errors import EXIT_CONTRACT, EXIT_USAGE
 from tests.conftest import SCORE_DIR, load_code_module
@@ -117,10 +118,26 @@ def test_an_unchanged_contract_passes_and_an_unknown_one_is_a_warning(workspace,
     assert len(workspace.sent("PUT", f"/onlineEndpoints/{ENDPOINT}")) == 2
 
 
-def test_mirror_traffic_and_a_shrinking_share_are_not_gated(workspace, run_script):
+def test_mirror_traffic_is_not_gated(workspace, run_script):
     workspace.swagger["green"] = without_age()
 
     mirrored = run_script(manage_online_endpoint, ["traffic", "--endpoint_name", ENDPOINT, "--mirror", "green=10"])
 
     assert mirrored.code == 0, mirrored.err
     assert not swagger_gets(workspace)
+
+
+def test_invoke_check_contract_sends_a_fitting_request_and_nothing_else(workspace, run_script, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"Pregnancies": 2}]))
+    argv = ["--endpoint_name", ENDPOINT, "--check_contract"]
+
+    fits = run_script(invoke_online_endpoint, argv)
+    posted = len([r for r in workspace.requests if r.url.endswith("/score")])
+    refused = run_script(invoke_online_endpoint, [*argv, "--request_file", str(bad)])
+
+    assert fits.code == 0 and fits.out == '["diabetic"]\n', fits.err
+    assert "fits the contract of diabetes-classify (OpenAPI 3)" in fits.err
+    assert refused.code == EXIT_USAGE
+    assert "allowed: the keys Pregnancies, PlasmaGlucose" in refused.err and "(missing: PlasmaGlucose" in refused.err
+    assert posted == 1 and len([r for r in workspace.requests if r.url.endswith("/score")]) == 1
