@@ -42,10 +42,15 @@ def run(client: Client, request: Request) -> Result:
         "mirror_traffic": dict(endpoint.mirror_traffic or {}),
         "deployments": deployments,
     }
+    if request.target.local and endpoint.openapi_uri:  # the local front door's page (Azure serves none)
+        from common.local.docs_page import PAGE_PATH
+
+        data["try_it_uri"] = endpoint.openapi_uri.rsplit("/", 1)[0] + PAGE_PATH
     lines = [
         f"Endpoint:           {endpoint.name}",
         f"Scoring URI:        {endpoint.scoring_uri}",
         f"OpenAPI URI:        {endpoint.openapi_uri}",
+        *([f"Try it (browser):   {data['try_it_uri']}"] if "try_it_uri" in data else []),
         f"Auth mode:          {endpoint.auth_mode}",
         f"Public network:     {data['public_network_access'] or 'unknown'}",
         f"Provisioning state: {data['provisioning_state']}",

@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.control.wire import DEPLOYMENT_HEADER
-from common.local import auth, housekeeping
+from common.local import auth, docs_page, housekeeping
 from common.local.accounting import AccessLog, Metrics
 from common.local.asgi import INTERNAL_ERROR, Incoming, Receive, Reply, Scope, Send, json_reply, media_type, text_reply
 from common.local.connections import GuardedHttpToolsProtocol, connection_cap, raise_descriptor_limit
@@ -146,6 +146,9 @@ class FrontDoor:
         self.routes = {
             "/score": Route("POST", self.score, scoring=True),
             SWAGGER_PATH: Route("GET", self.swagger),
+            # the page to try the endpoint and its assets: nothing secret, so they answer without a credential
+            docs_page.PAGE_PATH: Route("GET", self.docs, public=True),
+            **{path: Route("GET", self.docs_asset, public=True) for path in docs_page.ASSET_PATHS},
             "/metrics": Route("GET", self.prometheus),
             "/metrics/window": Route("GET", self.window),
             "/": Route("GET", self.health, public=True),
@@ -181,7 +184,8 @@ class FrontDoor:
         if route is None or not route.allows(request.method):
             kind = NotFound if route is None else MethodNotAllowed
             raise kind(
-                f"no {request.method} {request.path} here: scoring is POST /score, the contract GET {SWAGGER_PATH}"
+                f"no {request.method} {request.path} here: scoring is POST /score, the contract GET {SWAGGER_PATH}, "
+                f"the page to try it GET {docs_page.PAGE_PATH}"
             )
         if not route.public:
             table = self.supervisor.routing
@@ -291,6 +295,16 @@ class FrontDoor:
             raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
         headers = ((DEPLOYMENT_HEADER, deployment.name),)
         return Reply(answer.status, answer.body, media_type(answer.content_type), headers, deployment.name)
+
+    async def docs(self, _request: Incoming) -> Reply:
+        return Reply(200, docs_page.page(self.endpoint).encode(), docs_page.HTML, docs_page.HEADERS)
+
+    async def docs_asset(self, request: Incoming) -> Reply:
+        found = docs_page.asset(request.path)
+        if found is None:
+            raise NotFound(f"{request.path}: the page's assets are not installed here (the swagger-ui-py package)")
+        body, content_type = found
+        return Reply(200, body, content_type, docs_page.HEADERS)
 
     async def prometheus(self, _request: Incoming) -> Reply:
         return Reply(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
