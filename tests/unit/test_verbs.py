@@ -134,3 +134,17 @@ def test_every_example_in_a_scripts_help_parses_and_every_verb_has_one(name: str
         parser.parse_args(argv)  # argparse exits (SystemExit) on a flag or verb the script does not have
     if commands.SINGLE not in registry:
         assert {argv[0] for argv in found} == set(registry), "every verb has an example, every example a verb"
+
+
+@pytest.mark.parametrize("page", ["contract.md"])
+def test_every_command_of_a_docs_page_parses_and_validates_with_its_script(page: str, monkeypatch):
+    """The page's commands as written: the flags parse and the values validate (nothing is sent)."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / page).read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```bash\n")[1:]]
+    lines = [line for block in blocks for line in block.strip().splitlines() if line.startswith("python ")]
+    assert lines
+    for line in lines:
+        script, *argv = shlex.split(line)[1:]
+        importlib.import_module(script.removesuffix(".py"))
+        dispatch.parse(None, commands.REGISTRIES[script], argv)
