@@ -252,7 +252,6 @@ def write(folder: Path, features: Sequence[str], labels: Sequence[str], metadata
             handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text + "\n")
-            os.chmod(temporary, 0o644)  # the server may run as another user than the one who wrote it
             os.replace(temporary, folder / name)
         except OSError as error:
             if temporary is not None:

@@ -16,6 +16,9 @@ import html
 import importlib.util
 from pathlib import Path
 
+from common.local.asgi import Reply
+from common.local.refusals import NotFound
+
 PAGE_PATH = "/docs"
 # the files of the swagger-ui-py package the page loads, and the page's own script
 ASSETS = {
@@ -121,3 +124,14 @@ def asset(path: str) -> tuple[bytes, str] | None:
     if folder is None or not (folder / name).is_file():
         return None
     return (folder / name).read_bytes(), content_type
+
+
+def answer(path: str, endpoint: str) -> Reply:
+    """The page or one of its assets."""
+    if path == PAGE_PATH:
+        return Reply(200, page(endpoint).encode(), HTML, HEADERS)
+    found = asset(path)
+    if found is None:
+        raise NotFound(f"{path}: the page's assets are not installed here (the swagger-ui-py package)")
+    body, content_type = found
+    return Reply(200, body, content_type, HEADERS)

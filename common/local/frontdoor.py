@@ -23,9 +23,10 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -54,8 +55,8 @@ from common.local.refusals import (
 from common.local.shadow_pairs import Pair, ShadowPairs
 from common.local.state import LocalStore, make_private
 from common.local.state_types import FrontDoorRecord
-from common.local.supervisor import LiveTraffic, Supervisor
-from common.local.upstream import Unreachable
+from common.local.supervisor import Supervisor, pick
+from common.local.upstream import Answer, Unreachable
 from common.scoring import MODEL_REASON_HEADER, MODEL_STATUS_HEADER
 
 NO_DEPLOYMENT = "-"  # the label of requests no deployment took: a deployment name starts with a letter
@@ -69,14 +70,6 @@ REQUEST_ID_HEADER = "x-request-id"  # Azure's id of a request, on its answer
 DEPLOYMENT_HEADER_BYTES = DEPLOYMENT_HEADER.encode()  # as ASGI gives header names: lower case bytes
 
 log = logging.getLogger("frontdoor")
-
-
-def pick(live: LiveTraffic, rng: random.Random) -> str | None:
-    """A deployment drawn by traffic weight; None when no deployment has any."""
-    names, cumulative = live
-    if len(names) < 2:
-        return names[0] if names else None
-    return rng.choices(names, cum_weights=cumulative)[0]
 
 
 async def read_body(request: Incoming, limit: int) -> bytes:
@@ -147,8 +140,7 @@ class FrontDoor:
             "/score": Route("POST", self.score, scoring=True),
             SWAGGER_PATH: Route("GET", self.swagger),
             # the page to try the endpoint and its assets: nothing secret, so they answer without a credential
-            docs_page.PAGE_PATH: Route("GET", self.docs, public=True),
-            **{path: Route("GET", self.docs_asset, public=True) for path in docs_page.ASSET_PATHS},
+            **{path: Route("GET", self.docs, public=True) for path in (docs_page.PAGE_PATH, *docs_page.ASSET_PATHS)},
             "/metrics": Route("GET", self.prometheus),
             "/metrics/window": Route("GET", self.window),
             "/": Route("GET", self.health, public=True),
@@ -283,28 +275,12 @@ class FrontDoor:
         _named, deployment, instance = self.route(request)
         version = request.query().get("version")
         target = SWAGGER_PATH if version is None else f"{SWAGGER_PATH}?{urlencode({'version': version})}"
-        try:
-            async with asyncio.timeout(deployment.settings.request_timeout):
-                answer = await instance.get(target)
-        except TimeoutError:
-            seconds = deployment.settings.request_timeout
-            raise RequestTimeout(
-                f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name
-            ) from None
-        except Unreachable:
-            raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
+        answer = await within_limits(deployment, instance.get(target))
         headers = ((DEPLOYMENT_HEADER, deployment.name),)
         return Reply(answer.status, answer.body, media_type(answer.content_type), headers, deployment.name)
 
-    async def docs(self, _request: Incoming) -> Reply:
-        return Reply(200, docs_page.page(self.endpoint).encode(), docs_page.HTML, docs_page.HEADERS)
-
-    async def docs_asset(self, request: Incoming) -> Reply:
-        found = docs_page.asset(request.path)
-        if found is None:
-            raise NotFound(f"{request.path}: the page's assets are not installed here (the swagger-ui-py package)")
-        body, content_type = found
-        return Reply(200, body, content_type, docs_page.HEADERS)
+    async def docs(self, request: Incoming) -> Reply:
+        return docs_page.answer(request.path, self.endpoint)
 
     async def prometheus(self, _request: Incoming) -> Reply:
         return Reply(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
@@ -354,15 +330,7 @@ class FrontDoor:
             raise TooManyRequests(message, deployment.name)
         instance.in_flight += 1
         try:
-            async with asyncio.timeout(settings.request_timeout):
-                answer = await instance.score(body, content_type, request_id)
-        except TimeoutError:
-            seconds = settings.request_timeout
-            raise RequestTimeout(
-                f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name
-            ) from None
-        except Unreachable:
-            raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
+            answer = await within_limits(deployment, instance.score(body, content_type, request_id))
         finally:
             instance.in_flight -= 1
         instance.answered = True
@@ -397,6 +365,21 @@ class FrontDoor:
         if reply.deployment:
             self.recent.record(reply.deployment, reply.status, seconds, moment=answered)
         self.access.record(request.client, reply.status, deployment, reply.mirrored, seconds)
+
+
+async def within_limits(deployment: Deployment, exchange: Coroutine[Any, Any, Answer]) -> Answer:
+    """A deployment server's answer within the deployment's request timeout: 408 past it, 503 when it does not
+    answer."""
+    try:
+        async with asyncio.timeout(deployment.settings.request_timeout):
+            return await exchange
+    except TimeoutError:
+        seconds = deployment.settings.request_timeout
+        raise RequestTimeout(
+            f"deployment {deployment.name!r} took longer than {seconds:g} s", deployment.name
+        ) from None
+    except Unreachable:
+        raise Unavailable(f"deployment {deployment.name!r} is not reachable", deployment.name) from None
 
 
 def _max_request_bytes() -> int:

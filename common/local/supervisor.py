@@ -18,6 +18,7 @@ import functools
 import itertools
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,14 @@ LiveTraffic = tuple[tuple[str, ...], tuple[int, ...]]  # deployments with a shar
 def live_traffic(traffic: dict[str, int]) -> LiveTraffic:
     live = [(name, share) for name, share in traffic.items() if share > 0]
     return tuple(name for name, _ in live), tuple(itertools.accumulate(share for _, share in live))
+
+
+def pick(live: LiveTraffic, rng: random.Random) -> str | None:
+    """A deployment drawn by traffic weight; None when no deployment has any."""
+    names, cumulative = live
+    if len(names) < 2:
+        return names[0] if names else None
+    return rng.choices(names, cum_weights=cumulative)[0]
 
 
 @dataclass

@@ -391,16 +391,18 @@ def test_every_route_but_health_asks_for_the_credential_and_an_unknown_one_is_re
 
     with TestClient(FrontDoor(store, "ep1", supervise=False)) as client:
         health, head = client.get("/"), client.head("/")
-        guarded = {path: client.get(path).status_code for path in ("/metrics", "/metrics/window?since=1")}
-        unknown, wrong_method = client.get("/swagger.json", headers=AUTH), client.put("/metrics", headers=AUTH)
+        guarded = {
+            path: client.get(path).status_code for path in ("/metrics", "/metrics/window?since=1", "/swagger.json")
+        }
+        unknown, wrong_method = client.get("/openapi.json", headers=AUTH), client.put("/metrics", headers=AUTH)
         window = client.get("/metrics/window", headers=AUTH)
 
     assert (health.status_code, health.text) == (200, "Healthy")
     assert health.headers["content-type"] == "text/plain; charset=utf-8"
     assert (head.status_code, head.text, head.headers["content-length"]) == (200, "", "7")
-    assert guarded == {"/metrics": 401, "/metrics/window?since=1": 401}
+    assert guarded == {"/metrics": 401, "/metrics/window?since=1": 401, "/swagger.json": 401}
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "NotFound")
-    assert "no GET /swagger.json here" in unknown.json()["error"]["message"]
+    assert "no GET /openapi.json here" in unknown.json()["error"]["message"]
     assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "MethodNotAllowed")
     assert window.status_code == 400 and "since" in window.json()["error"]["message"]
 

@@ -16,8 +16,7 @@ from commands.target import LOCAL
 from common.errors import UsageError
 from common.local import auth, processes
 from common.local.client import LocalMLClient
-from common.local.frontdoor import pick
-from common.local.supervisor import live_traffic
+from common.local.supervisor import live_traffic, pick
 from common.release.traffic import parse_assignments
 
 KEYS = {"primary_key": "p" * 43, "secondary_key": "s" * 43, "token_secret": "t" * 43}
