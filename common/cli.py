@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import io
@@ -236,6 +237,7 @@ def run_main(
     SIGTERM is handled as Ctrl-C, so an operation stopped either way reports the same and cleans up the same.
     """
     previous = _terminate_as_interrupt()
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _interrupt_not_lost
     _results.append(sys.stdout)
     try:
         with contextlib.redirect_stdout(_LibraryOutput()):
@@ -258,12 +260,29 @@ def run_main(
         return _report(translated)
     finally:
         _results.pop()
+        sys.unraisablehook = previous_hook
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+INTERRUPT_AGAIN_SECONDS = 0.05
+
+
+def _interrupt_not_lost(unraisable: Any) -> None:
+    """An interrupt that landed where Python cannot raise it (a weakref callback of the import machinery, a
+    __del__): Python would print "Exception ignored" with a traceback and go on as if never interrupted. It is
+    delivered again to the main thread instead, so it ends the command as any Ctrl-C does."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # from another thread, a moment later: raised while this hook still runs, it would be "ignored" again
+        later = threading.Timer(INTERRUPT_AGAIN_SECONDS, _thread.interrupt_main)
+        later.daemon = True
+        later.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _terminate_as_interrupt() -> Any:

@@ -95,8 +95,10 @@ class FakeAzureML(AssetRoutes, EndpointRoutes, DeploymentRoutes, MonitorRoutes, 
     blob_lists: int = 0
     after_endpoint_put: Callable[[str], None] | None = None
     endpoint_gets: int = 0
-    # what a deployment's inference server serves at GET /swagger.json instead of score.py's documents (by name)
+    # what a deployment's inference server serves at GET /swagger.json instead of score.py's documents (by name),
+    # and the metadata.json of the model score.py's documents are written from
     swagger: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_metadata: dict[str, Any] = field(default_factory=dict)
 
     # ---- what the tests set up and read --------------------------------------------------------------------
 

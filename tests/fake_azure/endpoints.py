@@ -138,7 +138,7 @@ class EndpointRoutes:
             message = f"Swagger version [{version}] is not valid. Supported versions: [2, 3, 3.1]."
             return 404, headers, json.dumps({"message": message})
         served = self.swagger.get(served_by) or openapi_contract().document(
-            score_py().FEATURES, score_py().LABELS, {}, version
+            score_py().FEATURES, score_py().LABELS, self.model_metadata, version
         )
         return 200, headers, json.dumps(served)
 

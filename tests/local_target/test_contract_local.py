@@ -137,3 +137,23 @@ def test_init_writes_the_documents_into_the_servers_app_root_the_deployments_sna
     snapshot = Path(target.deployment("blue")["code_dir"])
     assert sorted(path.name for path in snapshot.glob("swagger*.json")) == sorted(documents.FILES.values())
     assert all(documents.ours(path) for path in snapshot.glob("swagger*.json"))
+
+
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
+def test_the_same_model_and_code_give_the_same_bytes_on_both_targets(target, capsys, tmp_path, fake_azure, version):
+    """contract --save on the local target, and on Azure (the fake control plane's swaggerUri serves what the
+    inference server serves for score.py and the same model's metadata.json)."""
+    fake_azure.model_metadata = json.loads(next((target.store.home / "models").rglob("metadata.json")).read_text())
+    fake_azure.add_endpoint(ENDPOINT, {"blue": 100})
+    fake_azure.add_deployment(ENDPOINT, "blue")
+    here, there = tmp_path / "local.json", tmp_path / "azure.json"
+
+    local_code, _, local_err = manage(capsys, "contract", "--version", version, "--save", str(here))
+    capsys.readouterr()
+    azure_code = run_command(
+        manage_online_endpoint.main,
+        ["contract", "--endpoint_name", ENDPOINT, "--version", version, "--save", str(there)],
+    )
+
+    assert local_code == 0 and azure_code == 0, (local_err, capsys.readouterr().err)
+    assert here.read_bytes() == there.read_bytes()

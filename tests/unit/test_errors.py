@@ -43,3 +43,26 @@ def test_a_reworded_failure_keeps_its_type_exit_code_and_details():
 def test_an_exit_code_cannot_be_passed_beside_the_type():
     with pytest.raises(TypeError):
         CliError("failed", exit_code=errors.EXIT_AUTH)  # type: ignore[call-arg]
+
+
+def test_an_interrupt_python_cannot_raise_where_it_lands_still_ends_the_command(capsys):
+    """A Ctrl-C (or SIGTERM) landing in a weakref callback of the import machinery printed "Exception ignored" and a
+    traceback, and the command went on as if never interrupted."""
+    import time
+
+    from common.cli import run_main
+
+    class RaisesWhenCollected:
+        def __del__(self) -> None:
+            raise KeyboardInterrupt  # where Python cannot raise it: "unraisable"
+
+    def main(_argv: object) -> int:
+        RaisesWhenCollected()
+        for _ in range(2000):  # the re-delivered interrupt lands at the next bytecode boundary
+            time.sleep(0.001)
+        return 0
+
+    code = run_main(main, [])
+
+    assert code == errors.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "error: interrupted\n"
