@@ -88,7 +88,13 @@ def test_local_follow_streams_new_lines_until_ctrl_c(local):
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
     try:
-        first = lines.get(timeout=30)  # the last lines come first
+        try:  # the last lines come first, once the child has loaded the toolkit (over 30 s seen under CI load)
+            first = lines.get(timeout=90)
+        except queue.Empty:
+            follower.kill()
+            raise AssertionError(
+                f"no line within 90 s; stderr: {follower.communicate(timeout=10)[1][-2000:]}"
+            ) from None
         assert first
 
         assert local.score(body=json.dumps({"data": [[1, 2, 3]]})).status_code == 424  # a model 400, as Azure
