@@ -37,9 +37,10 @@ lock: setup
 	$(BIN)/uv pip compile --python-version 3.11 --python-platform linux --custom-compile-command "make lock" \
 		requirements.txt -o requirements.lock
 
-# Most tests wait on real processes: 4 workers keep both cores busy; a file's tests stay together (its module-scoped
-# endpoint, and tests that build on each other). PYTEST_WORKERS=0 runs it in one process.
-PYTEST_WORKERS ?= 4
+# The suite keeps both cores busy (CPU-bound: docs/development.md): 3 workers took as long as 4 (511 s against 530 s)
+# with fewer timing tests near their limits; a file's tests stay together (its module-scoped endpoint, and tests that
+# build on each other). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
