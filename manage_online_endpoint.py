@@ -1,5 +1,5 @@
 """Look after an online endpoint: show it, keys, logs, its contract, traffic and safe rollout, metrics, shadow
-comparison and drift, capacity, the doctor, delete.
+comparison and drift, capacity and right-sizing, the doctor, delete.
 
 Examples:
   python manage_online_endpoint.py show --endpoint_name diabetes-classify
@@ -20,6 +20,7 @@ Examples:
   python manage_online_endpoint.py compare --endpoint_name diabetes-classify --deployment_name green --minutes 30
   python manage_online_endpoint.py drift --endpoint_name diabetes-classify --deployment_name blue --plot
   python manage_online_endpoint.py capacity --instance_type Standard_DS3_v2 --instance_count 2
+  python manage_online_endpoint.py size --endpoint_name diabetes-classify --deployment_name blue --target_rps 50 --local
   python manage_online_endpoint.py doctor --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name blue --force --yes
@@ -32,7 +33,8 @@ Examples:
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
 Every subcommand but capacity and autoscale (Azure's quota and Azure Monitor: Azure only) takes --local for the
-local target; start and stop exist only there (an Azure endpoint runs until it is deleted). traffic, promote,
+local target; start, stop and size exist only there (an Azure endpoint runs until it is deleted; size measures
+here and sizes for Azure). traffic, promote,
 rollout and create_online_deployment.py --traffic_allocation record the split they replace in the endpoint's tags;
 rollback restores the most recent one. traffic, promote and rollout first compare the contract (contract) of the
 deployment gaining live traffic with the live one's. Exit codes: 0 done, 1 failed, 2 bad input, 3 not found

@@ -104,6 +104,11 @@ VERBS = {
         "Azure: the cores a deployment of N instances needs against the subscription's quota in the region",
         endpoint="optional",  # planning needs no endpoint; with one, its deployments' holdings are listed too
     ),
+    "size": Verb(
+        "commands.size",
+        "local target: measure a deployment's latency, then instances, concurrency, timeout, autoscale and cost "
+        "per instance type",
+    ),
     "doctor": Verb(
         "commands.doctor",
         "why a deployment failed: its error and both containers' logs against a table of known causes, with the fix",

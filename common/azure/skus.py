@@ -136,12 +136,16 @@ def instance_type_warning(instance_type: str) -> str | None:
         )
     if lowered in _BY_LOWER:
         return None
-    close = difflib.get_close_matches(lowered, list(_BY_LOWER), n=3, cutoff=0.6)
-    hint = ", ".join(_BY_LOWER[c] for c in close) if close else "Standard_DS3_v2, Standard_F4s_v2, Standard_E4s_v3"
     return (
         f"instance type {instance_type!r} is not in the documented SKU list for managed online deployments; "
-        f"closest known: {hint} (continuing: Azure has the final word)"
+        f"closest known: {', '.join(closest(instance_type))} (continuing: Azure has the final word)"
     )
+
+
+def closest(instance_type: str) -> list[str]:
+    """The documented SKUs nearest in spelling (else three common ones)."""
+    close = difflib.get_close_matches(instance_type.lower(), list(_BY_LOWER), n=3, cutoff=0.6)
+    return [_BY_LOWER[c] for c in close] if close else ["Standard_DS3_v2", "Standard_F4s_v2", "Standard_E4s_v3"]
 
 
 def smaller_skus(instance_type: str) -> list[str]:

@@ -33,6 +33,7 @@ VALID_FLAGS = {
     "drift": ["--deployment_name", "blue", "--minutes", "30", "--plot", "drift.png"],
     "capacity": ["--instance_type", "Standard_DS3_v2", "--instance_count", "2"],
     "doctor": ["--deployment_name", "blue"],
+    "size": ["--deployment_name", "blue", "--target_rps", "50", "--instance_type", "Standard_DS3_v2", "--local"],
     "autoscale": [
         *("--deployment_name", "blue", "--min", "1", "--max", "3", "--default", "1"),
         *("--cpu_out", "70", "--cpu_in", "30"),
