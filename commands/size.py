@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_TYPES),
         help=f"instance types to size for (default: {' '.join(DEFAULT_TYPES)})",
     )
+    add_flag(parser, "--plot", metavar="FILE", help="draw latency against concurrency with the chosen point (.png)")
     add_flag(parser, "--seconds", type=float, default=3.0, help="per concurrency step, 1-60 (default: %(default)s)")
     add_flag(parser, "--max_concurrency", type=int, help="highest concurrency tried (default: 2 x the cores here)")
 
@@ -54,6 +55,7 @@ class SizeRequest(DeploymentRequest):
     instance_types: tuple[tuple[str, int], ...]  # (name as Azure spells it, vCPUs)
     seconds: float
     max_concurrency: int
+    plot: Path | None
 
 
 def validate(args: argparse.Namespace) -> SizeRequest:
@@ -73,6 +75,9 @@ def validate(args: argparse.Namespace) -> SizeRequest:
     if not 1 <= highest <= MAX_CONCURRENCY:
         raise UsageError(f"invalid --max_concurrency {highest}: use 1 to {MAX_CONCURRENCY}")
     validation.request_file(Path(args.request_file))
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None and (plot.suffix.lower() != ".png" or not plot.resolve().parent.is_dir()):
+        raise UsageError(f"invalid --plot {args.plot!r}: name a .png file in a folder that exists")
     return SizeRequest.of(
         args,
         deployment_name=args.deployment_name,
@@ -82,6 +87,7 @@ def validate(args: argparse.Namespace) -> SizeRequest:
         instance_types=tuple(_documented(name) for name in args.instance_type),
         seconds=args.seconds,
         max_concurrency=highest,
+        plot=plot,
     )
 
 
@@ -125,7 +131,15 @@ def run(client: Client, request: SizeRequest) -> Result:
         _candidate(type_name, vcpus, found, request.target_rps, cores_used)
         for type_name, vcpus in request.instance_types
     ]
-    return report(request, deployment, steps, found, candidates, (workers, cores_used, admitted))
+    result = report(request, deployment, steps, found, candidates, (workers, cores_used, admitted))
+    if request.plot is not None:
+        from common.release.load_plot import plot
+
+        title = f"{request.endpoint_name}/{name}: latency here, knee at {found.concurrency}"
+        plot(steps, found, request.p95_ms, request.plot, title)
+        result.data["plot"] = str(request.plot)
+        result.lines.append(f"Plot: {request.plot}")
+    return result
 
 
 def measure_steps(client: Client, request: SizeRequest, uri: str, highest: int) -> list[Step]:

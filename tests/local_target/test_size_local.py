@@ -69,10 +69,15 @@ def test_the_counts_grow_with_the_target_and_worker_count_is_the_per_instance_co
     }
 
 
-def test_the_printed_command_lines_run_as_printed(target, capsys):
-    code, out, _ = size(capsys, "--deployment_name", "blue", "--target_rps", "50", "--instance_type", "Standard_F4s_v2")
+def test_the_printed_command_lines_run_as_printed_and_the_plot_is_drawn(target, capsys, tmp_path):
+    chart = tmp_path / "size.png"
+    argv = ["--deployment_name", "blue", "--target_rps", "50", "--instance_type", "Standard_F4s_v2"]
+
+    code, out, _ = size(capsys, *argv, "--plot", str(chart))
 
     assert code == 0
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+    assert f"Plot: {chart}" in out
     assert "Estimate from this machine" in out and "Prices: the toolkit's table of " in out
     create, autoscale = [line for line in out.splitlines() if line.startswith("python ")]
     dry = subprocess.run(
@@ -102,10 +107,11 @@ def test_a_deployment_that_admits_little_is_measured_as_far_as_it_admits_and_sai
             "Standard_DS3_v2",
         ),
         (["--deployment_name", "blue", "--target_rps", "0"], EXIT_USAGE, "invalid --target_rps 0"),
+        (["--deployment_name", "blue", "--target_rps", "5", "--plot", "chart.svg"], EXIT_USAGE, "name a .png file"),
         (["--deployment_name", "nobody", "--target_rps", "5"], EXIT_NOT_FOUND, "has no deployment 'nobody'"),
         (["--deployment_name", "blue", "--target_rps", "5", "--p95_ms", "0.001"], 1, "even one request at a time"),
     ],
-    ids=["unknown-type-closest-offered", "no-target", "no-deployment", "unmeetable-latency"],
+    ids=["unknown-type-closest-offered", "no-target", "not-a-png", "no-deployment", "unmeetable-latency"],
 )
 def test_bad_input_is_one_line_and_nothing_changes(target, capsys, argv, code, said):
     before = target.endpoint()["traffic"]
