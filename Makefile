@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test lint bench bench-deploy bench-serving bench-train model clean
+.PHONY: setup lock test lint bench bench-deploy bench-serving bench-train bench-size model clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,9 @@ bench-serving: setup
 # train_model.py's time on a quiet and a busy machine, one OpenMP thread against one per core (about 2 minutes)
 bench-train: setup
 	$(BIN)/python benchmarks/training.py
+
+bench-size: setup
+	$(BIN)/python benchmarks/size.py
 
 model: setup
 	$(BIN)/python train_model.py

@@ -149,3 +149,14 @@ def test_the_training_benchmark_prints_its_four_cases():
     for case in ("quiet, 1 thread", f"quiet, {cores} threads", "busy, 1 thread", f"busy, {cores} threads"):
         row = re.search(rf"^{case}.*?\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.M)
         assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, (case, result.stdout)
+
+
+def test_the_size_benchmark_times_a_whole_size_run():
+    environments = os.environ["AZUREML_LOCAL_ENVIRONMENTS"]
+    argv = [sys.executable, "benchmarks/size.py", "--seconds", "1", "--environments", environments]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"^size, --seconds 1: [\d.]+ s$", result.stdout, re.M), result.stdout
+    assert "target: under 60 s with the default settings: not measured (run without --seconds)" in result.stdout
+    assert "Estimate from this machine" in result.stdout

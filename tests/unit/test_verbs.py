@@ -137,7 +137,7 @@ def test_every_example_in_a_scripts_help_parses_and_every_verb_has_one(name: str
         assert {argv[0] for argv in found} == set(registry), "every verb has an example, every example a verb"
 
 
-@pytest.mark.parametrize("page", ["contract.md"])
+@pytest.mark.parametrize("page", ["contract.md", "capacity.md"])
 def test_every_command_of_a_docs_page_parses_and_validates_with_its_script(page: str, monkeypatch):
     """The page's commands as written: the flags parse and the values validate (nothing is sent)."""
     monkeypatch.chdir(ROOT)
