@@ -17,14 +17,19 @@ from __future__ import annotations
 import json
 import reprlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.azure.surface import Client
-from common.control.lookups import get_or_none, require_endpoint
-from common.errors import CliError, NotFoundError, UsageError
-from common.scoring import SCORING_TIMEOUT_SECONDS, refusal, request_headers, unreachable_reason
+from common.errors import CliError, UsageError
+from common.scoring import (
+    SCORING_TIMEOUT_SECONDS,
+    addressed_endpoint,
+    refusal,
+    request_headers,
+    unreachable_reason,
+)
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -51,9 +56,7 @@ def fetch(client: Client, endpoint_name: str, deployment: str | None, version: s
     """The endpoint's (or one deployment's) OpenAPI document, as its server serves it, byte for byte."""
     import requests
 
-    endpoint = require_endpoint(client, endpoint_name, target=target)
-    if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
-        raise NotFoundError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}")
+    endpoint = addressed_endpoint(client, endpoint_name, deployment, target=target)
     uri = getattr(endpoint, "openapi_uri", None)
     if not uri:
         raise CliError(f"endpoint {endpoint_name!r} has no OpenAPI URI yet: Azure gives one once it is provisioned")
@@ -148,10 +151,10 @@ def problems(document: dict[str, Any], request: Any) -> list[str]:
             "the endpoint's OpenAPI document has no request schema (its score.py has no inference-schema decorators "
             "and no swagger files): there is nothing to check the request against"
         )
-    operation = (document["paths"][SCORE_PATH]["post"]).get("requestBody") is not None
+    openapi_3 = document["paths"][SCORE_PATH]["post"].get("requestBody") is not None
     pointer = (
         "#/paths/~1score/post/requestBody/content/application~1json/schema"
-        if operation
+        if openapi_3
         else f"#/paths/~1score/post/parameters/{_body_index(document)}/schema"
     )
     root = {**_schema_only(document), "$ref": pointer}
@@ -257,7 +260,6 @@ class Contract:
     known: bool
     features: tuple[tuple[str, str], ...] = ()
     labels: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
 
 
 def summary(document: dict[str, Any]) -> Contract:

@@ -38,9 +38,7 @@ def score(client: Client, endpoint_name: str, body: bytes, deployment: str | Non
     """POST `body` to the endpoint (to `deployment` alone when named) and return the answer's text."""
     import requests
 
-    endpoint = require_endpoint(client, endpoint_name, target=target)
-    if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
-        raise NotFoundError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}")
+    endpoint = addressed_endpoint(client, endpoint_name, deployment, target=target)
     headers = request_headers(client, endpoint_name, deployment)
     try:
         response = requests.post(endpoint.scoring_uri, data=body, headers=headers, timeout=SCORING_TIMEOUT_SECONDS)
@@ -50,6 +48,14 @@ def score(client: Client, endpoint_name: str, body: bytes, deployment: str | Non
     if response.status_code >= 300:
         raise refusal(response.status_code, response.headers, response.text, target)
     return response.text
+
+
+def addressed_endpoint(client: Client, endpoint_name: str, deployment: str | None, *, target: Target) -> Any:
+    """The endpoint a data-plane request goes to; NotFoundError when it, or the deployment named, does not exist."""
+    endpoint = require_endpoint(client, endpoint_name, target=target)
+    if deployment and get_or_none(client.online_deployments.get, name=deployment, endpoint_name=endpoint_name) is None:
+        raise NotFoundError(f"endpoint {endpoint_name!r} has no deployment {deployment!r}")
+    return endpoint
 
 
 def unreachable_reason(error: BaseException) -> str:
