@@ -8,7 +8,8 @@ from typing import Any
 
 from commands import Request, Result
 from common import validation
-from common.azure import capacity
+from common.azure import capacity, prices, sizing
+from common.azure.sizing import Price
 from common.azure.skus import canonical
 from common.azure.surface import Client
 from common.cli import add_flag
@@ -40,6 +41,16 @@ def _row(what: str, quota: capacity.Quota | None, needed: int) -> str:
     return f"  {what:34} {quota.in_use:7d} {quota.limit:7d} {quota.free:7d} {needed:7d}   {enough}"
 
 
+def cost_line(count: int, instance_type: str, price: Price | None) -> str:
+    if price is None:
+        return f"Cost: unknown (neither the region's answer nor the toolkit's table prices {instance_type})"
+    monthly = price.hourly * count * sizing.HOURS_PER_MONTH
+    return (
+        f"Cost: {count} x {price.hourly:g} {price.currency}/hour x {sizing.HOURS_PER_MONTH} hours = {monthly:,.0f} "
+        f"{price.currency} a month ({price.source})"
+    )
+
+
 def run(client: Client, request: CapacityRequest) -> Result:
     try:
         sizes, quotas = capacity.read(client, None)
@@ -64,8 +75,20 @@ def run(client: Client, request: CapacityRequest) -> Result:
     ]
     short = found.shortfalls()
     lines += [f"Not enough: {line}" for line in short] or ["Enough quota for this deployment."]
+    price = prices.price_of(size.name, {size.name.lower(): size.price} if size.price else None)
+    lines.append(cost_line(count, size.name, price))
     lines += [f"Note: {note}" for note in found.notes]
     data: dict[str, Any] = found.as_dict()
+    data["cost"] = (
+        None
+        if price is None
+        else {
+            "hourly": price.hourly,
+            "currency": price.currency,
+            "monthly": price.hourly * count * sizing.HOURS_PER_MONTH,
+            "source": price.source,
+        }
+    )
     if request.endpoint_name:
         held = []
         for deployment in client.online_deployments.list(request.endpoint_name):

@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.azure import prices
 from common.azure.azure_errors import QUOTA_PAGE
+from common.azure.sizing import Price
 from common.azure.skus import DOCUMENTED_SKUS, canonical
 from common.azure.surface import Client, on_azure
 from common.errors import EXIT_QUOTA, CliError, UsageError
@@ -39,6 +41,7 @@ class Size:
     vcpus: int
     memory_gb: float | None
     online: bool
+    price: Price | None = None  # Linux standard tier, per hour, where the region's answer gives one
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ def sizes_of(entities: Any) -> dict[str, Size]:
             vcpus=int(_field(entity, "vCPUs", "v_cp_us") or 0),
             memory_gb=_field(entity, "memoryGB", "memory_gb"),
             online=ONLINE_COMPUTE_TYPE in {str(t).lower() for t in types},
+            price=prices.from_sizes([entity]).get(name.lower()),
         )
     return found
 

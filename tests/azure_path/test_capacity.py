@@ -185,3 +185,26 @@ def test_the_capacity_verb_shows_the_workspaces_own_quota_when_reported(workspac
         "limit": 6,
         "free": 4,
     }
+
+
+def test_capacity_prices_the_plan_from_the_regions_answer_else_the_dated_table(workspace, run_script):
+    """The VM sizes answer carries estimatedVMPrices (the REST example's Linux standard tier for DS3_v2: 0.29 USD an
+    hour); F4s_v2 has none there, so the toolkit's dated table prices it, labelled."""
+    from common.azure import prices
+
+    answered = run_script(
+        manage_online_endpoint, ["capacity", "--instance_type", "Standard_DS3_v2", "--instance_count", "3"]
+    )
+    table = run_script(
+        manage_online_endpoint,
+        ["capacity", "--instance_type", "Standard_F4s_v2", "--instance_count", "2", "--output", "json"],
+    )
+
+    assert answered.code == 0, answered.err
+    assert (
+        "Cost: 3 x 0.29 USD/hour x 730 hours = 635 USD a month (Azure (the region's VM sizes, estimatedVMPrices))"
+        in answered.out
+    )
+    cost = json.loads(table.out)["cost"]
+    assert cost["source"] == prices.TABLE_SOURCE and cost["hourly"] == prices.TABLE["Standard_F4s_v2"]
+    assert cost["monthly"] == pytest.approx(2 * prices.TABLE["Standard_F4s_v2"] * 730)

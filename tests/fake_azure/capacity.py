@@ -10,9 +10,19 @@ from tests.fake_azure.wire import RESOURCE_GROUP, SUBSCRIPTION, Reply, SeenReque
 FAMILIES = {"standardDSv2Family": "DSv2", "standardFSv2Family": "FSv2", "standardDAv4Family": "DAv4"}
 
 
+# The Linux standard-tier and low-priority hourly prices the REST example gives its sizes (USD, OneHour); the
+# example lists no price for F4s_v2 and D4a_v4, which the fake answers without one (estimatedVMPrices is optional)
+EXAMPLE_PRICES = {
+    "Standard_DS1_v2": (0.07, 0.01),
+    "Standard_DS2_v2": (0.15, 0.03),
+    "Standard_DS3_v2": (0.29, 0.06),
+    "Standard_DS4_v2": (0.58, 0.12),
+}
+
+
 def size(name: str, family: str, vcpus: int, memory_gb: float, online: bool = True) -> dict[str, Any]:
     types = ["AmlCompute", "ComputeInstance", *(["MIR"] if online else [])]
-    return {
+    answer = {
         "name": name,
         "family": family,
         "vCPUs": vcpus,
@@ -22,6 +32,17 @@ def size(name: str, family: str, vcpus: int, memory_gb: float, online: bool = Tr
         "premiumIO": True,
         "supportedComputeTypes": types,
     }
+    if name in EXAMPLE_PRICES:
+        standard, low = EXAMPLE_PRICES[name]
+        answer["estimatedVMPrices"] = {
+            "billingCurrency": "USD",
+            "unitOfMeasure": "OneHour",
+            "values": [
+                {"retailPrice": low, "osType": "Linux", "vmTier": "LowPriority"},
+                {"retailPrice": standard, "osType": "Linux", "vmTier": "Standard"},
+            ],
+        }
+    return answer
 
 
 def usage(family: str | None, current: int, limit: int) -> dict[str, Any]:
