@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import create_online_deployment
 import invoke_online_endpoint
 import manage_online_endpoint
 from common.errors import EXIT_CONTRACT, EXIT_USAGE
@@ -141,3 +142,21 @@ def test_invoke_check_contract_sends_a_fitting_request_and_nothing_else(workspac
     assert refused.code == EXIT_USAGE
     assert "allowed: the keys Pregnancies, PlasmaGlucose" in refused.err and "(missing: PlasmaGlucose" in refused.err
     assert posted == 1 and len([r for r in workspace.requests if r.url.endswith("/score")]) == 1
+
+
+def test_the_generated_swagger_files_are_not_uploaded_with_the_code(fake_azure, run_script, tmp_path):
+    """A local run of the server (azmlinfsrv in the folder) leaves them there; .amlignore keeps them out of Azure."""
+    import shutil
+
+    from tests.seeds import DEPLOYMENT_SEED, with_flag
+
+    with_seed_assets(fake_azure).add_endpoint(ENDPOINT)
+    code = shutil.copytree(SCORE_DIR, tmp_path / "code", ignore=shutil.ignore_patterns("swagger*.json"))
+    documents.write(code, score.FEATURES, score.LABELS, {})
+
+    result = run_script(create_online_deployment, with_flag(DEPLOYMENT_SEED, "--score_path", str(code)))
+
+    assert result.code == 0, result.err
+    uploaded = [name for name in fake_azure.blobs if "/code/" in name]
+    assert any(name.endswith("/score.py") for name in uploaded)
+    assert not [name for name in uploaded if "swagger" in name], uploaded
