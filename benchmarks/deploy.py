@@ -43,6 +43,10 @@ def script(*argv: str, environment: dict[str, str]) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, *argv], cwd=ROOT, env=environment, capture_output=True, text=True)
 
 
+def delete_local_endpoint(name: str, environment: dict[str, str]) -> None:
+    script("manage_online_endpoint.py", "delete", "--local", "--endpoint_name", name, "--yes", environment=environment)
+
+
 def first_200(scoring_uri: str, key: str, deployment: str, body: bytes, stop: threading.Event) -> float | None:
     """Poll the endpoint for `deployment` until it answers 200; the monotonic time it did."""
     headers = {"Authorization": f"Bearer {key}", "azureml-model-deployment": deployment}
@@ -129,15 +133,7 @@ def local_deployments(home: Path, environments: Path) -> list[tuple[str, float, 
             rows.append((f"local deployment, {what}", *timed))
         return rows
     finally:
-        script(
-            "manage_online_endpoint.py",
-            "delete",
-            "--local",
-            "--endpoint_name",
-            ENDPOINT,
-            "--yes",
-            environment=environment,
-        )
+        delete_local_endpoint(ENDPOINT, environment)
 
 
 def preflights(home: Path, environments: Path, runs: int) -> list[float]:

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.deploy import delete_local_endpoint, script  # noqa: E402  (the same set-up calls)
+
 ENDPOINT = "bench-size"
 TARGET_SECONDS = 60.0
-
-
-def script(*argv: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=environment, capture_output=True, text=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,15 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             seconds = time.monotonic() - started
         finally:
-            script(
-                "manage_online_endpoint.py",
-                "delete",
-                "--local",
-                "--endpoint_name",
-                ENDPOINT,
-                "--yes",
-                environment=environment,
-            )
+            delete_local_endpoint(ENDPOINT, environment)
     if done.returncode != 0:
         raise SystemExit(f"size failed with exit code {done.returncode}")
     settings = f"--seconds {args.seconds}" if args.seconds else "default settings"

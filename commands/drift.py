@@ -54,14 +54,9 @@ def validate(args: argparse.Namespace) -> DriftRequest:
     validation.resource_name("deployment", args.deployment_name)
     if not 1 <= args.minutes <= MAX_MINUTES:
         raise UsageError(f"invalid --minutes {args.minutes}: use 1 to {MAX_MINUTES} (a week)")
-    plot = Path(args.plot) if args.plot else None
+    plot = validation.png_file(args.plot) if args.plot else None
     if args.plot == "":  # --plot alone: beside the trained model, in the folder the checkout ignores
         plot = DEFAULT_PLOT_FOLDER / f"drift-{args.deployment_name}.png"
-    elif plot is not None:
-        if plot.suffix.lower() != ".png":
-            raise UsageError(f"invalid --plot {args.plot!r}: name a .png file")
-        if not plot.resolve().parent.is_dir():
-            raise UsageError(f"invalid --plot {args.plot!r}: its folder {str(plot.resolve().parent)!r} does not exist")
     return DriftRequest.of(
         args,
         deployment_name=args.deployment_name,

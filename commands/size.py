@@ -75,9 +75,7 @@ def validate(args: argparse.Namespace) -> SizeRequest:
     if not 1 <= highest <= MAX_CONCURRENCY:
         raise UsageError(f"invalid --max_concurrency {highest}: use 1 to {MAX_CONCURRENCY}")
     validation.request_file(Path(args.request_file))
-    plot = Path(args.plot) if args.plot else None
-    if plot is not None and (plot.suffix.lower() != ".png" or not plot.resolve().parent.is_dir()):
-        raise UsageError(f"invalid --plot {args.plot!r}: name a .png file in a folder that exists")
+    plot = validation.png_file(args.plot) if args.plot else None
     return SizeRequest.of(
         args,
         deployment_name=args.deployment_name,

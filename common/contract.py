@@ -80,16 +80,23 @@ def parse(document: bytes) -> dict[str, Any]:
     return found
 
 
-def request_schema(document: dict[str, Any]) -> dict[str, Any] | None:
-    """POST /score's body schema ($ref resolved once), or None when the document has none."""
+def body_pointer(document: dict[str, Any]) -> str | None:
+    """Where POST /score's body schema is, as a JSON pointer into the document: OpenAPI 3's requestBody, OpenAPI 2's
+    body parameter; None when the operation has neither."""
     operation = ((document.get("paths") or {}).get(SCORE_PATH) or {}).get("post") or {}
-    schema: Any = None
-    if "requestBody" in operation:  # OpenAPI 3
-        schema = ((operation["requestBody"].get("content") or {}).get("application/json") or {}).get("schema")
-    for parameter in operation.get("parameters") or []:  # OpenAPI 2: the body parameter
+    path = f"#/paths/{SCORE_PATH.replace('/', '~1')}/post"
+    if "requestBody" in operation:
+        return f"{path}/requestBody/content/application~1json/schema"
+    for index, parameter in enumerate(operation.get("parameters") or []):
         if isinstance(parameter, dict) and parameter.get("in") == "body":
-            schema = parameter.get("schema")
-    schema = resolve(document, schema)
+            return f"{path}/parameters/{index}/schema"
+    return None
+
+
+def request_schema(document: dict[str, Any]) -> dict[str, Any] | None:
+    """POST /score's body schema ($ref resolved), or None when the document has none."""
+    pointer = body_pointer(document)
+    schema = resolve(document, {"$ref": pointer}) if pointer else None
     return schema if isinstance(schema, dict) else None
 
 
@@ -102,7 +109,11 @@ def resolve(document: dict[str, Any], schema: Any) -> Any:
             return None
         node: Any = document
         for part in schema["$ref"][2:].split("/"):
-            node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+            key = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, list):
+                node = node[int(key)] if key.isdigit() and int(key) < len(node) else None
+            else:
+                node = node.get(key) if isinstance(node, dict) else None
         schema = node
     return schema
 
@@ -151,25 +162,12 @@ def problems(document: dict[str, Any], request: Any) -> list[str]:
             "the endpoint's OpenAPI document has no request schema (its score.py has no inference-schema decorators "
             "and no swagger files): there is nothing to check the request against"
         )
-    openapi_3 = document["paths"][SCORE_PATH]["post"].get("requestBody") is not None
-    pointer = (
-        "#/paths/~1score/post/requestBody/content/application~1json/schema"
-        if openapi_3
-        else f"#/paths/~1score/post/parameters/{_body_index(document)}/schema"
-    )
-    root = {**_schema_only(document), "$ref": pointer}
+    root = {**_schema_only(document), "$ref": body_pointer(document)}
     validator = Draft202012Validator(root)
     lines: list[str] = []
     for error in sorted(validator.iter_errors(request), key=lambda e: list(e.absolute_path)):
         lines.extend(_lines(document, error))
     return list(dict.fromkeys(lines))  # a problem found by two branches once
-
-
-def _body_index(document: dict[str, Any]) -> int:
-    for index, parameter in enumerate(document["paths"][SCORE_PATH]["post"].get("parameters") or []):
-        if isinstance(parameter, dict) and parameter.get("in") == "body":
-            return index
-    return 0
 
 
 def _schema_only(document: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,16 @@ def minutes(text: str) -> int:
     return value
 
 
+def png_file(value: str, flag: str = "--plot") -> Path:
+    """A .png file to write, in a folder that exists, else one line naming it and why."""
+    path = Path(value)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"invalid {flag} {value!r}: name a .png file")
+    if not path.resolve().parent.is_dir():
+        raise UsageError(f"invalid {flag} {value!r}: its folder {str(path.resolve().parent)!r} does not exist")
+    return path
+
+
 def request_file(path: Path, flag: str = "--request_file") -> Path:
     """A readable JSON file (a request body), else one line naming it and why."""
     try:
