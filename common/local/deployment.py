@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.local import logfiles
-from common.local.instance import Instance, start_failure, start_server
+from common.local.instance import STOP_GRACE_SECONDS, Instance, start_failure, start_server
 from common.local.settings import (
     START_POLL_SECONDS,
     Health,
@@ -48,6 +48,7 @@ class Deployment:
     spec: DeploymentSpec
     current: Instance | None = None
     starting: Instance | None = None  # a server launched and not yet answering (a new generation or a restart)
+    retiring: Instance | None = None  # a server being stopped (drained, then its group ended): still a process
     ready: bool = False
     serving: DeploymentSpec | None = None  # the spec of the generation that serves (the last good one)
     state: State = State.CREATING
@@ -110,6 +111,7 @@ class Deployment:
             reason=self.reason,
             pid=self.current.pid if self.current else None,
             starting_pid=self.starting.pid if self.starting else None,
+            retiring_pid=self.retiring.pid if self.retiring else None,
             socket=str(self.current.socket) if self.current else None,
             restarts=self.restarts,
             front_door_pid=os.getpid(),
@@ -290,17 +292,17 @@ class Deployment:
             self.failures_in_a_row, self.failed_generation, self.failure_log = 0, None, ""
             self.liveness_failures = self.readiness_failures = 0
             if previous is not None:
-                await previous.stop(drain=self.settings.request_timeout)
+                await self.retire(previous, drain=self.settings.request_timeout)
             self.state = State.SUCCEEDED  # reported once the old generation is gone, as Azure's rolling update
             self.write_status()
             log.info("deployment %r generation %d serves", self.name, generation)
             self.remove_stale_snapshots()
             return
         if self.closing:
-            await instance.stop()
+            await self.retire(instance)
             return
         exit_code = instance.exit_code()
-        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        await self.retire(instance, grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         self.failure_log = self.own_output(instance)
         self.failed_generation, self.state = generation, State.FAILED
         self.reason = start_failure(self.failure_log, exit_code)
@@ -317,7 +319,7 @@ class Deployment:
             self._adopt(instance)
             log.info("deployment %r serves generation %s", self.name, self.serving.generation)
             return
-        await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+        await self.retire(instance, grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         await self.restart(self.start_failure(instance))
 
     def start_failure(self, instance: Instance) -> str:
@@ -346,8 +348,7 @@ class Deployment:
             dead = self.current
             self.current = None
             self.health, self.reason = Health.RESTARTING, problem
-            self.write_status()
-            await dead.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+            await self.retire(dead, grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
         while not self.closing and self.serving is not None:
             if self.failures_in_a_row >= CRASH_LOOP_RESTARTS:
                 self.health = Health.UNHEALTHY
@@ -374,8 +375,17 @@ class Deployment:
                 log.info("deployment %r is back (restart %d)", self.name, self.restarts)
                 return
             problem = self.start_failure(instance)
-            await instance.stop(grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
+            await self.retire(instance, grace=UNRESPONSIVE_STOP_GRACE_SECONDS)
             self.failure_log = self.own_output(instance)
+
+    async def retire(self, instance: Instance, grace: float = STOP_GRACE_SECONDS, drain: float = 0.0) -> None:
+        """Stop a server that serves no more. The state names it until it is gone (the status file is rewritten
+        every few seconds meanwhile, and a drain lasts up to the request timeout), so no process runs unnamed."""
+        self.retiring = instance
+        self.write_status()
+        await instance.stop(grace=grace, drain=drain)
+        self.retiring = None
+        self.write_status()
 
     async def stop(self, health: Health = Health.STOPPED) -> None:
         await self._stop_instances()
@@ -393,7 +403,7 @@ class Deployment:
     async def _stop_instances(self) -> None:
         self.closing, self.ready = True, False
         self.wake.set()
-        instances = (self.current, self.starting)  # the loop forgets a starting server when it is cancelled
+        instances = (self.current, self.starting, self.retiring)  # a cancelled loop forgets its starting server
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -401,7 +411,7 @@ class Deployment:
         for instance in instances:
             if instance is not None:
                 await instance.stop(drain=1.0)
-        self.current = self.starting = None
+        self.current = self.starting = self.retiring = None
 
     def _remove_folder(self) -> None:
         with self.store.lock(self.endpoint):

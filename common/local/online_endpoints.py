@@ -354,8 +354,8 @@ class LocalEndpoints:
         # The servers die with their front door; this only catches one a kill -9 left between two steps.
         for deployment in self.store.deployments(name):
             status = DeploymentStatus.read(self.store.status_file(name, deployment))
-            if status.pid:
-                processes.stop(status.pid, "inference_server.py", grace=5)
+            for pid in status.server_pids:
+                processes.stop(pid, "inference_server.py", grace=5)
         self.store.frontdoor_file(name).unlink(missing_ok=True)
 
     def begin_delete(self, name: str) -> LocalPoller:

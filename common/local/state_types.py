@@ -153,6 +153,7 @@ class DeploymentStatus:
     reason: str = ""
     pid: int | None = None
     starting_pid: int | None = None
+    retiring_pid: int | None = None
     socket: str | None = None
     restarts: int = 0
     front_door_pid: int | None = None
@@ -170,6 +171,11 @@ class DeploymentStatus:
             return cls.load(path)
         except (FileNotFoundError, LocalStateError):
             return DeploymentStatus()
+
+    @property
+    def server_pids(self) -> list[int]:
+        """Every server process the status names: the serving one, a starting one, one being stopped."""
+        return [pid for pid in (self.pid, self.starting_pid, self.retiring_pid) if pid]
 
     def dump(self, path: Path) -> None:
         write_json(path, to_json(self))

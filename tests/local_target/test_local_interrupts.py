@@ -75,14 +75,14 @@ def processes_of(home: Path) -> set[int]:
 
 
 def named_by_state(local: LocalSetup) -> set[int]:
-    """Every pid the state says runs: the front door, and each deployment's serving and starting servers."""
+    """Every pid the state says runs: the front door, and each deployment's serving, starting and retiring servers."""
     record = read_json_or_none(local.store.frontdoor_file(ENDPOINT)) or {}
     named = {record["pid"]} if record.get("pid") else set()
     folder = local.store.endpoint_dir(ENDPOINT) / "deployments"
     for status_file in folder.glob("*/status.json"):
         status = read_json_or_none(status_file) or {}
         if status.get("front_door_pid") == record.get("pid"):
-            named |= {pid for pid in (status.get("pid"), status.get("starting_pid")) if pid}
+            named |= {pid for pid in (status.get("pid"), status.get("starting_pid"), status.get("retiring_pid")) if pid}
     return named
 
 

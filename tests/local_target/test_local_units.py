@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -16,6 +17,10 @@ from commands.target import LOCAL
 from common.errors import UsageError
 from common.local import auth, processes
 from common.local.client import LocalMLClient
+from common.local.deployment import Deployment
+from common.local.instance import Instance
+from common.local.state import LocalStore
+from common.local.state_types import DeploymentSpec, DeploymentStatus
 from common.local.supervisor import live_traffic, pick
 from common.release.traffic import parse_assignments
 
@@ -103,6 +108,46 @@ def test_stop_escalates_to_sigkill(tmp_path: Path):
     processes.stop(pid, grace=0.5)
     assert processes.group_members(pid) == []
     assert time.monotonic() - started < 5
+
+
+def draining_deployment(tmp_path: Path) -> tuple[Deployment, Instance, Path]:
+    """A deployment whose old server (a real process group) still has a request in flight."""
+    store = LocalStore(tmp_path / "home")
+    store.deployment_dir("ep", "blue").mkdir(parents=True)
+    deployment = Deployment("ep", "blue", store, DeploymentSpec(name="blue", endpoint_name="ep"))
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    old = Instance(1, tmp_path / "old.sock", process)  # type: ignore[arg-type]
+    old.in_flight = 1
+    return deployment, old, store.status_file("ep", "blue")
+
+
+def test_a_server_being_stopped_stays_named_in_the_status_until_it_is_gone(tmp_path: Path):
+    deployment, old, status_file = draining_deployment(tmp_path)
+
+    async def retire_while_the_status_is_rewritten() -> list[int]:
+        retiring = asyncio.create_task(deployment.retire(old, drain=30.0))
+        await asyncio.sleep(0.3)
+        deployment.write_status()  # the front door rewrites every status file every few seconds, drain or not
+        named_while_draining = DeploymentStatus.read(status_file).server_pids
+        old.in_flight = 0
+        await retiring
+        return named_while_draining
+
+    assert asyncio.run(retire_while_the_status_is_rewritten()) == [old.pid]
+    assert processes.group_members(old.pid) == []
+    assert DeploymentStatus.read(status_file).server_pids == []  # and no gone one named
+
+
+def test_a_supervision_stopped_while_it_drains_an_old_server_stops_that_server(tmp_path: Path):
+    deployment, old, _ = draining_deployment(tmp_path)
+
+    async def stop_while_draining() -> None:
+        deployment.task = asyncio.create_task(deployment.retire(old, drain=30.0))
+        await asyncio.sleep(0.3)
+        await deployment.stop()  # cancels the drain: the old server must not outlive it
+
+    asyncio.run(stop_while_draining())
+    assert processes.group_members(old.pid) == []
 
 
 def test_local_registry_counts_versions_up_from_one(tmp_path: Path, model_dir: Path):
