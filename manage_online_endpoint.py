@@ -20,7 +20,7 @@ Examples:
   python manage_online_endpoint.py compare --endpoint_name diabetes-classify --deployment_name green --minutes 30
   python manage_online_endpoint.py drift --endpoint_name diabetes-classify --deployment_name blue --plot
   python manage_online_endpoint.py capacity --instance_type Standard_DS3_v2 --instance_count 2
-  python manage_online_endpoint.py size --endpoint_name diabetes-classify --deployment_name blue --target_rps 50 --local
+  python manage_online_endpoint.py size --endpoint_name diabetes-classify --deployment_name blue --target_rps 50
   python manage_online_endpoint.py doctor --endpoint_name diabetes-classify --deployment_name green
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name green --yes
   python manage_online_endpoint.py delete --endpoint_name diabetes-classify --deployment_name blue --force --yes
@@ -33,13 +33,14 @@ Examples:
   python manage_online_endpoint.py start --endpoint_name diabetes-classify --local
 
 Every subcommand but capacity and autoscale (Azure's quota and Azure Monitor: Azure only) takes --local for the
-local target; start, stop and size exist only there (an Azure endpoint runs until it is deleted; size measures
-here and sizes for Azure). traffic, promote,
-rollout and create_online_deployment.py --traffic_allocation record the split they replace in the endpoint's tags;
-rollback restores the most recent one. traffic, promote and rollout first compare the contract (contract) of the
-deployment gaining live traffic with the live one's. Exit codes: 0 done, 1 failed, 2 bad input, 3 not found
-(rollback: no history), 9 a rollout crossed a limit and was rolled back, 12 a breaking contract change refused
-(--allow_contract_change moves the traffic anyway), 130 interrupted (a rollout restores the split from before it).
+local target; start and stop exist only there (an Azure endpoint runs until it is deleted). size always measures
+on this machine (an Azure deployment is downloaded and tried here, as --preflight does) and sizes for Azure.
+traffic, promote, rollout and create_online_deployment.py --traffic_allocation record the split they replace in
+the endpoint's tags; rollback restores the most recent one. traffic, promote and rollout first compare the
+contract (contract) of the deployment gaining live traffic with the live one's. Exit codes: 0 done, 1 failed,
+2 bad input, 3 not found (rollback: no history), 7 not enough quota (size), 9 a rollout crossed a limit
+and was rolled back, 12 a breaking contract change refused (--allow_contract_change moves the traffic anyway),
+130 interrupted (a rollout restores the split from before it).
 Environment variables: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME (when the workspace
 flags are not given), and those DefaultAzureCredential reads.
 """

@@ -106,8 +106,8 @@ VERBS = {
     ),
     "size": Verb(
         "commands.size",
-        "local target: measure a deployment's latency, then instances, concurrency, timeout, autoscale and cost "
-        "per instance type",
+        "measure a deployment's latency here (an Azure one tried here as the preflight does), then instances, "
+        "concurrency, timeout, autoscale, cores against quota and cost per instance type",
     ),
     "doctor": Verb(
         "commands.doctor",

@@ -9,6 +9,7 @@ its folder removed. Only reads reach Azure before the preflight passes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import secrets
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from common import references
-from common.azure.surface import Client
+from common.azure.surface import AzureClient, Client
 from common.cli import progress
 from common.control.failures import failure_details
 from common.errors import CliError, DeploymentFailedError
@@ -77,21 +78,96 @@ def run(
     """Deploy and call on the local target; PreflightFailed (nothing sent to Azure) unless it answers a 2xx.
     `planned` is the deployment Azure will get: its settings (request settings, probes, environment variables) and
     size are the ones tried. Returns the seconds it took."""
+    from common import scoring
+
     started = time.monotonic()
+    with tried_here(client, request.deployment_name, model, environment, planned, local_target) as trial:
+        try:
+            body = request.request_file.read_bytes()
+            scoring.score(trial.client, trial.endpoint_name, body, request.deployment_name, target=local_target)
+        except CliError as error:
+            raise trial.failed(f"{request.request_file} was refused: {error}") from None
+    seconds = time.monotonic() - started
+    progress(
+        f"Preflight passed in {seconds:.1f} s: {request.deployment_name} answered {request.request_file} on the "
+        "local target"
+    )
+    return seconds
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A deployment running on the local target under a throw-away endpoint, while tried_here's block runs."""
+
+    client: Any  # the local target's LocalMLClient, in the trial's own home
+    endpoint_name: str
+    deployment_name: str
+    purpose: str = "preflight"  # what the trial is for, in its messages
+
+    def failed(self, why: str) -> PreflightFailed:
+        closing = ["Nothing was sent to Azure. Fix it and run the same command again."]
+        where = "server log on the local target"
+        details = failure_details(self.client, self.deployment_name, self.endpoint_name, where, closing)
+        return PreflightFailed(f"{self.purpose} of {self.deployment_name} failed: {why}", details=details)
+
+
+@contextlib.contextmanager
+def tried_here(
+    client: Client,
+    deployment_name: str,
+    model: references.ModelRef,
+    environment: Environment,
+    planned: Any,
+    local_target: Target,
+    purpose: str = "preflight",
+) -> Iterator[Trial]:
+    """The deployment Azure gets (or has: `planned`) started on the local target in a temporary home; PreflightFailed
+    when it does not start. Whatever happens, its endpoint is stopped and the home removed when the block ends."""
     label = environment[0] if environment else "the MLflow model's own (no-code deployment)"
     if environment is not None:
         environments.read_conda(environment[1], f"the conda file of {label}")  # refused before anything is built
-    request_file = request.request_file
-    progress(f"Preflight: deploying {request.deployment_name} on the local target first (environment {label})")
-    with tempfile.TemporaryDirectory(prefix="azureml-preflight-") as folder, _shared_environments():
+    progress(f"{purpose.capitalize()}: deploying {deployment_name} on the local target first (environment {label})")
+    from common.local.client import LocalMLClient
+
+    with tempfile.TemporaryDirectory(prefix=f"azureml-{purpose}-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
-        _deploy_and_call(home, request, model_path, environment, planned, local_target)
-    seconds = time.monotonic() - started
-    progress(
-        f"Preflight passed in {seconds:.1f} s: {request.deployment_name} answered {request_file} on the local target"
-    )
-    return seconds
+        trial = Trial(
+            LocalMLClient(home=home, target=local_target), f"{purpose}-{secrets.token_hex(4)}", deployment_name, purpose
+        )
+        with _deployed(trial, model_path, environment, planned):
+            yield trial
+
+
+def azure_deployment(
+    client: AzureClient, deployment: Any, folder: Path
+) -> tuple[references.ModelRef, Environment, Any]:
+    """What tried_here needs to run an existing Azure deployment here: its registered model and environment, and a
+    copy of it whose code is its code asset downloaded into `folder` (reads only)."""
+    from azure.ai.ml.entities import CodeConfiguration
+
+    name = deployment.name
+    model = references.registered_asset("models", deployment.model)
+    if model is None:
+        raise CliError(f"deployment {name}'s model {deployment.model} is not a workspace asset: cannot try it here")
+    environment = None
+    if deployment.environment is not None:  # None: an MLflow model served without code
+        registered = references.registered_asset("environments", deployment.environment)
+        if registered is None:
+            raise CliError(f"deployment {name}'s environment {deployment.environment} is not a workspace asset")
+        environment = conda_definition(client, registered, None)
+    planned = copy.copy(deployment)
+    configuration = deployment.code_configuration
+    if configuration is not None:
+        code = references.registered_asset("codes", configuration.code)
+        if code is None or code.version is None:
+            raise CliError(f"deployment {name}'s code {configuration.code} is not a workspace asset")
+        progress(f"  downloading code {code.name}:{code.version}")
+        client._code.download(name=code.name, version=code.version, download_path=str(folder / "code"))
+        planned.code_configuration = CodeConfiguration(
+            code=str(folder / "code"), scoring_script=configuration.scoring_script
+        )
+    return model, environment, planned
 
 
 @contextlib.contextmanager
@@ -121,14 +197,8 @@ def _local_model(client: Client, model: references.ModelRef, folder: Path) -> Pa
     return folder
 
 
-def _deploy_and_call(
-    home: Path,
-    request: PreflightRequest,
-    model_path: Path,
-    environment: Environment,
-    planned: Any,
-    local_target: Target,
-) -> None:
+@contextlib.contextmanager
+def _deployed(trial: Trial, model_path: Path, environment: Environment, planned: Any) -> Iterator[None]:
     from azure.ai.ml.entities import (
         Environment,
         ManagedOnlineDeployment,
@@ -136,20 +206,17 @@ def _deploy_and_call(
         Model,
     )
 
-    from common import scoring
-    from common.local.client import LocalMLClient
-
-    local = LocalMLClient(home=home, target=local_target)
-    endpoint = f"preflight-{secrets.token_hex(4)}"
+    local = trial.client
     environment_reference = None
     if environment is not None:
         local.environments.create_or_update(Environment(name="preflight", version="1", conda_file=environment[1]))
         environment_reference = "azureml:preflight:1"
-    local.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint, auth_mode="key")).result()
+    endpoint = ManagedOnlineEndpoint(name=trial.endpoint_name, auth_mode="key")
+    local.online_endpoints.begin_create_or_update(endpoint).result()
     try:
         deployment = ManagedOnlineDeployment(
-            name=request.deployment_name,
-            endpoint_name=endpoint,
+            name=trial.deployment_name,
+            endpoint_name=trial.endpoint_name,
             model=Model(path=str(model_path), type=getattr(planned.model, "type", None) or "custom_model"),
             environment=environment_reference,
             code_configuration=planned.code_configuration,  # None: an MLflow model without code
@@ -163,21 +230,8 @@ def _deploy_and_call(
         try:
             local.online_deployments.begin_create_or_update(deployment).result()
         except Exception as error:
-            raise _failed(local, endpoint, request.deployment_name, f"it did not start ({error})") from None
-        try:
-            scoring.score(
-                local, endpoint, request.request_file.read_bytes(), request.deployment_name, target=local_target
-            )
-        except CliError as error:
-            raise _failed(
-                local, endpoint, request.deployment_name, f"{request.request_file} was refused: {error}"
-            ) from None
+            raise trial.failed(f"it did not start ({error})") from None
+        yield
     finally:
         with contextlib.suppress(Exception):
-            local.online_endpoints.begin_stop(endpoint).result()
-
-
-def _failed(local: Any, endpoint: str, deployment: str, why: str) -> PreflightFailed:
-    closing = ["Nothing was sent to Azure. Fix it and run the same command again."]
-    details = failure_details(local, deployment, endpoint, "server log on the local target", closing)
-    return PreflightFailed(f"preflight of {deployment} failed: {why}", details=details)
+            local.online_endpoints.begin_stop(trial.endpoint_name).result()

@@ -126,6 +126,13 @@ def parse_environment(value: str) -> AssetRef:
 _VERSIONED_ID = re.compile(r"/(?:models|environments)/([^/]+)/versions/([^/]+)$", re.IGNORECASE)
 
 
+def registered_asset(kind: str, arm_id: str | None) -> AssetRef | None:
+    """NAME and VERSION of a workspace asset of `kind` (models, environments, codes) from the ARM id a deployment GET
+    answers with (…/workspaces/W/KIND/NAME/versions/V, azureml: prefixed or not); None for anything else."""
+    found = re.search(rf"/{kind}/([^/]+)/versions/([^/]+)$", str(arm_id or ""), re.IGNORECASE)
+    return AssetRef(found.group(1), found.group(2)) if found else None
+
+
 def asset_key(reference: Any) -> str:
     """NAME:VERSION for a registered asset however it is written (azureml:NAME:VERSION, or the ARM id Azure answers
     with); anything else (a local model entity, a label) as text, for comparing what a deployment uses."""

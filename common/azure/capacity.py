@@ -94,6 +94,12 @@ class Plan:
                 )
         return found
 
+    @property
+    def free(self) -> int | None:
+        """The fewest cores free among the quotas that bound this plan (None: no limit reported)."""
+        bounded = [q.free for q in (self.family, self.workspace_family, self.region) if q is not None and q.limit >= 0]
+        return min(bounded) if bounded else None
+
     def as_dict(self) -> dict[str, Any]:
         def quota(q: Quota | None) -> dict[str, Any] | None:
             return None if q is None else {"name": q.name, "in_use": q.in_use, "limit": q.limit, "free": q.free}
@@ -125,6 +131,14 @@ def cores_for(count: int, size: Size) -> int:
     skips = any(sku.skips_reservation for sku in DOCUMENTED_SKUS if canonical(sku.name) == canonical(size.name))
     instances = count if skips else math.ceil(RESERVE * count - 1e-9)
     return instances * size.vcpus
+
+
+def largest_fitting(size: Size, free_cores: int) -> int:
+    """The most instances of `size` whose cores (by cores_for's rule) fit in `free_cores`: 0 when none does."""
+    count = 0
+    while size.vcpus > 0 and cores_for(count + 1, size) <= free_cores:
+        count += 1
+    return count
 
 
 def _field(entity: Any, wire: str, attribute: str) -> Any:

@@ -76,7 +76,7 @@ class Compute(Protocol):
 
 class AzureClient(Client, Protocol):
     """Azure's MLClient beyond what both targets share: the workspace's ids (Azure Monitor), the region's sizes and
-    quotas (the capacity check) and the datastores (collected data)."""
+    quotas (the capacity check), the datastores (collected data) and the code assets (size tries a deployment here)."""
 
     @property
     def subscription_id(self) -> str: ...
@@ -92,6 +92,9 @@ class AzureClient(Client, Protocol):
 
     @property
     def datastores(self) -> Any: ...  # handed whole to azure-ai-ml's own datastore helper
+
+    @property
+    def _code(self) -> Any: ...  # azure-ai-ml's CodeOperations (download): MLClient keeps it private
 
 
 class LocalOnlineEndpoints(OnlineEndpoints, Protocol):

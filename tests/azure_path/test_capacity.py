@@ -13,12 +13,10 @@ import create_online_deployment
 import manage_online_endpoint
 from common.azure import capacity
 from tests.fake_azure import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
-from tests.fake_azure.capacity import usage, workspace_usage
+from tests.fake_azure.capacity import SIZES, USAGES, usage, workspace_usage
 from tests.seeds import DEPLOYMENT_SEED, with_flag, with_seed_assets
 
 ENDPOINT = "diabetes-classify"
-SIZES = r"/subscriptions/[^/]+/providers/Microsoft.MachineLearningServices/locations/[^/]+/vmSizes"
-USAGES = r"/subscriptions/[^/]+/providers/Microsoft.MachineLearningServices/locations/[^/]+/usages"
 
 
 @pytest.fixture

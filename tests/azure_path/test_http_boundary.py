@@ -121,11 +121,12 @@ def test_seed_deployment_put_body_then_traffic(workspace, run_script):
     assert put.body["location"] == "eastus"
 
     code_name = code_id.split("/codes/")[1].split("/")[0]
-    uploaded = {path.split("/", 1)[1]: body for path, body in workspace.blobs.items() if path.startswith(code_name)}
+    (code_put,) = workspace.sent("PUT", f"/codes/{code_name}/versions/1")
+    container, folder = code_put.body["properties"]["codeUri"].split(":443/")[1].split("/")  # blobUri + folder
+    assert folder == "09-deploy-model"
+    uploaded = {path.split("/", 1)[1]: body for path, body in workspace.blobs.items() if path.startswith(container)}
     assert uploaded["09-deploy-model/score.py"] == (SCORE_DIR / "score.py").read_bytes()
     assert not [path for path in uploaded if "__pycache__" in path]
-    (code_put,) = workspace.sent("PUT", f"/codes/{code_name}/versions/1")
-    assert code_put.body["properties"]["codeUri"].endswith(f"/LocalUpload/{code_name}/09-deploy-model")
 
     assert workspace.writes()[-2:] == [
         "PUT /onlineEndpoints/diabetes-classify/deployments/diabetes-classify-blue-dp",

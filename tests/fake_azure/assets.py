@@ -10,10 +10,10 @@ from tests.fake_azure.wire import (
     BLOB,
     CONTAINER,
     LOCATION,
-    RESOURCE_GROUP,
     STORAGE_ACCOUNT,
-    SUBSCRIPTION,
+    STORAGE_ACCOUNT_ID,
     WORKSPACE,
+    WORKSPACE_GUID,
     WORKSPACE_ID,
     Reply,
     SeenRequest,
@@ -39,8 +39,7 @@ class AssetRoutes:
                 "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())},
                 "properties": {
                     "friendlyName": WORKSPACE,
-                    "storageAccount": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-                    f"/providers/Microsoft.Storage/storageAccounts/{STORAGE_ACCOUNT}",
+                    "storageAccount": STORAGE_ACCOUNT_ID,
                     "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
                     "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
                     "provisioningState": "Succeeded",
@@ -142,15 +141,24 @@ class AssetRoutes:
         return _ok({"value": found})
 
     def _start_pending_upload(self, _request: SeenRequest, name: str, version: str) -> Reply:
-        blob_uri = f"{BLOB}/{CONTAINER}/LocalUpload/{name}"
+        """A container of its own for the upload, as a recorded session answers (azure-sdk-for-python, azure-ai-ml
+        tests/recordings/code_asset/e2etests/test_code.pyTestCodetest_download_directory_code.json: blobUri is the
+        account with :443 and a new container; the SDK uploads the folder into it and registers codeUri as blobUri
+        plus the folder's name)."""
+        container = f"{WORKSPACE_GUID[:10]}-{name}"
+        blob_uri = f"{BLOB}:443/{container}"
         return _ok(
             {
                 "blobReferenceForConsumption": {
                     "blobUri": blob_uri,
-                    "credential": {"credentialType": "SAS", "sasUri": f"{blob_uri}?sv=2021-08-06&sig=fake"},
+                    "storageAccountArmId": STORAGE_ACCOUNT_ID,
+                    "credential": {
+                        "credentialType": "SAS",
+                        "sasUri": f"{BLOB}/{container}?sv=2021-10-04&sr=c&sp=rcwl&sig=fake",
+                    },
                 },
                 "pendingUploadId": f"{name}-{version}",
-                "pendingUploadType": "TemporaryBlobReference",
+                "pendingUploadType": "None",
             }
         )
 

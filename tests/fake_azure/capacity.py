@@ -20,6 +20,10 @@ EXAMPLE_PRICES = {
 }
 
 
+SIZES = r"/subscriptions/[^/]+/providers/Microsoft.MachineLearningServices/locations/[^/]+/vmSizes"  # a read's path
+USAGES = r"/subscriptions/[^/]+/providers/Microsoft.MachineLearningServices/locations/[^/]+/usages"
+
+
 def size(name: str, family: str, vcpus: int, memory_gb: float, online: bool = True) -> dict[str, Any]:
     types = ["AmlCompute", "ComputeInstance", *(["MIR"] if online else [])]
     answer = {

@@ -37,6 +37,10 @@ DEFAULT_PROBE = {
     "failureThreshold": 30,
 }  # seconds between polls ("0" would mean the SDK's own interval: many seconds per test)
 BLOB = f"https://{STORAGE_ACCOUNT}.blob.core.windows.net"
+STORAGE_ACCOUNT_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/"
+    f"{STORAGE_ACCOUNT}"
+)
 AUTOSCALE_PREFIX = (
     f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/providers/Microsoft.Insights/autoscalesettings"
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.azure import prices, sizing
+from common import references
+from common.azure import capacity, prices, sizing
 from common.azure.sizing import Step
+from common.references import AssetRef
 
 
 def step(concurrency: int, p95_ms: float, errors: int = 0, p50_ms: float = 70.0) -> Step:
@@ -102,3 +104,45 @@ def test_azures_price_is_the_linux_standard_tier_and_the_table_is_labelled_with_
     fallback = prices.price_of("Standard_DS2_v2", answered)
     assert fallback is not None and fallback.source == prices.TABLE_SOURCE and prices.TABLE_DATE in fallback.source
     assert prices.price_of("Standard_NC6s_v3") is None
+
+
+@pytest.mark.parametrize(
+    ("vcpus", "free", "largest"),
+    [(2, 10, 4), (4, 8, 1), (4, 7, 0), (8, 0, 0), (4, 100, 20)],
+    ids=["ds2-ceil-1.2x4-is-5", "f4-one-needs-2x4", "f4-none", "nothing-free", "roomy"],
+)
+def test_the_largest_deployment_that_fits_follows_the_reserve_rule(vcpus, free, largest):
+    size = capacity.Size("Standard_X", "standardXFamily", vcpus, None, True)
+
+    assert capacity.largest_fitting(size, free) == largest
+    assert capacity.cores_for(largest + 1, size) > free  # one more would not fit
+
+
+def test_a_plans_free_cores_are_the_fewest_among_the_quotas_that_bound_it():
+    size = capacity.Size("Standard_DS3_v2", "standardDSv2Family", 4, None, True)
+    family, region = capacity.Quota("family", 90, 100), capacity.Quota("region", 10, 200)
+    unlimited = capacity.Quota("workspace", 5, -1)
+
+    assert capacity.Plan(size, 3, 0, 16, family, region, workspace_family=unlimited).free == 10
+    assert capacity.Plan(size, 3, 0, 16, None, None).free is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "arm_id", "expected"),
+    [
+        (
+            "codes",
+            "azureml:/subscriptions/s/resourceGroups/r/providers/P/workspaces/w/codes/abc-1/versions/1",
+            AssetRef("abc-1", "1"),
+        ),
+        (
+            "environments",
+            "/subscriptions/s/resourceGroups/r/workspaces/w/environments/env/versions/7",
+            AssetRef("env", "7"),
+        ),
+        ("models", "azureml:diabetes-predict:3", None),  # not an ARM id: the scripts' own form
+        ("models", None, None),
+    ],
+)
+def test_a_workspace_asset_is_read_from_the_arm_id_a_deployment_answers_with(kind, arm_id, expected):
+    assert references.registered_asset(kind, arm_id) == expected
