@@ -167,6 +167,7 @@ def _measured_here(client: Client, request: SizeRequest, deployment: Any) -> Mea
     from common import preflight
     from common.azure.surface import on_azure
 
+    progress(f"Size: {deployment.name} is tried on this machine, as --preflight tries one (only reads reach Azure)")
     with tempfile.TemporaryDirectory(prefix="azureml-size-") as folder:
         model, environment, planned = preflight.azure_deployment(on_azure(client), deployment, Path(folder))
         with preflight.tried_here(client, deployment.name, model, environment, planned, LOCAL, "size") as trial:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,19 +20,22 @@ from commands import dispatch
 from commands import run as run_command
 from common.azure import prices, sizing
 from common.errors import EXIT_NOT_FOUND, EXIT_USAGE
-from tests.conftest import ROOT
-from tests.localtarget import LocalSetup, local_target
+from tests.conftest import ROOT, start_command
+from tests.localtarget import LocalSetup, local_target, write_score
 
 ENDPOINT = "size-local"
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[LocalSetup]:
-    """blue as created by default (1 worker, 1 request per instance); wide with 2 workers admitting 8 in flight."""
+    """blue as created by default (1 worker, 1 request per instance); wide with 2 workers admitting 8 in flight;
+    broken, whose run() raises on every request."""
     with local_target(tmp_path_factory.mktemp("size-home"), ENDPOINT, model_dir) as setup:
         setup.deploy("blue", 100)
         wide = [*setup.deployment_args("wide", 0), "--max_concurrent_requests_per_instance", "4"]
         assert setup.run(create_online_deployment.main, [*wide, "--env", "WORKER_COUNT=2"]) == 0
+        failing = "def init():\n    pass\n\n\ndef run(raw):\n    raise ValueError('broken')\n"
+        setup.deploy("broken", 0, write_score(tmp_path_factory.mktemp("broken") / "code", failing))
         yield setup
 
 
@@ -120,3 +124,34 @@ def test_bad_input_is_one_line_and_nothing_changes(target, capsys, argv, code, s
 
     assert got == code and said in err, err
     assert target.endpoint()["traffic"] == before
+
+
+def test_a_deployment_that_fails_during_the_measurement_is_said_and_nothing_changes(target, capsys):
+    before = target.endpoint()["traffic"]
+
+    code, _, err = size(
+        capsys, "--deployment_name", "broken", "--target_rps", "5", "--instance_type", "Standard_DS2_v2"
+    )
+
+    assert code == 1
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "broken answered none of " in line and "requests at concurrency 1: it failed during the measurement" in line
+    assert "nothing was changed" in line and "logs --endpoint_name size-local --deployment_name broken" in line
+    assert target.endpoint()["traffic"] == before
+
+
+def test_ctrl_c_stops_it_cleanly_with_what_was_measured(target):
+    names = ("--endpoint_name", ENDPOINT, "--deployment_name", "wide", "--target_rps", "5")
+    child = start_command("manage_online_endpoint.py", "size", "--local", *names, "--seconds", "4", home=target.home)
+    assert child.stderr is not None
+    said = []
+    for line in child.stderr:  # the first step's line, then Ctrl-C during the second (4 s long)
+        said.append(line)
+        if "concurrency 1:" in line:
+            break
+    child.send_signal(signal.SIGINT)
+    _, rest = child.communicate(timeout=60)
+
+    assert child.returncode == 130, "".join(said) + rest
+    assert "size stopped: measured 1: p95 " in rest and "nothing was changed" in rest
+    assert "Traceback" not in rest
