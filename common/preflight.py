@@ -4,6 +4,9 @@ The exact model (downloaded through the SDK when it is registered), code and env
 workspace when it is registered there) are deployed under a throw-away endpoint in a temporary local home; the
 sample request (or --preflight_request) must get a 2xx. Whatever happens, the throw-away endpoint is stopped and
 its folder removed. Only reads reach Azure before the preflight passes.
+
+tried_here is that trial on its own, for what else runs an Azure deployment here (size measures one in it), and
+azure_deployment reads what it needs from a deployment Azure already has (its model, environment and code asset).
 """
 
 from __future__ import annotations
@@ -126,9 +129,9 @@ def tried_here(
     label = environment[0] if environment else "the MLflow model's own (no-code deployment)"
     if environment is not None:
         environments.read_conda(environment[1], f"the conda file of {label}")  # refused before anything is built
-    progress(f"{purpose.capitalize()}: deploying {deployment_name} on the local target first (environment {label})")
     from common.local.client import LocalMLClient
 
+    progress(f"{purpose.capitalize()}: deploying {deployment_name} on the local target first (environment {label})")
     with tempfile.TemporaryDirectory(prefix=f"azureml-{purpose}-") as folder, _shared_environments():
         home = Path(folder)
         model_path = _local_model(client, model, home / "model")
@@ -157,6 +160,7 @@ def azure_deployment(
             raise CliError(f"deployment {name}'s environment {deployment.environment} is not a workspace asset")
         environment = conda_definition(client, registered, None)
     planned = copy.copy(deployment)
+    planned.model = client.models.get(name=model.name, version=model.version)  # its type: an MLflow model has no code
     configuration = deployment.code_configuration
     if configuration is not None:
         code = references.registered_asset("codes", configuration.code)

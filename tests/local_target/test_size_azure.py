@@ -105,3 +105,16 @@ def test_when_the_regions_sizes_cannot_be_read_it_warns_and_sizes_from_the_table
     assert "the region's VM sizes and quotas could not be read (403" in result.err
     (candidate,) = json.loads(result.out)["candidates"]
     assert candidate["price"]["source"] == prices.TABLE_SOURCE and candidate["fits_quota"] is None
+
+
+def test_a_deployment_that_does_not_start_here_is_said_and_nothing_is_written(deployed, run_script):
+    (uploaded,) = [path for path in deployed.blobs if path.endswith("/09-deploy-model/score.py")]
+    deployed.blobs[uploaded] = b"import no_such_module\n\n\ndef init():\n    pass\n\n\ndef run(raw):\n    return []\n"
+    writes_before = deployed.writes()
+
+    result = size(run_script, "--target_rps", "5", "--instance_type", "Standard_DS2_v2")
+
+    assert result.code == 4, result.err
+    assert f"error: size of {DEPLOYMENT} failed: it did not start" in result.err
+    assert "No module named 'no_such_module'" in result.err and "concurrency 1:" not in result.err
+    assert deployed.writes() == writes_before
