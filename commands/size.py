@@ -31,6 +31,7 @@ MAX_STEP_REQUESTS = 5_000  # per step, whatever its seconds
 MAX_CONCURRENCY = 64
 HEADER = (
     f"{'instance type':18} vCPUs  ratio  per inst.  instances  429 beyond  timeout ms  cores  per month  per 1k req"
+    "  quota"
 )
 
 
@@ -304,7 +305,8 @@ def report(
     eligible = [c for c in candidates if c.fits_quota is not False]
     chosen = min(eligible, key=lambda c: (c.monthly is None, c.monthly or 0))
     commands = apply_commands(request, deployment, chosen, score_path(client, deployment))
-    lines += ["", f"The cheapest, {chosen.instance_type}, as a new Azure deployment beside {request.deployment_name}:"]
+    which = "cheapest that fits the quota" if len(eligible) < len(candidates) else "cheapest"
+    lines += ["", f"The {which}, {chosen.instance_type}, as a new Azure deployment beside {request.deployment_name}:"]
     lines += commands
     data = {
         "estimate_from": {"cores": machine, **measured.describe()},
@@ -335,7 +337,8 @@ def apply_commands(request: SizeRequest, deployment: Any, chosen: Candidate, sco
     create = AZURE.command(
         "create_online_deployment.py",
         *("--endpoint_name", request.endpoint_name, "--deployment_name", new_name),
-        *("--model_path", model, "--environment", environment),
+        *("--model_path", model),
+        *(("--environment", environment) if deployment.environment is not None else ()),  # None: MLflow, no code
         *(("--score_path", str(score_path), "--score_script", str(code.scoring_script)) if code else ()),
         *("--instance_type", chosen.instance_type, "--instance_count", str(chosen.instances)),
         *("--max_concurrent_requests_per_instance", str(chosen.per_instance)),

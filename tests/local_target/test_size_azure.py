@@ -118,3 +118,15 @@ def test_a_deployment_that_does_not_start_here_is_said_and_nothing_is_written(de
     assert f"error: size of {DEPLOYMENT} failed: it did not start" in result.err
     assert "No module named 'no_such_module'" in result.err and "concurrency 1:" not in result.err
     assert deployed.writes() == writes_before
+
+
+def test_a_type_short_of_quota_is_marked_and_the_cheapest_that_fits_is_chosen(deployed, run_script):
+    deployed.usages = [usage(None, 0, 100), usage("standardDSv2Family", 96, 100), usage("standardFSv2Family", 0, 100)]
+
+    result = size(run_script, "--target_rps", "5", "--instance_type", "Standard_DS2_v2", "Standard_F4s_v2")
+
+    assert result.code == 0, result.err
+    ds2, f4 = [line for line in result.out.splitlines() if line.startswith("Standard_")]
+    assert ds2.endswith("SHORT (4 free)") and f4.endswith("fits (100 free)")  # 3 x DS2_v2 need ceil(3.6) x 2 = 8
+    assert "The cheapest that fits the quota, Standard_F4s_v2, as a new Azure deployment" in result.out
+    assert "--instance_type Standard_F4s_v2" in result.out

@@ -83,6 +83,8 @@ def test_the_printed_command_lines_run_as_printed_and_the_plot_is_drawn(target, 
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     assert f"Plot: {chart}" in out
     assert "Estimate from this machine" in out and "Prices: the toolkit's table of " in out
+    (row,) = [line for line in out.splitlines() if line.startswith("Standard_F4s_v2 ")]
+    assert row.endswith("not checked")  # no quota on the local target
     create, autoscale = [line for line in out.splitlines() if line.startswith("python ")]
     dry = subprocess.run(
         [sys.executable, *shlex.split(create)[1:], "--dry_run"], cwd=ROOT, capture_output=True, text=True, timeout=120
