@@ -128,8 +128,9 @@ _VERSIONED_ID = re.compile(r"/(?:models|environments)/([^/]+)/versions/([^/]+)$"
 
 def registered_asset(kind: str, arm_id: str | None) -> AssetRef | None:
     """NAME and VERSION of a workspace asset of `kind` (models, environments, codes) from the ARM id a deployment GET
-    answers with (…/workspaces/W/KIND/NAME/versions/V, azureml: prefixed or not); None for anything else."""
-    found = re.search(rf"/{kind}/([^/]+)/versions/([^/]+)$", str(arm_id or ""), re.IGNORECASE)
+    answers with (…/workspaces/W/KIND/NAME/versions/V, azureml: prefixed or not); None for anything else, a
+    registry's asset (azureml://registries/R/...) included: the workspace cannot be asked for it."""
+    found = re.search(rf"/workspaces/[^/]+/{kind}/([^/]+)/versions/([^/]+)$", str(arm_id or ""), re.IGNORECASE)
     return AssetRef(found.group(1), found.group(2)) if found else None
 
 

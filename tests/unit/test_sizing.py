@@ -141,6 +141,7 @@ def test_a_plans_free_cores_are_the_fewest_among_the_quotas_that_bound_it():
             AssetRef("env", "7"),
         ),
         ("models", "azureml:diabetes-predict:3", None),  # not an ARM id: the scripts' own form
+        ("models", "azureml://registries/azureml/models/mlflow-model/versions/2", None),  # a registry's
         ("models", None, None),
     ],
 )
