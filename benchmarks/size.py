@@ -28,6 +28,7 @@ TARGET_SECONDS = 60.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", help="size's own --seconds (default: its default)")
+    parser.add_argument("--p95_ms", help="size's own --p95_ms (default: its default)")
     parser.add_argument("--environments", type=Path, help="built environments to use (default: a new folder)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="size-bench-") as folder:
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{setup[0]} failed: {done.stderr.strip()[-2000:]}")
         size = ["size", "--local", "--endpoint_name", ENDPOINT, "--deployment_name", "blue", "--target_rps", "50"]
         size += ["--seconds", args.seconds] if args.seconds else []
+        size += ["--p95_ms", args.p95_ms] if args.p95_ms else []  # a loaded machine's p95 (the suite's) is no target
         try:
             started = time.monotonic()
             done = subprocess.run(
@@ -66,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             delete_local_endpoint(ENDPOINT, environment)
     if done.returncode != 0:
         raise SystemExit(f"size failed with exit code {done.returncode}")
-    settings = f"--seconds {args.seconds}" if args.seconds else "default settings"
+    given = [f"--{name} {value}" for name, value in (("seconds", args.seconds), ("p95_ms", args.p95_ms)) if value]
+    settings = " ".join(given) or "default settings"
     print(f"\nsize, {settings}: {seconds:.1f} s")
     verdict = "met" if seconds < TARGET_SECONDS else "MISSED"
-    if args.seconds:
-        verdict = "not measured (run without --seconds)"
+    if given:
+        verdict = "not measured (run without --seconds and --p95_ms)"
     print(f"target: under {TARGET_SECONDS:g} s with the default settings: {verdict}")
     return 0
 

@@ -44,7 +44,8 @@ def deployed(fake_azure, model_dir: Path, monkeypatch: pytest.MonkeyPatch, run_s
 
 def size(run_script, *argv: str) -> Any:
     names = ("--endpoint_name", ENDPOINT, "--deployment_name", DEPLOYMENT, "--seconds", "1", "--max_concurrency", "2")
-    return run_script(manage_online_endpoint, ["size", *names, *argv])
+    # a p95 limit no loaded test machine misses: what these tests check does not depend on the latency
+    return run_script(manage_online_endpoint, ["size", *names, "--p95_ms", "60000", *argv])
 
 
 def test_an_azure_deployment_is_tried_here_and_sized_with_the_regions_prices_and_quota(deployed, run_script):
