@@ -7,22 +7,14 @@ request without an answer counts as an error, and its latency is not among those
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Mapping
 
 from common.azure.sizing import Step
+from common.local.recent import nearest_rank  # the percentiles metrics and compare report
 
 CLIENT_TIMEOUT_SECONDS = 30.0
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile (`share` in 0-1) of `values`; 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
 def measure(
@@ -64,11 +56,12 @@ def measure(
     for thread in clients:
         thread.join()
     took = max(time.monotonic() - started, 1e-9)
+    ordered = sorted(latencies)
     return Step(
         concurrency=concurrency,
         requests=len(latencies) + errors[0],
         errors=errors[0],
-        p50_ms=statistics.median(latencies) if latencies else 0.0,
-        p95_ms=percentile(latencies, 0.95),
+        p50_ms=nearest_rank(ordered, 50) if ordered else 0.0,
+        p95_ms=nearest_rank(ordered, 95) if ordered else 0.0,
         per_second=len(latencies) / took,
     )
