@@ -44,10 +44,9 @@ def _row(what: str, quota: capacity.Quota | None, needed: int) -> str:
 def cost_line(count: int, instance_type: str, price: Price | None) -> str:
     if price is None:
         return f"Cost: unknown (neither the region's answer nor the toolkit's table prices {instance_type})"
-    monthly = price.hourly * count * sizing.HOURS_PER_MONTH
     return (
-        f"Cost: {count} x {price.hourly:g} {price.currency}/hour x {sizing.HOURS_PER_MONTH} hours = {monthly:,.0f} "
-        f"{price.currency} a month ({price.source})"
+        f"Cost: {count} x {price.hourly:g} {price.currency}/hour x {sizing.HOURS_PER_MONTH} hours = "
+        f"{price.monthly(count):,.0f} {price.currency} a month ({price.source})"
     )
 
 
@@ -85,7 +84,7 @@ def run(client: Client, request: CapacityRequest) -> Result:
         else {
             "hourly": price.hourly,
             "currency": price.currency,
-            "monthly": price.hourly * count * sizing.HOURS_PER_MONTH,
+            "monthly": price.monthly(count),
             "source": price.source,
         }
     )

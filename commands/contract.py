@@ -12,7 +12,6 @@ from commands.shared import add_deployment_flag
 from common import contract, validation
 from common.azure.surface import Client
 from common.cli import add_flag, output
-from common.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,11 +45,7 @@ class ContractRequest(Request):
 def validate(args: argparse.Namespace) -> ContractRequest:
     if args.deployment_name is not None:
         validation.resource_name("deployment", args.deployment_name)
-    save = Path(args.save) if args.save else None
-    if save is not None and not save.parent.is_dir():
-        raise UsageError(f"--save {args.save!r}: its folder {str(save.parent)!r} does not exist")
-    if save is not None and save.is_dir():
-        raise UsageError(f"--save {args.save!r} is a folder: give a file name")
+    save = validation.output_file(args.save, "--save") if args.save else None
     check = validation.request_file(Path(args.check), "--check") if args.check else None
     return ContractRequest.of(args, deployment_name=args.deployment_name, version=args.version, save=save, check=check)
 

@@ -81,7 +81,7 @@ def contract_gate(client: Client, request: Request, before: dict[str, int], afte
     """Refuse live traffic to a deployment whose contract breaks the live deployments' callers, before any write;
     an unknown contract (a score.py without a schema) is a warning."""
     from common import contract
-    from common.cli import progress
+    from common.cli import progress, warn
 
     gaining = contract.gaining_traffic(before, after)
     live = [name for name, share in before.items() if share > 0 and name not in gaining]
@@ -89,7 +89,7 @@ def contract_gate(client: Client, request: Request, before: dict[str, int], afte
         return
     changes, unknown = contract.compare_live(client, request.endpoint_name, gaining, live, target=request.target)
     for line in unknown:
-        progress(f"warning: {line}: its contract is not compared")
+        warn(f"{line}: its contract is not compared")
     if changes and not allow:
         listed = "\n".join(f"  {change}" for change in changes)
         shown = request.target.command(

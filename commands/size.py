@@ -90,9 +90,9 @@ def validate(args: argparse.Namespace) -> SizeRequest:
 
 
 def _documented(name: str) -> tuple[str, int]:
-    for sku in skus.DOCUMENTED_SKUS:
-        if sku.name.lower() == name.lower():
-            return sku.name, sku.cores
+    sku = skus.documented(name)
+    if sku is not None:
+        return sku.name, sku.cores
     raise UsageError(
         f"unknown --instance_type {name!r}: not in the SKU list of managed online endpoints; closest: "
         f"{', '.join(skus.closest(name))}"

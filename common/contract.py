@@ -80,10 +80,15 @@ def parse(document: bytes) -> dict[str, Any]:
     return found
 
 
+def _score_operation(document: dict[str, Any]) -> dict[str, Any]:
+    """The document's POST /score operation ({} when it has none)."""
+    return ((document.get("paths") or {}).get(SCORE_PATH) or {}).get("post") or {}
+
+
 def body_pointer(document: dict[str, Any]) -> str | None:
     """Where POST /score's body schema is, as a JSON pointer into the document: OpenAPI 3's requestBody, OpenAPI 2's
     body parameter; None when the operation has neither."""
-    operation = ((document.get("paths") or {}).get(SCORE_PATH) or {}).get("post") or {}
+    operation = _score_operation(document)
     path = f"#/paths/{SCORE_PATH.replace('/', '~1')}/post"
     if "requestBody" in operation:
         return f"{path}/requestBody/content/application~1json/schema"
@@ -293,8 +298,7 @@ def _typed(document: dict[str, Any], properties: dict[str, Any]) -> tuple[tuple[
 
 
 def _labels(document: dict[str, Any]) -> tuple[str, ...]:
-    operation = ((document.get("paths") or {}).get(SCORE_PATH) or {}).get("post") or {}
-    answer = (operation.get("responses") or {}).get("200") or {}
+    answer = (_score_operation(document).get("responses") or {}).get("200") or {}
     schema = answer.get("schema") or ((answer.get("content") or {}).get("application/json") or {}).get("schema")
     schema = resolve(document, schema)
     items = resolve(document, schema.get("items")) if isinstance(schema, dict) else None

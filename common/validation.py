@@ -123,14 +123,21 @@ def minutes(text: str) -> int:
     return value
 
 
-def png_file(value: str, flag: str = "--plot") -> Path:
-    """A .png file to write, in a folder that exists, else one line naming it and why."""
+def output_file(value: str, flag: str) -> Path:
+    """A file to write: not a folder, in a folder that exists; else one line naming it and why."""
     path = Path(value)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"invalid {flag} {value!r}: name a .png file")
+    if path.is_dir():
+        raise UsageError(f"invalid {flag} {value!r}: it is a folder; name a file")
     if not path.resolve().parent.is_dir():
         raise UsageError(f"invalid {flag} {value!r}: its folder {str(path.resolve().parent)!r} does not exist")
     return path
+
+
+def png_file(value: str, flag: str = "--plot") -> Path:
+    """A .png file to write, in a folder that exists, else one line naming it and why."""
+    if Path(value).suffix.lower() != ".png":
+        raise UsageError(f"invalid {flag} {value!r}: name a .png file")
+    return output_file(value, flag)
 
 
 def request_file(path: Path, flag: str = "--request_file") -> Path:

@@ -25,7 +25,7 @@ from typing import Any
 from common.azure import prices
 from common.azure.azure_errors import QUOTA_PAGE
 from common.azure.sizing import Price
-from common.azure.skus import DOCUMENTED_SKUS, canonical
+from common.azure.skus import canonical, documented
 from common.azure.surface import Client, on_azure
 from common.errors import EXIT_QUOTA, CliError, UsageError
 
@@ -128,7 +128,8 @@ class NotEnoughQuota(CliError):
 
 
 def cores_for(count: int, size: Size) -> int:
-    skips = any(sku.skips_reservation for sku in DOCUMENTED_SKUS if canonical(sku.name) == canonical(size.name))
+    sku = documented(size.name)
+    skips = sku is not None and sku.skips_reservation
     instances = count if skips else math.ceil(RESERVE * count - 1e-9)
     return instances * size.vcpus
 

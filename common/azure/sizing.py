@@ -54,6 +54,10 @@ class Price:
     currency: str
     source: str  # "Azure (estimatedVMPrices)" or the dated table's label
 
+    def monthly(self, instances: int) -> float:
+        """`instances` running a whole month (HOURS_PER_MONTH hours)."""
+        return self.hourly * instances * HOURS_PER_MONTH
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -82,7 +86,7 @@ class Candidate:
 
     @property
     def monthly(self) -> float | None:
-        return None if self.price is None else self.price.hourly * self.instances * HOURS_PER_MONTH
+        return None if self.price is None else self.price.monthly(self.instances)
 
     def per_thousand(self, target_rps: float) -> float | None:
         """The cost of 1,000 requests at the target rate (the instances' hour over the hour's requests)."""

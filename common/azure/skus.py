@@ -110,6 +110,7 @@ DOCUMENTED_SKUS: tuple[Sku, ...] = (
 )
 MANAGED_ONLINE_SKUS: tuple[str, ...] = tuple(sku.name for sku in DOCUMENTED_SKUS)
 _BY_LOWER = {sku.name.lower(): sku.name for sku in DOCUMENTED_SKUS}
+_SKU_BY_LOWER = {sku.name.lower(): sku for sku in DOCUMENTED_SKUS}
 
 # The SKU list's caution names these two: "Small VM SKUs such as Standard_DS1_v2 and Standard_F2s_v2 may be too small
 # for bigger models" (reference-managed-online-endpoints-vm-sku-list). It recommends no minimum size.
@@ -119,6 +120,11 @@ SMALL_SKUS = frozenset({"standard_ds1_v2", "standard_f2s_v2"})
 def canonical(instance_type: str) -> str:
     """The documented spelling of an instance type given in any case (as given when it is not documented)."""
     return _BY_LOWER.get(instance_type.lower(), instance_type)
+
+
+def documented(instance_type: str) -> Sku | None:
+    """The SKU list's entry for an instance type given in any case (None: not in the list)."""
+    return _SKU_BY_LOWER.get(instance_type.lower())
 
 
 def same_instance_type(first: str | None, second: str | None) -> bool:

@@ -98,6 +98,31 @@ def test_drift_plot_alone_draws_under_outputs_which_the_checkout_ignores():
     assert "outputs/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
+@pytest.mark.parametrize(
+    ("verb", "flag", "value", "said"),
+    [
+        (
+            "contract",
+            "--save",
+            "no-such-folder/contract.json",
+            "invalid --save 'no-such-folder/contract.json': its folder",
+        ),
+        ("contract", "--save", "09-deploy-model", "invalid --save '09-deploy-model': it is a folder; name a file"),
+        ("drift", "--plot", "no-such-folder/drift.png", "invalid --plot 'no-such-folder/drift.png': its folder"),
+        ("drift", "--plot", "drift.svg", "invalid --plot 'drift.svg': name a .png file"),
+    ],
+)
+def test_a_file_to_write_is_refused_in_one_line_when_it_cannot_be_written(monkeypatch, capsys, verb, flag, value, said):
+    monkeypatch.chdir(ROOT)
+    argv = [verb, "--endpoint_name", "diabetes-classify", "--deployment_name", "blue", flag, value]
+
+    code = commands.run(manage_online_endpoint.main, argv)
+
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {said}"), line
+
+
 SCRIPTS = sorted(path.name for path in ROOT.glob("*.py") if "dispatch(__doc__" in path.read_text())
 
 
